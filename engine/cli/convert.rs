@@ -1,0 +1,62 @@
+//! `idrisk convert`: the deduplicated canonical frame as Parquet, quarantine beside it.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::Args;
+
+use super::load::load_inputs;
+use super::{InputArgs, EXIT_OK, EXIT_QUARANTINED};
+use crate::ingest::write_canonical_parquet;
+use crate::report::{replace_atomically, write_quarantine_jsonl};
+
+#[derive(Debug, Args)]
+pub struct ConvertArgs {
+    #[command(flatten)]
+    input: InputArgs,
+    /// The Parquet file to write; the quarantine goes to FILE.quarantine.jsonl beside it.
+    #[arg(long, value_name = "FILE.parquet")]
+    out: PathBuf,
+}
+
+/// `signins.parquet` → `signins.quarantine.jsonl`.
+pub fn quarantine_path(out: &Path) -> PathBuf {
+    out.with_extension("quarantine.jsonl")
+}
+
+pub fn run(args: ConvertArgs) -> anyhow::Result<i32> {
+    if args.out.is_dir() {
+        anyhow::bail!(
+            "--out '{}' is a directory: name the Parquet file to write",
+            args.out.display()
+        );
+    }
+    let (_, mut ingested) = load_inputs(&args.input)?;
+    replace_atomically(&args.out, |path| {
+        write_canonical_parquet(&mut ingested.frame, path).map_err(anyhow::Error::from)
+    })
+    .with_context(|| format!("writing '{}'", args.out.display()))?;
+    let quarantine = quarantine_path(&args.out);
+    replace_atomically(&quarantine, |path| {
+        write_quarantine_jsonl(&ingested.quarantine, path).map_err(anyhow::Error::from)
+    })
+    .with_context(|| format!("writing '{}'", quarantine.display()))?;
+    let t = &ingested.totals;
+    if !args.input.quiet {
+        eprintln!(
+            "[+] wrote {} sign-ins to {} (read {}, duplicates {}, skipped {}, quarantined {} → {})",
+            t.kept,
+            args.out.display(),
+            t.read,
+            t.duplicates,
+            t.skipped,
+            t.quarantined,
+            quarantine.display()
+        );
+    }
+    Ok(if args.input.strict && t.quarantined > 0 {
+        EXIT_QUARANTINED
+    } else {
+        EXIT_OK
+    })
+}

@@ -1,0 +1,107 @@
+//! `idrisk inspect`: what each input holds, as a table or JSON.
+
+use std::io::Write;
+
+use clap::Args;
+use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
+use serde::Serialize;
+
+use super::load::load_inputs;
+use super::{InputArgs, EXIT_OK, EXIT_QUARANTINED};
+use crate::ingest::{Counts, FileReport};
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    #[command(flatten)]
+    input: InputArgs,
+    /// Print JSON (one object with `files` and `totals`) instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct InspectReport<'a> {
+    files: &'a [FileReport],
+    totals: &'a Counts,
+}
+
+pub fn run(args: InspectArgs) -> anyhow::Result<i32> {
+    let (_, ingested) = load_inputs(&args.input)?;
+    let mut out = std::io::stdout().lock();
+    let written = if args.json {
+        let report = InspectReport {
+            files: &ingested.files,
+            totals: &ingested.totals,
+        };
+        serde_json::to_writer_pretty(&mut out, &report)
+            .map_err(std::io::Error::from)
+            .and_then(|_| writeln!(out))
+    } else {
+        writeln!(out, "{}", table(&ingested.files, &ingested.totals))
+    };
+    // A closed pipe (`| head`) is not an error.
+    match written {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),
+        _ => {}
+    }
+    Ok(if args.input.strict && ingested.totals.quarantined > 0 {
+        EXIT_QUARANTINED
+    } else {
+        EXIT_OK
+    })
+}
+
+fn table(files: &[FileReport], totals: &Counts) -> Table {
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED);
+    table.set_header([
+        "file", "shape", "read", "kept", "dup", "skipped", "quarant.", "first", "last", "users",
+    ]);
+    for f in files {
+        let shape = if f.gzip {
+            format!("{} (gz)", f.shape)
+        } else {
+            f.shape.to_string()
+        };
+        table.add_row(row([
+            f.path.clone(),
+            shape,
+            f.read.to_string(),
+            f.kept.to_string(),
+            f.duplicates.to_string(),
+            f.skipped.to_string(),
+            f.quarantined.to_string(),
+            f.first.clone().unwrap_or_default(),
+            f.last.clone().unwrap_or_default(),
+            f.users.to_string(),
+        ]));
+    }
+    table.add_row(row([
+        format!("total ({} files)", totals.files),
+        String::new(),
+        totals.read.to_string(),
+        totals.kept.to_string(),
+        totals.duplicates.to_string(),
+        totals.skipped.to_string(),
+        totals.quarantined.to_string(),
+        String::new(),
+        String::new(),
+        totals.users.to_string(),
+    ]));
+    table
+}
+
+fn row(cells: [String; 10]) -> Vec<Cell> {
+    cells
+        .into_iter()
+        .enumerate()
+        .map(|(i, text)| {
+            let cell = Cell::new(text);
+            if (2..=6).contains(&i) || i == 9 {
+                cell.set_alignment(CellAlignment::Right)
+            } else {
+                cell
+            }
+        })
+        .collect()
+}

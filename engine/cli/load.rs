@@ -1,0 +1,61 @@
+//! Loading inputs for a command: rules, thread pool, progress bar, then the library's load.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::{configure_threads, InputArgs};
+use crate::ingest::{self, IngestOptions, Ingested};
+use crate::rules::Rules;
+
+/// Validates the shared arguments, then loads every input with a progress bar on stderr.
+pub fn load_inputs(args: &InputArgs) -> anyhow::Result<(Rules, Ingested)> {
+    configure_threads(args.threads)?;
+    let rules = Rules::load(args.rules.as_deref())?;
+    let files = ingest::source::expand_inputs(&args.inputs)?;
+    let total: u64 = files
+        .iter()
+        .filter_map(|f| std::fs::metadata(f).ok())
+        .map(|m| m.len())
+        .sum();
+    let options = IngestOptions::new(rules.outcome_codes());
+    let bar = progress_bar(total, args.quiet);
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let ingested = std::thread::scope(|scope| {
+        let ticker = scope.spawn(|| {
+            while !done.load(Ordering::Relaxed) {
+                bar.set_position(options.progress.load(Ordering::Relaxed));
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        let result = ingest::load_files(&files, &options);
+        done.store(true, Ordering::Relaxed);
+        let _ = ticker.join();
+        result
+    })
+    .context("loading inputs")?;
+    bar.finish_and_clear();
+    if !args.quiet {
+        for file in &ingested.files {
+            for warning in &file.warnings {
+                eprintln!("[!] {}: {warning}", file.path);
+            }
+        }
+    }
+    Ok((rules, ingested))
+}
+
+fn progress_bar(total: u64, quiet: bool) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template(
+        "[+] reading {bar:30} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+    ) {
+        bar.set_style(style);
+    }
+    bar
+}

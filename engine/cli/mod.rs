@@ -1,0 +1,100 @@
+//! The `idrisk` command line: parse, validate, call the library, print. No engine logic here.
+
+mod convert;
+mod inspect;
+mod load;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Exit code: the command ran and everything read was usable (or `--strict` was not given).
+pub const EXIT_OK: i32 = 0;
+/// Exit code: the command ran, but records were quarantined and `--strict` was given.
+pub const EXIT_QUARANTINED: i32 = 1;
+/// Exit code: the command could not run (bad arguments, unreadable input, invalid rules).
+pub const EXIT_ERROR: i32 = 2;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "idrisk",
+    version,
+    about = "Turns exported Entra ID sign-in logs into risk detections",
+    after_help = "Exit codes: 0 ok; 1 records were quarantined and --strict was given; 2 error.\n\
+                  Inputs are files, directories (searched recursively) or globs; plain or gzip;\n\
+                  the export shape of each file is detected from its content."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Show what each input holds: detected shape, rows, time range, users, quarantined.
+    #[command(after_help = "Examples:\n  idrisk inspect datasets/samples\n  \
+                            idrisk inspect 'exports/**/PT1H.json' --json")]
+    Inspect(inspect::InspectArgs),
+    /// Write the deduplicated canonical frame as Parquet (plus its quarantine beside it).
+    #[command(
+        after_help = "Examples:\n  idrisk convert datasets/samples --out signins.parquet\n  \
+                            idrisk convert insights-logs-signinlogs/ --out 2025-03.parquet --strict"
+    )]
+    Convert(convert::ConvertArgs),
+}
+
+/// Arguments every command that reads sign-ins shares.
+#[derive(Debug, Args)]
+pub struct InputArgs {
+    /// Sign-in exports: files, directories or glob patterns (plain or .gz).
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<PathBuf>,
+    /// Rules file (default: the built-in rules/default.toml).
+    #[arg(long, value_name = "FILE")]
+    pub rules: Option<PathBuf>,
+    /// Worker threads (default: one per core).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// No progress bar or status lines on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Exit with code 1 when any record was quarantined.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+/// Runs the command line; returns the process exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return e.exit_code();
+        }
+    };
+    let result = match cli.command {
+        Command::Inspect(args) => inspect::run(args),
+        Command::Convert(args) => convert::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("[!] error: {e:#}");
+            EXIT_ERROR
+        }
+    }
+}
+
+/// Sets the size of the global worker pool once, before any work.
+fn configure_threads(threads: Option<usize>) -> anyhow::Result<()> {
+    if let Some(n) = threads {
+        if n == 0 {
+            anyhow::bail!("invalid value '0' for '--threads': use 1 or more");
+        }
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .map_err(|e| anyhow::anyhow!("cannot start {n} worker threads: {e}"))?;
+    }
+    Ok(())
+}

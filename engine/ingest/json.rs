@@ -1,0 +1,229 @@
+//! The JSON reader: Graph pages and arrays, portal JSON, JSON Lines, diagnostic archives and
+//! Log Analytics JSON, in bounded chunks parsed in parallel.
+//!
+//! The file is read in chunks of [`CHUNK_BYTES`]; the splitter cuts each chunk into record
+//! slices, and rayon workers parse slices of records straight into column builders. The
+//! record shape (signIn, diagnostic envelope, Log Analytics row) is decided from the first
+//! record that shows one; a record that fails under that shape is tried under its own before
+//! it is quarantined, so mixed files lose nothing.
+
+use std::io::Read;
+
+use rayon::prelude::*;
+use serde::de::IgnoredAny;
+
+use super::json_split::{self, DocumentSplitter, Layout, RawRecord};
+use super::records::{push_record, Probe, RecordKind, SourceRef, Verdict};
+use super::source::{read_up_to, Opened};
+use super::{FileLoad, IngestError, Part, Quarantined, Shape};
+use crate::frame::OutcomeCodes;
+
+/// Bytes read per chunk: large enough to keep both cores busy, small enough that memory
+/// follows the frame rather than the file.
+pub const CHUNK_BYTES: usize = 32 << 20;
+
+enum Splitter {
+    Lines { next_line: u64 },
+    Document(DocumentSplitter),
+}
+
+pub(super) fn read(
+    opened: Opened,
+    name: &str,
+    codes: &OutcomeCodes,
+) -> Result<FileLoad, IngestError> {
+    let Opened {
+        mut reader,
+        head,
+        gzip,
+        ..
+    } = opened;
+    let mut load = FileLoad::new(Shape::SignInLines, gzip);
+    let mut buf = head;
+    let mut eof = fill(&mut reader, &mut buf, &mut load)?;
+    let mut splitter = match json_split::detect_layout(&buf, eof) {
+        Layout::Lines => Splitter::Lines { next_line: 1 },
+        Layout::Document => Splitter::Document(DocumentSplitter::new()),
+    };
+    let mut kind: Option<RecordKind> = None;
+    let mut saw_container_line = false;
+    loop {
+        let mut records = Vec::new();
+        let consumed = match &mut splitter {
+            Splitter::Lines { next_line } => {
+                json_split::split_lines(&buf, eof, next_line, &mut records)
+            }
+            Splitter::Document(doc) => doc.split(&buf, eof, &mut records),
+        };
+        if kind.is_none() {
+            kind = records.iter().find_map(|r| probe(&buf[r.start..r.end]));
+        }
+        if let Splitter::Lines { .. } = splitter {
+            saw_container_line |= records
+                .first()
+                .is_some_and(|r| json_split::is_container_object(&buf[r.start..r.end]));
+        }
+        parse_records(&buf, &records, kind, name, codes, &mut load);
+        buf.drain(..consumed);
+        if eof {
+            break;
+        }
+        eof = fill(&mut reader, &mut buf, &mut load)?;
+    }
+    if let Splitter::Document(doc) = &splitter {
+        load.warnings.extend(doc.warnings.iter().cloned());
+    }
+    let containers = match &splitter {
+        Splitter::Document(doc) => doc.containers,
+        Splitter::Lines { .. } => Default::default(),
+    };
+    load.shape = match kind {
+        Some(RecordKind::Diagnostic) if containers.records || saw_container_line => {
+            Shape::DiagnosticRecords
+        }
+        Some(RecordKind::Diagnostic) => Shape::DiagnosticLines,
+        Some(RecordKind::LogAnalytics) => Shape::LogAnalyticsJson,
+        _ if containers.page || saw_container_line => Shape::GraphPage,
+        _ if containers.array => Shape::SignInArray,
+        _ => Shape::SignInLines,
+    };
+    Ok(load)
+}
+
+/// Reads up to one more chunk onto `buf`; returns true at the end of the input. A read error
+/// (a truncated gzip stream) ends the input with a warning: what was read is still used.
+fn fill(
+    reader: &mut impl Read,
+    buf: &mut Vec<u8>,
+    load: &mut FileLoad,
+) -> Result<bool, IngestError> {
+    let start = buf.len();
+    buf.resize(start + CHUNK_BYTES, 0);
+    match read_up_to(reader, &mut buf[start..]) {
+        Ok(n) => {
+            buf.truncate(start + n);
+            Ok(n < CHUNK_BYTES)
+        }
+        Err(e) => {
+            // `read_up_to` may have placed bytes before failing, but it cannot say how many;
+            // drop the unreported tail rather than parse zeroes.
+            buf.truncate(start);
+            load.warnings.push(format!(
+                "the input stops early ({e}); records after that point are missing"
+            ));
+            Ok(true)
+        }
+    }
+}
+
+/// The record shape of a record, or of the first recognisable element of a container line.
+fn probe(bytes: &[u8]) -> Option<RecordKind> {
+    if json_split::is_container_object(bytes) {
+        let mut inner = Vec::new();
+        DocumentSplitter::new().split(bytes, true, &mut inner);
+        return inner.iter().find_map(|r| probe(&bytes[r.start..r.end]));
+    }
+    serde_json::from_slice::<Probe>(bytes).ok()?.kind()
+}
+
+/// Parses the records of one chunk in parallel, in order.
+fn parse_records(
+    buf: &[u8],
+    records: &[RawRecord],
+    kind: Option<RecordKind>,
+    name: &str,
+    codes: &OutcomeCodes,
+    load: &mut FileLoad,
+) {
+    if records.is_empty() {
+        return;
+    }
+    let per_task = records
+        .len()
+        .div_ceil(rayon::current_num_threads() * 4)
+        .max(256);
+    let parts: Vec<Part> = records
+        .par_chunks(per_task)
+        .map(|slice| {
+            let mut part = Part::with_capacity(slice.len());
+            for record in slice {
+                let bytes = &buf[record.start..record.end];
+                if json_split::is_container_object(bytes) {
+                    expand_container(bytes, record.line, kind, name, codes, &mut part);
+                } else {
+                    parse_one(bytes, record.line, kind, name, codes, &mut part);
+                }
+            }
+            part
+        })
+        .collect();
+    for part in parts {
+        load.absorb(part);
+    }
+}
+
+/// A line that is a whole container (`{"records":[…]}` or a Graph page): its elements are
+/// the records.
+fn expand_container(
+    bytes: &[u8],
+    line: u64,
+    kind: Option<RecordKind>,
+    name: &str,
+    codes: &OutcomeCodes,
+    part: &mut Part,
+) {
+    let mut splitter = DocumentSplitter::new();
+    let mut inner = Vec::new();
+    splitter.split(bytes, true, &mut inner);
+    for record in inner {
+        parse_one(
+            &bytes[record.start..record.end],
+            line + record.line - 1,
+            kind,
+            name,
+            codes,
+            part,
+        );
+    }
+}
+
+fn parse_one(
+    bytes: &[u8],
+    line: u64,
+    kind: Option<RecordKind>,
+    name: &str,
+    codes: &OutcomeCodes,
+    part: &mut Part,
+) {
+    part.read += 1;
+    let source = SourceRef { file: name, line };
+    let result = match kind {
+        Some(kind) => {
+            push_record(kind, bytes, codes, &source, &mut part.builder).or_else(|first| {
+                // A record of another shape in the same file: try its own before giving up.
+                match probe(bytes) {
+                    Some(own) if own != kind => {
+                        push_record(own, bytes, codes, &source, &mut part.builder)
+                    }
+                    _ => Err(first),
+                }
+            })
+        }
+        None => Err(unknown_record_reason(bytes)),
+    };
+    match result {
+        Ok(Verdict::Kept) => {}
+        Ok(Verdict::Skipped) => part.skipped += 1,
+        Err(reason) => part
+            .quarantine
+            .push(Quarantined::new(name, Some(line), reason, bytes)),
+    }
+}
+
+fn unknown_record_reason(bytes: &[u8]) -> String {
+    match serde_json::from_slice::<IgnoredAny>(bytes) {
+        Err(e) if e.is_eof() => format!("truncated record: {e}"),
+        Err(e) => format!("invalid record: {e}"),
+        Ok(_) => "not a sign-in record (no createdDateTime, properties or TimeGenerated)".into(),
+    }
+}

@@ -1,0 +1,309 @@
+//! Reading sign-in exports of every shape into one deduplicated canonical frame.
+//!
+//! [`load`] expands the inputs, sniffs each file by content, hands it to the reader for its
+//! shape (JSON records, CSV dialects, canonical Parquet), then deduplicates on the sign-in
+//! id and sorts by [`crate::frame::SORT_KEY`]. Records that cannot become rows are kept in
+//! the quarantine with their file, line and reason, and the counts always reconcile:
+//! `read = kept + duplicates + skipped + quarantined`.
+
+mod csv;
+mod dedupe;
+mod json;
+pub mod json_split;
+pub mod lenient;
+mod parquet;
+pub mod records;
+pub mod source;
+pub mod values;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+use polars::prelude::*;
+use serde::Serialize;
+
+use crate::frame::{FrameBuilder, OutcomeCodes};
+pub use parquet::{read_canonical_parquet, write_canonical_parquet};
+
+/// Errors that stop a load before or while it runs (bad data is quarantined instead).
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("cannot read '{path}': {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("input '{input}': {reason}")]
+    BadInput { input: PathBuf, reason: String },
+    #[error(
+        "'{path}' is not a canonical idrisk frame: {reason} (write one with `idrisk convert`)"
+    )]
+    NotCanonical { path: PathBuf, reason: String },
+    #[error("frame operation failed: {0}")]
+    Frame(#[from] PolarsError),
+}
+
+impl IngestError {
+    pub fn io(path: &Path, source: std::io::Error) -> Self {
+        IngestError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// The export shape of a file, as detected from its content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Shape {
+    /// Graph `signIns` pages (`{"@odata.context":…,"value":[…]}`).
+    GraphPage,
+    /// A JSON array of signIn objects: the portal's JSON download or a saved Graph collection.
+    SignInArray,
+    /// JSON Lines of signIn objects.
+    SignInLines,
+    /// Diagnostic-settings JSON Lines (`PT1H.json` blobs).
+    DiagnosticLines,
+    /// Diagnostic-settings `{"records":[…]}` documents (Event Hub, blobs before 2018-11).
+    DiagnosticRecords,
+    /// Log Analytics query results exported as JSON.
+    LogAnalyticsJson,
+    /// The portal's CSV download (54-, 55- or 57-column header).
+    PortalCsv,
+    /// The portal's service-principal CSV download (22 columns).
+    ServicePrincipalCsv,
+    /// Log Analytics query results exported as CSV.
+    LogAnalyticsCsv,
+    /// A canonical frame written by `idrisk convert`.
+    CanonicalParquet,
+    /// A file with no content.
+    Empty,
+    /// Content that is none of the above (the whole file is quarantined).
+    Unrecognised,
+}
+
+impl fmt::Display for Shape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        f.write_str(&text)
+    }
+}
+
+/// A record that could not become a row.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Quarantined {
+    pub source_file: String,
+    /// 1-based line of the (decompressed) file where the record starts; none for file-level
+    /// problems.
+    pub line: Option<u64>,
+    pub reason: String,
+    /// The record's text, cut to [`QUARANTINE_RAW_LIMIT`] bytes.
+    pub raw: String,
+}
+
+/// How much of a rejected record's text the quarantine keeps.
+pub const QUARANTINE_RAW_LIMIT: usize = 4096;
+
+impl Quarantined {
+    pub fn new(
+        source_file: &str,
+        line: Option<u64>,
+        reason: impl Into<String>,
+        raw: &[u8],
+    ) -> Self {
+        Quarantined {
+            source_file: source_file.to_string(),
+            line,
+            reason: reason.into(),
+            raw: truncate_raw(raw),
+        }
+    }
+}
+
+fn truncate_raw(raw: &[u8]) -> String {
+    let cut = &raw[..raw.len().min(QUARANTINE_RAW_LIMIT)];
+    let mut text = String::from_utf8_lossy(cut).into_owned();
+    if cut.len() < raw.len() {
+        // A character split by the cut shows as U+FFFD; drop it so the text stays honest.
+        while text.ends_with('\u{FFFD}') {
+            text.pop();
+        }
+    }
+    text
+}
+
+/// What one file contributed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FileReport {
+    pub path: String,
+    pub shape: Shape,
+    pub gzip: bool,
+    /// Records read (rows, lines, array elements).
+    pub read: u64,
+    /// Rows kept after deduplication.
+    pub kept: u64,
+    /// Rows dropped because another row (in this file or another) has the same sign-in id.
+    pub duplicates: u64,
+    /// Records of categories that are not sign-ins (`AuditLogs`, `RiskyUsers`, …).
+    pub skipped: u64,
+    pub quarantined: u64,
+    /// Time range of the kept rows, RFC 3339.
+    pub first: Option<String>,
+    pub last: Option<String>,
+    /// Distinct users (by user id, else principal name) among the kept rows.
+    pub users: u64,
+    /// Problems with the file as a whole (a truncated gzip stream, an unclosed array).
+    pub warnings: Vec<String>,
+}
+
+/// Totals over all files.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub files: u64,
+    pub read: u64,
+    pub kept: u64,
+    pub duplicates: u64,
+    pub skipped: u64,
+    pub quarantined: u64,
+    pub users: u64,
+}
+
+impl Counts {
+    /// True when every record read is accounted for.
+    pub fn reconciles(&self) -> bool {
+        self.read == self.kept + self.duplicates + self.skipped + self.quarantined
+    }
+}
+
+/// The result of a load: the canonical frame and the account of how it was made.
+pub struct Ingested {
+    /// Deduplicated, sorted by [`crate::frame::SORT_KEY`].
+    pub frame: DataFrame,
+    /// Sorted by file, line and reason.
+    pub quarantine: Vec<Quarantined>,
+    pub files: Vec<FileReport>,
+    pub totals: Counts,
+}
+
+/// Options of a load.
+#[derive(Clone)]
+pub struct IngestOptions {
+    pub codes: OutcomeCodes,
+    /// Bytes read from disk so far, for a progress bar.
+    pub progress: Arc<AtomicU64>,
+}
+
+impl IngestOptions {
+    pub fn new(codes: OutcomeCodes) -> Self {
+        IngestOptions {
+            codes,
+            progress: Arc::new(AtomicU64::new(0)),
+        }
+    }
+}
+
+/// What a reader produced from one file, before deduplication.
+pub(crate) struct FileLoad {
+    pub shape: Shape,
+    pub gzip: bool,
+    pub frames: Vec<DataFrame>,
+    pub quarantine: Vec<Quarantined>,
+    pub read: u64,
+    pub skipped: u64,
+    pub warnings: Vec<String>,
+}
+
+impl FileLoad {
+    fn new(shape: Shape, gzip: bool) -> Self {
+        FileLoad {
+            shape,
+            gzip,
+            frames: Vec::new(),
+            quarantine: Vec::new(),
+            read: 0,
+            skipped: 0,
+            warnings: Vec::new(),
+        }
+    }
+
+    fn rows(&self) -> u64 {
+        self.frames.iter().map(|f| f.height() as u64).sum()
+    }
+
+    /// Merges a part built by one worker.
+    fn absorb(&mut self, part: Part) {
+        self.read += part.read;
+        self.skipped += part.skipped;
+        self.quarantine.extend(part.quarantine);
+        if !part.builder.is_empty() {
+            self.frames.push(part.builder.finish());
+        }
+    }
+}
+
+/// One worker's share of a chunk of records.
+pub(crate) struct Part {
+    pub builder: FrameBuilder,
+    pub quarantine: Vec<Quarantined>,
+    pub read: u64,
+    pub skipped: u64,
+}
+
+impl Part {
+    fn with_capacity(capacity: usize) -> Self {
+        Part {
+            builder: FrameBuilder::with_capacity(capacity),
+            quarantine: Vec::new(),
+            read: 0,
+            skipped: 0,
+        }
+    }
+}
+
+/// Loads every input (files, directories, globs) into one deduplicated canonical frame.
+pub fn load(inputs: &[PathBuf], options: &IngestOptions) -> Result<Ingested, IngestError> {
+    load_files(&source::expand_inputs(inputs)?, options)
+}
+
+/// Loads files already expanded by [`source::expand_inputs`].
+pub fn load_files(files: &[PathBuf], options: &IngestOptions) -> Result<Ingested, IngestError> {
+    let mut loads = Vec::with_capacity(files.len());
+    for path in files {
+        loads.push(load_file(path, options)?);
+    }
+    dedupe::finish(files, loads)
+}
+
+/// Reads one file of any shape.
+fn load_file(path: &Path, options: &IngestOptions) -> Result<FileLoad, IngestError> {
+    let name = path.to_string_lossy().into_owned();
+    let opened = source::open(path, options.progress.clone())?;
+    match opened.sniffed {
+        source::Sniffed::Json => json::read(opened, &name, &options.codes),
+        source::Sniffed::Csv => csv::read(opened, path, &name, &options.codes),
+        source::Sniffed::Parquet => parquet::read_as_load(path),
+        source::Sniffed::Empty => {
+            let mut load = FileLoad::new(Shape::Empty, opened.gzip);
+            load.warnings.push("the file is empty".into());
+            Ok(load)
+        }
+        source::Sniffed::Unrecognised => {
+            let mut load = FileLoad::new(Shape::Unrecognised, opened.gzip);
+            load.read = 1;
+            let reason = if opened.gzip {
+                "unreadable gzip stream"
+            } else {
+                "unrecognised content: not JSON, CSV or Parquet (binary or damaged file?)"
+            };
+            load.quarantine
+                .push(Quarantined::new(&name, None, reason, &opened.head));
+            Ok(load)
+        }
+    }
+}

@@ -1,0 +1,685 @@
+//! The JSON record shapes (Graph signIn, diagnostic envelope, Log Analytics row) and their
+//! mapping onto the canonical [`Row`].
+//!
+//! Each struct names only the fields the engine keeps; serde skips the rest without
+//! allocating, and strings borrow from the input buffer unless they hold escapes.
+
+use std::borrow::Cow;
+
+use serde::de::IgnoredAny;
+use serde::Deserialize;
+
+use super::lenient::{Bool, Dynamic, Float, Int};
+use super::values::{lowercase, non_empty, parse_int, parse_ip, parse_time};
+use crate::frame::{event_type, FrameBuilder, OutcomeCodes, Row};
+
+type Text<'a> = Option<Cow<'a, str>>;
+
+/// `location` of a signIn, `LocationDetails` of a Log Analytics row.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Location<'a> {
+    #[serde(borrow)]
+    pub city: Text<'a>,
+    #[serde(borrow)]
+    pub state: Text<'a>,
+    #[serde(borrow)]
+    pub country_or_region: Text<'a>,
+    pub geo_coordinates: Option<GeoCoordinates>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct GeoCoordinates {
+    pub latitude: Option<Float>,
+    pub longitude: Option<Float>,
+}
+
+/// `status` of a signIn, `Status` of a Log Analytics row.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Status<'a> {
+    pub error_code: Option<Int>,
+    #[serde(borrow)]
+    pub failure_reason: Text<'a>,
+}
+
+/// `deviceDetail` of a signIn, `DeviceDetail` of a Log Analytics row.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceDetail<'a> {
+    #[serde(borrow)]
+    pub device_id: Text<'a>,
+    #[serde(borrow)]
+    pub operating_system: Text<'a>,
+    #[serde(borrow)]
+    pub browser: Text<'a>,
+}
+
+/// A Graph `signIn` object (v1.0 or beta): Graph pages, portal JSON, diagnostic `properties`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SignIn<'a> {
+    #[serde(borrow)]
+    pub id: Text<'a>,
+    #[serde(borrow)]
+    pub created_date_time: Text<'a>,
+    #[serde(borrow)]
+    pub user_display_name: Text<'a>,
+    #[serde(borrow)]
+    pub user_principal_name: Text<'a>,
+    #[serde(borrow)]
+    pub user_id: Text<'a>,
+    #[serde(borrow)]
+    pub user_type: Text<'a>,
+    #[serde(borrow)]
+    pub app_id: Text<'a>,
+    #[serde(borrow)]
+    pub app_display_name: Text<'a>,
+    #[serde(borrow)]
+    pub resource_display_name: Text<'a>,
+    #[serde(borrow)]
+    pub service_principal_id: Text<'a>,
+    #[serde(borrow)]
+    pub service_principal_name: Text<'a>,
+    #[serde(borrow)]
+    pub ip_address: Text<'a>,
+    #[serde(borrow)]
+    pub client_app_used: Text<'a>,
+    #[serde(borrow)]
+    pub correlation_id: Text<'a>,
+    #[serde(borrow)]
+    pub conditional_access_status: Text<'a>,
+    pub is_interactive: Option<Bool>,
+    #[serde(borrow)]
+    pub user_agent: Text<'a>,
+    #[serde(borrow)]
+    pub authentication_requirement: Text<'a>,
+    #[serde(borrow)]
+    pub session_id: Text<'a>,
+    #[serde(borrow)]
+    pub token_issuer_type: Text<'a>,
+    pub autonomous_system_number: Option<Int>,
+    #[serde(borrow)]
+    pub sign_in_event_types: Option<Vec<Cow<'a, str>>>,
+    #[serde(borrow)]
+    pub status: Option<Status<'a>>,
+    #[serde(borrow)]
+    pub location: Option<Location<'a>>,
+    #[serde(borrow)]
+    pub device_detail: Option<DeviceDetail<'a>>,
+}
+
+/// A diagnostic-settings record: the envelope around a signIn in `properties`.
+///
+/// Deserialised by hand so that a record whose `category` is not a sign-in (audit logs, risk
+/// events) skips its `properties` unparsed: their fields have other types, and parsing them
+/// as a signIn would quarantine records that are merely out of scope.
+#[derive(Debug, Default)]
+pub struct DiagnosticRecord<'a> {
+    pub time: Text<'a>,
+    pub category: Text<'a>,
+    /// `resultType`: the error code as text (`"0"` is success); other categories write words.
+    pub result_type: Text<'a>,
+    pub result_description: Text<'a>,
+    pub caller_ip_address: Text<'a>,
+    pub correlation_id: Text<'a>,
+    /// Two-letter country of the envelope (the signIn's own `location` is an object).
+    pub location: Text<'a>,
+    pub properties: Option<SignIn<'a>>,
+    /// True when `properties` was skipped because the category is not a sign-in.
+    pub out_of_scope: bool,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for DiagnosticRecord<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct EnvelopeVisitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for EnvelopeVisitor<'a> {
+            type Value = DiagnosticRecord<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a diagnostic record object")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(
+                self,
+                mut map: M,
+            ) -> Result<Self::Value, M::Error> {
+                let mut r = DiagnosticRecord::default();
+                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                    match key.as_ref() {
+                        "time" => r.time = map.next_value()?,
+                        "category" => {
+                            r.category = map.next_value()?;
+                            r.out_of_scope = r
+                                .category
+                                .as_deref()
+                                .is_some_and(|c| category_event_type(c).is_none());
+                            if r.out_of_scope {
+                                r.properties = None;
+                            }
+                        }
+                        "resultType" => {
+                            r.result_type = map.next_value::<Option<TextOrNumber>>()?.map(|t| t.0)
+                        }
+                        "resultDescription" => {
+                            r.result_description =
+                                map.next_value::<Option<TextOrNumber>>()?.map(|t| t.0)
+                        }
+                        "callerIpAddress" => r.caller_ip_address = map.next_value()?,
+                        "correlationId" => r.correlation_id = map.next_value()?,
+                        "location" => r.location = map.next_value()?,
+                        "properties" if !r.out_of_scope => r.properties = map.next_value()?,
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(r)
+            }
+        }
+        deserializer.deserialize_map(EnvelopeVisitor(std::marker::PhantomData))
+    }
+}
+
+/// A scalar kept as text whether it was written as a string or a number.
+struct TextOrNumber<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for TextOrNumber<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
+            type Value = TextOrNumber<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("text or a number")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(
+                self,
+                v: &'de str,
+            ) -> Result<Self::Value, E> {
+                Ok(TextOrNumber(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(TextOrNumber(Cow::Owned(v.to_string())))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(TextOrNumber(Cow::Owned(v.to_string())))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(TextOrNumber(Cow::Owned(v.to_string())))
+            }
+        }
+        deserializer.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+/// A Log Analytics `SigninLogs` / `AADNonInteractiveUserSignInLogs` row (PascalCase).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct LogAnalyticsRow<'a> {
+    #[serde(borrow)]
+    pub time_generated: Text<'a>,
+    #[serde(borrow)]
+    pub created_date_time: Text<'a>,
+    #[serde(borrow)]
+    pub id: Text<'a>,
+    #[serde(borrow)]
+    pub user_principal_name: Text<'a>,
+    #[serde(borrow)]
+    pub user_id: Text<'a>,
+    #[serde(borrow)]
+    pub user_display_name: Text<'a>,
+    #[serde(borrow)]
+    pub user_type: Text<'a>,
+    #[serde(borrow)]
+    pub app_id: Text<'a>,
+    #[serde(borrow)]
+    pub app_display_name: Text<'a>,
+    #[serde(borrow)]
+    pub resource_display_name: Text<'a>,
+    #[serde(borrow)]
+    pub service_principal_id: Text<'a>,
+    #[serde(borrow)]
+    pub service_principal_name: Text<'a>,
+    #[serde(borrow, rename = "IPAddress")]
+    pub ip_address: Text<'a>,
+    /// Two-letter country.
+    #[serde(borrow)]
+    pub location: Text<'a>,
+    #[serde(borrow)]
+    pub location_details: Option<Dynamic<'a, Location<'a>>>,
+    #[serde(borrow)]
+    pub device_detail: Option<Dynamic<'a, DeviceDetail<'a>>>,
+    #[serde(borrow)]
+    pub status: Option<Dynamic<'a, Status<'a>>>,
+    pub result_type: Option<Int>,
+    #[serde(borrow)]
+    pub result_description: Text<'a>,
+    #[serde(borrow)]
+    pub client_app_used: Text<'a>,
+    pub is_interactive: Option<Bool>,
+    pub autonomous_system_number: Option<Int>,
+    #[serde(borrow)]
+    pub user_agent: Text<'a>,
+    #[serde(borrow)]
+    pub authentication_requirement: Text<'a>,
+    #[serde(borrow)]
+    pub conditional_access_status: Text<'a>,
+    #[serde(borrow)]
+    pub correlation_id: Text<'a>,
+    #[serde(borrow)]
+    pub session_id: Text<'a>,
+    #[serde(borrow)]
+    pub token_issuer_type: Text<'a>,
+    #[serde(borrow)]
+    pub category: Text<'a>,
+    /// The table name (`SigninLogs`, `AADNonInteractiveUserSignInLogs`, …).
+    #[serde(borrow, rename = "Type")]
+    pub table: Text<'a>,
+}
+
+/// Just enough of a record to tell which shape it is.
+#[derive(Debug, Deserialize)]
+pub struct Probe {
+    properties: Option<IgnoredAny>,
+    category: Option<IgnoredAny>,
+    #[serde(rename = "operationName")]
+    operation_name: Option<IgnoredAny>,
+    #[serde(rename = "createdDateTime")]
+    created_date_time: Option<IgnoredAny>,
+    #[serde(rename = "userPrincipalName")]
+    user_principal_name: Option<IgnoredAny>,
+    #[serde(rename = "TimeGenerated")]
+    time_generated: Option<IgnoredAny>,
+    #[serde(rename = "CreatedDateTime")]
+    created_date_time_pascal: Option<IgnoredAny>,
+    #[serde(rename = "UserPrincipalName")]
+    user_principal_name_pascal: Option<IgnoredAny>,
+}
+
+/// Which JSON record shape a file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordKind {
+    SignIn,
+    Diagnostic,
+    LogAnalytics,
+}
+
+impl Probe {
+    pub fn kind(&self) -> Option<RecordKind> {
+        if self.properties.is_some() || (self.category.is_some() && self.operation_name.is_some()) {
+            Some(RecordKind::Diagnostic)
+        } else if self.created_date_time.is_some() || self.user_principal_name.is_some() {
+            Some(RecordKind::SignIn)
+        } else if self.time_generated.is_some()
+            || self.created_date_time_pascal.is_some()
+            || self.user_principal_name_pascal.is_some()
+        {
+            Some(RecordKind::LogAnalytics)
+        } else {
+            None
+        }
+    }
+}
+
+/// What became of one record.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Kept,
+    /// A record of a category that is not a sign-in (diagnostic `AuditLogs`, `RiskyUsers`, …).
+    Skipped,
+}
+
+/// The sign-in event type of a diagnostic category or Log Analytics table; `None` for a
+/// category that is not a sign-in.
+pub fn category_event_type(category: &str) -> Option<&'static str> {
+    match category.to_ascii_lowercase().as_str() {
+        "signinlogs" => Some(event_type::INTERACTIVE_USER),
+        "noninteractiveusersigninlogs" | "aadnoninteractiveusersigninlogs" => {
+            Some(event_type::NON_INTERACTIVE_USER)
+        }
+        "serviceprincipalsigninlogs" | "aadserviceprincipalsigninlogs" => {
+            Some(event_type::SERVICE_PRINCIPAL)
+        }
+        "managedidentitysigninlogs" | "aadmanagedidentitysigninlogs" => {
+            Some(event_type::MANAGED_IDENTITY)
+        }
+        _ => None,
+    }
+}
+
+/// Parses and appends one record of `kind`.
+pub fn push_record(
+    kind: RecordKind,
+    bytes: &[u8],
+    codes: &OutcomeCodes,
+    source: &SourceRef<'_>,
+    builder: &mut FrameBuilder,
+) -> Result<Verdict, String> {
+    match kind {
+        RecordKind::SignIn => {
+            let record: SignIn = parse(bytes)?;
+            let mut row = Row::default();
+            signin_into_row(record, &mut row)?;
+            finish_row(row, codes, source, builder)
+        }
+        RecordKind::Diagnostic => {
+            let record: DiagnosticRecord = parse(bytes)?;
+            diagnostic_into_rows(record, codes, source, builder)
+        }
+        RecordKind::LogAnalytics => {
+            let record: LogAnalyticsRow = parse(bytes)?;
+            push_log_analytics(record, codes, source, builder)
+        }
+    }
+}
+
+/// Where a record came from, stamped on its row.
+pub struct SourceRef<'s> {
+    pub file: &'s str,
+    pub line: u64,
+}
+
+fn parse<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, String> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        if e.is_eof() {
+            format!("truncated record: {e}")
+        } else {
+            format!("invalid record: {e}")
+        }
+    })
+}
+
+fn finish_row<'r>(
+    mut row: Row<'r>,
+    codes: &OutcomeCodes,
+    source: &SourceRef<'r>,
+    builder: &mut FrameBuilder,
+) -> Result<Verdict, String> {
+    if row.request_id.is_none() {
+        return Err("missing sign-in id".into());
+    }
+    row.derive(codes);
+    row.source_file = Some(Cow::Borrowed(source.file));
+    row.source_line = Some(source.line);
+    builder.push(&row);
+    Ok(Verdict::Kept)
+}
+
+/// Sets the time from the first present text; a missing or bad time rejects the record.
+pub fn set_time(row: &mut Row<'_>, candidates: &[Option<&str>]) -> Result<(), String> {
+    let text = candidates
+        .iter()
+        .flatten()
+        .map(|t| t.trim())
+        .find(|t| !t.is_empty())
+        .ok_or("missing time")?;
+    row.time = parse_time(text).map_err(|e| format!("{e}: {text:?}"))?;
+    Ok(())
+}
+
+/// Sets `ip_address` and `ip_network`; a present but unparseable address rejects the record.
+pub fn set_ip<'a>(row: &mut Row<'a>, text: Text<'a>) -> Result<(), String> {
+    if let Some(text) = non_empty(text) {
+        let ip = parse_ip(&text).map_err(|e| format!("{e}: {text:?}"))?;
+        row.ip_network = Some(ip.network);
+        row.ip_address = Some(if ip.text == text {
+            text
+        } else {
+            Cow::Owned(ip.text)
+        });
+    }
+    Ok(())
+}
+
+pub fn set_location<'a>(row: &mut Row<'a>, location: Location<'a>) {
+    row.city = non_empty(location.city);
+    row.state = non_empty(location.state);
+    row.country = non_empty(location.country_or_region).or(row.country.take());
+    if let Some(geo) = location.geo_coordinates {
+        row.latitude = geo
+            .latitude
+            .map(|f| f.0)
+            .filter(|v| (-90.0..=90.0).contains(v));
+        row.longitude = geo
+            .longitude
+            .map(|f| f.0)
+            .filter(|v| (-180.0..=180.0).contains(v));
+    }
+}
+
+pub fn set_status<'a>(row: &mut Row<'a>, status: Status<'a>) -> Result<(), String> {
+    if let Some(code) = status.error_code {
+        row.error_code = Some(error_code(code)?);
+    }
+    row.failure_reason = non_empty(status.failure_reason);
+    Ok(())
+}
+
+pub fn set_device<'a>(row: &mut Row<'a>, device: DeviceDetail<'a>) {
+    row.device_id = non_empty(device.device_id);
+    row.operating_system = non_empty(device.operating_system);
+    row.browser = non_empty(device.browser);
+}
+
+pub fn error_code(code: Int) -> Result<i32, String> {
+    i32::try_from(code.0).map_err(|_| format!("error code out of range: {}", code.0))
+}
+
+pub fn asn(value: Int) -> Result<u32, String> {
+    u32::try_from(value.0)
+        .map_err(|_| format!("autonomous system number out of range: {}", value.0))
+}
+
+fn signin_into_row<'a>(s: SignIn<'a>, row: &mut Row<'a>) -> Result<(), String> {
+    set_time(row, &[s.created_date_time.as_deref()])?;
+    row.request_id = non_empty(s.id);
+    row.correlation_id = non_empty(s.correlation_id);
+    row.user_id = non_empty(s.user_id);
+    row.user_principal_name = non_empty(s.user_principal_name).map(lowercase);
+    row.user_display_name = non_empty(s.user_display_name);
+    row.user_type = non_empty(s.user_type);
+    row.app_id = non_empty(s.app_id);
+    row.app_display_name = non_empty(s.app_display_name);
+    row.resource_display_name = non_empty(s.resource_display_name);
+    row.service_principal_id = non_empty(s.service_principal_id);
+    row.service_principal_name = non_empty(s.service_principal_name);
+    set_ip(row, s.ip_address)?;
+    row.client_app = non_empty(s.client_app_used);
+    row.conditional_access_status = non_empty(s.conditional_access_status);
+    row.is_interactive = s.is_interactive.map(|b| b.0);
+    row.user_agent = non_empty(s.user_agent);
+    row.authentication_requirement = non_empty(s.authentication_requirement);
+    row.session_id = non_empty(s.session_id);
+    row.token_issuer_type = non_empty(s.token_issuer_type);
+    row.asn = s.autonomous_system_number.map(asn).transpose()?;
+    if let Some(kind) = s
+        .sign_in_event_types
+        .iter()
+        .flatten()
+        .find_map(|k| event_type::canonical(k))
+    {
+        row.event_type = Some(Cow::Borrowed(kind));
+    }
+    if let Some(status) = s.status {
+        set_status(row, status)?;
+    }
+    if let Some(location) = s.location {
+        set_location(row, location);
+    }
+    if let Some(device) = s.device_detail {
+        set_device(row, device);
+    }
+    Ok(())
+}
+
+fn diagnostic_into_rows(
+    record: DiagnosticRecord<'_>,
+    codes: &OutcomeCodes,
+    source: &SourceRef<'_>,
+    builder: &mut FrameBuilder,
+) -> Result<Verdict, String> {
+    if record.out_of_scope {
+        return Ok(Verdict::Skipped);
+    }
+    let category_kind = record.category.as_deref().and_then(category_event_type);
+    let properties = record
+        .properties
+        .ok_or("diagnostic record has no properties")?;
+    let mut row = Row {
+        country: non_empty(record.location),
+        ..Row::default()
+    };
+    // The envelope's fields stand in for what the signIn lacks.
+    let created = properties.created_date_time.clone();
+    let ip = properties.ip_address.clone();
+    signin_into_row(
+        SignIn {
+            created_date_time: created.or(record.time),
+            ip_address: non_empty(ip).or(record.caller_ip_address),
+            correlation_id: properties.correlation_id.clone().or(record.correlation_id),
+            ..properties
+        },
+        &mut row,
+    )?;
+    if row.error_code.is_none() {
+        if let Some(code) = non_empty(record.result_type) {
+            let code = parse_int(&code).map_err(|e| format!("resultType {e}: {code:?}"))?;
+            row.error_code = Some(error_code(Int(code))?);
+        }
+    }
+    if row.failure_reason.is_none() {
+        row.failure_reason = non_empty(record.result_description);
+    }
+    if let Some(kind) = category_kind {
+        row.event_type = Some(Cow::Borrowed(kind));
+    }
+    finish_row(row, codes, source, builder)
+}
+
+/// Appends a Log Analytics row (from JSON or from CSV cells).
+pub fn push_log_analytics(
+    r: LogAnalyticsRow<'_>,
+    codes: &OutcomeCodes,
+    source: &SourceRef<'_>,
+    builder: &mut FrameBuilder,
+) -> Result<Verdict, String> {
+    let event_kind = match r.category.as_deref().or(r.table.as_deref()) {
+        Some(category) => match category_event_type(category) {
+            Some(kind) => Some(kind),
+            None => return Ok(Verdict::Skipped),
+        },
+        None => None,
+    };
+    // Dynamic columns given as JSON text are parsed here so the row can borrow from them.
+    let location = resolve_dynamic(&r.location_details, "LocationDetails")?;
+    let device = resolve_dynamic(&r.device_detail, "DeviceDetail")?;
+    let status = resolve_dynamic(&r.status, "Status")?;
+    let mut row = Row::default();
+    set_time(
+        &mut row,
+        &[r.created_date_time.as_deref(), r.time_generated.as_deref()],
+    )?;
+    row.request_id = non_empty(r.id);
+    row.correlation_id = non_empty(r.correlation_id);
+    row.user_id = non_empty(r.user_id);
+    row.user_principal_name = non_empty(r.user_principal_name).map(lowercase);
+    row.user_display_name = non_empty(r.user_display_name);
+    row.user_type = non_empty(r.user_type);
+    row.app_id = non_empty(r.app_id);
+    row.app_display_name = non_empty(r.app_display_name);
+    row.resource_display_name = non_empty(r.resource_display_name);
+    row.service_principal_id = non_empty(r.service_principal_id);
+    row.service_principal_name = non_empty(r.service_principal_name);
+    set_ip(&mut row, r.ip_address)?;
+    row.country = non_empty(r.location);
+    row.client_app = non_empty(r.client_app_used);
+    row.is_interactive = r.is_interactive.map(|b| b.0);
+    row.asn = r.autonomous_system_number.map(asn).transpose()?;
+    row.user_agent = non_empty(r.user_agent);
+    row.authentication_requirement = non_empty(r.authentication_requirement);
+    row.conditional_access_status = non_empty(r.conditional_access_status);
+    row.session_id = non_empty(r.session_id);
+    row.token_issuer_type = non_empty(r.token_issuer_type);
+    row.event_type = event_kind.map(Cow::Borrowed);
+    if let Some(location) = location.as_ref() {
+        set_location(&mut row, borrow_location(location));
+    }
+    if let Some(device) = device.as_ref() {
+        set_device(&mut row, borrow_device(device));
+    }
+    if let Some(status) = status.as_ref() {
+        set_status(
+            &mut row,
+            Status {
+                error_code: status.as_ref().error_code,
+                failure_reason: borrowed(&status.as_ref().failure_reason),
+            },
+        )?;
+    }
+    if row.error_code.is_none() {
+        row.error_code = r.result_type.map(error_code).transpose()?;
+    }
+    if row.failure_reason.is_none() {
+        row.failure_reason = non_empty(r.result_description);
+    }
+    finish_row(row, codes, source, builder)
+}
+
+/// A dynamic column as its object; JSON text is parsed into an owned copy.
+fn resolve_dynamic<'a, T>(
+    value: &'a Option<Dynamic<'a, T>>,
+    column: &str,
+) -> Result<Option<Owned<'a, T>>, String>
+where
+    T: Deserialize<'a>,
+{
+    let Some(value) = value else { return Ok(None) };
+    match value {
+        Dynamic::Value(v) => Ok(Some(Owned::Borrowed(v))),
+        Dynamic::Text(text) if text.trim().is_empty() => Ok(None),
+        Dynamic::Text(text) => {
+            let parsed: T = serde_json::from_str(text)
+                .map_err(|e| format!("{column} is not valid JSON: {e}"))?;
+            Ok(Some(Owned::Parsed(parsed)))
+        }
+    }
+}
+
+/// A dynamic column's object, either borrowed from the record or parsed from its text.
+enum Owned<'a, T> {
+    Borrowed(&'a T),
+    Parsed(T),
+}
+
+impl<T> AsRef<T> for Owned<'_, T> {
+    fn as_ref(&self) -> &T {
+        match self {
+            Owned::Borrowed(v) => v,
+            Owned::Parsed(v) => v,
+        }
+    }
+}
+
+fn borrowed<'b>(text: &'b Text<'_>) -> Text<'b> {
+    text.as_deref().map(Cow::Borrowed)
+}
+
+fn borrow_location<'b>(l: &'b Owned<'_, Location<'_>>) -> Location<'b> {
+    let l = l.as_ref();
+    Location {
+        city: borrowed(&l.city),
+        state: borrowed(&l.state),
+        country_or_region: borrowed(&l.country_or_region),
+        geo_coordinates: l.geo_coordinates.as_ref().map(|g| GeoCoordinates {
+            latitude: g.latitude,
+            longitude: g.longitude,
+        }),
+    }
+}
+
+fn borrow_device<'b>(d: &'b Owned<'_, DeviceDetail<'_>>) -> DeviceDetail<'b> {
+    let d = d.as_ref();
+    DeviceDetail {
+        device_id: borrowed(&d.device_id),
+        operating_system: borrowed(&d.operating_system),
+        browser: borrowed(&d.browser),
+    }
+}

@@ -1,0 +1,226 @@
+//! Finding input files (files, directory trees, globs), opening them (plain or gzip) and
+//! sniffing their shape from their first bytes, never from their names.
+
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use flate2::read::MultiGzDecoder;
+
+use super::json_split::skip_ws;
+use super::IngestError;
+
+/// Expands the inputs a user named into a sorted, de-duplicated list of files. A directory
+/// contributes every regular file under it (hidden files and folders left out); a pattern
+/// with `*`, `?` or `[` is a glob. A name that matches nothing is an error.
+pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, IngestError> {
+    let mut files = Vec::new();
+    for input in inputs {
+        if input.is_file() {
+            files.push(input.clone());
+        } else if input.is_dir() {
+            walk(input, &mut files).map_err(|e| IngestError::io(input, e))?;
+        } else if is_glob(input) {
+            let pattern = input.to_string_lossy();
+            let matches = glob::glob(&pattern).map_err(|e| IngestError::BadInput {
+                input: input.clone(),
+                reason: format!("invalid glob pattern: {e}"),
+            })?;
+            let before = files.len();
+            for entry in matches {
+                let path = entry.map_err(|e| {
+                    let path = e.path().to_path_buf();
+                    IngestError::io(&path, e.into())
+                })?;
+                if path.is_dir() {
+                    walk(&path, &mut files).map_err(|e| IngestError::io(&path, e))?;
+                } else if path.is_file() {
+                    files.push(path);
+                }
+            }
+            if files.len() == before {
+                return Err(IngestError::BadInput {
+                    input: input.clone(),
+                    reason: "the pattern matches no files".into(),
+                });
+            }
+        } else {
+            return Err(IngestError::BadInput {
+                input: input.clone(),
+                reason: "no such file or directory".into(),
+            });
+        }
+    }
+    files.sort();
+    files.dedup();
+    Ok(files)
+}
+
+fn is_glob(path: &Path) -> bool {
+    path.to_string_lossy().contains(['*', '?', '['])
+}
+
+fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let path = entry.path();
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            walk(&path, files)?;
+        } else if kind.is_file() || (kind.is_symlink() && path.is_file()) {
+            files.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// What a file holds, judged from its first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sniffed {
+    Empty,
+    Json,
+    Csv,
+    Parquet,
+    /// Binary or otherwise unreadable content.
+    Unrecognised,
+}
+
+/// An opened input: the decompressed byte stream and the first bytes already read from it.
+pub struct Opened {
+    pub reader: Box<dyn Read + Send>,
+    pub head: Vec<u8>,
+    pub gzip: bool,
+    pub sniffed: Sniffed,
+}
+
+/// How much of a file is read to sniff it.
+const HEAD_BYTES: usize = 64 * 1024;
+
+/// Opens a file, transparently decompressing gzip, and sniffs its content. `progress`
+/// counts the bytes read from disk (compressed bytes for gzip).
+pub fn open(path: &Path, progress: Arc<AtomicU64>) -> Result<Opened, IngestError> {
+    let mut file = File::open(path).map_err(|e| IngestError::io(path, e))?;
+    let mut magic = [0u8; 4];
+    let n = read_up_to(&mut file, &mut magic).map_err(|e| IngestError::io(path, e))?;
+    let raw = CountingReader {
+        inner: io::Cursor::new(magic[..n].to_vec()).chain(file),
+        count: progress,
+    };
+    let gzip = n >= 2 && magic[..2] == [0x1f, 0x8b];
+    let mut reader: Box<dyn Read + Send> = if gzip {
+        Box::new(BufReader::with_capacity(
+            1 << 20,
+            MultiGzDecoder::new(BufReader::with_capacity(1 << 20, raw)),
+        ))
+    } else {
+        Box::new(raw)
+    };
+    if !gzip && n == 4 && &magic == b"PAR1" {
+        return Ok(Opened {
+            reader,
+            head: Vec::new(),
+            gzip,
+            sniffed: Sniffed::Parquet,
+        });
+    }
+    let mut head = vec![0u8; HEAD_BYTES];
+    // A gzip stream that is corrupt from its first bytes is unrecognised content, not an I/O
+    // failure of the file system.
+    let (len, sniff_error) = match read_up_to(&mut reader, &mut head) {
+        Ok(len) => (len, false),
+        Err(_) if gzip => (0, true),
+        Err(e) => return Err(IngestError::io(path, e)),
+    };
+    head.truncate(len);
+    let sniffed = if sniff_error {
+        Sniffed::Unrecognised
+    } else {
+        sniff(&head)
+    };
+    Ok(Opened {
+        reader,
+        head,
+        gzip,
+        sniffed,
+    })
+}
+
+/// Reads until `buf` is full or the stream ends; returns the bytes read.
+pub fn read_up_to(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// Judges content from its first bytes: JSON starts with `[` or `{`; CSV is text whose first
+/// line has a comma; anything with NUL bytes or invalid UTF-8 is unrecognised.
+pub fn sniff(head: &[u8]) -> Sniffed {
+    let start = skip_ws(head, 0);
+    if start == head.len() {
+        return Sniffed::Empty;
+    }
+    if head.contains(&0) {
+        return Sniffed::Unrecognised;
+    }
+    match head[start] {
+        b'[' | b'{' => return Sniffed::Json,
+        _ => {}
+    }
+    let first_line = head[start..].split(|b| *b == b'\n').next().unwrap_or(&[]);
+    let text_ok = match std::str::from_utf8(&head[start..]) {
+        Ok(_) => true,
+        // The head may cut a multi-byte character at its end; that is not invalid text.
+        Err(e) => e.error_len().is_none(),
+    };
+    if text_ok && first_line.contains(&b',') {
+        Sniffed::Csv
+    } else {
+        Sniffed::Unrecognised
+    }
+}
+
+/// Counts bytes as they are read, for progress reporting.
+struct CountingReader<R> {
+    inner: R,
+    count: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sniffing_is_by_content() {
+        assert_eq!(sniff(b""), Sniffed::Empty);
+        assert_eq!(sniff(b"  \n\t"), Sniffed::Empty);
+        assert_eq!(sniff(b"\xEF\xBB\xBF[{}]"), Sniffed::Json);
+        assert_eq!(sniff(b"{\"time\":1}\n"), Sniffed::Json);
+        assert_eq!(
+            sniff(b"\xEF\xBB\xBF\"Date (UTC)\",\"Request ID\"\r\n"),
+            Sniffed::Csv
+        );
+        assert_eq!(sniff(b"\x00\x01\x02garbage"), Sniffed::Unrecognised);
+        assert_eq!(sniff(b"\xff\xfe\xfd,\xfa"), Sniffed::Unrecognised);
+        assert_eq!(sniff(b"just some words"), Sniffed::Unrecognised);
+    }
+}

@@ -1,0 +1,391 @@
+//! Writers for the output tables: JSONL (nested objects kept), CSV (formula-safe) and
+//! Parquet, each replacing its file atomically.
+//!
+//! A table is a slice of [`Record`]s; each record type declares its columns and their kinds
+//! once, and every format is written from that declaration, so the three formats cannot
+//! disagree about what a table holds.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+use serde::Serialize;
+use serde_json::Value;
+
+use super::{Detection, RiskySignIn, RiskyUser};
+use crate::ingest::values::parse_time;
+use crate::ingest::Quarantined;
+
+/// Output file format of the tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Jsonl,
+    Csv,
+    Parquet,
+}
+
+impl Format {
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Jsonl => "jsonl",
+            Format::Csv => "csv",
+            Format::Parquet => "parquet",
+        }
+    }
+}
+
+/// How a column is stored in CSV and Parquet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Str,
+    Int,
+    Float,
+    Bool,
+    /// RFC 3339 text in JSONL and CSV, a UTC datetime in Parquet.
+    Time,
+    /// Nested objects and lists: JSON text in CSV and Parquet.
+    Json,
+}
+
+/// A row type of an output table.
+pub trait Record: Serialize {
+    /// Columns in output order, by their serialized (JSON) names.
+    const COLUMNS: &'static [(&'static str, Kind)];
+}
+
+impl Record for Detection {
+    const COLUMNS: &'static [(&'static str, Kind)] = &[
+        ("id", Kind::Str),
+        ("requestId", Kind::Str),
+        ("correlationId", Kind::Str),
+        ("riskEventType", Kind::Str),
+        ("riskState", Kind::Str),
+        ("riskLevel", Kind::Str),
+        ("riskDetail", Kind::Str),
+        ("source", Kind::Str),
+        ("detectionTimingType", Kind::Str),
+        ("activity", Kind::Str),
+        ("tokenIssuerType", Kind::Str),
+        ("ipAddress", Kind::Str),
+        ("location", Kind::Json),
+        ("activityDateTime", Kind::Time),
+        ("detectedDateTime", Kind::Time),
+        ("lastUpdatedDateTime", Kind::Time),
+        ("userId", Kind::Str),
+        ("userDisplayName", Kind::Str),
+        ("userPrincipalName", Kind::Str),
+        ("additionalInfo", Kind::Str),
+        ("report", Kind::Str),
+        ("detector", Kind::Str),
+        ("evidence", Kind::Json),
+    ];
+}
+
+impl Record for RiskySignIn {
+    const COLUMNS: &'static [(&'static str, Kind)] = &[
+        ("id", Kind::Str),
+        ("createdDateTime", Kind::Time),
+        ("userId", Kind::Str),
+        ("userDisplayName", Kind::Str),
+        ("userPrincipalName", Kind::Str),
+        ("ipAddress", Kind::Str),
+        ("location", Kind::Json),
+        ("riskLevelAggregated", Kind::Str),
+        ("riskState", Kind::Str),
+        ("riskEventTypes_v2", Kind::Json),
+        ("detectionIds", Kind::Json),
+    ];
+}
+
+impl Record for RiskyUser {
+    const COLUMNS: &'static [(&'static str, Kind)] = &[
+        ("id", Kind::Str),
+        ("isDeleted", Kind::Bool),
+        ("isProcessing", Kind::Bool),
+        ("riskDetail", Kind::Str),
+        ("riskLastUpdatedDateTime", Kind::Time),
+        ("riskLevel", Kind::Str),
+        ("riskState", Kind::Str),
+        ("userDisplayName", Kind::Str),
+        ("userPrincipalName", Kind::Str),
+        ("riskEventTypes", Kind::Json),
+        ("detectionCount", Kind::Int),
+    ];
+}
+
+impl Record for Quarantined {
+    const COLUMNS: &'static [(&'static str, Kind)] = &[
+        ("source_file", Kind::Str),
+        ("line", Kind::Int),
+        ("reason", Kind::Str),
+        ("raw", Kind::Str),
+    ];
+}
+
+/// Writes `path` by writing a temporary file beside it and renaming it over the old one, so
+/// readers never see a half-written file.
+pub fn replace_atomically<E>(
+    path: &Path,
+    write: impl FnOnce(&Path) -> Result<(), E>,
+) -> Result<(), E>
+where
+    E: From<io::Error>,
+{
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    let tmp = temp_path(path);
+    match write(&tmp) {
+        Ok(()) => {
+            std::fs::rename(&tmp, path)?;
+            Ok(())
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+fn temp_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".tmp-{}", std::process::id()));
+    path.with_file_name(name)
+}
+
+/// Writes the quarantine as JSON Lines.
+pub fn write_quarantine_jsonl(entries: &[Quarantined], path: &Path) -> io::Result<()> {
+    write_jsonl(entries, path)
+}
+
+/// Writes a table to `path` in `format`, atomically.
+pub fn write_table<R: Record>(rows: &[R], format: Format, path: &Path) -> anyhow::Result<()> {
+    replace_atomically(path, |tmp| -> anyhow::Result<()> {
+        match format {
+            Format::Jsonl => write_jsonl(rows, tmp)?,
+            Format::Csv => write_csv(rows, tmp)?,
+            Format::Parquet => write_parquet(rows, tmp)?,
+        }
+        Ok(())
+    })
+}
+
+fn write_jsonl<R: Serialize>(rows: &[R], path: &Path) -> io::Result<()> {
+    let mut out = BufWriter::new(File::create(path)?);
+    for row in rows {
+        serde_json::to_writer(&mut out, row)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()
+}
+
+/// Each row as its JSON object, for the column-wise writers.
+fn objects<R: Record>(rows: &[R]) -> io::Result<Vec<serde_json::Map<String, Value>>> {
+    rows.iter()
+        .map(|r| match serde_json::to_value(r)? {
+            Value::Object(map) => Ok(map),
+            _ => Err(io::Error::other("a table row must serialize to an object")),
+        })
+        .collect()
+}
+
+fn write_csv<R: Record>(rows: &[R], path: &Path) -> io::Result<()> {
+    let mut out = ::csv::Writer::from_writer(BufWriter::new(File::create(path)?));
+    out.write_record(R::COLUMNS.iter().map(|(name, _)| *name))?;
+    for object in objects(rows)? {
+        let cells = R::COLUMNS.iter().map(|(name, kind)| {
+            let value = object.get(*name).unwrap_or(&Value::Null);
+            csv_cell(value, *kind)
+        });
+        out.write_record(cells)?;
+    }
+    out.flush()
+}
+
+/// One CSV cell. Text that a spreadsheet would run as a formula (starting `=`, `+`, `-`,
+/// `@`, tab or carriage return) is prefixed with `'`.
+pub fn csv_cell(value: &Value, kind: Kind) -> String {
+    let text = match value {
+        Value::Null => return String::new(),
+        Value::String(s) => s.clone(),
+        Value::Bool(b) => return b.to_string(),
+        Value::Number(n) if kind != Kind::Json => return n.to_string(),
+        other => other.to_string(),
+    };
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text
+    }
+}
+
+fn write_parquet<R: Record>(rows: &[R], path: &Path) -> PolarsResult<()> {
+    let objects = objects(rows).map_err(|e| polars_err!(ComputeError: "{e}"))?;
+    let columns: Vec<Column> = R::COLUMNS
+        .iter()
+        .map(|(name, kind)| {
+            let values = objects.iter().map(|o| o.get(*name).unwrap_or(&Value::Null));
+            parquet_column(name, *kind, values)
+        })
+        .collect();
+    let mut frame = DataFrame::new(objects.len(), columns)?;
+    let file = File::create(path).map_err(|e| polars_err!(ComputeError: "{e}"))?;
+    ParquetWriter::new(file)
+        .with_compression(ParquetCompression::Zstd(None))
+        .finish(&mut frame)?;
+    Ok(())
+}
+
+fn parquet_column<'v>(name: &str, kind: Kind, values: impl Iterator<Item = &'v Value>) -> Column {
+    let name: PlSmallStr = name.into();
+    match kind {
+        Kind::Str | Kind::Json => {
+            let texts: Vec<Option<String>> = values
+                .map(|v| match v {
+                    Value::Null => None,
+                    Value::String(s) => Some(s.clone()),
+                    other => Some(other.to_string()),
+                })
+                .collect();
+            StringChunked::from_iter_options(name, texts.into_iter()).into_column()
+        }
+        Kind::Int => Int64Chunked::from_iter_options(name, values.map(Value::as_i64)).into_column(),
+        Kind::Float => {
+            Float64Chunked::from_iter_options(name, values.map(Value::as_f64)).into_column()
+        }
+        Kind::Bool => {
+            BooleanChunked::from_iter_options(name, values.map(Value::as_bool)).into_column()
+        }
+        Kind::Time => Int64Chunked::from_iter_options(
+            name,
+            values.map(|v| v.as_str().and_then(|t| parse_time(t).ok())),
+        )
+        .into_datetime(TimeUnit::Microseconds, Some(TimeZone::UTC))
+        .into_column(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::tests::detection;
+    use crate::report::{risky_signins, risky_users, RiskLevel};
+
+    fn sample() -> Vec<Detection> {
+        vec![
+            detection(
+                "d1",
+                Some("s1"),
+                "u1",
+                "unlikelyTravel",
+                RiskLevel::Medium,
+                "2025-03-01T10:00:00.000000Z",
+            ),
+            detection(
+                "d2",
+                None,
+                "u2",
+                "leakedCredentials",
+                RiskLevel::High,
+                "2025-03-02T00:00:00.000000Z",
+            ),
+        ]
+    }
+
+    #[test]
+    fn jsonl_keeps_graph_field_names_and_nested_objects() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("detections.jsonl");
+        write_table(&sample(), Format::Jsonl, &path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0]["riskEventType"], "unlikelyTravel");
+        assert_eq!(lines[0]["location"]["geoCoordinates"]["latitude"], 59.91);
+        assert_eq!(lines[0]["evidence"]["km"], 5210.5);
+        assert_eq!(lines[1]["requestId"], Value::Null);
+        let back: Detection = serde_json::from_value(lines[0].clone()).unwrap();
+        assert_eq!(back, sample()[0]);
+    }
+
+    #[test]
+    fn csv_has_every_column_and_defuses_formulas() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("detections.csv");
+        write_table(&sample(), Format::Csv, &path).unwrap();
+        let mut reader = ::csv::Reader::from_path(&path).unwrap();
+        let headers: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+        let expected: Vec<&str> = Detection::COLUMNS.iter().map(|(n, _)| *n).collect();
+        assert_eq!(headers, expected);
+        let first = reader.records().next().unwrap().unwrap();
+        let info = &first[headers.iter().position(|h| h == "additionalInfo").unwrap()];
+        assert!(info.starts_with('['), "JSON text stays as is: {info}");
+        assert_eq!(
+            csv_cell(&Value::from("=cmd|' /C calc'!A0"), Kind::Str),
+            "'=cmd|' /C calc'!A0"
+        );
+        assert_eq!(csv_cell(&Value::from("@SUM(A1)"), Kind::Str), "'@SUM(A1)");
+        assert_eq!(csv_cell(&Value::from("+1"), Kind::Str), "'+1");
+        assert_eq!(csv_cell(&Value::from("-1"), Kind::Str), "'-1");
+        assert_eq!(csv_cell(&Value::from(-1), Kind::Int), "-1");
+        let evidence = &first[headers.iter().position(|h| h == "evidence").unwrap()];
+        let parsed: Value = serde_json::from_str(evidence).unwrap();
+        assert_eq!(parsed["minutes"], 42);
+    }
+
+    #[test]
+    fn parquet_round_trips_every_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let detections = sample();
+        let path = dir.path().join("detections.parquet");
+        write_table(&detections, Format::Parquet, &path).unwrap();
+        let frame = ParquetReader::new(File::open(&path).unwrap())
+            .finish()
+            .unwrap();
+        assert_eq!(frame.height(), 2);
+        assert_eq!(frame.width(), Detection::COLUMNS.len());
+        assert!(matches!(
+            frame.column("activityDateTime").unwrap().dtype(),
+            DataType::Datetime(TimeUnit::Microseconds, _)
+        ));
+        let users = risky_users(&detections);
+        let path = dir.path().join("risky_users.parquet");
+        write_table(&users, Format::Parquet, &path).unwrap();
+        let frame = ParquetReader::new(File::open(&path).unwrap())
+            .finish()
+            .unwrap();
+        assert_eq!(
+            frame
+                .column("detectionCount")
+                .unwrap()
+                .i64()
+                .unwrap()
+                .get(0),
+            Some(1)
+        );
+        let signins = risky_signins(&detections);
+        let path = dir.path().join("risky_signins.csv");
+        write_table(&signins, Format::Csv, &path).unwrap();
+        assert!(std::fs::read_to_string(&path)
+            .unwrap()
+            .contains("unlikelyTravel"));
+    }
+
+    #[test]
+    fn atomic_replace_leaves_no_temporary_file_on_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.jsonl");
+        std::fs::write(&path, "old").unwrap();
+        let result: io::Result<()> = replace_atomically(&path, |tmp| {
+            std::fs::write(tmp, "partial")?;
+            Err(io::Error::other("disk full"))
+        });
+        assert!(result.is_err());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "old");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}
