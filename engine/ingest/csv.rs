@@ -17,7 +17,7 @@ use super::lenient::{Dynamic, Int};
 use super::records::{
     asn, error_code, push_log_analytics, set_ip, set_time, LogAnalyticsRow, SourceRef, Verdict,
 };
-use super::source::Opened;
+use super::source::{stopped_warning, Opened};
 use super::values::{lowercase, parse_bool, parse_int};
 use super::{FileLoad, IngestError, Part, Quarantined, Shape};
 use crate::frame::{event_type, FrameBuilder, OutcomeCodes, Row};
@@ -216,15 +216,28 @@ pub(super) fn read(
     codes: &OutcomeCodes,
 ) -> Result<FileLoad, IngestError> {
     let Opened {
-        reader, head, gzip, ..
+        reader,
+        head,
+        gzip,
+        stopped,
+        ..
     } = opened;
-    let input = io::Cursor::new(head).chain(reader);
+    // After a failed head read the stream is not read again: the head is all there is.
+    let rest: Box<dyn Read + Send> = if stopped.is_some() {
+        Box::new(io::empty())
+    } else {
+        reader
+    };
+    let input = io::Cursor::new(head).chain(rest);
     let mut csv = ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .from_reader(input);
     let mut header = ByteRecord::new();
     let mut load = FileLoad::new(Shape::Unrecognised, gzip);
+    if let Some(error) = &stopped {
+        load.warnings.push(stopped_warning(error));
+    }
     let header_read = csv.read_byte_record(&mut header);
     let dialect = match header_read {
         Ok(true) => dialect(&header),
@@ -272,9 +285,7 @@ pub(super) fn read(
         let more = match csv.read_byte_record(&mut record) {
             Ok(more) => more,
             Err(e) => {
-                load.warnings.push(format!(
-                    "the input stops early ({e}); rows after that point are missing"
-                ));
+                load.warnings.push(stopped_warning(&e.to_string()));
                 false
             }
         };
@@ -404,7 +415,8 @@ fn portal_row(
     row.browser = text(Portal::Browser)?;
     row.operating_system = text(Portal::OperatingSystem)?;
     row.user_agent = text(Portal::UserAgent)?;
-    row.authentication_requirement = text(Portal::AuthenticationRequirement)?;
+    row.authentication_requirement = get(Portal::AuthenticationRequirement)?
+        .map(|v| Cow::Borrowed(authentication_requirement(v)));
     row.session_id = text(Portal::SessionId)?;
     row.token_issuer_type = text(Portal::TokenIssuerType)?;
     row.conditional_access_status =
@@ -436,15 +448,29 @@ pub fn split_location(cell: &str) -> (Option<&str>, Option<&str>, Option<&str>) 
     (city, state, country)
 }
 
+/// Letters and digits only, lowercase: `Not Applied` and `notApplied` fold alike.
+fn fold_words(value: &str) -> String {
+    value
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
+}
+
+/// The portal writes `Multifactor authentication` / `Single-factor authentication`; Graph
+/// writes `multiFactorAuthentication` / `singleFactorAuthentication`.
+fn authentication_requirement(value: &str) -> &str {
+    match fold_words(value).as_str() {
+        "multifactorauthentication" => "multiFactorAuthentication",
+        "singlefactorauthentication" => "singleFactorAuthentication",
+        _ => value,
+    }
+}
+
 /// The portal writes `Success`, `Failure`, `Not Applied`; Graph writes `success`,
 /// `failure`, `notApplied`.
 fn conditional_access_status(value: &str) -> &'static str {
-    let folded: String = value
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect::<String>()
-        .to_lowercase();
-    match folded.as_str() {
+    match fold_words(value).as_str() {
         "success" => "success",
         "failure" => "failure",
         "notapplied" => "notApplied",
@@ -610,7 +636,15 @@ mod tests {
     }
 
     #[test]
-    fn conditional_access_values_are_normalised() {
+    fn portal_words_are_normalised_to_graph_values() {
+        assert_eq!(
+            authentication_requirement("Multifactor authentication"),
+            "multiFactorAuthentication"
+        );
+        assert_eq!(
+            authentication_requirement("Single-factor authentication"),
+            "singleFactorAuthentication"
+        );
         assert_eq!(conditional_access_status("Not Applied"), "notApplied");
         assert_eq!(conditional_access_status("Success"), "success");
     }

@@ -1,9 +1,12 @@
 //! Deduplication on the sign-in id, the final sort, and the per-file account of a load.
 //!
 //! The same sign-in reaches the engine several times (overlapping downloads, a Log Analytics
-//! export repeating a row, the same hour in two shapes). Of the copies, the one with the most
-//! filled columns is kept (a JSON copy beats a CSV copy, which has no coordinates); ties go to
-//! the first file and line by name, so the choice never depends on argument or thread order.
+//! export repeating a row, the same hour in two shapes). Of the copies, a JSON or Parquet copy
+//! is kept over a CSV one (CSV is a rendering for people: rounded times, no coordinates),
+//! then the one with the most filled columns; ties go to the first file and line by name, so
+//! the choice never depends on argument or thread order.
+//! Cells the kept copy lacks are filled from the other copies in the same order, so a field
+//! one export shape has and another lacks is never lost to deduplication.
 
 use std::path::PathBuf;
 
@@ -25,7 +28,14 @@ pub(super) fn finish(files: &[PathBuf], loads: Vec<FileLoad>) -> Result<Ingested
         ranges.push(start..all.height());
     }
     all.rechunk_mut_par();
-    let keep = keep_mask(&all)?;
+    let mut rendered = vec![false; all.height()];
+    for (load, range) in loads.iter().zip(&ranges) {
+        if load.shape.is_rendered_for_people() {
+            rendered[range.clone()].fill(true);
+        }
+    }
+    let plan = plan(&all, &rendered)?;
+    let keep = &plan.keep;
 
     let times = all.column(col::time)?.datetime()?.physical().clone();
     let ids = all.column(col::request_id)?.str()?.clone();
@@ -90,8 +100,7 @@ pub(super) fn finish(files: &[PathBuf], loads: Vec<FileLoad>) -> Result<Ingested
     }
     totals.users = all_users.len() as u64;
     quarantine.sort();
-    let order = IdxCa::from_vec("order".into(), order);
-    let frame = all.take(&order)?;
+    let frame = assemble(&all, order, &plan)?;
     Ok(Ingested {
         frame,
         quarantine,
@@ -100,46 +109,91 @@ pub(super) fn finish(files: &[PathBuf], loads: Vec<FileLoad>) -> Result<Ingested
     })
 }
 
-/// Which rows survive deduplication on `request_id`.
-fn keep_mask(all: &DataFrame) -> Result<Vec<bool>, IngestError> {
+/// What deduplication keeps: one row per request id, and for each id seen more than once its
+/// copies from best to worst.
+struct Plan {
+    keep: Vec<bool>,
+    groups: Vec<Vec<usize>>,
+}
+
+/// `rendered[i]`: row `i` comes from a CSV rendering, the last choice among copies.
+fn plan(all: &DataFrame, rendered: &[bool]) -> Result<Plan, IngestError> {
     let n = all.height();
     let ids = all.column(col::request_id)?.str()?;
     let files = all.column(col::source_file)?.str()?;
     let lines = all.column(col::source_line)?.u64()?;
+    let mut first: AHashMap<&str, usize> = AHashMap::with_capacity(n);
+    let mut repeated: AHashMap<usize, Vec<usize>> = AHashMap::new();
+    for (i, id) in ids.iter().enumerate() {
+        let Some(id) = id else { continue };
+        match first.get(id) {
+            None => {
+                first.insert(id, i);
+            }
+            Some(&held) => repeated.entry(held).or_insert_with(|| vec![held]).push(i),
+        }
+    }
+    let mut keep = vec![true; n];
+    if repeated.is_empty() {
+        return Ok(Plan {
+            keep,
+            groups: Vec::new(),
+        });
+    }
     let mut filled = vec![0u16; n];
     for column in all.columns() {
         for (i, present) in column.is_not_null().iter().enumerate() {
             filled[i] += u16::from(present.unwrap_or(false));
         }
     }
-    // Better copy first: more filled columns, then the earlier file and line.
+    // Better copy first: not a CSV rendering, more filled columns, the earlier file and line.
     let rank = |i: usize| {
         (
+            rendered[i],
             std::cmp::Reverse(filled[i]),
             files.get(i).unwrap_or(""),
             lines.get(i).unwrap_or(0),
             i,
         )
     };
-    let mut best: AHashMap<&str, usize> = AHashMap::with_capacity(n);
-    let mut keep = vec![false; n];
-    for (i, id) in ids.iter().enumerate() {
-        let Some(id) = id else { continue };
-        match best.get_mut(id) {
-            None => {
-                best.insert(id, i);
-                keep[i] = true;
-            }
-            Some(held) => {
-                if rank(i) < rank(*held) {
-                    keep[*held] = false;
-                    keep[i] = true;
-                    *held = i;
-                }
-            }
+    let mut groups: Vec<Vec<usize>> = repeated.into_values().collect();
+    for group in &mut groups {
+        group.sort_by_key(|&i| rank(i));
+        for &i in &group[1..] {
+            keep[i] = false;
         }
     }
-    Ok(keep)
+    groups.sort_unstable();
+    Ok(Plan { keep, groups })
+}
+
+/// Gathers the kept rows in `order`, filling each kept row's null cells from its other copies.
+fn assemble(all: &DataFrame, order: Vec<IdxSize>, plan: &Plan) -> Result<DataFrame, IngestError> {
+    if plan.groups.is_empty() {
+        return Ok(all.take(&IdxCa::from_vec("order".into(), order))?);
+    }
+    let position: AHashMap<usize, usize> = order
+        .iter()
+        .enumerate()
+        .map(|(k, &row)| (row as usize, k))
+        .collect();
+    let mut columns = Vec::with_capacity(all.width());
+    for column in all.columns() {
+        let present = column.is_not_null();
+        let is_present = |i: usize| present.get(i).unwrap_or(false);
+        let mut source = order.clone();
+        for group in &plan.groups {
+            let best = group[0];
+            if is_present(best) {
+                continue;
+            }
+            if let Some(&donor) = group[1..].iter().find(|&&i| is_present(i)) {
+                source[position[&best]] = donor as IdxSize;
+            }
+        }
+        columns.push(column.take(&IdxCa::from_vec("source".into(), source))?);
+    }
+    Ok(DataFrame::new(order.len(), columns)?)
 }
 
 /// Per row, the user key (user id, else principal name) for counting distinct users.

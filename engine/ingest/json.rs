@@ -14,7 +14,7 @@ use serde::de::IgnoredAny;
 
 use super::json_split::{self, DocumentSplitter, Layout, RawRecord};
 use super::records::{push_record, Probe, RecordKind, SourceRef, Verdict};
-use super::source::{read_up_to, Opened};
+use super::source::{read_up_to, stopped_warning, Opened};
 use super::{FileLoad, IngestError, Part, Quarantined, Shape};
 use crate::frame::OutcomeCodes;
 
@@ -36,11 +36,18 @@ pub(super) fn read(
         mut reader,
         head,
         gzip,
+        stopped,
         ..
     } = opened;
     let mut load = FileLoad::new(Shape::SignInLines, gzip);
     let mut buf = head;
-    let mut eof = fill(&mut reader, &mut buf, &mut load)?;
+    let mut eof = match stopped {
+        Some(error) => {
+            load.warnings.push(stopped_warning(&error));
+            true
+        }
+        None => fill(&mut reader, &mut buf, &mut load),
+    };
     let mut splitter = match json_split::detect_layout(&buf, eof) {
         Layout::Lines => Splitter::Lines { next_line: 1 },
         Layout::Document => Splitter::Document(DocumentSplitter::new()),
@@ -68,7 +75,7 @@ pub(super) fn read(
         if eof {
             break;
         }
-        eof = fill(&mut reader, &mut buf, &mut load)?;
+        eof = fill(&mut reader, &mut buf, &mut load);
     }
     if let Splitter::Document(doc) = &splitter {
         load.warnings.extend(doc.warnings.iter().cloned());
@@ -92,27 +99,17 @@ pub(super) fn read(
 
 /// Reads up to one more chunk onto `buf`; returns true at the end of the input. A read error
 /// (a truncated gzip stream) ends the input with a warning: what was read is still used.
-fn fill(
-    reader: &mut impl Read,
-    buf: &mut Vec<u8>,
-    load: &mut FileLoad,
-) -> Result<bool, IngestError> {
+fn fill(reader: &mut impl Read, buf: &mut Vec<u8>, load: &mut FileLoad) -> bool {
     let start = buf.len();
     buf.resize(start + CHUNK_BYTES, 0);
-    match read_up_to(reader, &mut buf[start..]) {
-        Ok(n) => {
-            buf.truncate(start + n);
-            Ok(n < CHUNK_BYTES)
+    let (n, error) = read_up_to(reader, &mut buf[start..]);
+    buf.truncate(start + n);
+    match error {
+        Some(e) => {
+            load.warnings.push(stopped_warning(&e.to_string()));
+            true
         }
-        Err(e) => {
-            // `read_up_to` may have placed bytes before failing, but it cannot say how many;
-            // drop the unreported tail rather than parse zeroes.
-            buf.truncate(start);
-            load.warnings.push(format!(
-                "the input stops early ({e}); records after that point are missing"
-            ));
-            Ok(true)
-        }
+        None => n < CHUNK_BYTES,
     }
 }
 
@@ -124,6 +121,14 @@ fn probe(bytes: &[u8]) -> Option<RecordKind> {
         return inner.iter().find_map(|r| probe(&bytes[r.start..r.end]));
     }
     serde_json::from_slice::<Probe>(bytes).ok()?.kind()
+}
+
+/// What every record of a file is parsed with.
+#[derive(Clone, Copy)]
+struct Ctx<'c> {
+    kind: Option<RecordKind>,
+    name: &'c str,
+    codes: &'c OutcomeCodes,
 }
 
 /// Parses the records of one chunk in parallel, in order.
@@ -138,6 +143,7 @@ fn parse_records(
     if records.is_empty() {
         return;
     }
+    let ctx = Ctx { kind, name, codes };
     let per_task = records
         .len()
         .div_ceil(rayon::current_num_threads() * 4)
@@ -149,9 +155,9 @@ fn parse_records(
             for record in slice {
                 let bytes = &buf[record.start..record.end];
                 if json_split::is_container_object(bytes) {
-                    expand_container(bytes, record.line, kind, name, codes, &mut part);
+                    expand_container(bytes, record.line, ctx, &mut part);
                 } else {
-                    parse_one(bytes, record.line, kind, name, codes, &mut part);
+                    parse_one(bytes, record.line, ctx, &mut part);
                 }
             }
             part
@@ -164,51 +170,34 @@ fn parse_records(
 
 /// A line that is a whole container (`{"records":[…]}` or a Graph page): its elements are
 /// the records.
-fn expand_container(
-    bytes: &[u8],
-    line: u64,
-    kind: Option<RecordKind>,
-    name: &str,
-    codes: &OutcomeCodes,
-    part: &mut Part,
-) {
-    let mut splitter = DocumentSplitter::new();
+fn expand_container(bytes: &[u8], line: u64, ctx: Ctx<'_>, part: &mut Part) {
     let mut inner = Vec::new();
-    splitter.split(bytes, true, &mut inner);
+    DocumentSplitter::new().split(bytes, true, &mut inner);
     for record in inner {
         parse_one(
             &bytes[record.start..record.end],
             line + record.line - 1,
-            kind,
-            name,
-            codes,
+            ctx,
             part,
         );
     }
 }
 
-fn parse_one(
-    bytes: &[u8],
-    line: u64,
-    kind: Option<RecordKind>,
-    name: &str,
-    codes: &OutcomeCodes,
-    part: &mut Part,
-) {
+fn parse_one(bytes: &[u8], line: u64, ctx: Ctx<'_>, part: &mut Part) {
     part.read += 1;
-    let source = SourceRef { file: name, line };
-    let result = match kind {
-        Some(kind) => {
-            push_record(kind, bytes, codes, &source, &mut part.builder).or_else(|first| {
-                // A record of another shape in the same file: try its own before giving up.
-                match probe(bytes) {
-                    Some(own) if own != kind => {
-                        push_record(own, bytes, codes, &source, &mut part.builder)
-                    }
-                    _ => Err(first),
-                }
-            })
-        }
+    let source = SourceRef {
+        file: ctx.name,
+        line,
+    };
+    let builder = &mut part.builder;
+    let result = match ctx.kind {
+        Some(kind) => push_record(kind, bytes, ctx.codes, &source, builder).or_else(|first| {
+            // A record of another shape in the same file: try its own before giving up.
+            match probe(bytes) {
+                Some(own) if own != kind => push_record(own, bytes, ctx.codes, &source, builder),
+                _ => Err(first),
+            }
+        }),
         None => Err(unknown_record_reason(bytes)),
     };
     match result {
@@ -216,7 +205,7 @@ fn parse_one(
         Ok(Verdict::Skipped) => part.skipped += 1,
         Err(reason) => part
             .quarantine
-            .push(Quarantined::new(name, Some(line), reason, bytes)),
+            .push(Quarantined::new(ctx.name, Some(line), reason, bytes)),
     }
 }
 

@@ -85,6 +85,16 @@ pub enum Shape {
     Unrecognised,
 }
 
+impl Shape {
+    /// CSV shapes are renderings for people: rounded times, words for enums, no coordinates.
+    pub fn is_rendered_for_people(self) -> bool {
+        matches!(
+            self,
+            Shape::PortalCsv | Shape::ServicePrincipalCsv | Shape::LogAnalyticsCsv
+        )
+    }
+}
+
 impl fmt::Display for Shape {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let text = serde_json::to_value(self)

@@ -96,6 +96,9 @@ pub struct Opened {
     pub head: Vec<u8>,
     pub gzip: bool,
     pub sniffed: Sniffed,
+    /// Set when the stream already failed while reading the head (a short, truncated gzip
+    /// file): `head` holds everything that could be read and `reader` must not be read.
+    pub stopped: Option<String>,
 }
 
 /// How much of a file is read to sniff it.
@@ -106,7 +109,10 @@ const HEAD_BYTES: usize = 64 * 1024;
 pub fn open(path: &Path, progress: Arc<AtomicU64>) -> Result<Opened, IngestError> {
     let mut file = File::open(path).map_err(|e| IngestError::io(path, e))?;
     let mut magic = [0u8; 4];
-    let n = read_up_to(&mut file, &mut magic).map_err(|e| IngestError::io(path, e))?;
+    let (n, error) = read_up_to(&mut file, &mut magic);
+    if let Some(e) = error {
+        return Err(IngestError::io(path, e));
+    }
     let raw = CountingReader {
         inner: io::Cursor::new(magic[..n].to_vec()).chain(file),
         count: progress,
@@ -126,18 +132,20 @@ pub fn open(path: &Path, progress: Arc<AtomicU64>) -> Result<Opened, IngestError
             head: Vec::new(),
             gzip,
             sniffed: Sniffed::Parquet,
+            stopped: None,
         });
     }
     let mut head = vec![0u8; HEAD_BYTES];
-    // A gzip stream that is corrupt from its first bytes is unrecognised content, not an I/O
-    // failure of the file system.
-    let (len, sniff_error) = match read_up_to(&mut reader, &mut head) {
-        Ok(len) => (len, false),
-        Err(_) if gzip => (0, true),
-        Err(e) => return Err(IngestError::io(path, e)),
-    };
+    let (len, error) = read_up_to(&mut reader, &mut head);
     head.truncate(len);
-    let sniffed = if sniff_error {
+    // A damaged gzip stream is a data problem (its readable part is still used); any other
+    // read failure is the file system's and stops the run.
+    let stopped = match error {
+        Some(e) if gzip => Some(e.to_string()),
+        Some(e) => return Err(IngestError::io(path, e)),
+        None => None,
+    };
+    let sniffed = if gzip && stopped.is_some() && head.is_empty() {
         Sniffed::Unrecognised
     } else {
         sniff(&head)
@@ -147,21 +155,28 @@ pub fn open(path: &Path, progress: Arc<AtomicU64>) -> Result<Opened, IngestError
         head,
         gzip,
         sniffed,
+        stopped,
     })
 }
 
-/// Reads until `buf` is full or the stream ends; returns the bytes read.
-pub fn read_up_to(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+/// Reads until `buf` is full, the stream ends or a read fails; returns the bytes read and
+/// the failure, if any.
+pub fn read_up_to(reader: &mut impl Read, buf: &mut [u8]) -> (usize, Option<io::Error>) {
     let mut filled = 0;
     while filled < buf.len() {
         match reader.read(&mut buf[filled..]) {
             Ok(0) => break,
             Ok(n) => filled += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+            Err(e) => return (filled, Some(e)),
         }
     }
-    Ok(filled)
+    (filled, None)
+}
+
+/// The warning for a stream that stopped early.
+pub fn stopped_warning(error: &str) -> String {
+    format!("the input stops early ({error}); records after that point are missing")
 }
 
 /// Judges content from its first bytes: JSON starts with `[` or `{`; CSV is text whose first

@@ -1,0 +1,98 @@
+//! Same inputs give byte-identical outputs, whatever the thread count, argument order or way
+//! the files are split.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use idrisk::frame::col;
+use polars::prelude::*;
+
+use crate::support::{load_paths, samples};
+
+fn convert(args: &[&str], inputs: &[PathBuf], out: &Path) -> Vec<u8> {
+    let status = Command::new(env!("CARGO_BIN_EXE_idrisk"))
+        .arg("convert")
+        .args(inputs)
+        .args(["--out", out.to_str().unwrap(), "--quiet"])
+        .args(args)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::fs::read(out).unwrap()
+}
+
+fn sample_files() -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut stack = vec![samples("")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files
+}
+
+#[test]
+fn one_thread_and_all_threads_write_identical_parquet() {
+    let dir = tempfile::tempdir().unwrap();
+    let inputs = [samples("")];
+    let one = convert(
+        &["--threads", "1"],
+        &inputs,
+        &dir.path().join("one.parquet"),
+    );
+    let all = convert(&[], &inputs, &dir.path().join("all.parquet"));
+    assert!(!one.is_empty());
+    assert_eq!(one, all);
+}
+
+#[test]
+fn argument_order_does_not_change_the_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = sample_files();
+    files.sort();
+    let forward = convert(&[], &files, &dir.path().join("forward.parquet"));
+    files.reverse();
+    let backward = convert(&[], &files, &dir.path().join("backward.parquet"));
+    let directory = convert(&[], &[samples("")], &dir.path().join("dir.parquet"));
+    assert_eq!(forward, backward);
+    assert_eq!(forward, directory);
+}
+
+/// The frame without the columns that name where a row was read.
+fn content(paths: &[PathBuf]) -> DataFrame {
+    load_paths(paths)
+        .frame
+        .drop_many([col::source_file, col::source_line])
+}
+
+#[test]
+fn splitting_a_file_gives_the_same_rows() {
+    let whole_dir = tempfile::tempdir().unwrap();
+    let split_dir = tempfile::tempdir().unwrap();
+    let lines: Vec<String> = std::fs::read_to_string(samples("graph/signins-beta.jsonl"))
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    let page = std::fs::read(samples(
+        "portal-json/InteractiveSignIns_2025-03-01_2025-03-02.json",
+    ))
+    .unwrap();
+    std::fs::write(whole_dir.path().join("all.jsonl"), lines.join("\n")).unwrap();
+    std::fs::write(whole_dir.path().join("page.json"), &page).unwrap();
+    std::fs::write(split_dir.path().join("b-part.jsonl"), lines[..2].join("\n")).unwrap();
+    std::fs::write(split_dir.path().join("a-part.jsonl"), lines[2..].join("\n")).unwrap();
+    std::fs::write(split_dir.path().join("page-copy.json"), &page).unwrap();
+    // The overlap between the split parts and a repeated copy deduplicates the same way.
+    std::fs::write(split_dir.path().join("c-again.jsonl"), &lines[1]).unwrap();
+    let whole = content(&[whole_dir.path().to_path_buf()]);
+    let split = content(&[split_dir.path().to_path_buf()]);
+    assert_eq!(whole.height(), 18);
+    assert!(whole.equals_missing(&split), "{whole}\n{split}");
+}

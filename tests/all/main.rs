@@ -1,0 +1,7 @@
+//! Integration tests, one binary organised by topic.
+
+mod cli;
+mod determinism;
+mod malformed;
+mod shapes;
+mod support;
