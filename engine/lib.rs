@@ -9,3 +9,4 @@ pub mod frame;
 pub mod ingest;
 pub mod report;
 pub mod rules;
+pub mod trace;

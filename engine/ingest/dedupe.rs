@@ -12,12 +12,15 @@ use std::path::PathBuf;
 
 use ahash::{AHashMap, AHashSet};
 use polars::prelude::*;
+use rayon::slice::ParallelSliceMut;
 
 use super::values::format_time;
 use super::{Counts, FileLoad, FileReport, IngestError, Ingested};
 use crate::frame::{self, col};
 
 pub(super) fn finish(files: &[PathBuf], loads: Vec<FileLoad>) -> Result<Ingested, IngestError> {
+    crate::trace::rss("rss after parse");
+    let span = crate::trace::span("dedupe: stack");
     let mut all = frame::empty();
     let mut ranges = Vec::with_capacity(loads.len());
     for load in &loads {
@@ -27,29 +30,39 @@ pub(super) fn finish(files: &[PathBuf], loads: Vec<FileLoad>) -> Result<Ingested
         }
         ranges.push(start..all.height());
     }
-    all.rechunk_mut_par();
     let mut rendered = vec![false; all.height()];
     for (load, range) in loads.iter().zip(&ranges) {
         if load.shape.is_rendered_for_people() {
             rendered[range.clone()].fill(true);
         }
     }
+    drop(span);
+    let span = crate::trace::span("dedupe: plan");
     let plan = plan(&all, &rendered)?;
+    drop(span);
+    let span = crate::trace::span("dedupe: order");
     let keep = &plan.keep;
 
-    let times = all.column(col::time)?.datetime()?.physical().clone();
-    let ids = all.column(col::request_id)?.str()?.clone();
+    let times: Vec<i64> = all
+        .column(col::time)?
+        .datetime()?
+        .physical()
+        .iter()
+        .map(|t| t.unwrap_or(i64::MIN))
+        .collect();
+    let id_column = all.column(col::request_id)?.str()?;
+    let ids: Vec<&str> = id_column.iter().map(|id| id.unwrap_or("")).collect();
     let users = user_keys(&all)?;
     let mut order: Vec<IdxSize> = (0..all.height() as IdxSize)
         .filter(|&i| keep[i as usize])
         .collect();
-    let time_at = |i: IdxSize| times.get(i as usize).unwrap_or(i64::MIN);
-    order.sort_unstable_by(|&a, &b| {
-        time_at(a)
-            .cmp(&time_at(b))
-            .then_with(|| ids.get(a as usize).cmp(&ids.get(b as usize)))
+    order.par_sort_unstable_by(|&a, &b| {
+        let (a, b) = (a as usize, b as usize);
+        times[a].cmp(&times[b]).then_with(|| ids[a].cmp(ids[b]))
     });
+    drop(span);
 
+    let span = crate::trace::span("dedupe: per-file account");
     let mut reports = Vec::with_capacity(loads.len());
     let mut totals = Counts {
         files: loads.len() as u64,
@@ -67,10 +80,8 @@ pub(super) fn finish(files: &[PathBuf], loads: Vec<FileLoad>) -> Result<Ingested
                 continue;
             }
             kept += 1;
-            if let Some(t) = times.get(i) {
-                first = first.min(t);
-                last = last.max(t);
-            }
+            first = first.min(times[i]);
+            last = last.max(times[i]);
             if let Some(user) = users[i] {
                 file_users.insert(user);
                 all_users.insert(user);
@@ -100,7 +111,12 @@ pub(super) fn finish(files: &[PathBuf], loads: Vec<FileLoad>) -> Result<Ingested
     }
     totals.users = all_users.len() as u64;
     quarantine.sort();
-    let frame = assemble(&all, order, &plan)?;
+    drop((ids, users, times, span));
+    let span = crate::trace::span("dedupe: gather");
+    let frame = assemble(all, order, &plan)?;
+    drop(span);
+    crate::trace::note("frame bytes", frame.estimated_size());
+    crate::trace::rss("rss after gather");
     Ok(Ingested {
         frame,
         quarantine,
@@ -120,8 +136,8 @@ struct Plan {
 fn plan(all: &DataFrame, rendered: &[bool]) -> Result<Plan, IngestError> {
     let n = all.height();
     let ids = all.column(col::request_id)?.str()?;
-    let files = all.column(col::source_file)?.str()?;
-    let lines = all.column(col::source_line)?.u64()?;
+    let files = all.column(col::source_file)?.str()?.rechunk();
+    let lines = all.column(col::source_line)?.u64()?.rechunk();
     let mut first: AHashMap<&str, usize> = AHashMap::with_capacity(n);
     let mut repeated: AHashMap<usize, Vec<usize>> = AHashMap::new();
     for (i, id) in ids.iter().enumerate() {
@@ -168,17 +184,31 @@ fn plan(all: &DataFrame, rendered: &[bool]) -> Result<Plan, IngestError> {
 }
 
 /// Gathers the kept rows in `order`, filling each kept row's null cells from its other copies.
-fn assemble(all: &DataFrame, order: Vec<IdxSize>, plan: &Plan) -> Result<DataFrame, IngestError> {
-    if plan.groups.is_empty() {
-        return Ok(all.take(&IdxCa::from_vec("order".into(), order))?);
-    }
-    let position: AHashMap<usize, usize> = order
-        .iter()
-        .enumerate()
-        .map(|(k, &row)| (row as usize, k))
-        .collect();
+/// Column by column, each source column dropped once gathered, so the peak is the frame plus
+/// one column rather than two frames.
+fn assemble(all: DataFrame, order: Vec<IdxSize>, plan: &Plan) -> Result<DataFrame, IngestError> {
+    let position: AHashMap<usize, usize> = if plan.groups.is_empty() {
+        AHashMap::new()
+    } else {
+        order
+            .iter()
+            .enumerate()
+            .map(|(k, &row)| (row as usize, k))
+            .collect()
+    };
+    let rows = IdxCa::from_vec("order".into(), order.clone());
     let mut columns = Vec::with_capacity(all.width());
-    for column in all.columns() {
+    for (index, column) in all.into_columns().into_iter().enumerate() {
+        // Trimming has a cost; every few columns keeps the peak near one frame.
+        if index % 4 == 3 {
+            release_freed_memory();
+        }
+        // Gathering from one contiguous chunk is far cheaper than from hundreds.
+        let column = column.rechunk();
+        if plan.groups.is_empty() {
+            columns.push(column.take(&rows)?);
+            continue;
+        }
         let present = column.is_not_null();
         let is_present = |i: usize| present.get(i).unwrap_or(false);
         let mut source = order.clone();
@@ -194,6 +224,17 @@ fn assemble(all: &DataFrame, order: Vec<IdxSize>, plan: &Plan) -> Result<DataFra
         columns.push(column.take(&IdxCa::from_vec("source".into(), source))?);
     }
     Ok(DataFrame::new(order.len(), columns)?)
+}
+
+/// Hands memory freed by the allocator back to the system. glibc keeps freed blocks in its
+/// per-thread arenas; without this, a frame gathered column by column would hold the old and
+/// the new frame's pages at once, and peak memory would be twice the frame.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns unused heap pages to the system; it takes no pointers.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 /// Per row, the user key (user id, else principal name) for counting distinct users.

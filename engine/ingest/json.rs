@@ -7,20 +7,18 @@
 //! record that shows one; a record that fails under that shape is tried under its own before
 //! it is quarantined, so mixed files lose nothing.
 
-use std::io::Read;
-
 use rayon::prelude::*;
 use serde::de::IgnoredAny;
 
 use super::json_split::{self, DocumentSplitter, Layout, RawRecord};
 use super::records::{push_record, Probe, RecordKind, SourceRef, Verdict};
-use super::source::{read_up_to, stopped_warning, Opened};
+use super::source::{stopped_warning, Opened, Prefetcher};
 use super::{FileLoad, IngestError, Part, Quarantined, Shape};
 use crate::frame::OutcomeCodes;
 
 /// Bytes read per chunk: large enough to keep both cores busy, small enough that memory
 /// follows the frame rather than the file.
-pub const CHUNK_BYTES: usize = 32 << 20;
+pub const CHUNK_BYTES: usize = 16 << 20;
 
 enum Splitter {
     Lines { next_line: u64 },
@@ -33,7 +31,7 @@ pub(super) fn read(
     codes: &OutcomeCodes,
 ) -> Result<FileLoad, IngestError> {
     let Opened {
-        mut reader,
+        reader,
         head,
         gzip,
         stopped,
@@ -41,12 +39,16 @@ pub(super) fn read(
     } = opened;
     let mut load = FileLoad::new(Shape::SignInLines, gzip);
     let mut buf = head;
+    let mut prefetch = None;
     let mut eof = match stopped {
         Some(error) => {
             load.warnings.push(stopped_warning(&error));
             true
         }
-        None => fill(&mut reader, &mut buf, &mut load),
+        None => {
+            let prefetcher = prefetch.insert(Prefetcher::start(reader, CHUNK_BYTES));
+            append_chunk(prefetcher, &mut buf, &mut load)
+        }
     };
     let mut splitter = match json_split::detect_layout(&buf, eof) {
         Layout::Lines => Splitter::Lines { next_line: 1 },
@@ -75,7 +77,24 @@ pub(super) fn read(
         if eof {
             break;
         }
-        eof = fill(&mut reader, &mut buf, &mut load);
+        let Some(prefetcher) = &mut prefetch else {
+            break;
+        };
+        if let Splitter::Lines { next_line } = &mut splitter {
+            if kind.is_some() {
+                // From here on, whole lines are parsed where they lie in each chunk; only the
+                // line cut by a chunk boundary is copied.
+                read_remaining_lines(
+                    prefetcher,
+                    buf,
+                    next_line,
+                    Ctx { kind, name, codes },
+                    &mut load,
+                );
+                break;
+            }
+        }
+        eof = append_chunk(prefetcher, &mut buf, &mut load);
     }
     if let Splitter::Document(doc) = &splitter {
         load.warnings.extend(doc.warnings.iter().cloned());
@@ -97,20 +116,66 @@ pub(super) fn read(
     Ok(load)
 }
 
-/// Reads up to one more chunk onto `buf`; returns true at the end of the input. A read error
-/// (a truncated gzip stream) ends the input with a warning: what was read is still used.
-fn fill(reader: &mut impl Read, buf: &mut Vec<u8>, load: &mut FileLoad) -> bool {
-    let start = buf.len();
-    buf.resize(start + CHUNK_BYTES, 0);
-    let (n, error) = read_up_to(reader, &mut buf[start..]);
-    buf.truncate(start + n);
-    match error {
-        Some(e) => {
-            load.warnings.push(stopped_warning(&e.to_string()));
-            true
+/// JSON Lines after the first chunk, without copying chunks: `carry` holds the start of a
+/// line cut by the previous chunk's end.
+fn read_remaining_lines(
+    prefetch: &mut Prefetcher,
+    mut carry: Vec<u8>,
+    next_line: &mut u64,
+    ctx: Ctx<'_>,
+    load: &mut FileLoad,
+) {
+    loop {
+        let chunk = prefetch.next_chunk();
+        if let Some(error) = &chunk.error {
+            load.warnings.push(stopped_warning(error));
         }
-        None => n < CHUNK_BYTES,
+        let bytes = &chunk.bytes;
+        let mut start = 0;
+        if !carry.is_empty() {
+            let cut = match memchr::memchr(b'\n', bytes) {
+                Some(i) => i + 1,
+                None if chunk.end => bytes.len(),
+                None => {
+                    carry.extend_from_slice(bytes);
+                    prefetch.recycle(chunk.bytes);
+                    continue;
+                }
+            };
+            carry.extend_from_slice(&bytes[..cut]);
+            let mut records = Vec::new();
+            json_split::split_lines(
+                &carry,
+                chunk.end && cut == bytes.len(),
+                next_line,
+                &mut records,
+            );
+            parse_with(&carry, &records, ctx, load);
+            carry.clear();
+            start = cut;
+        }
+        let mut records = Vec::new();
+        let used = json_split::split_lines(&bytes[start..], chunk.end, next_line, &mut records);
+        parse_with(&bytes[start..], &records, ctx, load);
+        carry.extend_from_slice(&bytes[start + used..]);
+        let end = chunk.end;
+        prefetch.recycle(chunk.bytes);
+        if end {
+            return;
+        }
     }
+}
+
+/// Appends the next chunk to `buf`; returns true at the end of the input. A read error (a
+/// truncated gzip stream) ends the input with a warning: what was read is still used.
+fn append_chunk(prefetch: &mut Prefetcher, buf: &mut Vec<u8>, load: &mut FileLoad) -> bool {
+    let chunk = prefetch.next_chunk();
+    if let Some(error) = &chunk.error {
+        load.warnings.push(stopped_warning(error));
+    }
+    buf.extend_from_slice(&chunk.bytes);
+    prefetch.recycle(chunk.bytes);
+    chunk.end
 }
 
 /// The record shape of a record, or of the first recognisable element of a container line.
@@ -140,10 +205,13 @@ fn parse_records(
     codes: &OutcomeCodes,
     load: &mut FileLoad,
 ) {
+    parse_with(buf, records, Ctx { kind, name, codes }, load);
+}
+
+fn parse_with(buf: &[u8], records: &[RawRecord], ctx: Ctx<'_>, load: &mut FileLoad) {
     if records.is_empty() {
         return;
     }
-    let ctx = Ctx { kind, name, codes };
     let per_task = records
         .len()
         .div_ceil(rayon::current_num_threads() * 4)

@@ -284,9 +284,11 @@ pub fn load(inputs: &[PathBuf], options: &IngestOptions) -> Result<Ingested, Ing
 /// Loads files already expanded by [`source::expand_inputs`].
 pub fn load_files(files: &[PathBuf], options: &IngestOptions) -> Result<Ingested, IngestError> {
     let mut loads = Vec::with_capacity(files.len());
+    let span = crate::trace::span("read and parse");
     for path in files {
         loads.push(load_file(path, options)?);
     }
+    drop(span);
     dedupe::finish(files, loads)
 }
 

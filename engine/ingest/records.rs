@@ -378,7 +378,10 @@ pub struct SourceRef<'s> {
 }
 
 fn parse<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, String> {
-    serde_json::from_slice(bytes).map_err(|e| {
+    // One UTF-8 check of the whole record is cheaper than serde_json's check of every string.
+    let text =
+        std::str::from_utf8(bytes).map_err(|e| format!("record is not valid UTF-8 ({e})"))?;
+    serde_json::from_str(text).map_err(|e| {
         if e.is_eof() {
             format!("truncated record: {e}")
         } else {
@@ -420,10 +423,9 @@ pub fn set_ip<'a>(row: &mut Row<'a>, text: Text<'a>) -> Result<(), String> {
     if let Some(text) = non_empty(text) {
         let ip = parse_ip(&text).map_err(|e| format!("{e}: {text:?}"))?;
         row.ip_network = Some(ip.network);
-        row.ip_address = Some(if ip.text == text {
-            text
-        } else {
-            Cow::Owned(ip.text)
+        row.ip_address = Some(match ip.text {
+            None => text,
+            Some(canonical) => Cow::Owned(canonical),
         });
     }
     Ok(())

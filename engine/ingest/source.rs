@@ -159,6 +159,62 @@ pub fn open(path: &Path, progress: Arc<AtomicU64>) -> Result<Opened, IngestError
     })
 }
 
+/// Reads a stream in chunks on a thread of its own, one chunk ahead of the parser, so that
+/// reading (and gunzipping) overlaps with parsing. Buffers go back and forth, so a file is
+/// read with two chunk-sized allocations however large it is.
+pub struct Prefetcher {
+    chunks: std::sync::mpsc::Receiver<Chunk>,
+    spare: std::sync::mpsc::SyncSender<Vec<u8>>,
+}
+
+/// One chunk of a stream.
+pub struct Chunk {
+    pub bytes: Vec<u8>,
+    /// True for the last chunk.
+    pub end: bool,
+    /// Why the stream stopped early, if it did.
+    pub error: Option<String>,
+}
+
+impl Prefetcher {
+    pub fn start(mut reader: Box<dyn Read + Send>, chunk_bytes: usize) -> Self {
+        let (chunk_tx, chunks) = std::sync::mpsc::sync_channel::<Chunk>(1);
+        let (spare, spare_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
+        std::thread::spawn(move || loop {
+            let mut bytes = spare_rx.try_recv().unwrap_or_default();
+            bytes.resize(chunk_bytes, 0);
+            let (n, error) = read_up_to(&mut reader, &mut bytes);
+            bytes.truncate(n);
+            let end = n < chunk_bytes || error.is_some();
+            let chunk = Chunk {
+                bytes,
+                end,
+                error: error.map(|e| e.to_string()),
+            };
+            // The receiver is gone when the parser stopped early: nothing left to do.
+            if chunk_tx.send(chunk).is_err() || end {
+                return;
+            }
+        });
+        Prefetcher { chunks, spare }
+    }
+
+    /// The next chunk; after the last one, an empty final chunk.
+    pub fn next_chunk(&mut self) -> Chunk {
+        self.chunks.recv().unwrap_or(Chunk {
+            bytes: Vec::new(),
+            end: true,
+            error: None,
+        })
+    }
+
+    /// Hands a used buffer back for the reader to fill again.
+    pub fn recycle(&self, mut bytes: Vec<u8>) {
+        bytes.clear();
+        let _ = self.spare.try_send(bytes);
+    }
+}
+
 /// Reads until `buf` is full, the stream ends or a read fails; returns the bytes read and
 /// the failure, if any.
 pub fn read_up_to(reader: &mut impl Read, buf: &mut [u8]) -> (usize, Option<io::Error>) {

@@ -234,28 +234,47 @@ pub fn format_time(micros: Micros) -> String {
     }
 }
 
-/// A parsed IP address: canonical text and its /24 (IPv4) or /48 (IPv6) network key.
+/// A parsed IP address: its canonical text when that differs from the input, and its /24
+/// (IPv4) or /48 (IPv6) network key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParsedIp {
-    pub text: String,
+    pub addr: IpAddr,
+    /// `None` when the trimmed input already is the canonical text (the common case, which
+    /// then costs no allocation).
+    pub text: Option<String>,
     pub network: u64,
+}
+
+impl ParsedIp {
+    /// The canonical text.
+    pub fn canonical(&self) -> String {
+        self.addr.to_string()
+    }
 }
 
 /// Parses an IPv4 or IPv6 address; IPv4-mapped IPv6 (`::ffff:a.b.c.d`) becomes IPv4.
 pub fn parse_ip(text: &str) -> Result<ParsedIp, &'static str> {
-    let addr: IpAddr = text.trim().parse().map_err(|_| "invalid IP address")?;
-    Ok(canonical_ip(addr))
+    let trimmed = text.trim();
+    let parsed: IpAddr = trimmed.parse().map_err(|_| "invalid IP address")?;
+    let addr = canonical_ip(parsed);
+    // A dotted IPv4 address parsed by std has no leading zeros or other spellings, so its
+    // text is canonical as given; IPv6 has many spellings and is rewritten when they differ.
+    let text = match (parsed, addr) {
+        (IpAddr::V4(_), _) => None,
+        _ => Some(addr.to_string()).filter(|canonical| canonical != trimmed),
+    };
+    Ok(ParsedIp {
+        addr,
+        text,
+        network: network_key(addr),
+    })
 }
 
-/// The canonical form of an address (IPv4-mapped IPv6 turned into IPv4) with its network key.
-pub fn canonical_ip(addr: IpAddr) -> ParsedIp {
-    let addr = match addr {
+/// IPv4-mapped IPv6 turned into IPv4; anything else unchanged.
+pub fn canonical_ip(addr: IpAddr) -> IpAddr {
+    match addr {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(addr, IpAddr::V4),
         v4 => v4,
-    };
-    ParsedIp {
-        text: addr.to_string(),
-        network: network_key(addr),
     }
 }
 
@@ -390,12 +409,20 @@ mod tests {
 
     #[test]
     fn ips_are_canonicalised() {
-        assert_eq!(parse_ip(" 203.0.113.7 ").unwrap().text, "203.0.113.7");
-        assert_eq!(parse_ip("::ffff:203.0.113.7").unwrap().text, "203.0.113.7");
         assert_eq!(
-            parse_ip("2001:DB8:0:0:0:0:0:1").unwrap().text,
-            "2001:db8::1"
+            parse_ip(" 203.0.113.7 ").unwrap().canonical(),
+            "203.0.113.7"
         );
+        assert_eq!(parse_ip("203.0.113.7").unwrap().text, None);
+        assert_eq!(
+            parse_ip("::ffff:203.0.113.7").unwrap().text.as_deref(),
+            Some("203.0.113.7")
+        );
+        assert_eq!(
+            parse_ip("2001:DB8:0:0:0:0:0:1").unwrap().text.as_deref(),
+            Some("2001:db8::1")
+        );
+        assert_eq!(parse_ip("2001:db8::1").unwrap().text, None);
         assert!(parse_ip("203.0.113.300").is_err());
         assert!(parse_ip("not-an-ip").is_err());
     }

@@ -6,9 +6,13 @@
 //! so they cannot drift apart. Columns hold nulls where the export had no value; readers
 //! never invent values.
 
+mod text;
+
 use std::borrow::Cow;
 
 use polars::prelude::*;
+
+pub use text::TextBuilder;
 
 /// Who the sign-in frame is sorted by when it is written (`idrisk convert`): time, then
 /// request id, which is unique after deduplication, so the order is total.
@@ -22,6 +26,8 @@ pub struct ColumnDoc {
     pub doc: &'static str,
 }
 
+/// Column kinds: `Time` (µs, UTC, required), `Str` (text whose values recur: stored once per
+/// buffer), `Id` (text unique per row), and the numeric and boolean kinds.
 macro_rules! canonical_frame {
     ($( $(#[doc = $doc:literal])+ $name:ident : $kind:ident ),+ $(,)?) => {
         /// Column names of the canonical frame, as constants named like the columns.
@@ -91,6 +97,7 @@ macro_rules! canonical_frame {
 
     (@dtype_name Time) => { "datetime[µs, UTC]" };
     (@dtype_name Str) => { "string" };
+    (@dtype_name Id) => { "string" };
     (@dtype_name I32) => { "i32" };
     (@dtype_name U32) => { "u32" };
     (@dtype_name U64) => { "u64" };
@@ -99,6 +106,7 @@ macro_rules! canonical_frame {
 
     (@dtype Time) => { DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC)) };
     (@dtype Str) => { DataType::String };
+    (@dtype Id) => { DataType::String };
     (@dtype I32) => { DataType::Int32 };
     (@dtype U32) => { DataType::UInt32 };
     (@dtype U64) => { DataType::UInt64 };
@@ -107,6 +115,7 @@ macro_rules! canonical_frame {
 
     (@row_type Time) => { i64 };
     (@row_type Str) => { Option<Cow<'a, str>> };
+    (@row_type Id) => { Option<Cow<'a, str>> };
     (@row_type I32) => { Option<i32> };
     (@row_type U32) => { Option<u32> };
     (@row_type U64) => { Option<u64> };
@@ -114,7 +123,8 @@ macro_rules! canonical_frame {
     (@row_type Bool) => { Option<bool> };
 
     (@builder_type Time) => { Vec<i64> };
-    (@builder_type Str) => { StringChunkedBuilder };
+    (@builder_type Str) => { TextBuilder };
+    (@builder_type Id) => { TextBuilder };
     (@builder_type I32) => { PrimitiveChunkedBuilder<Int32Type> };
     (@builder_type U32) => { PrimitiveChunkedBuilder<UInt32Type> };
     (@builder_type U64) => { PrimitiveChunkedBuilder<UInt64Type> };
@@ -123,11 +133,13 @@ macro_rules! canonical_frame {
 
     (@builder_new Time, $n:expr, $cap:expr) => { Vec::with_capacity($cap) };
     (@builder_new Bool, $n:expr, $cap:expr) => { BooleanChunkedBuilder::new($n.into(), $cap) };
-    (@builder_new Str, $n:expr, $cap:expr) => { StringChunkedBuilder::new($n.into(), $cap) };
+    (@builder_new Str, $n:expr, $cap:expr) => { TextBuilder::new($n, $cap, true) };
+    (@builder_new Id, $n:expr, $cap:expr) => { TextBuilder::new($n, $cap, false) };
     (@builder_new $other:ident, $n:expr, $cap:expr) => { PrimitiveChunkedBuilder::new($n.into(), $cap) };
 
     (@push Time, $b:expr, $v:expr) => { $b.push($v) };
-    (@push Str, $b:expr, $v:expr) => { $b.append_option($v.as_deref()) };
+    (@push Str, $b:expr, $v:expr) => { $b.push($v.as_deref()) };
+    (@push Id, $b:expr, $v:expr) => { $b.push($v.as_deref()) };
     (@push $other:ident, $b:expr, $v:expr) => { $b.append_option($v) };
 
     (@finish Time, $b:expr, $n:expr) => {
@@ -143,9 +155,9 @@ canonical_frame! {
     /// envelope's `time` only when the record has none).
     time: Time,
     /// The sign-in's `id` (request id); unique after deduplication.
-    request_id: Str,
+    request_id: Id,
     /// `correlationId`: groups the requests of one sign-in flow.
-    correlation_id: Str,
+    correlation_id: Id,
     /// The user's object id (`userId`).
     user_id: Str,
     /// `userPrincipalName`, lowercased.
@@ -199,7 +211,7 @@ canonical_frame! {
     /// `userAgent`.
     user_agent: Str,
     /// `deviceDetail.deviceId`.
-    device_id: Str,
+    device_id: Id,
     /// `clientAppUsed`.
     client_app: Str,
     /// `authenticationRequirement`.
@@ -209,7 +221,7 @@ canonical_frame! {
     /// `tokenIssuerType`.
     token_issuer_type: Str,
     /// `sessionId`.
-    session_id: Str,
+    session_id: Id,
     /// The file the row was read from, as given or found under a given directory.
     source_file: Str,
     /// The 1-based line of the file (decompressed) where the record starts.

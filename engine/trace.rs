@@ -1,0 +1,56 @@
+//! Phase timings on stderr when `IDRISK_TRACE` is set: for finding where a run spends its
+//! time without a profiler. Off by default and free when off.
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+fn enabled() -> bool {
+    static ENABLED: OnceLock<bool> = OnceLock::new();
+    *ENABLED.get_or_init(|| std::env::var_os("IDRISK_TRACE").is_some())
+}
+
+/// Prints how long it lived, when tracing is on.
+pub struct Span {
+    name: &'static str,
+    start: Option<Instant>,
+}
+
+/// Starts timing a phase.
+pub fn span(name: &'static str) -> Span {
+    Span {
+        name,
+        start: enabled().then(Instant::now),
+    }
+}
+
+/// Prints a measured quantity, when tracing is on.
+pub fn note(name: &str, value: impl std::fmt::Display) {
+    if enabled() {
+        eprintln!("[trace] {name:<28} {value:>9}");
+    }
+}
+
+/// Prints the resident set size now, when tracing is on (Linux; silent elsewhere).
+pub fn rss(name: &str) {
+    if !enabled() {
+        return;
+    }
+    let pages = std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok());
+    if let Some(pages) = pages {
+        note(name, format!("{} MB", pages * 4096 / 1_000_000));
+    }
+}
+
+impl Drop for Span {
+    fn drop(&mut self) {
+        if let Some(start) = self.start {
+            eprintln!(
+                "[trace] {:<28} {:>9.1} ms",
+                self.name,
+                start.elapsed().as_secs_f64() * 1e3
+            );
+        }
+    }
+}
