@@ -1,7 +1,7 @@
 //! The JSON reader: Graph pages and arrays, portal JSON, JSON Lines, diagnostic archives and
 //! Log Analytics JSON, in bounded chunks parsed in parallel.
 //!
-//! The file is read in chunks of [`CHUNK_BYTES`]; the splitter cuts each chunk into record
+//! The file is read in chunks ([`super::IngestOptions::chunk_bytes`]); the splitter cuts each chunk into record
 //! slices, and rayon workers parse slices of records straight into column builders. The
 //! record shape (signIn, diagnostic envelope, Log Analytics row) is decided from the first
 //! record that shows one; a record that fails under that shape is tried under its own before
@@ -12,13 +12,10 @@ use serde::de::IgnoredAny;
 
 use super::json_split::{self, DocumentSplitter, Layout, RawRecord};
 use super::records::{push_record, Probe, RecordKind, SourceRef, Verdict};
-use super::source::{stopped_warning, Opened, Prefetcher};
+use super::source::{self, stopped_warning, Opened, Prefetcher};
 use super::{FileLoad, IngestError, Part, Quarantined, Shape};
 use crate::frame::OutcomeCodes;
-
-/// Bytes read per chunk: large enough to keep both cores busy, small enough that memory
-/// follows the frame rather than the file.
-pub const CHUNK_BYTES: usize = 16 << 20;
+use std::io::Read;
 
 enum Splitter {
     Lines { next_line: u64 },
@@ -29,6 +26,7 @@ pub(super) fn read(
     opened: Opened,
     name: &str,
     codes: &OutcomeCodes,
+    chunk_bytes: usize,
 ) -> Result<FileLoad, IngestError> {
     let Opened {
         reader,
@@ -38,19 +36,23 @@ pub(super) fn read(
         ..
     } = opened;
     let mut load = FileLoad::new(Shape::SignInLines, gzip);
-    let mut buf = head;
-    let mut prefetch = None;
-    let mut eof = match stopped {
+    // The head decides the layout; then it is read again through the chunked stream, so every
+    // byte takes the same path whatever the chunk size.
+    let layout = json_split::detect_layout(&head, head.len() < source::HEAD_BYTES);
+    let stream: Box<dyn std::io::Read + Send> = match stopped {
         Some(error) => {
             load.warnings.push(stopped_warning(&error));
-            true
+            Box::new(std::io::Cursor::new(head))
         }
-        None => {
-            let prefetcher = prefetch.insert(Prefetcher::start(reader, CHUNK_BYTES));
-            append_chunk(prefetcher, &mut buf, &mut load)
-        }
+        None => Box::new(std::io::Cursor::new(head).chain(reader)),
     };
-    let mut splitter = match json_split::detect_layout(&buf, eof) {
+    let mut prefetch = Some(Prefetcher::start(stream, chunk_bytes));
+    let mut buf = Vec::new();
+    let mut eof = match &mut prefetch {
+        Some(prefetcher) => append_chunk(prefetcher, &mut buf, &mut load),
+        None => true,
+    };
+    let mut splitter = match layout {
         Layout::Lines => Splitter::Lines { next_line: 1 },
         Layout::Document => Splitter::Document(DocumentSplitter::new()),
     };

@@ -207,13 +207,20 @@ pub struct IngestOptions {
     pub codes: OutcomeCodes,
     /// Bytes read from disk so far, for a progress bar.
     pub progress: Arc<AtomicU64>,
+    /// Bytes read per chunk: large enough to keep every core busy, small enough that memory
+    /// follows the frame rather than the file. Tests set it tiny to cross chunk boundaries.
+    pub chunk_bytes: usize,
 }
+
+/// The default chunk size.
+pub const CHUNK_BYTES: usize = 16 << 20;
 
 impl IngestOptions {
     pub fn new(codes: OutcomeCodes) -> Self {
         IngestOptions {
             codes,
             progress: Arc::new(AtomicU64::new(0)),
+            chunk_bytes: CHUNK_BYTES,
         }
     }
 }
@@ -297,7 +304,7 @@ fn load_file(path: &Path, options: &IngestOptions) -> Result<FileLoad, IngestErr
     let name = path.to_string_lossy().into_owned();
     let opened = source::open(path, options.progress.clone())?;
     match opened.sniffed {
-        source::Sniffed::Json => json::read(opened, &name, &options.codes),
+        source::Sniffed::Json => json::read(opened, &name, &options.codes, options.chunk_bytes),
         source::Sniffed::Csv => csv::read(opened, path, &name, &options.codes),
         source::Sniffed::Parquet => parquet::read_as_load(path),
         source::Sniffed::Empty => {

@@ -101,8 +101,8 @@ pub struct Opened {
     pub stopped: Option<String>,
 }
 
-/// How much of a file is read to sniff it.
-const HEAD_BYTES: usize = 64 * 1024;
+/// How much of a file is read to sniff it (at most).
+pub const HEAD_BYTES: usize = 64 * 1024;
 
 /// Opens a file, transparently decompressing gzip, and sniffs its content. `progress`
 /// counts the bytes read from disk (compressed bytes for gzip).

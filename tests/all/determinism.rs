@@ -96,3 +96,22 @@ fn splitting_a_file_gives_the_same_rows() {
     assert_eq!(whole.height(), 18);
     assert!(whole.equals_missing(&split), "{whole}\n{split}");
 }
+
+#[test]
+fn tiny_read_chunks_give_the_same_frame_as_large_ones() {
+    // Every record of every sample crosses a chunk boundary somewhere at these sizes.
+    let inputs = [samples(""), crate::support::malformed("")];
+    let whole = load_paths(&inputs);
+    for chunk_bytes in [5, 64, 1000, 4096] {
+        let mut options =
+            idrisk::ingest::IngestOptions::new(idrisk::rules::Rules::builtin().outcome_codes());
+        options.chunk_bytes = chunk_bytes;
+        let chunked = idrisk::ingest::load(&inputs, &options).unwrap();
+        assert!(
+            whole.frame.equals_missing(&chunked.frame),
+            "chunk {chunk_bytes}"
+        );
+        assert_eq!(whole.totals, chunked.totals, "chunk {chunk_bytes}");
+        assert_eq!(whole.quarantine, chunked.quarantine, "chunk {chunk_bytes}");
+    }
+}
