@@ -51,11 +51,50 @@ pub fn run(args: InspectArgs) -> anyhow::Result<i32> {
     })
 }
 
+/// The directory all paths share, shown once in the header instead of on every row.
+fn common_dir(files: &[FileReport]) -> String {
+    let mut parts: Option<Vec<&str>> = None;
+    for f in files {
+        let dirs: Vec<&str> = f.path.split('/').collect();
+        let dirs = &dirs[..dirs.len().saturating_sub(1)];
+        parts = Some(match parts {
+            None => dirs.to_vec(),
+            Some(common) => common
+                .iter()
+                .zip(dirs)
+                .take_while(|(a, b)| a == b)
+                .map(|(a, _)| *a)
+                .collect(),
+        });
+    }
+    let common = parts.unwrap_or_default().join("/");
+    if common.is_empty() {
+        common
+    } else {
+        common + "/"
+    }
+}
+
 fn table(files: &[FileReport], totals: &Counts) -> Table {
     let mut table = Table::new();
     table.load_preset(UTF8_FULL_CONDENSED);
+    let prefix = common_dir(files);
+    let file_header = if prefix.is_empty() {
+        "file".to_string()
+    } else {
+        format!("file (under {prefix})")
+    };
     table.set_header([
-        "file", "shape", "read", "kept", "dup", "skipped", "quarant.", "first", "last", "users",
+        file_header.as_str(),
+        "shape",
+        "read",
+        "kept",
+        "dup",
+        "skipped",
+        "quarant.",
+        "first",
+        "last",
+        "users",
     ]);
     for f in files {
         let shape = if f.gzip {
@@ -64,15 +103,15 @@ fn table(files: &[FileReport], totals: &Counts) -> Table {
             f.shape.to_string()
         };
         table.add_row(row([
-            f.path.clone(),
+            f.path.strip_prefix(&prefix).unwrap_or(&f.path).to_string(),
             shape,
             f.read.to_string(),
             f.kept.to_string(),
             f.duplicates.to_string(),
             f.skipped.to_string(),
             f.quarantined.to_string(),
-            f.first.clone().unwrap_or_default(),
-            f.last.clone().unwrap_or_default(),
+            to_seconds(f.first.as_deref()),
+            to_seconds(f.last.as_deref()),
             f.users.to_string(),
         ]));
     }
@@ -89,6 +128,15 @@ fn table(files: &[FileReport], totals: &Counts) -> Table {
         totals.users.to_string(),
     ]));
     table
+}
+
+/// `2025-03-01T06:00:00.123456Z` → `2025-03-01T06:00:00Z`: a table needs no microseconds.
+fn to_seconds(time: Option<&str>) -> String {
+    match time {
+        Some(t) if t.len() > 19 => format!("{}Z", &t[..19]),
+        Some(t) => t.to_string(),
+        None => String::new(),
+    }
 }
 
 fn row(cells: [String; 10]) -> Vec<Cell> {

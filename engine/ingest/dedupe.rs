@@ -76,10 +76,7 @@ pub(super) fn finish(files: &[PathBuf], loads: Vec<FileLoad>) -> Result<Ingested
         let mut last = i64::MIN;
         let mut file_users = AHashSet::new();
         for i in range.clone() {
-            if !keep[i] {
-                continue;
-            }
-            kept += 1;
+            kept += u64::from(keep[i]);
             first = first.min(times[i]);
             last = last.max(times[i]);
             if let Some(user) = users[i] {
@@ -96,8 +93,8 @@ pub(super) fn finish(files: &[PathBuf], loads: Vec<FileLoad>) -> Result<Ingested
             duplicates: load.rows() - kept,
             skipped: load.skipped,
             quarantined: load.quarantine.len() as u64,
-            first: (kept > 0).then(|| format_time(first)),
-            last: (kept > 0).then(|| format_time(last)),
+            first: (!range.is_empty()).then(|| format_time(first)),
+            last: (!range.is_empty()).then(|| format_time(last)),
             users: file_users.len() as u64,
             warnings: load.warnings,
         };

@@ -163,10 +163,10 @@ pub struct FileReport {
     /// Records of categories that are not sign-ins (`AuditLogs`, `RiskyUsers`, …).
     pub skipped: u64,
     pub quarantined: u64,
-    /// Time range of the kept rows, RFC 3339.
+    /// Time range of the file's sign-ins (duplicates included), RFC 3339.
     pub first: Option<String>,
     pub last: Option<String>,
-    /// Distinct users (by user id, else principal name) among the kept rows.
+    /// Distinct users (by user id, else principal name) among the file's sign-ins.
     pub users: u64,
     /// Problems with the file as a whole (a truncated gzip stream, an unclosed array).
     pub warnings: Vec<String>,
