@@ -5,8 +5,10 @@
 //! [`frame`]; [`rules`] holds the configuration every layer reads.
 
 pub mod cli;
+pub mod eval;
 pub mod frame;
 pub mod ingest;
 pub mod report;
 pub mod rules;
+pub mod synth;
 pub mod trace;

@@ -1,8 +1,10 @@
 //! The `idrisk` command line: parse, validate, call the library, print. No engine logic here.
 
 mod convert;
+mod eval;
 mod inspect;
 mod load;
+mod synth;
 
 use std::path::PathBuf;
 
@@ -41,6 +43,18 @@ enum Command {
                             idrisk convert insights-logs-signinlogs/ --out 2025-03.parquet --strict"
     )]
     Convert(convert::ConvertArgs),
+    /// Generate a synthetic tenant with ground-truth labels and side files.
+    #[command(
+        after_help = "Examples:\n  idrisk synth --users 2000 --days 30 --seed 7 --shape portal-csv --out /tmp/tenant\n  \
+                            idrisk synth --shape parquet --users 50000 --days 30 --out /tmp/big"
+    )]
+    Synth(synth::SynthArgs),
+    /// Score detections against labels: precision, recall and F1 per risk event type.
+    #[command(
+        after_help = "Examples:\n  idrisk eval --detections out/ --labels /tmp/tenant/labels.jsonl\n  \
+                            idrisk eval --detections out/detections.csv --labels labels.jsonl --json --min-f1 0.9"
+    )]
+    Eval(eval::EvalArgs),
 }
 
 /// Arguments every command that reads sign-ins shares.
@@ -75,6 +89,8 @@ pub fn main() -> i32 {
     let result = match cli.command {
         Command::Inspect(args) => inspect::run(args),
         Command::Convert(args) => convert::run(args),
+        Command::Synth(args) => synth::run(args),
+        Command::Eval(args) => eval::run(args),
     };
     match result {
         Ok(code) => code,

@@ -5,3 +5,4 @@ mod determinism;
 mod malformed;
 mod shapes;
 mod support;
+mod synth;

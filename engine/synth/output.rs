@@ -1,0 +1,527 @@
+//! Writing a generated tenant in each export shape, split the way real exports are split.
+//!
+//! Every shape is rendered from the same canonical row of each event, so all shapes of one
+//! seed read back to the same sign-ins, save the fields a shape does not carry.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Map, Value};
+
+use super::tenant::{Event, MICROS_PER_DAY};
+use super::Tenant;
+use crate::frame::{event_type, OutcomeCodes, Row};
+use crate::ingest::values::format_time;
+
+/// The export shapes the generator writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SynthShape {
+    /// Diagnostic-settings storage tree: hourly `PT1H.json` JSON Lines per category.
+    Diagnostic,
+    /// Graph `signIns` pages, 1,000 sign-ins a page, newest first, per day.
+    Graph,
+    /// The portal's JSON download: one array per day and sign-in kind.
+    PortalJson,
+    /// The portal's CSV download: dated files per sign-in kind (57 and 22 columns).
+    PortalCsv,
+    /// Log Analytics query results as JSON, one file per day and table.
+    LogAnalytics,
+    /// The canonical frame as Parquet.
+    Parquet,
+}
+
+pub const TENANT_ID: &str = "5f1c2d6e-8a4b-4c3d-9e2f-1a2b3c4d5e6f";
+
+type Writers = std::collections::BTreeMap<PathBuf, BufWriter<File>>;
+
+fn writer(writers: &mut Writers, path: PathBuf) -> std::io::Result<&mut BufWriter<File>> {
+    if !writers.contains_key(&path) {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let file = BufWriter::new(File::create(&path)?);
+        writers.insert(path.clone(), file);
+    }
+    Ok(writers.get_mut(&path).expect("inserted above"))
+}
+
+fn close(writers: &mut Writers, paths: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for (path, mut w) in std::mem::take(writers) {
+        w.flush()?;
+        paths.push(path);
+    }
+    Ok(())
+}
+
+/// Writes the tenant's sign-ins in `shape` under `dir`; returns the files written.
+pub fn write_signins(
+    tenant: &Tenant,
+    shape: SynthShape,
+    dir: &Path,
+    codes: &OutcomeCodes,
+) -> anyhow::Result<Vec<PathBuf>> {
+    match shape {
+        SynthShape::Parquet => {
+            let path = dir.join("signins.parquet");
+            let mut frame = tenant.frame(codes);
+            crate::ingest::write_canonical_parquet(&mut frame, &path)?;
+            Ok(vec![path])
+        }
+        SynthShape::Diagnostic => Ok(diagnostic(tenant, dir, codes)?),
+        SynthShape::Graph => Ok(graph(tenant, dir, codes)?),
+        SynthShape::PortalJson => Ok(portal_json(tenant, dir, codes)?),
+        SynthShape::PortalCsv => Ok(portal_csv(tenant, dir, codes)?),
+        SynthShape::LogAnalytics => Ok(log_analytics(tenant, dir, codes)?),
+    }
+}
+
+fn date(time: i64) -> String {
+    format_time(time)[..10].to_string()
+}
+
+fn day_range(time: i64) -> String {
+    let day = time.div_euclid(MICROS_PER_DAY) * MICROS_PER_DAY;
+    format!("{}_{}", date(day), date(day + MICROS_PER_DAY))
+}
+
+fn text(value: &Option<std::borrow::Cow<'_, str>>) -> Value {
+    value.as_deref().map_or(Value::Null, Value::from)
+}
+
+/// A Graph `signIn` object (beta field set) for a canonical row.
+fn signin_json(row: &Row<'_>) -> Value {
+    let geo = match (row.latitude, row.longitude) {
+        (Some(lat), Some(lon)) => json!({"latitude": lat, "longitude": lon, "altitude": null}),
+        _ => Value::Null,
+    };
+    json!({
+        "id": text(&row.request_id),
+        "createdDateTime": format_time(row.time),
+        "userDisplayName": text(&row.user_display_name),
+        "userPrincipalName": text(&row.user_principal_name),
+        "userId": text(&row.user_id),
+        "userType": text(&row.user_type),
+        "appId": text(&row.app_id),
+        "appDisplayName": text(&row.app_display_name),
+        "resourceDisplayName": text(&row.resource_display_name),
+        "servicePrincipalId": text(&row.service_principal_id),
+        "servicePrincipalName": text(&row.service_principal_name),
+        "ipAddress": text(&row.ip_address),
+        "clientAppUsed": text(&row.client_app),
+        "correlationId": text(&row.correlation_id),
+        "conditionalAccessStatus": text(&row.conditional_access_status),
+        "isInteractive": row.is_interactive,
+        "userAgent": text(&row.user_agent),
+        "authenticationRequirement": text(&row.authentication_requirement),
+        "sessionId": text(&row.session_id),
+        "tokenIssuerType": text(&row.token_issuer_type),
+        "autonomousSystemNumber": row.asn,
+        "signInEventTypes": [text(&row.event_type)],
+        "riskDetail": "none",
+        "riskLevelAggregated": "none",
+        "riskLevelDuringSignIn": "none",
+        "riskState": "none",
+        "riskEventTypes_v2": [],
+        "status": {"errorCode": row.error_code, "failureReason": text(&row.failure_reason), "additionalDetails": null},
+        "location": {"city": text(&row.city), "state": text(&row.state), "countryOrRegion": text(&row.country), "geoCoordinates": geo},
+        "deviceDetail": {"deviceId": "", "displayName": "", "operatingSystem": text(&row.operating_system), "browser": text(&row.browser), "isCompliant": false, "isManaged": false, "trustType": ""},
+    })
+}
+
+fn category(kind: &str) -> (&'static str, &'static str) {
+    match kind {
+        event_type::INTERACTIVE_USER => ("SignInLogs", "insights-logs-signinlogs"),
+        event_type::NON_INTERACTIVE_USER => (
+            "NonInteractiveUserSignInLogs",
+            "insights-logs-noninteractiveusersigninlogs",
+        ),
+        event_type::SERVICE_PRINCIPAL => (
+            "ServicePrincipalSignInLogs",
+            "insights-logs-serviceprincipalsigninlogs",
+        ),
+        _ => (
+            "ManagedIdentitySignInLogs",
+            "insights-logs-managedidentitysigninlogs",
+        ),
+    }
+}
+
+fn diagnostic(tenant: &Tenant, dir: &Path, codes: &OutcomeCodes) -> std::io::Result<Vec<PathBuf>> {
+    let mut writers = Writers::new();
+    let mut paths = Vec::new();
+    let mut hour = i64::MIN;
+    for event in &tenant.events {
+        // Events come in time order: an hour's blobs are complete when the next hour starts,
+        // so only a handful of files is ever open.
+        let this_hour = event.time.div_euclid(super::tenant::MICROS_PER_HOUR);
+        if this_hour != hour {
+            close(&mut writers, &mut paths)?;
+            hour = this_hour;
+        }
+        let row = tenant.row(event, codes);
+        let (category, container) = category(event.event_type);
+        let stamp = format_time(event.time);
+        let path = dir.join(format!(
+            "{container}/tenantId={TENANT_ID}/y={}/m={}/d={}/h={}/m=00/PT1H.json",
+            &stamp[0..4],
+            &stamp[5..7],
+            &stamp[8..10],
+            &stamp[11..13]
+        ));
+        let record = json!({
+            "time": stamp,
+            "resourceId": format!("/tenants/{TENANT_ID}/providers/Microsoft.aadiam"),
+            "operationName": "Sign-in activity",
+            "operationVersion": "1.0",
+            "category": category,
+            "tenantId": TENANT_ID,
+            "resultType": row.error_code.unwrap_or(0).to_string(),
+            "resultSignature": "None",
+            "resultDescription": text(&row.failure_reason),
+            "durationMs": 0,
+            "callerIpAddress": text(&row.ip_address),
+            "correlationId": text(&row.correlation_id),
+            "identity": text(&row.user_display_name),
+            "Level": 4,
+            "location": text(&row.country),
+            "properties": signin_json(&row),
+        });
+        let out = writer(&mut writers, path)?;
+        serde_json::to_writer(&mut *out, &record)?;
+        out.write_all(b"\n")?;
+    }
+    close(&mut writers, &mut paths)?;
+    Ok(paths)
+}
+
+/// Events grouped by day (events are sorted by time).
+fn by_day(events: &[Event]) -> Vec<&[Event]> {
+    events
+        .chunk_by(|a, b| a.time.div_euclid(MICROS_PER_DAY) == b.time.div_euclid(MICROS_PER_DAY))
+        .collect()
+}
+
+fn graph(tenant: &Tenant, dir: &Path, codes: &OutcomeCodes) -> std::io::Result<Vec<PathBuf>> {
+    let mut paths = Vec::new();
+    for day in by_day(&tenant.events) {
+        // Graph lists newest first.
+        let rows: Vec<Value> = day
+            .iter()
+            .rev()
+            .map(|e| signin_json(&tenant.row(e, codes)))
+            .collect();
+        let pages = rows.chunks(1000).count();
+        for (n, page) in rows.chunks(1000).enumerate() {
+            let mut object = Map::new();
+            object.insert(
+                "@odata.context".into(),
+                "https://graph.microsoft.com/beta/$metadata#auditLogs/signIns".into(),
+            );
+            if n + 1 < pages {
+                object.insert(
+                    "@odata.nextLink".into(),
+                    format!(
+                        "https://graph.microsoft.com/beta/auditLogs/signIns?$skiptoken=page{}",
+                        n + 1
+                    )
+                    .into(),
+                );
+            }
+            object.insert("value".into(), Value::Array(page.to_vec()));
+            let path = dir.join(format!(
+                "signins-{}-page-{:03}.json",
+                date(day[0].time),
+                n + 1
+            ));
+            write_json(&path, &Value::Object(object))?;
+            paths.push(path);
+        }
+    }
+    Ok(paths)
+}
+
+fn download_prefix(kind: &str) -> &'static str {
+    match kind {
+        event_type::INTERACTIVE_USER => "InteractiveSignIns",
+        event_type::NON_INTERACTIVE_USER => "NonInteractiveSignIns",
+        event_type::SERVICE_PRINCIPAL => "ApplicationSignIns",
+        _ => "MSISignIns",
+    }
+}
+
+fn portal_json(tenant: &Tenant, dir: &Path, codes: &OutcomeCodes) -> std::io::Result<Vec<PathBuf>> {
+    let mut paths = Vec::new();
+    for day in by_day(&tenant.events) {
+        let mut files: std::collections::BTreeMap<&str, Vec<Value>> = Default::default();
+        for event in day {
+            files
+                .entry(download_prefix(event.event_type))
+                .or_default()
+                .push(signin_json(&tenant.row(event, codes)));
+        }
+        for (prefix, rows) in files {
+            let path = dir.join(format!("{prefix}_{}.json", day_range(day[0].time)));
+            write_json(&path, &Value::Array(rows))?;
+            paths.push(path);
+        }
+    }
+    Ok(paths)
+}
+
+fn write_json(path: &Path, value: &Value) -> std::io::Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut out = BufWriter::new(File::create(path)?);
+    serde_json::to_writer(&mut out, value)?;
+    out.flush()
+}
+
+/// The portal's 57-column header, exactly as exported.
+pub const PORTAL_HEADER: &[&str] = &[
+    "Date (UTC)",
+    "Request ID",
+    "User agent",
+    "Correlation ID",
+    "User ID",
+    "User",
+    "Username",
+    "User type",
+    "Cross tenant access type",
+    "Incoming token type",
+    "Authentication Protocol",
+    "Unique token identifier",
+    "Original transfer method",
+    "Client credential type",
+    "Token Protection - Sign In Session",
+    "Token Protection - Sign In Session StatusCode",
+    "Application",
+    "Application ID ",
+    "App owner tenant ID",
+    "Resource",
+    "Resource ID ",
+    "Resource tenant ID",
+    "Resource owner tenant ID",
+    "Home tenant ID",
+    "Home tenant name",
+    "IP address",
+    "Location",
+    "Status",
+    "Sign-in error code",
+    "Failure reason",
+    "Client app",
+    "Device ID",
+    "Browser",
+    "Operating System",
+    "Compliant",
+    "Managed",
+    "Join Type",
+    "Multifactor authentication result",
+    "Multifactor authentication auth method",
+    "Multifactor authentication auth detail",
+    "Authentication requirement",
+    "Sign-in identifier",
+    "Session ID",
+    "IP address (seen by resource)",
+    "Through Global Secure Access",
+    "Global Secure Access IP address",
+    "Autonomous system  number",
+    "Flagged for review",
+    "Token issuer type",
+    "Incoming token type",
+    "Token issuer name",
+    "Latency",
+    "Conditional Access",
+    "Managed Identity type",
+    "Associated Resource Id",
+    "Federated Token Id",
+    "Federated Token Issuer",
+];
+
+/// The portal's 22-column service-principal header.
+pub const SERVICE_PRINCIPAL_HEADER: &[&str] = &[
+    "Date (UTC)",
+    "Request ID",
+    "Correlation ID",
+    "Service principal ID",
+    "Service principal name",
+    "Credential key ID",
+    "Credential thumbprint",
+    "Application",
+    "Application ID ",
+    "App owner tenant ID",
+    "Resource",
+    "Resource ID ",
+    "Resource tenant ID",
+    "Resource owner tenant ID",
+    "Home tenant ID",
+    "Home tenant name",
+    "IP address",
+    "Location",
+    "Status",
+    "Sign-in error code",
+    "Failure reason",
+    "Conditional Access",
+];
+
+fn portal_cell(row: &Row<'_>, column: &str, codes: &OutcomeCodes) -> String {
+    let s = |v: &Option<std::borrow::Cow<'_, str>>| v.as_deref().unwrap_or("").to_string();
+    match column {
+        "Date (UTC)" => format_time(row.time),
+        "Request ID" => s(&row.request_id),
+        "User agent" => s(&row.user_agent),
+        "Correlation ID" => s(&row.correlation_id),
+        "User ID" => s(&row.user_id),
+        "User" => s(&row.user_display_name),
+        "Username" => s(&row.user_principal_name),
+        "User type" => s(&row.user_type),
+        "Application" => s(&row.app_display_name),
+        "Application ID " => s(&row.app_id),
+        "Resource" => s(&row.resource_display_name),
+        "IP address" => s(&row.ip_address),
+        "Location" => format!("{}, {}, {}", s(&row.city), s(&row.state), s(&row.country)),
+        "Status" => match row.error_code.map(|c| codes.classify(c)) {
+            Some(crate::frame::outcome::SUCCESS) => "Success".into(),
+            Some(crate::frame::outcome::CREDENTIAL_VALID) => "Interrupted".into(),
+            _ => "Failure".into(),
+        },
+        "Sign-in error code" => row.error_code.map(|c| c.to_string()).unwrap_or_default(),
+        "Failure reason" => {
+            if row.error_code == Some(0) {
+                String::new()
+            } else {
+                s(&row.failure_reason)
+            }
+        }
+        "Client app" => s(&row.client_app),
+        "Browser" => s(&row.browser),
+        "Operating System" => s(&row.operating_system),
+        "Authentication requirement" => match row.authentication_requirement.as_deref() {
+            Some("multiFactorAuthentication") => "Multifactor authentication".into(),
+            Some("singleFactorAuthentication") => "Single-factor authentication".into(),
+            _ => String::new(),
+        },
+        "Session ID" => s(&row.session_id),
+        "Autonomous system  number" => row.asn.map(|a| a.to_string()).unwrap_or_default(),
+        "Token issuer type" => s(&row.token_issuer_type),
+        "Conditional Access" => match row.conditional_access_status.as_deref() {
+            Some("success") => "Success".into(),
+            Some("failure") => "Failure".into(),
+            Some("notApplied") => "Not Applied".into(),
+            _ => String::new(),
+        },
+        "Service principal ID" => s(&row.service_principal_id),
+        "Service principal name" => s(&row.service_principal_name),
+        "Home tenant ID" | "Resource tenant ID" => TENANT_ID.into(),
+        "Compliant" | "Managed" => "FALSE".into(),
+        "Flagged for review" => "No".into(),
+        _ => String::new(),
+    }
+}
+
+fn portal_csv(tenant: &Tenant, dir: &Path, codes: &OutcomeCodes) -> anyhow::Result<Vec<PathBuf>> {
+    let mut paths = Vec::new();
+    for day in by_day(&tenant.events) {
+        let mut files: std::collections::BTreeMap<&str, ::csv::Writer<BufWriter<File>>> =
+            Default::default();
+        for event in day {
+            let prefix = download_prefix(event.event_type);
+            let header = if matches!(
+                event.event_type,
+                event_type::SERVICE_PRINCIPAL | event_type::MANAGED_IDENTITY
+            ) {
+                SERVICE_PRINCIPAL_HEADER
+            } else {
+                PORTAL_HEADER
+            };
+            if !files.contains_key(prefix) {
+                let path = dir.join(format!("{prefix}_{}.csv", day_range(day[0].time)));
+                std::fs::create_dir_all(dir)?;
+                let mut w = ::csv::WriterBuilder::new()
+                    .quote_style(::csv::QuoteStyle::Always)
+                    .from_writer(BufWriter::new(File::create(&path)?));
+                w.write_record(header)?;
+                files.insert(prefix, w);
+                paths.push(path);
+            }
+            let row = tenant.row(event, codes);
+            let w = files.get_mut(prefix).expect("inserted above");
+            w.write_record(header.iter().map(|c| portal_cell(&row, c, codes)))?;
+        }
+        for (_, mut w) in files {
+            w.flush()?;
+        }
+    }
+    Ok(paths)
+}
+
+fn log_analytics(
+    tenant: &Tenant,
+    dir: &Path,
+    codes: &OutcomeCodes,
+) -> std::io::Result<Vec<PathBuf>> {
+    let mut paths = Vec::new();
+    for day in by_day(&tenant.events) {
+        let mut tables: std::collections::BTreeMap<&str, Vec<Value>> = Default::default();
+        for event in day {
+            let row = tenant.row(event, codes);
+            let (category, _) = category(event.event_type);
+            let table = match event.event_type {
+                event_type::INTERACTIVE_USER => "SigninLogs",
+                event_type::NON_INTERACTIVE_USER => "AADNonInteractiveUserSignInLogs",
+                event_type::SERVICE_PRINCIPAL => "AADServicePrincipalSignInLogs",
+                _ => "AADManagedIdentitySignInLogs",
+            };
+            let signin = signin_json(&row);
+            // The non-interactive table stores its dynamic columns as JSON text.
+            let dynamic = |v: &Value| {
+                if table == "SigninLogs" {
+                    v.clone()
+                } else {
+                    Value::from(v.to_string())
+                }
+            };
+            tables.entry(table).or_default().push(json!({
+                "TenantId": TENANT_ID,
+                "TimeGenerated": format_time(row.time),
+                "CreatedDateTime": format_time(row.time),
+                "Id": text(&row.request_id),
+                "OperationName": "Sign-in activity",
+                "Category": category,
+                "ResultType": row.error_code.unwrap_or(0).to_string(),
+                "ResultDescription": text(&row.failure_reason),
+                "UserPrincipalName": text(&row.user_principal_name),
+                "UserId": text(&row.user_id),
+                "UserDisplayName": text(&row.user_display_name),
+                "UserType": text(&row.user_type),
+                "AppId": text(&row.app_id),
+                "AppDisplayName": text(&row.app_display_name),
+                "ResourceDisplayName": text(&row.resource_display_name),
+                "ServicePrincipalId": text(&row.service_principal_id),
+                "ServicePrincipalName": text(&row.service_principal_name),
+                "IPAddress": text(&row.ip_address),
+                "Location": text(&row.country),
+                "LocationDetails": dynamic(&signin["location"]),
+                "DeviceDetail": dynamic(&signin["deviceDetail"]),
+                "Status": dynamic(&signin["status"]),
+                "ClientAppUsed": text(&row.client_app),
+                "IsInteractive": row.is_interactive,
+                "AutonomousSystemNumber": row.asn,
+                "UserAgent": text(&row.user_agent),
+                "AuthenticationRequirement": text(&row.authentication_requirement),
+                "ConditionalAccessStatus": text(&row.conditional_access_status),
+                "CorrelationId": text(&row.correlation_id),
+                "SessionId": text(&row.session_id),
+                "TokenIssuerType": text(&row.token_issuer_type),
+                "Type": table,
+            }));
+        }
+        for (table, rows) in tables {
+            let path = dir.join(format!("{table}_{}.json", date(day[0].time)));
+            write_json(&path, &Value::Array(rows))?;
+            paths.push(path);
+        }
+    }
+    Ok(paths)
+}

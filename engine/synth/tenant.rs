@@ -1,0 +1,398 @@
+//! The normal tenant: users, their devices and networks, and a month of ordinary sign-ins,
+//! built to be hard on detectors (carrier hubs, office and VPN egress shared by many users,
+//! real trips, token refreshes from far-away cloud egress, typos and MFA interrupts).
+
+use super::network::{NetKind, Plan};
+use super::rng::Rng;
+use super::world::{
+    distance_km, Device, APPS, EMPLOYEE_DEVICES, FIRST_NAMES, HOME_CITIES, LAST_NAMES,
+};
+use super::SynthConfig;
+
+pub const MICROS_PER_HOUR: i64 = 3_600_000_000;
+pub const MICROS_PER_DAY: i64 = 24 * MICROS_PER_HOUR;
+
+/// Who signed in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Principal {
+    User(u32),
+    Service(u32),
+}
+
+/// One generated sign-in. Text is produced only when the event is written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub time: i64,
+    pub principal: Principal,
+    pub event_type: &'static str,
+    pub device: Option<Device>,
+    pub net: usize,
+    pub ip: u32,
+    pub code: i32,
+    pub app: usize,
+    pub id: u128,
+    pub correlation: u128,
+    pub session: u128,
+}
+
+/// A user of the tenant.
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: String,
+    pub upn: String,
+    pub display_name: String,
+    pub home: usize,
+    pub isp: usize,
+    pub home_host: u32,
+    pub office_worker: bool,
+    pub devices: Vec<Device>,
+    /// First day the user exists (0 for most; later for new joiners).
+    pub joined_day: u32,
+    pub corporate_vpn: bool,
+    pub commercial_vpn: bool,
+    /// A trip: (first day away, days away, destination city index).
+    pub trip: Option<(u32, u32, usize)>,
+}
+
+/// A service principal or managed identity.
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub id: String,
+    pub name: String,
+    pub app_id: String,
+    pub managed_identity: bool,
+}
+
+pub fn event_ids(rng: &mut Rng) -> (u128, u128, u128) {
+    (rng.bits128(), rng.bits128(), rng.bits128())
+}
+
+pub fn make_users(config: &SynthConfig, plan: &Plan) -> Vec<User> {
+    (0..config.users)
+        .map(|u| {
+            let mut rng = Rng::derive(config.seed, 1, u64::from(u));
+            // The first dozen cities hold the big offices.
+            let home = if rng.chance(0.6) {
+                rng.index(12)
+            } else {
+                rng.index(HOME_CITIES.len())
+            };
+            let first = rng.pick(FIRST_NAMES);
+            let last = rng.pick(LAST_NAMES);
+            let ascii = |s: &str| -> String {
+                s.chars()
+                    .filter(|c| c.is_ascii_alphanumeric())
+                    .collect::<String>()
+                    .to_lowercase()
+            };
+            let mut devices = vec![*rng.pick(&EMPLOYEE_DEVICES[..5])];
+            if rng.chance(0.7) {
+                devices.push(EMPLOYEE_DEVICES[5 + rng.index(2)]);
+            }
+            if rng.chance(0.2) {
+                let extra = *rng.pick(EMPLOYEE_DEVICES);
+                if !devices.contains(&extra) {
+                    devices.push(extra);
+                }
+            }
+            let joined_day = if u >= 10 && rng.chance(0.05) && config.days > 4 {
+                rng.range(1, u64::from(config.days - 2)) as u32
+            } else {
+                0
+            };
+            let trip = (config.days >= 10 && rng.chance(0.05)).then(|| {
+                let start = rng.range(3, u64::from(config.days - 5)) as u32;
+                let length = rng.range(2, 5) as u32;
+                let destination = pick_destination(&mut rng, home);
+                (start, length, destination)
+            });
+            User {
+                id: rng.guid(),
+                upn: format!("{}.{}{}@contoso.com", ascii(first), ascii(last), u),
+                display_name: format!("{first} {last}"),
+                home,
+                isp: plan.isps[home][rng.index(2)],
+                home_host: rng.next_u64() as u32,
+                office_worker: rng.chance(0.6),
+                devices,
+                joined_day,
+                corporate_vpn: rng.chance(0.25),
+                commercial_vpn: rng.chance(0.01),
+                trip: trip.filter(|(start, _, _)| *start > joined_day + 14),
+            }
+        })
+        .collect()
+}
+
+/// A trip destination in another country, far enough to be a flight and near enough that
+/// the overnight journey never looks faster than a plane.
+fn pick_destination(rng: &mut Rng, home: usize) -> usize {
+    for _ in 0..50 {
+        let candidate = rng.index(12);
+        let distance = distance_km(&HOME_CITIES[home], &HOME_CITIES[candidate]);
+        if HOME_CITIES[candidate].country != HOME_CITIES[home].country
+            && (800.0..9_000.0).contains(&distance)
+        {
+            return candidate;
+        }
+    }
+    home
+}
+
+pub fn make_services(config: &SynthConfig) -> Vec<Service> {
+    let mut rng = Rng::derive(config.seed, 2, 0);
+    [
+        ("backup-runner", false),
+        ("hr-sync", false),
+        ("billing-export", false),
+        ("ci-deployer", false),
+        ("vm-monitor", true),
+        ("func-ingest", true),
+    ]
+    .iter()
+    .map(|(name, managed)| Service {
+        id: rng.guid(),
+        name: (*name).to_string(),
+        app_id: rng.guid(),
+        managed_identity: *managed,
+    })
+    .collect()
+}
+
+/// Monday = 0.
+fn weekday(day_start: i64) -> i64 {
+    (day_start.div_euclid(MICROS_PER_DAY) + 3).rem_euclid(7)
+}
+
+/// One user's ordinary sign-ins over the whole period.
+pub fn user_activity(config: &SynthConfig, plan: &Plan, users: &[User], u: u32) -> Vec<Event> {
+    let user = &users[u as usize];
+    let mut rng = Rng::derive(config.seed, 3, u64::from(u));
+    let mut events = Vec::new();
+    let home = HOME_CITIES[user.home];
+    let forgetful = u == 7;
+    for day in user.joined_day..config.days {
+        let day_start = config.start + i64::from(day) * MICROS_PER_DAY;
+        let workday = weekday(day_start) < 5;
+        let away = user
+            .trip
+            .filter(|(start, length, _)| day >= *start && day < start + length)
+            .map(|(_, _, destination)| destination);
+        let travel_day = user
+            .trip
+            .is_some_and(|(start, length, _)| day + 1 == start || day == start + length);
+        let offset = away.map_or(home.utc_offset, |d| HOME_CITIES[d].utc_offset);
+        let count = if travel_day {
+            0
+        } else if workday {
+            rng.poisson(3.0)
+        } else {
+            u32::from(rng.chance(0.3))
+        };
+        for _ in 0..count {
+            let local_hour = if workday && !rng.chance(0.1) {
+                rng.range(8, 18) as i64
+            } else {
+                rng.range(10, 22) as i64
+            };
+            let time = day_start
+                + (local_hour - i64::from(offset)) * MICROS_PER_HOUR
+                + rng.range_i64(0, MICROS_PER_HOUR);
+            let device = *rng.pick(&user.devices);
+            let (net, host) =
+                choose_network(&mut rng, plan, user, device, away, workday, local_hour);
+            sign_in(
+                &mut events,
+                &mut rng,
+                plan,
+                Principal::User(u),
+                device,
+                net,
+                host,
+                time,
+                forgetful && day == config.days / 2,
+            );
+        }
+    }
+    events
+}
+
+fn choose_network(
+    rng: &mut Rng,
+    plan: &Plan,
+    user: &User,
+    device: Device,
+    away: Option<usize>,
+    workday: bool,
+    local_hour: i64,
+) -> (usize, u32) {
+    if let Some(destination) = away {
+        // Hotel Wi-Fi at the destination.
+        return (plan.isps[destination][0], rng.next_u64() as u32);
+    }
+    if device.mobile && rng.chance(0.5) {
+        // Carrier-grade NAT: a handful of shared addresses per country.
+        let carrier = plan.carrier_of(HOME_CITIES[user.home].country);
+        return (carrier, rng.range(1, 40) as u32);
+    }
+    if user.commercial_vpn && rng.chance(0.5) {
+        let vpn = *rng.pick(&plan.commercial_vpn);
+        return (vpn, rng.range(1, 20) as u32);
+    }
+    if user.corporate_vpn && rng.chance(0.2) {
+        return (plan.corporate_vpn, rng.range(1, 4) as u32);
+    }
+    if user.office_worker && workday && (9..17).contains(&local_hour) && rng.chance(0.8) {
+        return (plan.offices[user.home], rng.range(1, 6) as u32);
+    }
+    (user.isp, user.home_host)
+}
+
+/// An interactive sign-in with what precedes it (typos, interrupts) and the token refreshes
+/// that follow it.
+#[allow(clippy::too_many_arguments)]
+fn sign_in(
+    events: &mut Vec<Event>,
+    rng: &mut Rng,
+    plan: &Plan,
+    principal: Principal,
+    device: Device,
+    net: usize,
+    host: u32,
+    time: i64,
+    forgot_password: bool,
+) {
+    let ip = plan.networks[net].address(host);
+    let app = rng.index(APPS.len());
+    let push = |events: &mut Vec<Event>,
+                rng: &mut Rng,
+                time: i64,
+                code: i32,
+                event_type: &'static str,
+                net: usize,
+                ip: u32| {
+        let (id, correlation, session) = event_ids(rng);
+        events.push(Event {
+            time,
+            principal,
+            event_type,
+            device: Some(device),
+            net,
+            ip,
+            code,
+            app,
+            id,
+            correlation,
+            session,
+        });
+    };
+    let interactive = crate::frame::event_type::INTERACTIVE_USER;
+    if forgot_password {
+        for k in 0..5 {
+            push(
+                events,
+                rng,
+                time - (12 - k) * 60_000_000,
+                50126,
+                interactive,
+                net,
+                ip,
+            );
+        }
+        push(
+            events,
+            rng,
+            time - 5 * 60_000_000,
+            50125,
+            interactive,
+            net,
+            ip,
+        );
+    } else if rng.chance(0.03) {
+        for k in 0..rng.range(1, 3) as i64 {
+            push(
+                events,
+                rng,
+                time - (k + 1) * 25_000_000,
+                50126,
+                interactive,
+                net,
+                ip,
+            );
+        }
+    }
+    if rng.chance(0.12) {
+        let code = *rng.pick(&[50074, 50076, 50140]);
+        push(events, rng, time - 8_000_000, code, interactive, net, ip);
+    } else if rng.chance(0.003) {
+        push(events, rng, time - 30_000_000, 50055, interactive, net, ip);
+    }
+    push(events, rng, time, 0, interactive, net, ip);
+    // Token refreshes: several per interactive sign-in, mostly from cloud egress.
+    let refreshes = rng.range(3, 9);
+    for _ in 0..refreshes {
+        let later = time + rng.range_i64(MICROS_PER_HOUR / 12, 8 * MICROS_PER_HOUR);
+        let (rnet, rip) = if rng.chance(0.7) {
+            let cloud = *rng.pick(&plan.cloud);
+            (cloud, plan.networks[cloud].address(rng.next_u64() as u32))
+        } else {
+            (net, ip)
+        };
+        let code = if rng.chance(0.02) { 70044 } else { 0 };
+        push(
+            events,
+            rng,
+            later,
+            code,
+            crate::frame::event_type::NON_INTERACTIVE_USER,
+            rnet,
+            rip,
+        );
+    }
+}
+
+/// Hourly sign-ins of service principals and managed identities from cloud addresses.
+pub fn service_activity(config: &SynthConfig, plan: &Plan, services: &[Service]) -> Vec<Event> {
+    let mut events = Vec::new();
+    for (k, service) in services.iter().enumerate() {
+        let mut rng = Rng::derive(config.seed, 4, k as u64);
+        let cloud = plan.cloud[k % plan.cloud.len()];
+        let host = rng.next_u64() as u32;
+        let event_type = if service.managed_identity {
+            crate::frame::event_type::MANAGED_IDENTITY
+        } else {
+            crate::frame::event_type::SERVICE_PRINCIPAL
+        };
+        for hour in 0..i64::from(config.days) * 24 {
+            let (id, correlation, session) = event_ids(&mut rng);
+            let code = if rng.chance(0.01) { 7_000_215 } else { 0 };
+            events.push(Event {
+                time: config.start + hour * MICROS_PER_HOUR + rng.range_i64(0, MICROS_PER_HOUR / 4),
+                principal: Principal::Service(k as u32),
+                event_type,
+                device: None,
+                net: cloud,
+                ip: plan.networks[cloud].address(host),
+                code,
+                app: 0,
+                id,
+                correlation,
+                session,
+            });
+        }
+    }
+    events
+}
+
+/// True for networks whose sign-ins say nothing about where the user is.
+pub fn is_egress(kind: NetKind) -> bool {
+    matches!(
+        kind,
+        NetKind::Office
+            | NetKind::Carrier
+            | NetKind::Cloud
+            | NetKind::CorporateVpn
+            | NetKind::CommercialVpn
+            | NetKind::Tor
+    )
+}

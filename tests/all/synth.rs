@@ -1,0 +1,272 @@
+//! The synthetic tenant: deterministic, the same sign-ins in every shape, labels consistent
+//! with the sign-ins and lists, and databases that describe its addresses.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use idrisk::frame::col;
+use idrisk::rules::Rules;
+use idrisk::synth::{generate, Label, SynthConfig};
+
+use crate::support::{load_paths, rows, rows_by_id};
+
+fn config(users: u32, days: u32, seed: u64) -> SynthConfig {
+    SynthConfig {
+        users,
+        days,
+        seed,
+        start: idrisk::ingest::values::parse_time("2025-03-01T00:00:00Z").unwrap(),
+        attack_rate: 0.003,
+    }
+}
+
+fn synth(dir: &Path, shape: &str, extra: &[&str]) {
+    let status = Command::new(env!("CARGO_BIN_EXE_idrisk"))
+        .args([
+            "synth", "--users", "40", "--days", "16", "--seed", "5", "--shape", shape, "-q",
+            "--out",
+        ])
+        .arg(dir)
+        .args(extra)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn files_under(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.insert(
+                    path.strip_prefix(dir).unwrap().to_path_buf(),
+                    std::fs::read(&path).unwrap(),
+                );
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn same_arguments_give_byte_identical_files_whatever_the_thread_count() {
+    for shape in ["diagnostic", "parquet"] {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        synth(a.path(), shape, &["--threads", "1"]);
+        synth(b.path(), shape, &[]);
+        let (fa, fb) = (files_under(a.path()), files_under(b.path()));
+        assert!(fa.len() > 5);
+        assert_eq!(fa.keys().collect::<Vec<_>>(), fb.keys().collect::<Vec<_>>());
+        for (name, bytes) in &fa {
+            assert!(bytes == &fb[name], "{shape}: {} differs", name.display());
+        }
+    }
+}
+
+#[test]
+fn a_different_seed_gives_a_different_tenant() {
+    let codes = Rules::builtin().outcome_codes();
+    let a = generate(&config(20, 5, 1), &codes);
+    let b = generate(&config(20, 5, 2), &codes);
+    assert_ne!(a.events.len(), 0);
+    assert_ne!(a.users[0].upn, b.users[0].upn);
+}
+
+/// Columns a shape does not carry (read back as null).
+fn lacks(shape: &str) -> &'static [&'static str] {
+    match shape {
+        "portal-csv" => &["latitude", "longitude", "asn", "token_issuer_type"],
+        _ => &[],
+    }
+}
+
+#[test]
+fn every_shape_reads_back_to_the_same_sign_ins() {
+    let dir = tempfile::tempdir().unwrap();
+    let reference = {
+        let d = dir.path().join("parquet");
+        synth(&d, "parquet", &[]);
+        load_paths(&[d.join("signins")]).frame
+    };
+    let reference_rows = rows_by_id(&reference.drop_many([col::source_file, col::source_line]));
+    for shape in [
+        "diagnostic",
+        "graph",
+        "portal-json",
+        "portal-csv",
+        "log-analytics",
+    ] {
+        let d = dir.path().join(shape);
+        synth(&d, shape, &[]);
+        let ingested = load_paths(&[d.join("signins")]);
+        assert_eq!(
+            ingested.totals.quarantined,
+            0,
+            "{shape}: {:?}",
+            ingested.quarantine.first()
+        );
+        assert_eq!(ingested.frame.height(), reference.height(), "{shape}");
+        let got = rows_by_id(
+            &ingested
+                .frame
+                .drop_many([col::source_file, col::source_line]),
+        );
+        for (id, want) in &reference_rows {
+            let row = &got[id];
+            for (column, value) in want {
+                if lacks(shape).contains(&column.as_str()) && row[column].is_null() {
+                    continue;
+                }
+                assert_eq!(&row[column], value, "{shape} {id} {column}");
+            }
+        }
+    }
+}
+
+#[test]
+fn labels_point_at_real_sign_ins_of_the_labelled_user() {
+    let codes = Rules::builtin().outcome_codes();
+    let tenant = generate(&config(300, 30, 11), &codes);
+    let frame = tenant.frame(&codes);
+    let by_id = rows_by_id(&frame);
+    let kinds: std::collections::BTreeSet<&str> = tenant
+        .labels
+        .iter()
+        .map(|l| l.risk_event_type.as_str())
+        .collect();
+    for kind in [
+        "unlikelyTravel",
+        "newCountry",
+        "unfamiliarFeatures",
+        "signInAfterMultipleFailures",
+        "signInsFromMultipleGeographies",
+        "passwordSpray",
+        "maliciousIPAddress",
+        "anonymizedIPAddress",
+        "leakedCredentials",
+        "suspiciousIPAddress",
+        "malwareInfectedIPAddress",
+    ] {
+        assert!(kinds.contains(kind), "no {kind} label");
+    }
+    let threat: Vec<String> = tenant
+        .intelligence
+        .threat_intel_ips
+        .iter()
+        .map(|ip| std::net::Ipv4Addr::from(*ip).to_string())
+        .collect();
+    for label in &tenant.labels {
+        let Some(id) = &label.request_id else {
+            assert_eq!(label.risk_event_type, "leakedCredentials");
+            continue;
+        };
+        let row = by_id
+            .get(id)
+            .unwrap_or_else(|| panic!("label {label:?} has no sign-in"));
+        assert_eq!(row["user_id"].as_str(), label.user_id.as_deref());
+        let outcome = row["outcome"].as_str().unwrap();
+        assert!(
+            outcome == "success" || outcome == "credential_valid",
+            "{label:?} labels a failed sign-in"
+        );
+        if label.risk_event_type == "suspiciousIPAddress" {
+            assert!(threat.contains(&row["ip_address"].as_str().unwrap().to_string()));
+        }
+    }
+    // Attack sign-ins are a small share.
+    let share = tenant.labels.len() as f64 / tenant.events.len() as f64;
+    assert!(share < 0.01, "{share}");
+}
+
+#[test]
+fn the_generated_databases_describe_the_sign_ins_addresses() {
+    let dir = tempfile::tempdir().unwrap();
+    synth(dir.path(), "parquet", &[]);
+    let city = maxminddb::Reader::open_readfile(dir.path().join("geoip-city.mmdb")).unwrap();
+    let asn = maxminddb::Reader::open_readfile(dir.path().join("geoip-asn.mmdb")).unwrap();
+    let anonymous = maxminddb::Reader::open_readfile(dir.path().join("anonymous-ip.mmdb")).unwrap();
+    let frame = load_paths(&[dir.path().join("signins")]).frame;
+    for row in rows(&frame).iter().step_by(97) {
+        let ip: IpAddr = row["ip_address"].as_str().unwrap().parse().unwrap();
+        let c: maxminddb::geoip2::City = city.lookup(ip).unwrap().decode().unwrap().unwrap();
+        assert_eq!(c.country.iso_code, row["country"].as_str(), "{ip}");
+        assert_eq!(c.city.names.english, row["city"].as_str(), "{ip}");
+        assert_eq!(c.location.latitude, row["latitude"].as_f64());
+        let a: maxminddb::geoip2::Asn = asn.lookup(ip).unwrap().decode().unwrap().unwrap();
+        assert_eq!(
+            a.autonomous_system_number.map(u64::from),
+            row["asn"].as_u64()
+        );
+    }
+    let tor = std::fs::read_to_string(dir.path().join("tor-exit-nodes.txt")).unwrap();
+    let first: IpAddr = tor.lines().next().unwrap().parse().unwrap();
+    let flags: maxminddb::geoip2::AnonymousIp =
+        anonymous.lookup(first).unwrap().decode().unwrap().unwrap();
+    assert_eq!(flags.is_tor_exit_node, Some(true));
+}
+
+fn labels_as_detections(labels: &[Label], path: &Path) {
+    let lines: Vec<String> = labels
+        .iter()
+        .map(|l| {
+            serde_json::json!({
+                "requestId": l.request_id,
+                "riskEventType": l.risk_event_type,
+                "userId": l.user_id,
+                "userPrincipalName": l.user_principal_name,
+            })
+            .to_string()
+        })
+        .collect();
+    std::fs::write(path, lines.join("\n")).unwrap();
+}
+
+#[test]
+fn eval_of_labels_as_detections_is_perfect_and_of_nothing_finds_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    synth(dir.path(), "parquet", &[]);
+    let labels_path = dir.path().join("labels.jsonl");
+    let labels = idrisk::eval::read_labels(&labels_path).unwrap();
+    let perfect = dir.path().join("perfect");
+    std::fs::create_dir_all(&perfect).unwrap();
+    labels_as_detections(&labels, &perfect.join("detections.jsonl"));
+    let out = Command::new(env!("CARGO_BIN_EXE_idrisk"))
+        .args(["eval", "--json", "--min-f1", "1", "--labels"])
+        .arg(&labels_path)
+        .arg("--detections")
+        .arg(&perfect)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for t in report["types"].as_array().unwrap() {
+        assert_eq!(t["f1"], 1.0, "{t}");
+    }
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    std::fs::write(empty.join("detections.jsonl"), "").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_idrisk"))
+        .args(["eval", "--json", "--min-f1", "0.5", "--labels"])
+        .arg(&labels_path)
+        .arg("--detections")
+        .arg(&empty)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "F1 under the bar exits 1");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for t in report["types"].as_array().unwrap() {
+        assert_eq!(t["recall"], 0.0, "{t}");
+    }
+}
