@@ -166,8 +166,10 @@ impl Tenant {
             .par_chunks(per_task)
             .map(|slice| {
                 let mut builder = FrameBuilder::with_capacity(slice.len());
+                let mut text = EventText::default();
                 for event in slice {
-                    builder.push(&self.row(event, codes));
+                    text.fill(event);
+                    builder.push(&self.row_with(event, codes, &text));
                 }
                 builder.finish()
             })
@@ -181,16 +183,22 @@ impl Tenant {
         frame
     }
 
-    /// The canonical row of an event: what every shape writer renders, and what a reader
-    /// of a shape with every field gives back.
-    pub fn row(&self, event: &Event, codes: &OutcomeCodes) -> Row<'_> {
+    /// The canonical row of an event: what every shape writer renders, and what a reader of
+    /// a shape with every field gives back. Its ids and address are borrowed from `text`
+    /// (filled for this event), so building a frame allocates nothing per row.
+    pub fn row_with<'a>(
+        &'a self,
+        event: &Event,
+        codes: &OutcomeCodes,
+        text: &'a EventText,
+    ) -> Row<'a> {
         let net = &self.plan.networks[event.net];
         let mut row = Row {
             time: event.time,
-            request_id: Some(Cow::Owned(guid(event.id))),
-            correlation_id: Some(Cow::Owned(guid(event.correlation))),
+            request_id: Some(Cow::Borrowed(text.id())),
+            correlation_id: Some(Cow::Borrowed(text.correlation())),
             ip_network: Some(network_key(std::net::IpAddr::V4(event.ip.into()))),
-            ip_address: Some(Cow::Owned(std::net::Ipv4Addr::from(event.ip).to_string())),
+            ip_address: Some(Cow::Borrowed(text.ip())),
             error_code: Some(event.code),
             failure_reason: failure_reason(event.code).map(Cow::Borrowed),
             event_type: Some(Cow::Borrowed(event.event_type)),
@@ -216,7 +224,7 @@ impl Tenant {
                 row.app_display_name = Some(Cow::Borrowed(app));
                 row.app_id = Some(Cow::Borrowed(app_id));
                 row.resource_display_name = Some(Cow::Borrowed(app));
-                row.session_id = Some(Cow::Owned(guid(event.session)));
+                row.session_id = Some(Cow::Borrowed(text.session()));
                 row.authentication_requirement = Some(Cow::Borrowed("multiFactorAuthentication"));
                 row.conditional_access_status = Some(Cow::Borrowed("success"));
                 if let Some(device) = event.device {
@@ -242,9 +250,77 @@ impl Tenant {
         row
     }
 
+    /// Calls `with` on the canonical row of `event`.
+    pub fn with_row<T>(
+        &self,
+        event: &Event,
+        codes: &OutcomeCodes,
+        with: impl FnOnce(&Row<'_>) -> T,
+    ) -> T {
+        let mut text = EventText::default();
+        text.fill(event);
+        with(&self.row_with(event, codes, &text))
+    }
+
     /// The home city of a user (for the tenant description).
     pub fn home_city(&self, user: &User) -> &'static str {
         HOME_CITIES[user.home].name
+    }
+}
+
+/// An event's ids and address as text, formatted into fixed buffers.
+pub struct EventText {
+    ids: [[u8; 36]; 3],
+    ip: [u8; 15],
+    ip_len: usize,
+}
+
+impl Default for EventText {
+    fn default() -> Self {
+        EventText {
+            ids: [[b'0'; 36]; 3],
+            ip: [b'0'; 15],
+            ip_len: 0,
+        }
+    }
+}
+
+impl EventText {
+    pub fn fill(&mut self, event: &Event) {
+        for (buffer, bits) in self
+            .ids
+            .iter_mut()
+            .zip([event.id, event.correlation, event.session])
+        {
+            rng::write_guid(bits, buffer);
+        }
+        let mut cursor = std::io::Cursor::new(&mut self.ip[..]);
+        let _ = std::io::Write::write_fmt(
+            &mut cursor,
+            format_args!("{}", std::net::Ipv4Addr::from(event.ip)),
+        );
+        self.ip_len = cursor.position() as usize;
+    }
+
+    fn text(bytes: &[u8]) -> &str {
+        // Only ASCII hex digits, dashes, dots and decimal digits are ever written here.
+        std::str::from_utf8(bytes).unwrap_or_default()
+    }
+
+    pub fn id(&self) -> &str {
+        Self::text(&self.ids[0])
+    }
+
+    pub fn correlation(&self) -> &str {
+        Self::text(&self.ids[1])
+    }
+
+    pub fn session(&self) -> &str {
+        Self::text(&self.ids[2])
+    }
+
+    pub fn ip(&self) -> &str {
+        Self::text(&self.ip[..self.ip_len])
     }
 }
 

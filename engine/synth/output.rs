@@ -149,6 +149,7 @@ fn category(kind: &str) -> (&'static str, &'static str) {
 
 fn diagnostic(tenant: &Tenant, dir: &Path, codes: &OutcomeCodes) -> std::io::Result<Vec<PathBuf>> {
     let mut writers = Writers::new();
+    let mut scratch = super::EventText::default();
     let mut paths = Vec::new();
     let mut hour = i64::MIN;
     for event in &tenant.events {
@@ -159,7 +160,8 @@ fn diagnostic(tenant: &Tenant, dir: &Path, codes: &OutcomeCodes) -> std::io::Res
             close(&mut writers, &mut paths)?;
             hour = this_hour;
         }
-        let row = tenant.row(event, codes);
+        scratch.fill(event);
+        let row = tenant.row_with(event, codes, &scratch);
         let (category, container) = category(event.event_type);
         let stamp = format_time(event.time);
         let path = dir.join(format!(
@@ -209,7 +211,7 @@ fn graph(tenant: &Tenant, dir: &Path, codes: &OutcomeCodes) -> std::io::Result<V
         let rows: Vec<Value> = day
             .iter()
             .rev()
-            .map(|e| signin_json(&tenant.row(e, codes)))
+            .map(|e| tenant.with_row(e, codes, signin_json))
             .collect();
         let pages = rows.chunks(1000).count();
         for (n, page) in rows.chunks(1000).enumerate() {
@@ -258,7 +260,7 @@ fn portal_json(tenant: &Tenant, dir: &Path, codes: &OutcomeCodes) -> std::io::Re
             files
                 .entry(download_prefix(event.event_type))
                 .or_default()
-                .push(signin_json(&tenant.row(event, codes)));
+                .push(tenant.with_row(event, codes, signin_json));
         }
         for (prefix, rows) in files {
             let path = dir.join(format!("{prefix}_{}.json", day_range(day[0].time)));
@@ -421,6 +423,7 @@ fn portal_cell(row: &Row<'_>, column: &str, codes: &OutcomeCodes) -> String {
 }
 
 fn portal_csv(tenant: &Tenant, dir: &Path, codes: &OutcomeCodes) -> anyhow::Result<Vec<PathBuf>> {
+    let mut scratch = super::EventText::default();
     let mut paths = Vec::new();
     for day in by_day(&tenant.events) {
         let mut files: std::collections::BTreeMap<&str, ::csv::Writer<BufWriter<File>>> =
@@ -445,7 +448,8 @@ fn portal_csv(tenant: &Tenant, dir: &Path, codes: &OutcomeCodes) -> anyhow::Resu
                 files.insert(prefix, w);
                 paths.push(path);
             }
-            let row = tenant.row(event, codes);
+            scratch.fill(event);
+            let row = tenant.row_with(event, codes, &scratch);
             let w = files.get_mut(prefix).expect("inserted above");
             w.write_record(header.iter().map(|c| portal_cell(&row, c, codes)))?;
         }
@@ -461,11 +465,13 @@ fn log_analytics(
     dir: &Path,
     codes: &OutcomeCodes,
 ) -> std::io::Result<Vec<PathBuf>> {
+    let mut scratch = super::EventText::default();
     let mut paths = Vec::new();
     for day in by_day(&tenant.events) {
         let mut tables: std::collections::BTreeMap<&str, Vec<Value>> = Default::default();
         for event in day {
-            let row = tenant.row(event, codes);
+            scratch.fill(event);
+            let row = tenant.row_with(event, codes, &scratch);
             let (category, _) = category(event.event_type);
             let table = match event.event_type {
                 event_type::INTERACTIVE_USER => "SigninLogs",

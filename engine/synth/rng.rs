@@ -85,16 +85,27 @@ impl Rng {
 
 /// Formats 128 bits as a GUID in Microsoft's lowercase 8-4-4-4-12 form (version 4 bits set).
 pub fn guid(bits: u128) -> String {
-    let a = (bits >> 64) as u64;
-    let b = bits as u64;
-    format!(
-        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-        a >> 32,
-        (a >> 16) & 0xffff,
-        (a & 0x0fff) | 0x4000,
-        ((b >> 48) & 0x3fff) | 0x8000,
-        b & 0xffff_ffff_ffff
-    )
+    let mut buffer = [0u8; 36];
+    write_guid(bits, &mut buffer);
+    buffer.iter().map(|&b| b as char).collect()
+}
+
+/// [`guid`] into a fixed buffer, without allocating.
+pub fn write_guid(bits: u128, out: &mut [u8; 36]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    // The version nibble (4) and variant bits (10) make it a well-formed random GUID.
+    let bits = (bits & !(0xf000u128 << 64) & !(0xc000u128 << 48))
+        | (0x4000u128 << 64)
+        | (0x8000u128 << 48);
+    let mut nibble = 32;
+    for (i, slot) in out.iter_mut().enumerate() {
+        if matches!(i, 8 | 13 | 18 | 23) {
+            *slot = b'-';
+            continue;
+        }
+        nibble -= 1;
+        *slot = HEX[((bits >> (nibble * 4)) & 0xf) as usize];
+    }
 }
 
 #[cfg(test)]
