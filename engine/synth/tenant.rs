@@ -101,7 +101,7 @@ pub fn make_users(config: &SynthConfig, plan: &Plan) -> Vec<User> {
                 0
             };
             let trip = (config.days >= 10 && rng.chance(0.05)).then(|| {
-                let start = rng.range(3, u64::from(config.days - 5)) as u32;
+                let start = rng.range(3, u64::from(config.days - 6)) as u32;
                 let length = rng.range(2, 5) as u32;
                 let destination = pick_destination(&mut rng, home);
                 (start, length, destination)
@@ -118,7 +118,7 @@ pub fn make_users(config: &SynthConfig, plan: &Plan) -> Vec<User> {
                 joined_day,
                 corporate_vpn: rng.chance(0.25),
                 commercial_vpn: rng.chance(0.01),
-                trip: trip.filter(|(start, _, _)| *start > joined_day + 14),
+                trip: trip.filter(|(start, _, _)| *start > joined_day + 2),
             }
         })
         .collect()

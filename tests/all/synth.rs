@@ -270,3 +270,30 @@ fn eval_of_labels_as_detections_is_perfect_and_of_nothing_finds_nothing() {
         assert_eq!(t["recall"], 0.0, "{t}");
     }
 }
+
+#[test]
+fn the_committed_tenant_is_exactly_what_the_generator_makes() {
+    let committed = crate::support::repo("datasets/tenant");
+    let fresh = tempfile::tempdir().unwrap();
+    let status = Command::new(env!("CARGO_BIN_EXE_idrisk"))
+        .args([
+            "synth", "--users", "200", "--days", "14", "--seed", "1", "--shape", "parquet", "-q",
+            "--out",
+        ])
+        .arg(fresh.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let (want, got) = (files_under(&committed), files_under(fresh.path()));
+    assert_eq!(
+        want.keys().collect::<Vec<_>>(),
+        got.keys().collect::<Vec<_>>()
+    );
+    for (name, bytes) in &want {
+        assert!(
+            bytes == &got[name],
+            "{} differs: regenerate datasets/tenant (see datasets/README.md)",
+            name.display()
+        );
+    }
+}
