@@ -156,14 +156,16 @@ impl Tenant {
     /// The canonical frame of the tenant's sign-ins, as the readers would produce it from
     /// a shape that has every field.
     pub fn frame(&self, codes: &OutcomeCodes) -> DataFrame {
-        let per_task = self
-            .events
-            .len()
-            .div_ceil(rayon::current_num_threads() * 4)
-            .max(4096);
-        let parts: Vec<DataFrame> = self
-            .events
-            .par_chunks(per_task)
+        self.frame_of(&self.events, codes)
+    }
+
+    /// The canonical frame of some of the tenant's events. Parts have a fixed size, not one
+    /// that follows the thread count, so the frame's chunks (and the Parquet written from
+    /// them) are the same on every machine.
+    pub fn frame_of(&self, events: &[Event], codes: &OutcomeCodes) -> DataFrame {
+        const PART: usize = 1 << 16;
+        let parts: Vec<DataFrame> = events
+            .par_chunks(PART)
             .map(|slice| {
                 let mut builder = FrameBuilder::with_capacity(slice.len());
                 let mut text = EventText::default();
@@ -179,7 +181,6 @@ impl Tenant {
             // Parts share one schema, so stacking cannot fail.
             let _ = frame.vstack_mut(part);
         }
-        frame.rechunk_mut_par();
         frame
     }
 

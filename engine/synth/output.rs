@@ -64,8 +64,7 @@ pub fn write_signins(
     match shape {
         SynthShape::Parquet => {
             let path = dir.join("signins.parquet");
-            let mut frame = tenant.frame(codes);
-            crate::ingest::write_canonical_parquet(&mut frame, &path)?;
+            write_parquet(tenant, &path, codes)?;
             Ok(vec![path])
         }
         SynthShape::Diagnostic => Ok(diagnostic(tenant, dir, codes)?),
@@ -74,6 +73,26 @@ pub fn write_signins(
         SynthShape::PortalCsv => Ok(portal_csv(tenant, dir, codes)?),
         SynthShape::LogAnalytics => Ok(log_analytics(tenant, dir, codes)?),
     }
+}
+
+/// The canonical frame as Parquet, a million sign-ins at a time so memory follows the batch,
+/// not the tenant.
+fn write_parquet(tenant: &Tenant, path: &Path, codes: &OutcomeCodes) -> anyhow::Result<()> {
+    use polars::prelude::{ParquetCompression, ParquetWriter};
+    let file = File::create(path)?;
+    let mut writer = ParquetWriter::new(file)
+        .with_compression(ParquetCompression::Zstd(None))
+        .batched(&crate::frame::schema())?;
+    for batch in tenant.events.chunks(1 << 20) {
+        let frame = {
+            let _span = crate::trace::span("synth: build frame batch");
+            tenant.frame_of(batch, codes)
+        };
+        let _span = crate::trace::span("synth: encode parquet batch");
+        writer.write_batch(&frame)?;
+    }
+    writer.finish()?;
+    Ok(())
 }
 
 fn date(time: i64) -> String {
