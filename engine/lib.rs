@@ -5,6 +5,7 @@
 //! [`frame`]; [`rules`] holds the configuration every layer reads.
 
 pub mod cli;
+pub mod detect;
 pub mod eval;
 pub mod frame;
 pub mod ingest;

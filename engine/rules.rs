@@ -19,6 +19,8 @@ pub const DEFAULT_RULES: &str = include_str!("../rules/default.toml");
 pub struct Rules {
     /// Error codes that sort sign-ins into outcome classes.
     pub outcomes: OutcomesConfig,
+    /// `signInAfterMultipleFailures`.
+    pub failures_then_success: crate::detect::failures_then_success::FailuresThenSuccessConfig,
 }
 
 /// `[outcomes]`: which error codes are credential failures and which prove the credential.
@@ -64,12 +66,20 @@ impl Rules {
         }
     }
 
-    /// Parses and validates rules text; `origin` names it in errors.
+    /// Parses and validates rules text laid over the built-in rules (a file needs only the
+    /// keys it changes); `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Self, RulesError> {
-        let rules: Rules = toml::from_str(text).map_err(|e| RulesError::Invalid {
+        let invalid = |message: String| RulesError::Invalid {
             path: origin.to_string(),
-            message: e.to_string(),
-        })?;
+            message,
+        };
+        let mut merged: toml::Table =
+            toml::from_str(DEFAULT_RULES).map_err(|e| invalid(e.to_string()))?;
+        let overrides: toml::Table = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        merge(&mut merged, overrides);
+        let rules: Rules = toml::Value::Table(merged)
+            .try_into()
+            .map_err(|e: toml::de::Error| invalid(e.to_string()))?;
         rules.validate().map_err(|message| RulesError::Invalid {
             path: origin.to_string(),
             message,
@@ -78,6 +88,13 @@ impl Rules {
     }
 
     fn validate(&self) -> Result<(), String> {
+        let f = &self.failures_then_success;
+        if f.min_failures == 0 {
+            return Err("failures_then_success: only positive numbers are allowed for 'min_failures', value: 0".into());
+        }
+        if f.session_gap_minutes == 0 {
+            return Err("failures_then_success: only positive numbers are allowed for 'session_gap_minutes', value: 0".into());
+        }
         let o = &self.outcomes;
         if let Some(code) = o
             .credential_failure
@@ -94,11 +111,32 @@ impl Rules {
         Ok(())
     }
 
+    /// SHA-256 of the effective rules, as TOML: identifies the rules a run used.
+    pub fn digest(&self, text: &str) -> String {
+        use sha2::Digest;
+        sha2::Sha256::digest(text.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
     /// The outcome code lists for the readers.
     pub fn outcome_codes(&self) -> OutcomeCodes {
         OutcomeCodes {
             credential_failure: self.outcomes.credential_failure.clone(),
             credential_valid: self.outcomes.credential_valid.clone(),
+        }
+    }
+}
+
+/// Lays `overrides` over `base`, table by table; other values replace.
+fn merge(base: &mut toml::Table, overrides: toml::Table) {
+    for (key, value) in overrides {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(inner)), toml::Value::Table(over)) => merge(inner, over),
+            (_, value) => {
+                base.insert(key, value);
+            }
         }
     }
 }
@@ -134,9 +172,26 @@ mod tests {
     }
 
     #[test]
+    fn a_rules_file_needs_only_the_keys_it_changes() {
+        let rules =
+            Rules::parse("[failures_then_success]\nmin_failures = 5\n", "mine.toml").unwrap();
+        assert_eq!(rules.failures_then_success.min_failures, 5);
+        assert_eq!(rules.failures_then_success.session_gap_minutes, 20);
+        assert!(rules.outcomes.credential_failure.contains(&50126));
+    }
+
+    #[test]
+    fn a_zero_threshold_is_rejected_naming_field_and_value() {
+        let err = Rules::parse("[failures_then_success]\nmin_failures = 0\n", "x")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("'min_failures', value: 0"), "{err}");
+    }
+
+    #[test]
     fn a_code_in_two_classes_is_rejected() {
-        let text = "[outcomes]\ncredential_failure = [50126]\ncredential_valid = [50126]\n";
-        let err = Rules::parse(text, "x").unwrap_err().to_string();
+        let text = DEFAULT_RULES.replace("credential_valid = [", "credential_valid = [50126, ");
+        let err = Rules::parse(&text, "x").unwrap_err().to_string();
         assert!(err.contains("50126"), "{err}");
     }
 }

@@ -4,6 +4,7 @@ mod convert;
 mod eval;
 mod inspect;
 mod load;
+mod score;
 mod synth;
 
 use std::path::PathBuf;
@@ -33,6 +34,12 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the detectors: risk detections, risky sign-ins, risky users and a summary.
+    #[command(
+        after_help = "Examples:\n  idrisk score datasets/tenant/signins --out out/\n  \
+                            idrisk score exports/ --out out/ --score-since 2025-03-30 --format csv"
+    )]
+    Score(score::ScoreArgs),
     /// Show what each input holds: detected shape, rows, time range, users, quarantined.
     #[command(after_help = "Examples:\n  idrisk inspect datasets/samples\n  \
                             idrisk inspect 'exports/**/PT1H.json' --json")]
@@ -87,6 +94,7 @@ pub fn main() -> i32 {
         }
     };
     let result = match cli.command {
+        Command::Score(args) => score::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Convert(args) => convert::run(args),
         Command::Synth(args) => synth::run(args),

@@ -4,6 +4,7 @@
 //! [`risky_signins`] and [`risky_users`] aggregate detections per the output contract;
 //! [`write`] turns any of these tables into JSONL, CSV or Parquet.
 
+pub mod build;
 pub mod write;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -13,32 +14,7 @@ use serde_json::Value;
 
 pub use write::{replace_atomically, write_quarantine_jsonl, write_table, Format, Kind, Record};
 
-/// Risk levels in increasing order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum RiskLevel {
-    Low,
-    Medium,
-    High,
-}
-
-impl RiskLevel {
-    /// One step higher, capped at high.
-    pub fn raised(self) -> RiskLevel {
-        match self {
-            RiskLevel::Low => RiskLevel::Medium,
-            _ => RiskLevel::High,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RiskLevel::Low => "low",
-            RiskLevel::Medium => "medium",
-            RiskLevel::High => "high",
-        }
-    }
-}
+pub use crate::detect::Level as RiskLevel;
 
 /// Graph's `signInLocation`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

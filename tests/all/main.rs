@@ -3,6 +3,7 @@
 mod cli;
 mod determinism;
 mod malformed;
+mod score;
 mod shapes;
 mod support;
 mod synth;

@@ -1,0 +1,223 @@
+//! `failures_then_success` → `signInAfterMultipleFailures`: a validated sign-in that follows a
+//! run of credential failures from the same source address.
+//!
+//! Per user, in time order, runs are kept per source IP: a credential failure extends the
+//! run of its IP, a gap longer than the session gap starts a new one, interrupt codes and
+//! other failures neither count nor break a run. A validated sign-in from an IP whose run
+//! reached the threshold fires and ends the run. Keying runs by source keeps the real user's
+//! own sign-ins from another network, in the middle of an attack, from hiding it.
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{Context, Detector, Finding, Identity, Level, Outcome};
+
+/// `[failures_then_success]` in the rules file.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FailuresThenSuccessConfig {
+    /// Turn the detector off with `false`.
+    pub enabled: bool,
+    /// Consecutive credential failures from one address before a validated sign-in fires.
+    pub min_failures: u32,
+    /// A longer quiet spell between attempts from an address starts a new run.
+    pub session_gap_minutes: u32,
+    /// Level of the detection.
+    pub level: Level,
+}
+
+pub struct FailuresThenSuccess {
+    config: FailuresThenSuccessConfig,
+}
+
+impl FailuresThenSuccess {
+    pub fn new(config: FailuresThenSuccessConfig) -> Self {
+        FailuresThenSuccess { config }
+    }
+}
+
+/// An address's current run of failures.
+struct Run<'a> {
+    ip: &'a str,
+    failures: u32,
+    first: i64,
+    last: i64,
+}
+
+impl Detector for FailuresThenSuccess {
+    fn identity(&self) -> Identity {
+        Identity {
+            id: "failures_then_success",
+            risk_event_type: "signInAfterMultipleFailures",
+            report: "Sign-ins after multiple failures",
+            activity: "signin",
+            timing: "offline",
+        }
+    }
+
+    fn settings(&self) -> Value {
+        json!({
+            "enabled": self.config.enabled,
+            "min_failures": self.config.min_failures,
+            "session_gap_minutes": self.config.session_gap_minutes,
+            "level": self.config.level,
+        })
+    }
+
+    fn detect(&self, ctx: &Context) -> Vec<Finding> {
+        let gap = i64::from(self.config.session_gap_minutes) * 60_000_000;
+        let mut findings = Vec::new();
+        for &(start, end) in &ctx.users {
+            // Few addresses per user: a small list beats a hash map.
+            let mut runs: Vec<Run<'_>> = Vec::new();
+            for row in start..end {
+                let Some(ip) = ctx.ip(row) else { continue };
+                let time = ctx.time[row];
+                let outcome = ctx.outcome[row];
+                let run = match runs.iter_mut().position(|r| r.ip == ip) {
+                    Some(k) => &mut runs[k],
+                    None => {
+                        runs.push(Run {
+                            ip,
+                            failures: 0,
+                            first: time,
+                            last: time,
+                        });
+                        runs.last_mut().expect("just pushed")
+                    }
+                };
+                if time - run.last > gap {
+                    run.failures = 0;
+                }
+                match outcome {
+                    Outcome::CredentialFailure => {
+                        if run.failures == 0 {
+                            run.first = time;
+                        }
+                        run.failures += 1;
+                        run.last = time;
+                    }
+                    o if o.validated() && run.failures >= self.config.min_failures => {
+                        if time >= ctx.score_since {
+                            findings.push(Finding {
+                                detector: "failures_then_success",
+                                row,
+                                user_level: false,
+                                level: self.config.level,
+                                detected_at: time,
+                                evidence: json!({
+                                    "failures": run.failures,
+                                    "firstFailure": crate::ingest::values::format_time(run.first),
+                                    "lastFailure": crate::ingest::values::format_time(run.last),
+                                    "sourceIp": ip,
+                                }),
+                                related: vec![(
+                                    "relatedEventTimeInUtc",
+                                    Value::from(crate::ingest::values::format_time(run.first)),
+                                )],
+                            });
+                        }
+                        run.failures = 0;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        findings
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::testing::{frame, sign_in, SignIn, DAY, MINUTE};
+    use crate::rules::Rules;
+
+    fn detect(sign_ins: &[SignIn], since: Option<i64>) -> Vec<Finding> {
+        let ctx = Context::new(&frame(sign_ins), since).unwrap();
+        FailuresThenSuccess::new(Rules::builtin().failures_then_success).detect(&ctx)
+    }
+
+    fn failures(
+        user: &'static str,
+        ip: &'static str,
+        from: i64,
+        count: i64,
+        every: i64,
+    ) -> Vec<SignIn> {
+        (0..count)
+            .map(|k| sign_in(user, from + k * every, ip, 50126))
+            .collect()
+    }
+
+    #[test]
+    fn fires_on_a_success_after_ten_failures_from_the_same_address() {
+        let mut s = failures("ada", "198.51.100.7", 0, 12, 1);
+        s.push(sign_in("ada", 13, "198.51.100.7", 0));
+        let found = detect(&s, None);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].evidence["failures"], 12);
+        assert_eq!(found[0].detected_at, DAY + 13 * MINUTE);
+    }
+
+    #[test]
+    fn an_mfa_interrupt_after_the_failures_proves_the_password_and_fires() {
+        let mut s = failures("ada", "198.51.100.7", 0, 10, 1);
+        s.push(sign_in("ada", 11, "198.51.100.7", 50074));
+        assert_eq!(detect(&s, None).len(), 1);
+    }
+
+    #[test]
+    fn interrupts_inside_the_run_neither_count_nor_break_it() {
+        let mut s = failures("ada", "198.51.100.7", 0, 5, 1);
+        s.push(sign_in("ada", 6, "198.51.100.7", 70044));
+        s.extend(failures("ada", "198.51.100.7", 7, 5, 1));
+        s.push(sign_in("ada", 13, "198.51.100.7", 0));
+        let found = detect(&s, None);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].evidence["failures"], 10);
+    }
+
+    #[test]
+    fn silent_below_the_threshold_typos_and_a_forgotten_password() {
+        let mut s = failures("ada", "198.51.100.7", 0, 9, 1);
+        s.push(sign_in("ada", 10, "198.51.100.7", 0));
+        s.push(sign_in("bob", 0, "203.0.113.5", 50126));
+        s.push(sign_in("bob", 1, "203.0.113.5", 50126));
+        s.push(sign_in("bob", 2, "203.0.113.5", 0));
+        assert!(detect(&s, None).is_empty());
+    }
+
+    #[test]
+    fn silent_on_a_slow_brute_force_spaced_beyond_the_session_gap() {
+        let mut s = failures("ada", "198.51.100.7", 0, 12, 25);
+        s.push(sign_in("ada", 12 * 25, "198.51.100.7", 0));
+        assert!(detect(&s, None).is_empty());
+    }
+
+    #[test]
+    fn the_users_own_sign_in_from_another_network_does_not_hide_the_attack() {
+        let mut s = failures("ada", "198.51.100.7", 0, 6, 1);
+        s.push(sign_in("ada", 6, "203.0.113.5", 0));
+        s.extend(failures("ada", "198.51.100.7", 7, 6, 1));
+        s.push(sign_in("ada", 14, "198.51.100.7", 0));
+        let found = detect(&s, None);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].evidence["sourceIp"], "198.51.100.7");
+    }
+
+    #[test]
+    fn failures_on_one_address_and_success_on_another_is_not_this_detection() {
+        let mut s = failures("ada", "198.51.100.7", 0, 15, 1);
+        s.push(sign_in("ada", 16, "203.0.113.5", 0));
+        assert!(detect(&s, None).is_empty());
+    }
+
+    #[test]
+    fn events_before_score_since_only_build_history() {
+        let mut s = failures("ada", "198.51.100.7", 0, 12, 1);
+        s.push(sign_in("ada", 13, "198.51.100.7", 0));
+        assert!(detect(&s, Some(DAY + 14 * MINUTE)).is_empty());
+        assert_eq!(detect(&s, Some(DAY + 13 * MINUTE)).len(), 1);
+    }
+}

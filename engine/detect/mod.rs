@@ -1,0 +1,164 @@
+//! Detectors: the [`Detector`] trait, the registry, and running them all in parallel.
+//!
+//! Each detector lives in its own file with its config struct (a section of the rules file)
+//! and its scenario tests. Detectors see only the sorted [`Context`]; they never read files.
+//! They return [`Finding`]s (a row, a level, the evidence); `report` turns findings into
+//! `riskDetection` records.
+
+pub mod context;
+pub mod failures_then_success;
+
+use rayon::prelude::*;
+use serde_json::Value;
+
+pub use context::{Context, Outcome};
+
+use crate::rules::Rules;
+
+/// A risk level, lowest first.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "camelCase")]
+pub enum Level {
+    Low,
+    Medium,
+    High,
+}
+
+impl Level {
+    /// One step higher, capped at high.
+    pub fn raised(self) -> Level {
+        match self {
+            Level::Low => Level::Medium,
+            _ => Level::High,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Low => "low",
+            Level::Medium => "medium",
+            Level::High => "high",
+        }
+    }
+}
+
+/// One thing a detector found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finding {
+    pub detector: &'static str,
+    /// The sign-in (a row of the sorted frame); for user-level findings, the user's latest row.
+    pub row: usize,
+    /// True for user-level findings (no request id).
+    pub user_level: bool,
+    pub level: Level,
+    /// When the evidence was complete (microseconds, UTC): never the wall clock.
+    pub detected_at: i64,
+    /// The numbers that made it fire.
+    pub evidence: Value,
+    /// Microsoft-style additionalInfo pairs beyond the sign-in's own.
+    pub related: Vec<(&'static str, Value)>,
+}
+
+/// What a detector is, in Identity Protection's vocabulary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Identity {
+    /// Detector id, also the rules-file section name.
+    pub id: &'static str,
+    pub risk_event_type: &'static str,
+    /// The anomalous-activity report it belongs to.
+    pub report: &'static str,
+    /// `signin` or `user`.
+    pub activity: &'static str,
+    /// `realtime`, `nearRealtime`, `offline`.
+    pub timing: &'static str,
+}
+
+/// A detector: an identity, its effective settings, and a kernel over the context.
+pub trait Detector: Send + Sync {
+    fn identity(&self) -> Identity;
+    /// The effective settings, as the rules file would write them.
+    fn settings(&self) -> Value;
+    fn detect(&self, ctx: &Context) -> Vec<Finding>;
+}
+
+/// Every enabled detector, configured from the rules.
+pub fn registry(rules: &Rules) -> Vec<Box<dyn Detector>> {
+    let mut detectors: Vec<Box<dyn Detector>> = Vec::new();
+    if rules.failures_then_success.enabled {
+        detectors.push(Box::new(failures_then_success::FailuresThenSuccess::new(
+            rules.failures_then_success.clone(),
+        )));
+    }
+    detectors
+}
+
+/// Runs the detectors in parallel; findings come back in a fixed order (detector, then row).
+pub fn run_all(detectors: &[Box<dyn Detector>], ctx: &Context) -> Vec<(Identity, Finding)> {
+    let mut all: Vec<(Identity, Finding)> = detectors
+        .par_iter()
+        .flat_map_iter(|d| {
+            let identity = d.identity();
+            d.detect(ctx).into_iter().map(move |f| (identity, f))
+        })
+        .collect();
+    all.sort_by(|(a, fa), (b, fb)| a.id.cmp(b.id).then(fa.row.cmp(&fb.row)));
+    all
+}
+
+/// Building small canonical frames for detector scenario tests.
+#[cfg(test)]
+pub mod testing {
+    use std::borrow::Cow;
+
+    use polars::prelude::DataFrame;
+
+    use crate::frame::{FrameBuilder, Row};
+    use crate::rules::Rules;
+
+    /// Start of the test day: 2025-03-10T00:00:00Z.
+    pub const DAY: i64 = 1_741_564_800_000_000;
+    pub const MINUTE: i64 = 60_000_000;
+
+    /// One sign-in of a scenario.
+    #[derive(Clone)]
+    pub struct SignIn {
+        pub user: &'static str,
+        pub minute: i64,
+        pub ip: &'static str,
+        pub code: i32,
+        pub interactive: bool,
+    }
+
+    pub fn sign_in(user: &'static str, minute: i64, ip: &'static str, code: i32) -> SignIn {
+        SignIn {
+            user,
+            minute,
+            ip,
+            code,
+            interactive: true,
+        }
+    }
+
+    /// A canonical frame of the scenario's sign-ins, outcomes classified by the built-in rules.
+    pub fn frame(sign_ins: &[SignIn]) -> DataFrame {
+        let codes = Rules::builtin().outcome_codes();
+        let mut builder = FrameBuilder::with_capacity(sign_ins.len());
+        for (k, s) in sign_ins.iter().enumerate() {
+            let mut row = Row {
+                time: DAY + s.minute * MINUTE,
+                request_id: Some(Cow::Owned(format!("req-{k:04}"))),
+                user_id: Some(Cow::Borrowed(s.user)),
+                user_principal_name: Some(Cow::Owned(format!("{}@contoso.com", s.user))),
+                ip_address: Some(Cow::Borrowed(s.ip)),
+                error_code: Some(s.code),
+                is_interactive: Some(s.interactive),
+                ..Row::default()
+            };
+            row.derive(&codes);
+            builder.push(&row);
+        }
+        builder.finish()
+    }
+}

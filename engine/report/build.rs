@@ -1,0 +1,104 @@
+//! Findings into `riskDetection` records: the sign-in's own fields from the sorted frame,
+//! the detector's identity, a stable id, and Microsoft-style additionalInfo.
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::{additional_info, Detection, GeoCoordinates, SignInLocation};
+use crate::detect::{Context, Finding, Identity};
+use crate::frame::col;
+use crate::ingest::values::format_time;
+
+/// One detection per finding, in the findings' order.
+pub fn detections(ctx: &Context, findings: &[(Identity, Finding)]) -> Vec<Detection> {
+    findings
+        .iter()
+        .map(|(identity, f)| detection(ctx, identity, f))
+        .collect()
+}
+
+fn detection(ctx: &Context, identity: &Identity, f: &Finding) -> Detection {
+    let row = f.row;
+    let text = |column: &str| ctx.text(column, row);
+    let request_id = (!f.user_level).then(|| text(col::request_id)).flatten();
+    let user_id = text(col::user_id);
+    let upn = text(col::user_principal_name);
+    let subject = request_id
+        .clone()
+        .or_else(|| user_id.clone())
+        .or_else(|| upn.clone())
+        .unwrap_or_default();
+    let id = stable_id(identity.id, &subject, &f.evidence);
+    let location = SignInLocation {
+        city: text(col::city),
+        state: text(col::state),
+        country_or_region: text(col::country),
+        geo_coordinates: match (
+            ctx.float(col::latitude, row),
+            ctx.float(col::longitude, row),
+        ) {
+            (Some(latitude), Some(longitude)) => Some(GeoCoordinates {
+                latitude,
+                longitude,
+            }),
+            _ => None,
+        },
+    };
+    let activity = if f.user_level {
+        f.detected_at
+    } else {
+        ctx.time[row]
+    };
+    let mut info: Vec<(&str, Value)> = Vec::new();
+    if let Some(agent) = text(col::user_agent) {
+        info.push(("userAgent", Value::from(agent)));
+    }
+    info.extend(f.related.iter().cloned());
+    Detection {
+        id,
+        request_id,
+        correlation_id: if f.user_level {
+            None
+        } else {
+            text(col::correlation_id)
+        },
+        risk_event_type: identity.risk_event_type.to_string(),
+        risk_state: "atRisk".into(),
+        risk_level: f.level,
+        risk_detail: "none".into(),
+        source: "idrisk".into(),
+        detection_timing_type: identity.timing.into(),
+        activity: identity.activity.into(),
+        token_issuer_type: text(col::token_issuer_type),
+        ip_address: if f.user_level {
+            None
+        } else {
+            text(col::ip_address)
+        },
+        location: (!f.user_level).then_some(location),
+        activity_date_time: format_time(activity),
+        detected_date_time: format_time(f.detected_at),
+        last_updated_date_time: format_time(f.detected_at),
+        user_id,
+        user_display_name: text(col::user_display_name),
+        user_principal_name: upn,
+        additional_info: additional_info(info),
+        report: identity.report.into(),
+        detector: identity.id.into(),
+        evidence: f.evidence.clone(),
+    }
+}
+
+/// A stable id: the same detector, subject and evidence always give the same id.
+fn stable_id(detector: &str, subject: &str, evidence: &Value) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(detector.as_bytes());
+    hasher.update([0]);
+    hasher.update(subject.as_bytes());
+    hasher.update([0]);
+    hasher.update(evidence.to_string().as_bytes());
+    hasher.finalize()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}

@@ -1,0 +1,131 @@
+//! `idrisk score` end to end on the committed tenant: the output contract, determinism, the
+//! nightly `--score-since` semantics, and quality against the tenant's labels.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::support::repo;
+
+fn score(out: &Path, extra: &[&str]) {
+    let status = Command::new(env!("CARGO_BIN_EXE_idrisk"))
+        .arg("score")
+        .arg(repo("datasets/tenant/signins"))
+        .arg("--out")
+        .arg(out)
+        .arg("-q")
+        .args(extra)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap()
+}
+
+#[test]
+fn score_writes_the_output_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    score(dir.path(), &[]);
+    for file in [
+        "detections.jsonl",
+        "risky_signins.jsonl",
+        "risky_users.jsonl",
+        "summary.json",
+        "quarantine.jsonl",
+    ] {
+        assert!(dir.path().join(file).is_file(), "{file}");
+    }
+    let summary: serde_json::Value =
+        serde_json::from_str(&read(&dir.path().join("summary.json"))).unwrap();
+    assert_eq!(summary["input"]["totals"]["kept"], 42727);
+    assert_eq!(summary["rules_sha256"].as_str().unwrap().len(), 64);
+    let first: serde_json::Value = serde_json::from_str(
+        read(&dir.path().join("detections.jsonl"))
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    for field in [
+        "id",
+        "requestId",
+        "riskEventType",
+        "riskLevel",
+        "activityDateTime",
+        "detectedDateTime",
+        "additionalInfo",
+        "report",
+        "detector",
+        "evidence",
+    ] {
+        assert!(!first[field].is_null(), "{field}");
+    }
+    let csv = tempfile::tempdir().unwrap();
+    score(csv.path(), &["--format", "csv"]);
+    assert!(csv.path().join("detections.csv").is_file());
+}
+
+#[test]
+fn one_thread_and_all_threads_give_identical_outputs() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    score(a.path(), &["--threads", "1"]);
+    score(b.path(), &[]);
+    for file in [
+        "detections.jsonl",
+        "risky_signins.jsonl",
+        "risky_users.jsonl",
+    ] {
+        assert_eq!(
+            read(&a.path().join(file)),
+            read(&b.path().join(file)),
+            "{file}"
+        );
+    }
+}
+
+#[test]
+fn scoring_since_a_day_gives_exactly_that_days_detections_of_a_full_run() {
+    let full = tempfile::tempdir().unwrap();
+    let nightly = tempfile::tempdir().unwrap();
+    score(full.path(), &[]);
+    score(nightly.path(), &["--score-since", "2025-03-08"]);
+    let from_day = |text: String| -> Vec<String> {
+        text.lines()
+            .filter(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                v["activityDateTime"].as_str().unwrap() >= "2025-03-08"
+            })
+            .map(String::from)
+            .collect()
+    };
+    let expected = from_day(read(&full.path().join("detections.jsonl")));
+    let got: Vec<String> = read(&nightly.path().join("detections.jsonl"))
+        .lines()
+        .map(String::from)
+        .collect();
+    assert!(!expected.is_empty());
+    assert_eq!(got, expected);
+}
+
+#[test]
+fn failures_then_success_is_exact_on_the_committed_tenant() {
+    let dir = tempfile::tempdir().unwrap();
+    score(dir.path(), &[]);
+    let out = Command::new(env!("CARGO_BIN_EXE_idrisk"))
+        .args(["eval", "--json", "--labels"])
+        .arg(repo("datasets/tenant/labels.jsonl"))
+        .arg("--detections")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let failures = report["types"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["risk_event_type"] == "signInAfterMultipleFailures")
+        .unwrap();
+    assert_eq!(failures["f1"], 1.0, "{failures}");
+}
