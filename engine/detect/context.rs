@@ -57,13 +57,7 @@ impl Context {
             .zip(names.iter())
             .map(|(id, name)| id.or(name))
             .collect();
-        let times: Vec<i64> = frame
-            .column(col::time)?
-            .datetime()?
-            .physical()
-            .iter()
-            .map(|t| t.unwrap_or(i64::MIN))
-            .collect();
+        let times = crate::frame::time_values(frame)?;
         let request: Vec<&str> = frame
             .column(col::request_id)?
             .str()?
@@ -94,13 +88,7 @@ impl Context {
             }
         }
         let frame = frame.take(&IdxCa::from_vec("order".into(), order))?;
-        let time = frame
-            .column(col::time)?
-            .datetime()?
-            .physical()
-            .iter()
-            .map(|t| t.unwrap_or(i64::MIN))
-            .collect();
+        let time = crate::frame::time_values(&frame)?;
         let outcome = frame
             .column(col::outcome)?
             .str()?

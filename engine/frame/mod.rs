@@ -301,6 +301,17 @@ impl<'a> Row<'a> {
     }
 }
 
+/// The `time` column as microseconds (it is never null in a canonical frame).
+pub fn time_values(frame: &DataFrame) -> PolarsResult<Vec<i64>> {
+    Ok(frame
+        .column(col::time)?
+        .datetime()?
+        .physical()
+        .iter()
+        .map(|t| t.unwrap_or(i64::MIN))
+        .collect())
+}
+
 /// An empty canonical frame (no rows, every column).
 pub fn empty() -> DataFrame {
     FrameBuilder::with_capacity(0).finish()

@@ -43,13 +43,7 @@ pub(super) fn finish(files: &[PathBuf], loads: Vec<FileLoad>) -> Result<Ingested
     let span = crate::trace::span("dedupe: order");
     let keep = &plan.keep;
 
-    let times: Vec<i64> = all
-        .column(col::time)?
-        .datetime()?
-        .physical()
-        .iter()
-        .map(|t| t.unwrap_or(i64::MIN))
-        .collect();
+    let times = frame::time_values(&all)?;
     let id_column = all.column(col::request_id)?.str()?;
     let ids: Vec<&str> = id_column.iter().map(|id| id.unwrap_or("")).collect();
     let users = user_keys(&all)?;
