@@ -8,6 +8,7 @@ pub mod cli;
 pub mod detect;
 pub mod eval;
 pub mod frame;
+pub mod geo;
 pub mod ingest;
 pub mod report;
 pub mod rules;

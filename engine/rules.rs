@@ -19,6 +19,10 @@ pub const DEFAULT_RULES: &str = include_str!("../rules/default.toml");
 pub struct Rules {
     /// Error codes that sort sign-ins into outcome classes.
     pub outcomes: OutcomesConfig,
+    /// Org-common networks, shared by the location detectors.
+    pub networks: crate::detect::context::NetworksConfig,
+    /// `unlikelyTravel`.
+    pub atypical_travel: crate::detect::atypical_travel::AtypicalTravelConfig,
     /// `signInAfterMultipleFailures`.
     pub failures_then_success: crate::detect::failures_then_success::FailuresThenSuccessConfig,
 }

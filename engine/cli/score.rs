@@ -52,7 +52,7 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
         None => DEFAULT_RULES.to_string(),
     };
     let (rules, ingested) = load_inputs(&args.input)?;
-    let ctx = Context::new(&ingested.frame, score_since)?;
+    let ctx = Context::new(&ingested.frame, score_since, &rules.networks)?;
     let detectors = registry(&rules);
     let findings = run_all(&detectors, &ctx);
     let detections = detections(&ctx, &findings);

@@ -44,12 +44,67 @@ pub struct Context {
     pub users: Vec<(usize, usize)>,
     /// Detections are emitted only for events at or after this time (microseconds, UTC).
     pub score_since: i64,
+    /// Coordinates of each row, when the log or GeoIP gave them.
+    pub place: Vec<Option<(f64, f64)>>,
+    /// The row's /24 or /48 is an egress many colleagues share (see [`org_common_networks`]).
+    pub org_common: Vec<bool>,
     ip: StringChunked,
+}
+
+/// `[networks]` in the rules: what makes a network an organisation's common egress.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworksConfig {
+    /// Distinct users of the tenant who sign in from a /24 (IPv6 /48)...
+    pub org_common_min_users: u32,
+    /// ...on at least this many distinct days, for it to be an egress rather than a place.
+    pub org_common_min_days: u32,
+}
+
+/// Marks rows whose network is org-common: at least `min_users` distinct users on at least
+/// `min_days` distinct days. Requiring several days keeps a one-day campaign from one network
+/// from making itself common.
+pub fn org_common_networks(
+    frame: &DataFrame,
+    users: &[(usize, usize)],
+    time: &[i64],
+    config: &NetworksConfig,
+) -> PolarsResult<Vec<bool>> {
+    use ahash::{AHashMap, AHashSet};
+    let networks: Vec<Option<u64>> = frame.column(col::ip_network)?.u64()?.iter().collect();
+    let mut user_count: AHashMap<u64, u32> = AHashMap::new();
+    let mut days: AHashMap<u64, AHashSet<i64>> = AHashMap::new();
+    for &(start, end) in users {
+        let mut seen: AHashSet<u64> = AHashSet::new();
+        for row in start..end {
+            if let Some(net) = networks[row] {
+                if seen.insert(net) {
+                    *user_count.entry(net).or_default() += 1;
+                }
+                days.entry(net)
+                    .or_default()
+                    .insert(time[row].div_euclid(86_400_000_000));
+            }
+        }
+    }
+    Ok(networks
+        .iter()
+        .map(|net| {
+            net.is_some_and(|n| {
+                user_count.get(&n).copied().unwrap_or(0) >= config.org_common_min_users
+                    && days.get(&n).map_or(0, |d| d.len() as u32) >= config.org_common_min_days
+            })
+        })
+        .collect())
 }
 
 impl Context {
     /// Sorts the canonical frame for the detectors.
-    pub fn new(frame: &DataFrame, score_since: Option<i64>) -> PolarsResult<Context> {
+    pub fn new(
+        frame: &DataFrame,
+        score_since: Option<i64>,
+        networks: &NetworksConfig,
+    ) -> PolarsResult<Context> {
         let user_ids = frame.column(col::user_id)?.str()?;
         let names = frame.column(col::user_principal_name)?.str()?;
         let keys: Vec<Option<&str>> = user_ids
@@ -102,7 +157,17 @@ impl Context {
             .map(|b| b.unwrap_or(false))
             .collect();
         let ip = frame.column(col::ip_address)?.str()?.clone();
+        let latitude = frame.column(col::latitude)?.f64()?.clone();
+        let longitude = frame.column(col::longitude)?.f64()?.clone();
+        let place = latitude
+            .iter()
+            .zip(longitude.iter())
+            .map(|(lat, lon)| Some((lat?, lon?)))
+            .collect();
+        let org_common = org_common_networks(&frame, &users, &time, networks)?;
         Ok(Context {
+            place,
+            org_common,
             frame,
             time,
             outcome,

@@ -134,8 +134,9 @@ mod tests {
     use crate::rules::Rules;
 
     fn detect(sign_ins: &[SignIn], since: Option<i64>) -> Vec<Finding> {
-        let ctx = Context::new(&frame(sign_ins), since).unwrap();
-        FailuresThenSuccess::new(Rules::builtin().failures_then_success).detect(&ctx)
+        let rules = Rules::builtin();
+        let ctx = Context::new(&frame(sign_ins), since, &rules.networks).unwrap();
+        FailuresThenSuccess::new(rules.failures_then_success).detect(&ctx)
     }
 
     fn failures(

@@ -5,6 +5,7 @@
 //! They return [`Finding`]s (a row, a level, the evidence); `report` turns findings into
 //! `riskDetection` records.
 
+pub mod atypical_travel;
 pub mod context;
 pub mod failures_then_success;
 
@@ -86,6 +87,11 @@ pub trait Detector: Send + Sync {
 /// Every enabled detector, configured from the rules.
 pub fn registry(rules: &Rules) -> Vec<Box<dyn Detector>> {
     let mut detectors: Vec<Box<dyn Detector>> = Vec::new();
+    if rules.atypical_travel.enabled {
+        detectors.push(Box::new(atypical_travel::AtypicalTravel::new(
+            rules.atypical_travel.clone(),
+        )));
+    }
     if rules.failures_then_success.enabled {
         detectors.push(Box::new(failures_then_success::FailuresThenSuccess::new(
             rules.failures_then_success.clone(),
@@ -139,6 +145,40 @@ pub mod testing {
             code,
             interactive: true,
         }
+    }
+
+    /// A sign-in with a place.
+    pub fn at(
+        user: &'static str,
+        minute: i64,
+        ip: &'static str,
+        place: (f64, f64),
+    ) -> (SignIn, (f64, f64)) {
+        (sign_in(user, minute, ip, 0), place)
+    }
+
+    /// A canonical frame of sign-ins with places.
+    pub fn frame_with_places(sign_ins: &[(SignIn, (f64, f64))]) -> DataFrame {
+        let codes = Rules::builtin().outcome_codes();
+        let mut builder = FrameBuilder::with_capacity(sign_ins.len());
+        for (k, (s, (lat, lon))) in sign_ins.iter().enumerate() {
+            let network = s.ip.parse().ok().map(crate::ingest::values::network_key);
+            let mut row = Row {
+                time: DAY + s.minute * MINUTE,
+                request_id: Some(Cow::Owned(format!("req-{k:04}"))),
+                user_id: Some(Cow::Borrowed(s.user)),
+                ip_address: Some(Cow::Borrowed(s.ip)),
+                ip_network: network,
+                error_code: Some(s.code),
+                is_interactive: Some(s.interactive),
+                latitude: Some(*lat),
+                longitude: Some(*lon),
+                ..Row::default()
+            };
+            row.derive(&codes);
+            builder.push(&row);
+        }
+        builder.finish()
     }
 
     /// A canonical frame of the scenario's sign-ins, outcomes classified by the built-in rules.

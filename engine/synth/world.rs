@@ -146,13 +146,9 @@ pub const CLOUD_EGRESS: &[City] = &[
     city("San Antonio", "Texas", "US", 29.42, -98.49, -6),
 ];
 
-/// Great-circle distance in kilometres (haversine, mean Earth radius).
+/// Great-circle distance between two cities, in kilometres.
 pub fn distance_km(a: &City, b: &City) -> f64 {
-    let (lat1, lon1) = (a.latitude.to_radians(), a.longitude.to_radians());
-    let (lat2, lon2) = (b.latitude.to_radians(), b.longitude.to_radians());
-    let h = ((lat2 - lat1) / 2.0).sin().powi(2)
-        + lat1.cos() * lat2.cos() * ((lon2 - lon1) / 2.0).sin().powi(2);
-    2.0 * 6371.0088 * h.sqrt().asin()
+    crate::geo::distance_km(a.latitude, a.longitude, b.latitude, b.longitude)
 }
 
 /// A device profile: what the log's `deviceDetail` and `userAgent` say.
