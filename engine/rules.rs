@@ -23,6 +23,8 @@ pub struct Rules {
     pub networks: crate::detect::context::NetworksConfig,
     /// `unlikelyTravel`.
     pub atypical_travel: crate::detect::atypical_travel::AtypicalTravelConfig,
+    /// `signInsFromMultipleGeographies`.
+    pub multiple_geographies: crate::detect::multiple_geographies::MultipleGeographiesConfig,
     /// `signInAfterMultipleFailures`.
     pub failures_then_success: crate::detect::failures_then_success::FailuresThenSuccessConfig,
 }

@@ -8,6 +8,7 @@
 pub mod atypical_travel;
 pub mod context;
 pub mod failures_then_success;
+pub mod multiple_geographies;
 
 use rayon::prelude::*;
 use serde_json::Value;
@@ -90,6 +91,11 @@ pub fn registry(rules: &Rules) -> Vec<Box<dyn Detector>> {
     if rules.atypical_travel.enabled {
         detectors.push(Box::new(atypical_travel::AtypicalTravel::new(
             rules.atypical_travel.clone(),
+        )));
+    }
+    if rules.multiple_geographies.enabled {
+        detectors.push(Box::new(multiple_geographies::MultipleGeographies::new(
+            rules.multiple_geographies.clone(),
         )));
     }
     if rules.failures_then_success.enabled {
@@ -179,6 +185,28 @@ pub mod testing {
             builder.push(&row);
         }
         builder.finish()
+    }
+
+    /// A sign-in with its coordinates and country code.
+    pub type InCountry = (SignIn, ((f64, f64), &'static str));
+
+    /// A canonical frame of sign-ins with places and countries.
+    pub fn frame_with_countries(sign_ins: &[InCountry]) -> DataFrame {
+        let places: Vec<(SignIn, (f64, f64))> =
+            sign_ins.iter().map(|(s, (p, _))| (s.clone(), *p)).collect();
+        let frame = frame_with_places(&places);
+        use polars::prelude::NewChunkedArray;
+        let countries = polars::prelude::StringChunked::from_iter_options(
+            crate::frame::col::country.into(),
+            sign_ins.iter().map(|(_, (_, c))| Some(*c)),
+        );
+        let mut frame = frame;
+        // The column exists with nulls; replace it with the countries.
+        let _ = frame.replace(
+            crate::frame::col::country,
+            polars::prelude::IntoColumn::into_column(countries),
+        );
+        frame
     }
 
     /// A canonical frame of the scenario's sign-ins, outcomes classified by the built-in rules.
