@@ -25,6 +25,8 @@ pub struct Rules {
     pub atypical_travel: crate::detect::atypical_travel::AtypicalTravelConfig,
     /// `signInsFromMultipleGeographies`.
     pub multiple_geographies: crate::detect::multiple_geographies::MultipleGeographiesConfig,
+    /// `newCountry`.
+    pub new_country: crate::detect::new_country::NewCountryConfig,
     /// `signInAfterMultipleFailures`.
     pub failures_then_success: crate::detect::failures_then_success::FailuresThenSuccessConfig,
 }

@@ -9,6 +9,7 @@ pub mod atypical_travel;
 pub mod context;
 pub mod failures_then_success;
 pub mod multiple_geographies;
+pub mod new_country;
 
 use rayon::prelude::*;
 use serde_json::Value;
@@ -96,6 +97,11 @@ pub fn registry(rules: &Rules) -> Vec<Box<dyn Detector>> {
     if rules.multiple_geographies.enabled {
         detectors.push(Box::new(multiple_geographies::MultipleGeographies::new(
             rules.multiple_geographies.clone(),
+        )));
+    }
+    if rules.new_country.enabled {
+        detectors.push(Box::new(new_country::NewCountry::new(
+            rules.new_country.clone(),
         )));
     }
     if rules.failures_then_success.enabled {
