@@ -25,6 +25,8 @@ pub struct Rules {
     pub atypical_travel: crate::detect::atypical_travel::AtypicalTravelConfig,
     /// `signInsFromMultipleGeographies`.
     pub multiple_geographies: crate::detect::multiple_geographies::MultipleGeographiesConfig,
+    /// `unfamiliarFeatures`.
+    pub unfamiliar_sign_in: crate::detect::unfamiliar_sign_in::UnfamiliarSignInConfig,
     /// `newCountry`.
     pub new_country: crate::detect::new_country::NewCountryConfig,
     /// `signInAfterMultipleFailures`.

@@ -71,8 +71,8 @@ impl Detector for AtypicalTravel {
         let c = &self.config;
         let learning = i64::from(c.learning_days) * 86_400_000_000;
         let mut findings = Vec::new();
-        for &(start, end) in &ctx.users {
-            let first_seen = ctx.time[start];
+        for (k, &(start, end)) in ctx.users.iter().enumerate() {
+            let first_seen = ctx.first_validated[k];
             // Distinct places the user has signed in from, in order of first visit.
             let mut places: Vec<(f64, f64)> = Vec::new();
             let mut previous: Option<usize> = None;

@@ -42,6 +42,9 @@ pub struct Context {
     pub interactive: Vec<bool>,
     /// Each user's rows: `users[k] = (start, end)`.
     pub users: Vec<(usize, usize)>,
+    /// Each user's first validated sign-in (learning periods count from it; a failed attempt
+    /// by someone else is not the start of a user's history). `i64::MAX` when none.
+    pub first_validated: Vec<i64>,
     /// Detections are emitted only for events at or after this time (microseconds, UTC).
     pub score_since: i64,
     /// Coordinates of each row, when the log or GeoIP gave them.
@@ -144,7 +147,7 @@ impl Context {
         }
         let frame = frame.take(&IdxCa::from_vec("order".into(), order))?;
         let time = crate::frame::time_values(&frame)?;
-        let outcome = frame
+        let outcome: Vec<Outcome> = frame
             .column(col::outcome)?
             .str()?
             .iter()
@@ -165,7 +168,16 @@ impl Context {
             .map(|(lat, lon)| Some((lat?, lon?)))
             .collect();
         let org_common = org_common_networks(&frame, &users, &time, networks)?;
+        let first_validated = users
+            .iter()
+            .map(|&(start, end)| {
+                (start..end)
+                    .find(|&r| outcome[r].validated())
+                    .map_or(i64::MAX, |r| time[r])
+            })
+            .collect();
         Ok(Context {
+            first_validated,
             place,
             org_common,
             frame,

@@ -10,6 +10,7 @@ pub mod context;
 pub mod failures_then_success;
 pub mod multiple_geographies;
 pub mod new_country;
+pub mod unfamiliar_sign_in;
 
 use rayon::prelude::*;
 use serde_json::Value;
@@ -102,6 +103,11 @@ pub fn registry(rules: &Rules) -> Vec<Box<dyn Detector>> {
     if rules.new_country.enabled {
         detectors.push(Box::new(new_country::NewCountry::new(
             rules.new_country.clone(),
+        )));
+    }
+    if rules.unfamiliar_sign_in.enabled {
+        detectors.push(Box::new(unfamiliar_sign_in::UnfamiliarSignIn::new(
+            rules.unfamiliar_sign_in.clone(),
         )));
     }
     if rules.failures_then_success.enabled {

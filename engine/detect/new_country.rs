@@ -93,8 +93,8 @@ impl Detector for NewCountry {
             (f64::from(active) * self.config.rare_share).max(f64::from(self.config.rare_min_users));
         let history = i64::from(self.config.min_history_days) * 86_400_000_000;
         let mut findings = Vec::new();
-        for &(start, end) in &ctx.users {
-            let first_seen = ctx.time[start];
+        for (k, &(start, end)) in ctx.users.iter().enumerate() {
+            let first_seen = ctx.first_validated[k];
             let mut known: AHashSet<&str> = AHashSet::new();
             for row in start..end {
                 let Some(country) = countries.get(row).filter(|_| self.usable(ctx, row)) else {

@@ -155,10 +155,12 @@ impl Injection<'_> {
             }
             "slow_brute_force" => {
                 // One failure every 25 minutes: never ten in a session, so no detection for
-                // failures; the success is from an unfamiliar device on a new network nearby.
+                // failures; the success is from an unfamiliar device on the other ISP of the
+                // victim's city (new ASN and /24, familiar city and country).
                 self.isolate(ctx.victim, t - 26 * MICROS_PER_HOUR, t + MICROS_PER_HOUR);
                 let user = &self.users[ctx.victim as usize];
-                let net = user.isp;
+                let [a, b] = self.plan.isps[user.home];
+                let net = if user.isp == a { b } else { a };
                 let ip = self.plan.networks[net].address(user.home_host ^ 0x1300);
                 for k in 0..12 {
                     self.attempt(
@@ -281,7 +283,7 @@ impl Injection<'_> {
                 let net = self.plan.isps[user.home][1];
                 let ip = self.plan.networks[net].address(rng.next_u64() as u32);
                 self.intelligence.threat_intel_ips.push(ip);
-                let own = user.devices[0];
+                let own = self.familiar_device(ctx.victim, t);
                 self.attempt(ctx, rng, t, own, net, ip, 0);
             }
             "infected_device_ip" => {
@@ -307,9 +309,10 @@ impl Injection<'_> {
                     .total_cmp(&distance_km(&home, &ATTACKER_CITIES[b]))
             })
             .unwrap_or(attacker_city);
-        let (isp, host, own) = (user.isp, user.home_host, user.devices[0]);
+        let (isp, host) = (user.isp, user.home_host);
         let gap1 = rng.range_i64(70, 150) * 60_000_000;
         let gap2 = rng.range_i64(70, 150) * 60_000_000;
+        let own = self.familiar_device(ctx.victim, t - gap1 - 2 * MICROS_PER_HOUR);
         self.isolate(
             ctx.victim,
             t - gap1 - 2 * MICROS_PER_HOUR,
@@ -354,7 +357,12 @@ impl Injection<'_> {
             let net = self.plan.hosting[city];
             let ip = self.address(net, rng);
             let id = self.attempt(ctx, rng, when, device, net, ip, 0);
-            self.expect_new_place(ctx, id, when);
+            // Each country is new; the device is new only the first time it shows.
+            if step == 0 {
+                self.expect_new_place(ctx, id, when);
+            } else if ctx.history_days >= 14 {
+                self.expect(ctx, id, when, &[kind::NEW_COUNTRY]);
+            }
             if step >= 1 {
                 self.expect(ctx, id, when, &[kind::UNLIKELY_TRAVEL]);
             }
@@ -387,6 +395,17 @@ impl Injection<'_> {
                 malicious: true,
             });
         }
+    }
+
+    /// The device of the victim's latest successful interactive sign-in before `time` (a
+    /// stolen session or the victim's own machine shows a device the victim has used).
+    fn familiar_device(&self, victim: u32, time: i64) -> Device {
+        self.activity[victim as usize]
+            .iter()
+            .filter(|e| e.time < time && e.code == 0 && e.event_type == INTERACTIVE_USER)
+            .max_by_key(|e| e.time)
+            .and_then(|e| e.device)
+            .unwrap_or(self.users[victim as usize].devices[0])
     }
 
     /// Removes the victim's own interactive sign-ins in `[from, to]`.

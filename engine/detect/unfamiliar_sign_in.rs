@@ -1,0 +1,446 @@
+//! `unfamiliar_sign_in` → `unfamiliarFeatures`: a validated sign-in showing properties the
+//! user has never shown, scored by how many.
+//!
+//! Six properties: country, city (beyond the familiar radius of every earlier place), ASN,
+//! IP /24 (/48), OS family and browser family. Familiarity is learnt from the user's own
+//! validated sign-ins, so an attacker's failed attempts never make the attacker familiar.
+//! It fires only when at least one device property and at least one location or network
+//! property are new (a trip with one's own laptop stays silent), with 3 new properties low,
+//! 4–5 medium and all 6 high. Sign-ins from org-common egress count as familiar places.
+
+use ahash::AHashSet;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{Context, Detector, Finding, Identity, Level};
+use crate::frame::col;
+use crate::geo::distance_km;
+
+/// `[unfamiliar_sign_in]` in the rules file.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnfamiliarSignInConfig {
+    pub enabled: bool,
+    /// Days of user history before sign-ins are scored.
+    pub learning_days: u32,
+    /// A city within this distance of a familiar place is familiar.
+    pub familiar_radius_km: f64,
+    /// Fewest unfamiliar properties that fire.
+    pub min_unfamiliar: u32,
+    pub include_non_interactive: bool,
+}
+
+pub struct UnfamiliarSignIn {
+    config: UnfamiliarSignInConfig,
+}
+
+impl UnfamiliarSignIn {
+    pub fn new(config: UnfamiliarSignInConfig) -> Self {
+        UnfamiliarSignIn { config }
+    }
+}
+
+/// A device or browser name without its version: `Windows 10` and `Windows10` → `windows`,
+/// `Chrome 122.0.0` → `chrome`, `Mobile Safari 17.3` → `mobile safari`.
+pub fn family(name: &str) -> Option<String> {
+    let words: Vec<String> = name
+        .split_whitespace()
+        .map(|w| {
+            w.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.')
+                .to_lowercase()
+        })
+        .filter(|w| !w.is_empty())
+        .collect();
+    (!words.is_empty()).then(|| words.join(" "))
+}
+
+/// What a user has shown so far.
+#[derive(Default)]
+struct Familiar {
+    countries: AHashSet<String>,
+    places: Vec<(f64, f64)>,
+    asns: AHashSet<u32>,
+    networks: AHashSet<u64>,
+    systems: AHashSet<String>,
+    browsers: AHashSet<String>,
+}
+
+/// One sign-in's properties.
+struct Properties {
+    country: Option<String>,
+    place: Option<(f64, f64)>,
+    asn: Option<u32>,
+    network: Option<u64>,
+    system: Option<String>,
+    browser: Option<String>,
+}
+
+impl Detector for UnfamiliarSignIn {
+    fn identity(&self) -> Identity {
+        Identity {
+            id: "unfamiliar_sign_in",
+            risk_event_type: "unfamiliarFeatures",
+            report: "Sign-ins from unfamiliar locations",
+            activity: "signin",
+            timing: "realtime",
+        }
+    }
+
+    fn settings(&self) -> Value {
+        json!({
+            "enabled": self.config.enabled,
+            "learning_days": self.config.learning_days,
+            "familiar_radius_km": self.config.familiar_radius_km,
+            "min_unfamiliar": self.config.min_unfamiliar,
+            "include_non_interactive": self.config.include_non_interactive,
+        })
+    }
+
+    fn detect(&self, ctx: &Context) -> Vec<Finding> {
+        let frame = &ctx.frame;
+        let text = |name: &str| frame.column(name).ok().and_then(|c| c.str().ok().cloned());
+        let (Some(countries), Some(systems), Some(browsers)) = (
+            text(col::country),
+            text(col::operating_system),
+            text(col::browser),
+        ) else {
+            return Vec::new();
+        };
+        let asns = frame
+            .column(col::asn)
+            .ok()
+            .and_then(|c| c.u32().ok().cloned());
+        let networks = frame
+            .column(col::ip_network)
+            .ok()
+            .and_then(|c| c.u64().ok().cloned());
+        let learning = i64::from(self.config.learning_days) * 86_400_000_000;
+        let mut findings = Vec::new();
+        for (k, &(start, end)) in ctx.users.iter().enumerate() {
+            let first_seen = ctx.first_validated[k];
+            let mut known = Familiar::default();
+            for row in start..end {
+                if !ctx.outcome[row].validated()
+                    || !(ctx.interactive[row] || self.config.include_non_interactive)
+                {
+                    continue;
+                }
+                let props = Properties {
+                    country: countries.get(row).map(String::from),
+                    place: ctx.place[row],
+                    asn: asns.as_ref().and_then(|a| a.get(row)),
+                    network: networks.as_ref().and_then(|n| n.get(row)),
+                    system: systems.get(row).and_then(family),
+                    browser: browsers.get(row).and_then(family),
+                };
+                let learnt = ctx.time[row] - first_seen >= learning;
+                if learnt && ctx.time[row] >= ctx.score_since {
+                    if let Some(finding) = self.score(ctx, row, &props, &known) {
+                        findings.push(finding);
+                    }
+                }
+                self.learn(&mut known, props);
+            }
+        }
+        findings
+    }
+}
+
+impl UnfamiliarSignIn {
+    fn learn(&self, known: &mut Familiar, props: Properties) {
+        known.countries.extend(props.country);
+        if let Some(p) = props.place {
+            let near = known
+                .places
+                .iter()
+                .any(|q| distance_km(q.0, q.1, p.0, p.1) < self.config.familiar_radius_km);
+            if !near {
+                known.places.push(p);
+            }
+        }
+        known.asns.extend(props.asn);
+        known.networks.extend(props.network);
+        known.systems.extend(props.system);
+        known.browsers.extend(props.browser);
+    }
+
+    fn score(
+        &self,
+        ctx: &Context,
+        row: usize,
+        p: &Properties,
+        known: &Familiar,
+    ) -> Option<Finding> {
+        // An org-common egress is a familiar place and network for everyone.
+        let egress = ctx.org_common[row];
+        let new_country = !egress
+            && p.country
+                .as_ref()
+                .is_some_and(|c| !known.countries.contains(c));
+        let new_city = !egress
+            && p.place.is_some_and(|h| {
+                known
+                    .places
+                    .iter()
+                    .all(|q| distance_km(q.0, q.1, h.0, h.1) >= self.config.familiar_radius_km)
+            });
+        let new_asn = !egress && p.asn.is_some_and(|a| !known.asns.contains(&a));
+        let new_network = !egress && p.network.is_some_and(|n| !known.networks.contains(&n));
+        let new_system = p
+            .system
+            .as_ref()
+            .is_some_and(|s| !known.systems.contains(s));
+        let new_browser = p
+            .browser
+            .as_ref()
+            .is_some_and(|b| !known.browsers.contains(b));
+        let location = [new_country, new_city, new_asn, new_network];
+        let device = [new_system, new_browser];
+        let count = location.iter().chain(&device).filter(|&&x| x).count() as u32;
+        if !location.contains(&true)
+            || !device.contains(&true)
+            || count < self.config.min_unfamiliar
+        {
+            return None;
+        }
+        let level = match count {
+            6 => Level::High,
+            4 | 5 => Level::Medium,
+            _ => Level::Low,
+        };
+        let names = [
+            "country",
+            "city",
+            "asn",
+            "ipNetwork",
+            "operatingSystem",
+            "browser",
+        ];
+        let unfamiliar: Vec<&str> = location
+            .iter()
+            .chain(&device)
+            .zip(names)
+            .filter(|(x, _)| **x)
+            .map(|(_, n)| n)
+            .collect();
+        Some(Finding {
+            detector: "unfamiliar_sign_in",
+            row,
+            user_level: false,
+            level,
+            detected_at: ctx.time[row],
+            evidence: json!({
+                "unfamiliar": unfamiliar,
+                "count": count,
+                "country": p.country,
+                "asn": p.asn,
+                "operatingSystemFamily": p.system,
+                "browserFamily": p.browser,
+                "familiarCountries": known.countries.len(),
+                "familiarDevices": known.systems.len(),
+            }),
+            related: vec![("riskReasons", Value::from(unfamiliar.join(",")))],
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn families_drop_versions() {
+        assert_eq!(family("Windows 10").as_deref(), Some("windows"));
+        assert_eq!(family("Windows10").as_deref(), Some("windows"));
+        assert_eq!(family("Chrome 122.0.0").as_deref(), Some("chrome"));
+        assert_eq!(
+            family("Mobile Safari 17.3").as_deref(),
+            Some("mobile safari")
+        );
+        assert_eq!(family("Ios 17.3.1").as_deref(), Some("ios"));
+        assert_eq!(family("BAV2ROPC").as_deref(), Some("bav2ropc"));
+        assert_eq!(family(""), None);
+    }
+}
+
+#[cfg(test)]
+mod scenarios {
+    use std::borrow::Cow;
+
+    use polars::prelude::DataFrame;
+
+    use super::*;
+    use crate::detect::testing::{DAY, MINUTE};
+    use crate::frame::{FrameBuilder, Row};
+    use crate::rules::Rules;
+
+    /// (day, ip, place, country, asn, os, browser, code)
+    type Sign = (
+        i64,
+        &'static str,
+        (f64, f64),
+        &'static str,
+        u32,
+        &'static str,
+        &'static str,
+        i32,
+    );
+
+    const OSLO: (f64, f64) = (59.91, 10.75);
+    const TOKYO: (f64, f64) = (35.68, 139.69);
+    const MOSCOW: (f64, f64) = (55.76, 37.62);
+
+    fn frame(signs: &[Sign]) -> DataFrame {
+        let codes = Rules::builtin().outcome_codes();
+        let mut builder = FrameBuilder::with_capacity(signs.len());
+        for (k, (day, ip, place, country, asn, os, browser, code)) in signs.iter().enumerate() {
+            let mut row = Row {
+                time: DAY + day * 24 * 60 * MINUTE + k as i64 * MINUTE,
+                request_id: Some(Cow::Owned(format!("req-{k:04}"))),
+                user_id: Some(Cow::Borrowed("ada")),
+                ip_address: Some(Cow::Borrowed(ip)),
+                ip_network: ip.parse().ok().map(crate::ingest::values::network_key),
+                error_code: Some(*code),
+                is_interactive: Some(true),
+                latitude: Some(place.0),
+                longitude: Some(place.1),
+                country: Some(Cow::Borrowed(country)),
+                asn: Some(*asn),
+                operating_system: Some(Cow::Borrowed(os)),
+                browser: Some(Cow::Borrowed(browser)),
+                ..Row::default()
+            };
+            row.derive(&codes);
+            builder.push(&row);
+        }
+        builder.finish()
+    }
+
+    fn detect(signs: &[Sign]) -> Vec<Finding> {
+        let rules = Rules::builtin();
+        let ctx = Context::new(&frame(signs), None, &rules.networks).unwrap();
+        UnfamiliarSignIn::new(rules.unfamiliar_sign_in).detect(&ctx)
+    }
+
+    /// A week at home on one laptop.
+    fn week() -> Vec<Sign> {
+        (0..7)
+            .map(|d| {
+                (
+                    d,
+                    "84.208.10.7",
+                    OSLO,
+                    "NO",
+                    2119,
+                    "Windows 10",
+                    "Edge 122.0",
+                    0,
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_attacker_with_a_new_device_network_and_country_fires_high() {
+        let mut s = week();
+        s.push((
+            7,
+            "91.200.4.9",
+            MOSCOW,
+            "RU",
+            50_001,
+            "Linux",
+            "Python Requests 2.31",
+            0,
+        ));
+        let found = detect(&s);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].level, Level::High);
+        assert_eq!(found[0].evidence["count"], 6);
+    }
+
+    #[test]
+    fn a_trip_with_ones_own_laptop_is_silent() {
+        let mut s = week();
+        s.push((
+            7,
+            "133.1.2.3",
+            TOKYO,
+            "JP",
+            2516,
+            "Windows10",
+            "Edge 123.0",
+            0,
+        ));
+        assert!(detect(&s).is_empty());
+    }
+
+    #[test]
+    fn a_new_browser_at_home_is_silent() {
+        let mut s = week();
+        s.push((
+            7,
+            "84.208.10.7",
+            OSLO,
+            "NO",
+            2119,
+            "Windows 10",
+            "Firefox 123.0",
+            0,
+        ));
+        assert!(detect(&s).is_empty());
+    }
+
+    #[test]
+    fn failed_attempts_do_not_make_the_attacker_familiar() {
+        let mut s = week();
+        s.push((
+            7,
+            "91.200.4.9",
+            MOSCOW,
+            "RU",
+            50_001,
+            "Linux",
+            "Python Requests 2.31",
+            50126,
+        ));
+        s.push((
+            7,
+            "91.200.4.9",
+            MOSCOW,
+            "RU",
+            50_001,
+            "Linux",
+            "Python Requests 2.31",
+            0,
+        ));
+        assert_eq!(detect(&s).len(), 1);
+    }
+
+    #[test]
+    fn silent_during_the_learning_days() {
+        let s = vec![
+            (
+                0,
+                "84.208.10.7",
+                OSLO,
+                "NO",
+                2119,
+                "Windows 10",
+                "Edge 122.0",
+                0,
+            ),
+            (
+                2,
+                "91.200.4.9",
+                MOSCOW,
+                "RU",
+                50_001,
+                "Linux",
+                "Python Requests 2.31",
+                0,
+            ),
+        ];
+        assert!(detect(&s).is_empty());
+    }
+}
