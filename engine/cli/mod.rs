@@ -4,6 +4,7 @@ mod convert;
 mod eval;
 mod inspect;
 mod load;
+mod rules;
 mod score;
 mod synth;
 
@@ -40,6 +41,11 @@ enum Command {
                             idrisk score exports/ --out out/ --score-since 2025-03-30 --format csv"
     )]
     Score(score::ScoreArgs),
+    /// List the detectors with their effective settings, or check a rules file.
+    #[command(
+        after_help = "Examples:\n  idrisk rules list\n  idrisk rules list --rules mine.toml\n  idrisk rules check mine.toml"
+    )]
+    Rules(rules::RulesArgs),
     /// Show what each input holds: detected shape, rows, time range, users, quarantined.
     #[command(after_help = "Examples:\n  idrisk inspect datasets/samples\n  \
                             idrisk inspect 'exports/**/PT1H.json' --json")]
@@ -95,6 +101,7 @@ pub fn main() -> i32 {
     };
     let result = match cli.command {
         Command::Score(args) => score::run(args),
+        Command::Rules(args) => rules::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Convert(args) => convert::run(args),
         Command::Synth(args) => synth::run(args),

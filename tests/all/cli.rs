@@ -174,3 +174,39 @@ fn help_shows_examples_and_exit_codes() {
     let top = String::from_utf8(idrisk(&["--help"]).stdout).unwrap();
     assert!(top.contains("Exit codes"));
 }
+
+#[test]
+fn rules_list_shows_every_detector_with_settings_and_check_names_problems() {
+    let out = idrisk(&["rules", "list"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    for id in [
+        "atypical_travel",
+        "multiple_geographies",
+        "failures_then_success",
+        "unfamiliar_sign_in",
+        "new_country",
+    ] {
+        assert!(text.contains(id), "{id} missing from {text}");
+    }
+    assert!(text.contains("\"min_failures\":10"));
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.toml");
+    std::fs::write(&good, "[failures_then_success]\nmin_failures = 5\n").unwrap();
+    assert_eq!(
+        idrisk(&["rules", "check", path(&good)]).status.code(),
+        Some(0)
+    );
+    let listed =
+        String::from_utf8(idrisk(&["rules", "list", "--rules", path(&good)]).stdout).unwrap();
+    assert!(listed.contains("\"min_failures\":5"));
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[atypical_travel]\nmin_speed_kmh = \"fast\"\n").unwrap();
+    let out = idrisk(&["rules", "check", path(&bad)]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("bad.toml") && stderr.contains("min_speed_kmh"),
+        "{stderr}"
+    );
+}
