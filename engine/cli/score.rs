@@ -52,9 +52,13 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
         None => DEFAULT_RULES.to_string(),
     };
     let (rules, ingested) = load_inputs(&args.input)?;
+    let span = crate::trace::span("score: sort context");
     let ctx = Context::new(&ingested.frame, score_since, &rules.networks)?;
+    drop(span);
     let detectors = registry(&rules);
+    let span = crate::trace::span("score: detectors");
     let findings = run_all(&detectors, &ctx);
+    drop(span);
     let detections = detections(&ctx, &findings);
     let signins = risky_signins(&detections);
     let users = risky_users(&detections);

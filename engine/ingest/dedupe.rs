@@ -38,7 +38,16 @@ pub(super) fn finish(files: &[PathBuf], loads: Vec<FileLoad>) -> Result<Ingested
     }
     drop(span);
     let span = crate::trace::span("dedupe: plan");
-    let plan = plan(&all, &rendered)?;
+    // A single canonical Parquet frame was deduplicated when it was written.
+    let already_unique = loads.len() == 1 && loads[0].shape == super::Shape::CanonicalParquet;
+    let plan = if already_unique {
+        Plan {
+            keep: vec![true; all.height()],
+            groups: Vec::new(),
+        }
+    } else {
+        plan(&all, &rendered)?
+    };
     drop(span);
     let span = crate::trace::span("dedupe: order");
     let keep = &plan.keep;
