@@ -1,7 +1,10 @@
-//! The frame as detectors see it: sorted once by (user, time, request id), with the columns
-//! the kernels read extracted into plain slices and each user's rows as one contiguous range.
+//! The frame as detectors see it: ordered once by (user, time, request id), with the columns
+//! the kernels read extracted into plain slices in that order and each user's rows as one
+//! contiguous range. The frame itself is not reordered (that would copy every column);
+//! `row` numbers are positions in the order, and text is looked up through it when needed.
 
 use polars::prelude::*;
+use rayon::slice::ParallelSliceMut;
 
 use crate::frame::{col, outcome};
 
@@ -35,8 +38,11 @@ impl Outcome {
 
 /// The sorted frame and its columns.
 pub struct Context {
-    /// Sorted by user key, time, request id; rows without a user come last.
+    /// The canonical frame as loaded (not reordered).
     pub frame: DataFrame,
+    /// `order[row]`: the frame row at position `row` of the (user, time, id) order; rows
+    /// without a user come last.
+    pub order: Vec<IdxSize>,
     pub time: Vec<i64>,
     pub outcome: Vec<Outcome>,
     pub interactive: Vec<bool>,
@@ -68,13 +74,12 @@ pub struct NetworksConfig {
 /// `min_days` distinct days. Requiring several days keeps a one-day campaign from one network
 /// from making itself common.
 pub fn org_common_networks(
-    frame: &DataFrame,
+    networks: &[Option<u64>],
     users: &[(usize, usize)],
     time: &[i64],
     config: &NetworksConfig,
-) -> PolarsResult<Vec<bool>> {
+) -> Vec<bool> {
     use ahash::{AHashMap, AHashSet};
-    let networks: Vec<Option<u64>> = frame.column(col::ip_network)?.u64()?.iter().collect();
     let mut user_count: AHashMap<u64, u32> = AHashMap::new();
     let mut days: AHashMap<u64, AHashSet<i64>> = AHashMap::new();
     for &(start, end) in users {
@@ -90,7 +95,7 @@ pub fn org_common_networks(
             }
         }
     }
-    Ok(networks
+    networks
         .iter()
         .map(|net| {
             net.is_some_and(|n| {
@@ -98,7 +103,7 @@ pub fn org_common_networks(
                     && days.get(&n).map_or(0, |d| d.len() as u32) >= config.org_common_min_days
             })
         })
-        .collect())
+        .collect()
 }
 
 impl Context {
@@ -106,7 +111,7 @@ impl Context {
     pub fn new(
         frame: &DataFrame,
         score_since: Option<i64>,
-        networks: &NetworksConfig,
+        networks_config: &NetworksConfig,
     ) -> PolarsResult<Context> {
         let user_ids = frame.column(col::user_id)?.str()?;
         let names = frame.column(col::user_principal_name)?.str()?;
@@ -122,16 +127,26 @@ impl Context {
             .iter()
             .map(|r| r.unwrap_or(""))
             .collect();
+        // Users as ranks of their sorted keys, so the sort compares integers; rows without a
+        // user rank last.
+        let mut distinct: Vec<&str> = keys.iter().flatten().copied().collect();
+        distinct.par_sort_unstable();
+        distinct.dedup();
+        let rank_of: ahash::AHashMap<&str, u32> = distinct
+            .iter()
+            .enumerate()
+            .map(|(k, &key)| (key, k as u32))
+            .collect();
+        let rank: Vec<u32> = keys
+            .iter()
+            .map(|k| k.map_or(u32::MAX, |k| rank_of[k]))
+            .collect();
         let mut order: Vec<IdxSize> = (0..frame.height() as IdxSize).collect();
-        rayon::slice::ParallelSliceMut::par_sort_unstable_by(&mut order[..], |&a, &b| {
+        order.par_sort_unstable_by(|&a, &b| {
             let (a, b) = (a as usize, b as usize);
-            // Rows with a user first (None sorts after Some here), then time, then id.
-            (keys[a].is_none(), keys[a], times[a], request[a]).cmp(&(
-                keys[b].is_none(),
-                keys[b],
-                times[b],
-                request[b],
-            ))
+            (rank[a], times[a])
+                .cmp(&(rank[b], times[b]))
+                .then_with(|| request[a].cmp(request[b]))
         });
         let mut users = Vec::new();
         let mut start = 0;
@@ -145,29 +160,24 @@ impl Context {
                 start = k;
             }
         }
-        let frame = frame.take(&IdxCa::from_vec("order".into(), order))?;
-        let time = crate::frame::time_values(&frame)?;
-        let outcome: Vec<Outcome> = frame
-            .column(col::outcome)?
-            .str()?
-            .iter()
-            .map(Outcome::from_text)
+        let at = |k: usize| order[k] as usize;
+        let time: Vec<i64> = (0..order.len()).map(|k| times[at(k)]).collect();
+        let outcomes: Vec<Option<&str>> = frame.column(col::outcome)?.str()?.iter().collect();
+        let outcome: Vec<Outcome> = (0..order.len())
+            .map(|k| Outcome::from_text(outcomes[at(k)]))
             .collect();
-        let interactive = frame
-            .column(col::is_interactive)?
-            .bool()?
-            .iter()
-            .map(|b| b.unwrap_or(false))
+        let flags: Vec<Option<bool>> = frame.column(col::is_interactive)?.bool()?.iter().collect();
+        let interactive = (0..order.len())
+            .map(|k| flags[at(k)].unwrap_or(false))
             .collect();
-        let ip = frame.column(col::ip_address)?.str()?.clone();
-        let latitude = frame.column(col::latitude)?.f64()?.clone();
-        let longitude = frame.column(col::longitude)?.f64()?.clone();
-        let place = latitude
-            .iter()
-            .zip(longitude.iter())
-            .map(|(lat, lon)| Some((lat?, lon?)))
+        let latitude: Vec<Option<f64>> = frame.column(col::latitude)?.f64()?.iter().collect();
+        let longitude: Vec<Option<f64>> = frame.column(col::longitude)?.f64()?.iter().collect();
+        let place = (0..order.len())
+            .map(|k| Some((latitude[at(k)]?, longitude[at(k)]?)))
             .collect();
-        let org_common = org_common_networks(&frame, &users, &time, networks)?;
+        let all_networks: Vec<Option<u64>> = frame.column(col::ip_network)?.u64()?.iter().collect();
+        let networks: Vec<Option<u64>> = (0..order.len()).map(|k| all_networks[at(k)]).collect();
+        let org_common = org_common_networks(&networks, &users, &time, networks_config);
         let first_validated = users
             .iter()
             .map(|&(start, end)| {
@@ -176,11 +186,13 @@ impl Context {
                     .map_or(i64::MAX, |r| time[r])
             })
             .collect();
+        let ip = frame.column(col::ip_address)?.str()?.rechunk().into_owned();
         Ok(Context {
             first_validated,
             place,
             org_common,
-            frame,
+            frame: frame.clone(),
+            order,
             time,
             outcome,
             interactive,
@@ -191,11 +203,19 @@ impl Context {
     }
 
     pub fn ip(&self, row: usize) -> Option<&str> {
-        self.ip.get(row)
+        self.ip.get(self.order[row] as usize)
     }
 
-    /// A text column's value at a row of the sorted frame.
+    /// One column in the detectors' order (a copy of that column only).
+    pub fn sorted(&self, column: &str) -> PolarsResult<Column> {
+        self.frame
+            .column(column)?
+            .take(&IdxCa::from_vec("order".into(), self.order.clone()))
+    }
+
+    /// A text column's value at a position of the order.
     pub fn text(&self, column: &str, row: usize) -> Option<String> {
+        let row = self.order[row] as usize;
         self.frame
             .column(column)
             .ok()?
@@ -205,8 +225,9 @@ impl Context {
             .map(String::from)
     }
 
-    /// A float column's value at a row of the sorted frame.
+    /// A float column's value at a position of the order.
     pub fn float(&self, column: &str, row: usize) -> Option<f64> {
+        let row = self.order[row] as usize;
         self.frame.column(column).ok()?.f64().ok()?.get(row)
     }
 }

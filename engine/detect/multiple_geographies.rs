@@ -64,8 +64,7 @@ impl Detector for MultipleGeographies {
         let c = &self.config;
         let window = i64::from(c.window_minutes) * 60_000_000;
         let countries = ctx
-            .frame
-            .column(col::country)
+            .sorted(col::country)
             .ok()
             .and_then(|c| c.str().ok().cloned());
         let Some(countries) = countries else {

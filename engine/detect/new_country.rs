@@ -68,8 +68,7 @@ impl Detector for NewCountry {
 
     fn detect(&self, ctx: &Context) -> Vec<Finding> {
         let Some(countries) = ctx
-            .frame
-            .column(col::country)
+            .sorted(col::country)
             .ok()
             .and_then(|c| c.str().ok().cloned())
         else {

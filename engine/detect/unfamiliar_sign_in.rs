@@ -97,8 +97,9 @@ impl Detector for UnfamiliarSignIn {
     }
 
     fn detect(&self, ctx: &Context) -> Vec<Finding> {
-        let frame = &ctx.frame;
-        let text = |name: &str| frame.column(name).ok().and_then(|c| c.str().ok().cloned());
+        // The few columns this detector reads, in the detectors' order.
+        let sorted = |name: &str| ctx.sorted(name).ok();
+        let text = |name: &str| sorted(name).and_then(|c| c.str().ok().cloned());
         let (Some(countries), Some(systems), Some(browsers)) = (
             text(col::country),
             text(col::operating_system),
@@ -106,14 +107,8 @@ impl Detector for UnfamiliarSignIn {
         ) else {
             return Vec::new();
         };
-        let asns = frame
-            .column(col::asn)
-            .ok()
-            .and_then(|c| c.u32().ok().cloned());
-        let networks = frame
-            .column(col::ip_network)
-            .ok()
-            .and_then(|c| c.u64().ok().cloned());
+        let asns = sorted(col::asn).and_then(|c| c.u32().ok().cloned());
+        let networks = sorted(col::ip_network).and_then(|c| c.u64().ok().cloned());
         let learning = i64::from(self.config.learning_days) * 86_400_000_000;
         let mut findings = Vec::new();
         for (k, &(start, end)) in ctx.users.iter().enumerate() {
