@@ -116,6 +116,9 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
     })?;
     if !args.input.quiet {
         eprintln!("{}", closing_table(&summary));
+        if !users.is_empty() {
+            eprintln!("{}", top_users(&users));
+        }
         eprintln!(
             "[+] {} detections, {} risky sign-ins, {} risky users from {} sign-ins in {:.2} s → {}",
             detections.len(),
@@ -131,6 +134,31 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
     } else {
         EXIT_OK
     })
+}
+
+/// The riskiest users: highest level first, then most detections.
+fn top_users(users: &[crate::report::RiskyUser]) -> Table {
+    let mut ranked: Vec<&crate::report::RiskyUser> = users.iter().collect();
+    ranked.sort_by(|a, b| {
+        b.risk_level
+            .cmp(&a.risk_level)
+            .then(b.detection_count.cmp(&a.detection_count))
+            .then(a.id.cmp(&b.id))
+    });
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED);
+    table.set_header(["top risky users", "level", "detections", "types"]);
+    for user in ranked.into_iter().take(5) {
+        table.add_row([
+            user.user_principal_name
+                .clone()
+                .unwrap_or_else(|| user.id.clone()),
+            user.risk_level.as_str().to_string(),
+            user.detection_count.to_string(),
+            user.risk_event_types.join(", "),
+        ]);
+    }
+    table
 }
 
 fn closing_table(summary: &Summary) -> Table {

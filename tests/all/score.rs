@@ -129,3 +129,40 @@ fn failures_then_success_is_exact_on_the_committed_tenant() {
         .unwrap();
     assert_eq!(failures["f1"], 1.0, "{failures}");
 }
+
+#[test]
+fn the_same_sign_ins_in_another_shape_or_split_into_many_files_score_identically() {
+    let dir = tempfile::tempdir().unwrap();
+    let make = |shape: &str| {
+        let out = dir.path().join(shape);
+        let status = Command::new(env!("CARGO_BIN_EXE_idrisk"))
+            .args([
+                "synth", "--users", "60", "--days", "21", "--seed", "4", "-q", "--shape", shape,
+                "--out",
+            ])
+            .arg(&out)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        out
+    };
+    let run = |input: &Path, out: &Path| {
+        let status = Command::new(env!("CARGO_BIN_EXE_idrisk"))
+            .arg("score")
+            .arg(input)
+            .arg("--out")
+            .arg(out)
+            .arg("-q")
+            .status()
+            .unwrap();
+        assert!(status.success());
+        read(&out.join("detections.jsonl"))
+    };
+    let parquet = make("parquet");
+    // Hourly blobs: hundreds of files, in whatever order the directory lists them.
+    let diagnostic = make("diagnostic");
+    let from_parquet = run(&parquet.join("signins"), &dir.path().join("a"));
+    let from_hourly_files = run(&diagnostic.join("signins"), &dir.path().join("b"));
+    assert!(!from_parquet.is_empty());
+    assert_eq!(from_parquet, from_hourly_files);
+}
