@@ -100,6 +100,12 @@ impl Injection<'_> {
                 victim,
                 day_start: self.config.start + i64::from(day) * MICROS_PER_DAY,
                 history_days,
+                first_validated: self.activity[victim as usize]
+                    .iter()
+                    .filter(|e| e.code == 0)
+                    .map(|e| e.time)
+                    .min()
+                    .unwrap_or(i64::MAX / 2),
             };
             self.inject(&ctx, &mut rng);
         }
@@ -174,7 +180,7 @@ impl Injection<'_> {
                     );
                 }
                 let success = self.attempt(ctx, rng, t, device, net, ip, 0);
-                if ctx.history_days >= 5 {
+                if ctx.history_at(t) >= 5 * MICROS_PER_DAY {
                     self.expect(ctx, success, t, &[kind::UNFAMILIAR]);
                 }
             }
@@ -325,7 +331,7 @@ impl Injection<'_> {
         let stolen = self.attempt(ctx, rng, t, own, hosting, ip, 0);
         self.attempt(ctx, rng, t + gap2, own, isp, home_ip, 0);
         self.expect(ctx, stolen, t, &[kind::UNLIKELY_TRAVEL]);
-        if ctx.history_days >= 14 {
+        if ctx.history_at(t) >= 14 * MICROS_PER_DAY {
             self.expect(ctx, stolen, t, &[kind::NEW_COUNTRY]);
         }
     }
@@ -360,7 +366,7 @@ impl Injection<'_> {
             // Each country is new; the device is new only the first time it shows.
             if step == 0 {
                 self.expect_new_place(ctx, id, when);
-            } else if ctx.history_days >= 14 {
+            } else if ctx.history_at(when) >= 14 * MICROS_PER_DAY {
                 self.expect(ctx, id, when, &[kind::NEW_COUNTRY]);
             }
             if step >= 1 {
@@ -375,10 +381,10 @@ impl Injection<'_> {
     /// Labels for a validated attacker sign-in from a country and network the victim never
     /// used, on a device the victim never used.
     fn expect_new_place(&mut self, ctx: &Ctx, event: u128, time: i64) {
-        if ctx.history_days >= 5 {
+        if ctx.history_at(time) >= 5 * MICROS_PER_DAY {
             self.expect(ctx, event, time, &[kind::UNFAMILIAR]);
         }
-        if ctx.history_days >= 14 {
+        if ctx.history_at(time) >= 14 * MICROS_PER_DAY {
             self.expect(ctx, event, time, &[kind::NEW_COUNTRY]);
         }
     }
@@ -477,6 +483,15 @@ struct Ctx {
     victim: u32,
     day_start: i64,
     history_days: u32,
+    /// The victim's first successful sign-in: a user's history starts there.
+    first_validated: i64,
+}
+
+impl Ctx {
+    /// How much history the victim has at `time`.
+    fn history_at(&self, time: i64) -> i64 {
+        time - self.first_validated
+    }
 }
 
 /// Rule-based labels: every validated sign-in from an anonymous network or a listed address.
