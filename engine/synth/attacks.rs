@@ -192,7 +192,6 @@ impl Injection<'_> {
                     let user = self.other_user(rng, ctx.victim);
                     self.attempt_as(
                         user,
-                        ctx,
                         rng,
                         t - (targets - k) * 30_000_000,
                         device,
@@ -214,7 +213,6 @@ impl Injection<'_> {
                     let ip = self.address(botnet, rng);
                     self.attempt_as(
                         user,
-                        ctx,
                         rng,
                         t - (targets - k) * 40_000_000,
                         device,
@@ -238,7 +236,7 @@ impl Injection<'_> {
                     let user = self.other_user(rng, ctx.victim);
                     let when = t - (tries - k) * 35 * 60_000_000;
                     let code = if rng.chance(0.3) { 50034 } else { 50126 };
-                    self.attempt_as(user, ctx, rng, when, device, hosting, ip, code);
+                    self.attempt_as(user, rng, when, device, hosting, ip, code);
                 }
                 let success = self.attempt(ctx, rng, t, device, hosting, ip, 0);
                 self.expect(ctx, success, t, &[kind::MALICIOUS_IP]);
@@ -443,14 +441,13 @@ impl Injection<'_> {
         ip: u32,
         code: i32,
     ) -> u128 {
-        self.attempt_as(ctx.victim, ctx, rng, time, device, net, ip, code)
+        self.attempt_as(ctx.victim, rng, time, device, net, ip, code)
     }
 
     #[allow(clippy::too_many_arguments)]
     fn attempt_as(
         &mut self,
         user: u32,
-        _ctx: &Ctx,
         rng: &mut Rng,
         time: i64,
         device: Device,

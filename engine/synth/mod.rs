@@ -25,7 +25,7 @@ use attacks::{Expected, Injection, Intelligence};
 use network::Plan;
 use rng::guid;
 use tenant::{Event, Principal, Service, User};
-use world::{APPS, HOME_CITIES};
+use world::APPS;
 
 /// What to generate.
 #[derive(Debug, Clone, PartialEq)]
@@ -261,11 +261,6 @@ impl Tenant {
         let mut text = EventText::default();
         text.fill(event);
         with(&self.row_with(event, codes, &text))
-    }
-
-    /// The home city of a user (for the tenant description).
-    pub fn home_city(&self, user: &User) -> &'static str {
-        HOME_CITIES[user.home].name
     }
 }
 

@@ -2,7 +2,7 @@
 //! built to be hard on detectors (carrier hubs, office and VPN egress shared by many users,
 //! real trips, token refreshes from far-away cloud egress, typos and MFA interrupts).
 
-use super::network::{NetKind, Plan};
+use super::network::Plan;
 use super::rng::Rng;
 use super::world::{
     distance_km, Device, APPS, EMPLOYEE_DEVICES, FIRST_NAMES, HOME_CITIES, LAST_NAMES,
@@ -382,17 +382,4 @@ pub fn service_activity(config: &SynthConfig, plan: &Plan, services: &[Service])
         }
     }
     events
-}
-
-/// True for networks whose sign-ins say nothing about where the user is.
-pub fn is_egress(kind: NetKind) -> bool {
-    matches!(
-        kind,
-        NetKind::Office
-            | NetKind::Carrier
-            | NetKind::Cloud
-            | NetKind::CorporateVpn
-            | NetKind::CommercialVpn
-            | NetKind::Tor
-    )
 }
