@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod detect;
+pub mod enrich;
 pub mod eval;
 pub mod frame;
 pub mod geo;

@@ -21,6 +21,8 @@ pub struct Rules {
     pub outcomes: OutcomesConfig,
     /// Org-common networks, shared by the location detectors.
     pub networks: crate::detect::context::NetworksConfig,
+    /// `anonymizedIPAddress`, and which networks count as anonymous for every detector.
+    pub anonymous_ip: crate::detect::anonymous_ip::AnonymousIpConfig,
     /// `unlikelyTravel`.
     pub atypical_travel: crate::detect::atypical_travel::AtypicalTravelConfig,
     /// `signInsFromMultipleGeographies`.

@@ -11,7 +11,9 @@ use serde_json::{json, Value};
 
 use super::load::load_inputs;
 use super::{InputArgs, EXIT_OK, EXIT_QUARANTINED};
+use crate::detect::context::Enrichment;
 use crate::detect::{registry, run_all, Context};
+use crate::enrich::AnonymousSources;
 use crate::ingest::values::parse_time;
 use crate::report::build::detections;
 use crate::report::{
@@ -34,6 +36,13 @@ pub struct ScoreArgs {
     /// Format of the output tables.
     #[arg(long, value_enum, default_value_t = Format::Jsonl)]
     format: Format,
+    /// GeoIP2 Anonymous-IP database (.mmdb): Tor exits, anonymous VPNs, public proxies.
+    #[arg(long, value_name = "FILE")]
+    anonymous_ip: Option<PathBuf>,
+    /// Anonymous addresses: one IP or CIDR a line, `#` comments, or the Tor exit-addresses
+    /// format (repeatable).
+    #[arg(long, value_name = "FILE")]
+    anonymous_list: Vec<PathBuf>,
 }
 
 pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
@@ -51,9 +60,15 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
             .with_context(|| format!("reading '{}'", path.display()))?,
         None => DEFAULT_RULES.to_string(),
     };
+    // Enrichment files are checked before any sign-in is read.
+    let anonymous = AnonymousSources::open(args.anonymous_ip.as_deref(), &args.anonymous_list)?;
     let (rules, ingested) = load_inputs(&args.input)?;
     let span = crate::trace::span("score: sort context");
-    let ctx = Context::new(&ingested.frame, score_since, &rules.networks)?;
+    let enrichment = Enrichment {
+        anonymous: &anonymous,
+        policy: rules.anonymous_ip.policy(),
+    };
+    let ctx = Context::with_enrichment(&ingested.frame, score_since, &rules.networks, &enrichment)?;
     drop(span);
     let detectors = registry(&rules);
     let span = crate::trace::span("score: detectors");
@@ -87,6 +102,8 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
     let parameters: BTreeMap<String, Value> = [
         ("score_since".to_string(), json!(args.score_since)),
         ("format".to_string(), json!(ext)),
+        ("anonymous_ip".to_string(), json!(args.anonymous_ip)),
+        ("anonymous_lists".to_string(), json!(args.anonymous_list)),
         (
             "detectors".to_string(),
             Value::from(

@@ -80,7 +80,7 @@ impl Detector for AtypicalTravel {
             for row in start..end {
                 let usable = ctx.outcome[row].validated()
                     && (ctx.interactive[row] || c.include_non_interactive)
-                    && !ctx.org_common[row];
+                    && ctx.is_place(row);
                 let Some(here) = ctx.place[row].filter(|_| usable) else {
                     continue;
                 };

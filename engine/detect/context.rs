@@ -6,6 +6,7 @@
 use polars::prelude::*;
 use rayon::slice::ParallelSliceMut;
 
+use crate::enrich::{AnonymousFlags, AnonymousPolicy, AnonymousSources};
 use crate::frame::{col, outcome};
 
 /// An outcome class as a small number, for tight loops.
@@ -57,7 +58,45 @@ pub struct Context {
     pub place: Vec<Option<(f64, f64)>>,
     /// The row's /24 or /48 is an egress many colleagues share (see [`org_common_networks`]).
     pub org_common: Vec<bool>,
+    /// What the anonymous-network sources say of the row's address.
+    pub anonymous_flags: Vec<AnonymousFlags>,
+    /// The row's address is anonymous under the rules' policy (Tor, VPN, proxy, listed…).
+    pub anonymous: Vec<bool>,
     ip: StringChunked,
+}
+
+/// Anonymous flags per position of the order, one lookup per distinct address.
+fn lookup_anonymous(
+    ip: &StringChunked,
+    order: &[IdxSize],
+    sources: &AnonymousSources,
+) -> Vec<AnonymousFlags> {
+    use rayon::prelude::*;
+    if sources.is_empty() {
+        return vec![AnonymousFlags::default(); order.len()];
+    }
+    let mut distinct: Vec<&str> = ip.iter().flatten().collect();
+    distinct.par_sort_unstable();
+    distinct.dedup();
+    let found: Vec<(&str, AnonymousFlags)> = distinct
+        .par_iter()
+        .map(|&text| {
+            let flags = text
+                .parse::<std::net::IpAddr>()
+                .map(|addr| sources.lookup(addr))
+                .unwrap_or_default();
+            (text, flags)
+        })
+        .collect();
+    let flags: ahash::AHashMap<&str, AnonymousFlags> = found.into_iter().collect();
+    order
+        .iter()
+        .map(|&row| {
+            ip.get(row as usize)
+                .and_then(|t| flags.get(t).copied())
+                .unwrap_or_default()
+        })
+        .collect()
 }
 
 /// `[networks]` in the rules: what makes a network an organisation's common egress.
@@ -106,12 +145,42 @@ pub fn org_common_networks(
         .collect()
 }
 
+/// What enrichment sources the context consults.
+pub struct Enrichment<'e> {
+    pub anonymous: &'e AnonymousSources,
+    pub policy: AnonymousPolicy,
+}
+
 impl Context {
-    /// Sorts the canonical frame for the detectors.
+    /// Orders the canonical frame for the detectors, without enrichment sources.
     pub fn new(
         frame: &DataFrame,
         score_since: Option<i64>,
         networks_config: &NetworksConfig,
+    ) -> PolarsResult<Context> {
+        let none = AnonymousSources::default();
+        let enrichment = Enrichment {
+            anonymous: &none,
+            policy: AnonymousPolicy {
+                include_hosting: false,
+                include_residential_proxy: false,
+            },
+        };
+        Self::with_enrichment(frame, score_since, networks_config, &enrichment)
+    }
+
+    /// True when the row's address says where the user is: neither an org-common egress nor
+    /// an anonymous network.
+    pub fn is_place(&self, row: usize) -> bool {
+        !self.org_common[row] && !self.anonymous[row]
+    }
+
+    /// Orders the canonical frame for the detectors and looks up each distinct address once.
+    pub fn with_enrichment(
+        frame: &DataFrame,
+        score_since: Option<i64>,
+        networks_config: &NetworksConfig,
+        enrichment: &Enrichment<'_>,
     ) -> PolarsResult<Context> {
         let user_ids = frame.column(col::user_id)?.str()?;
         let names = frame.column(col::user_principal_name)?.str()?;
@@ -187,7 +256,14 @@ impl Context {
             })
             .collect();
         let ip = frame.column(col::ip_address)?.str()?.rechunk().into_owned();
+        let anonymous_flags = lookup_anonymous(&ip, &order, enrichment.anonymous);
+        let anonymous = anonymous_flags
+            .iter()
+            .map(|f| f.is_anonymous(enrichment.policy))
+            .collect();
         Ok(Context {
+            anonymous_flags,
+            anonymous,
             first_validated,
             place,
             org_common,

@@ -5,6 +5,7 @@
 //! They return [`Finding`]s (a row, a level, the evidence); `report` turns findings into
 //! `riskDetection` records.
 
+pub mod anonymous_ip;
 pub mod atypical_travel;
 pub mod context;
 pub mod failures_then_success;
@@ -90,6 +91,11 @@ pub trait Detector: Send + Sync {
 /// Every enabled detector, configured from the rules.
 pub fn registry(rules: &Rules) -> Vec<Box<dyn Detector>> {
     let mut detectors: Vec<Box<dyn Detector>> = Vec::new();
+    if rules.anonymous_ip.enabled {
+        detectors.push(Box::new(anonymous_ip::AnonymousIp::new(
+            rules.anonymous_ip.clone(),
+        )));
+    }
     if rules.atypical_travel.enabled {
         detectors.push(Box::new(atypical_travel::AtypicalTravel::new(
             rules.atypical_travel.clone(),

@@ -77,7 +77,7 @@ impl Detector for MultipleGeographies {
             for row in start..end {
                 let usable = ctx.outcome[row].validated()
                     && (ctx.interactive[row] || c.include_non_interactive)
-                    && !ctx.org_common[row];
+                    && ctx.is_place(row);
                 let (Some(here), Some(country)) = (ctx.place[row], countries.get(row)) else {
                     continue;
                 };

@@ -40,7 +40,7 @@ impl NewCountry {
     fn usable(&self, ctx: &Context, row: usize) -> bool {
         ctx.outcome[row].validated()
             && (ctx.interactive[row] || self.config.include_non_interactive)
-            && !ctx.org_common[row]
+            && ctx.is_place(row)
     }
 }
 

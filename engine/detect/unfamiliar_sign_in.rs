@@ -166,8 +166,9 @@ impl UnfamiliarSignIn {
         p: &Properties,
         known: &Familiar,
     ) -> Option<Finding> {
-        // An org-common egress is a familiar place and network for everyone.
-        let egress = ctx.org_common[row];
+        // An org-common egress or an anonymous network is no place: its location and network
+        // properties count as familiar.
+        let egress = !ctx.is_place(row);
         let new_country = !egress
             && p.country
                 .as_ref()

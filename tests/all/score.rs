@@ -166,3 +166,52 @@ fn the_same_sign_ins_in_another_shape_or_split_into_many_files_score_identically
     assert!(!from_parquet.is_empty());
     assert_eq!(from_parquet, from_hourly_files);
 }
+
+#[test]
+fn the_anonymous_ip_database_finds_every_anonymous_sign_in_of_the_committed_tenant() {
+    let dir = tempfile::tempdir().unwrap();
+    let tenant = repo("datasets/tenant");
+    let db = tenant.join("anonymous-ip.mmdb");
+    let tor = tenant.join("tor-exit-nodes.txt");
+    score(
+        dir.path(),
+        &[
+            "--anonymous-ip",
+            db.to_str().unwrap(),
+            "--anonymous-list",
+            tor.to_str().unwrap(),
+        ],
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_idrisk"))
+        .args(["eval", "--json", "--labels"])
+        .arg(tenant.join("labels.jsonl"))
+        .arg("--detections")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let anonymous = report["types"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["risk_event_type"] == "anonymizedIPAddress")
+        .unwrap();
+    assert_eq!(anonymous["f1"], 1.0, "{anonymous}");
+}
+
+#[test]
+fn a_missing_enrichment_file_is_an_error_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_idrisk"))
+        .arg("score")
+        .arg(repo("datasets/tenant/signins"))
+        .args(["--out"])
+        .arg(dir.path())
+        .args(["--anonymous-ip", "/no/such/anonymous.mmdb"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("/no/such/anonymous.mmdb"), "{stderr}");
+    assert!(!dir.path().join("detections.jsonl").exists());
+}
