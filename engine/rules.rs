@@ -23,6 +23,10 @@ pub struct Rules {
     pub networks: crate::detect::context::NetworksConfig,
     /// `anonymizedIPAddress`, and which networks count as anonymous for every detector.
     pub anonymous_ip: crate::detect::anonymous_ip::AnonymousIpConfig,
+    /// `suspiciousIPAddress` (threat-intelligence lists).
+    pub threat_intel_ip: crate::detect::listed_ip::ListedIpConfig,
+    /// `malwareInfectedIPAddress` (infected-device lists).
+    pub infected_device_ip: crate::detect::listed_ip::ListedIpConfig,
     /// `unlikelyTravel`.
     pub atypical_travel: crate::detect::atypical_travel::AtypicalTravelConfig,
     /// `signInsFromMultipleGeographies`.

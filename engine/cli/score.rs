@@ -13,6 +13,8 @@ use super::load::load_inputs;
 use super::{InputArgs, EXIT_OK, EXIT_QUARANTINED};
 use crate::detect::context::Enrichment;
 use crate::detect::{registry, run_all, Context};
+use crate::enrich::anonymous::read_list;
+use crate::enrich::ip_set::IpSet;
 use crate::enrich::AnonymousSources;
 use crate::ingest::values::parse_time;
 use crate::report::build::detections;
@@ -43,6 +45,14 @@ pub struct ScoreArgs {
     /// format (repeatable).
     #[arg(long, value_name = "FILE")]
     anonymous_list: Vec<PathBuf>,
+    /// Threat-intelligence addresses (IP or CIDR a line): validated sign-ins from them are
+    /// suspiciousIPAddress.
+    #[arg(long, value_name = "FILE")]
+    threat_intel: Vec<PathBuf>,
+    /// Addresses of infected devices from a botnet feed (IP or CIDR a line): validated
+    /// sign-ins from them are malwareInfectedIPAddress.
+    #[arg(long, value_name = "FILE")]
+    infected_list: Vec<PathBuf>,
 }
 
 pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
@@ -62,11 +72,15 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
     };
     // Enrichment files are checked before any sign-in is read.
     let anonymous = AnonymousSources::open(args.anonymous_ip.as_deref(), &args.anonymous_list)?;
+    let threat_intel = read_lists(&args.threat_intel)?;
+    let infected = read_lists(&args.infected_list)?;
     let (rules, ingested) = load_inputs(&args.input)?;
     let span = crate::trace::span("score: sort context");
     let enrichment = Enrichment {
         anonymous: &anonymous,
         policy: rules.anonymous_ip.policy(),
+        threat_intel: &threat_intel,
+        infected: &infected,
     };
     let ctx = Context::with_enrichment(&ingested.frame, score_since, &rules.networks, &enrichment)?;
     drop(span);
@@ -104,6 +118,8 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
         ("format".to_string(), json!(ext)),
         ("anonymous_ip".to_string(), json!(args.anonymous_ip)),
         ("anonymous_lists".to_string(), json!(args.anonymous_list)),
+        ("threat_intel".to_string(), json!(args.threat_intel)),
+        ("infected_lists".to_string(), json!(args.infected_list)),
         (
             "detectors".to_string(),
             Value::from(
@@ -151,6 +167,15 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
     } else {
         EXIT_OK
     })
+}
+
+/// Several list files as one set.
+fn read_lists(paths: &[PathBuf]) -> anyhow::Result<IpSet> {
+    let mut set = IpSet::default();
+    for path in paths {
+        set = set.union(&read_list(path)?);
+    }
+    Ok(set)
 }
 
 /// The riskiest users: highest level first, then most detections.

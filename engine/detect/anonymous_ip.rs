@@ -116,9 +116,12 @@ mod tests {
         std::fs::write(&path, list).unwrap();
         let sources = AnonymousSources::open(None, &[path]).unwrap();
         let rules = Rules::builtin();
+        let empty = crate::enrich::ip_set::IpSet::default();
         let enrichment = Enrichment {
             anonymous: &sources,
             policy: config.policy(),
+            threat_intel: &empty,
+            infected: &empty,
         };
         let ctx =
             Context::with_enrichment(&frame(sign_ins), None, &rules.networks, &enrichment).unwrap();

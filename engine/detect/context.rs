@@ -6,6 +6,7 @@
 use polars::prelude::*;
 use rayon::slice::ParallelSliceMut;
 
+use crate::enrich::ip_set::IpSet;
 use crate::enrich::{AnonymousFlags, AnonymousPolicy, AnonymousSources};
 use crate::frame::{col, outcome};
 
@@ -62,41 +63,63 @@ pub struct Context {
     pub anonymous_flags: Vec<AnonymousFlags>,
     /// The row's address is anonymous under the rules' policy (Tor, VPN, proxy, listed…).
     pub anonymous: Vec<bool>,
+    /// The row's address is on a threat-intelligence list.
+    pub threat_intel: Vec<bool>,
+    /// The row's address is on an infected-device (botnet) list.
+    pub infected: Vec<bool>,
     ip: StringChunked,
 }
 
-/// Anonymous flags per position of the order, one lookup per distinct address.
-fn lookup_anonymous(
-    ip: &StringChunked,
-    order: &[IdxSize],
-    sources: &AnonymousSources,
-) -> Vec<AnonymousFlags> {
-    use rayon::prelude::*;
-    if sources.is_empty() {
-        return vec![AnonymousFlags::default(); order.len()];
+/// The distinct addresses of a column, sorted, with their parsed form.
+struct Addresses<'a> {
+    texts: Vec<&'a str>,
+    parsed: Vec<Option<std::net::IpAddr>>,
+    /// For each position of the order, the index into `texts`.
+    index: Vec<Option<u32>>,
+}
+
+impl<'a> Addresses<'a> {
+    fn new(ip: &'a StringChunked, order: &[IdxSize]) -> Self {
+        let mut texts: Vec<&str> = ip.iter().flatten().collect();
+        texts.par_sort_unstable();
+        texts.dedup();
+        let parsed = texts.iter().map(|t| t.parse().ok()).collect();
+        let position: ahash::AHashMap<&str, u32> = texts
+            .iter()
+            .enumerate()
+            .map(|(k, &t)| (t, k as u32))
+            .collect();
+        let index = order
+            .iter()
+            .map(|&row| ip.get(row as usize).and_then(|t| position.get(t).copied()))
+            .collect();
+        Addresses {
+            texts,
+            parsed,
+            index,
+        }
     }
-    let mut distinct: Vec<&str> = ip.iter().flatten().collect();
-    distinct.par_sort_unstable();
-    distinct.dedup();
-    let found: Vec<(&str, AnonymousFlags)> = distinct
-        .par_iter()
-        .map(|&text| {
-            let flags = text
-                .parse::<std::net::IpAddr>()
-                .map(|addr| sources.lookup(addr))
-                .unwrap_or_default();
-            (text, flags)
-        })
-        .collect();
-    let flags: ahash::AHashMap<&str, AnonymousFlags> = found.into_iter().collect();
-    order
-        .iter()
-        .map(|&row| {
-            ip.get(row as usize)
-                .and_then(|t| flags.get(t).copied())
-                .unwrap_or_default()
-        })
-        .collect()
+
+    /// A per-address fact for each position of the order, looked up once per address.
+    fn lookup<T>(&self, active: bool, lookup: impl Fn(std::net::IpAddr) -> T + Sync) -> Vec<T>
+    where
+        T: Copy + Default + Send + Sync,
+    {
+        use rayon::prelude::*;
+        if !active {
+            return vec![T::default(); self.index.len()];
+        }
+        let values: Vec<T> = self
+            .parsed
+            .par_iter()
+            .map(|p| p.map(&lookup).unwrap_or_default())
+            .collect();
+        debug_assert_eq!(values.len(), self.texts.len());
+        self.index
+            .iter()
+            .map(|k| k.map_or_else(T::default, |k| values[k as usize]))
+            .collect()
+    }
 }
 
 /// `[networks]` in the rules: what makes a network an organisation's common egress.
@@ -149,6 +172,8 @@ pub fn org_common_networks(
 pub struct Enrichment<'e> {
     pub anonymous: &'e AnonymousSources,
     pub policy: AnonymousPolicy,
+    pub threat_intel: &'e IpSet,
+    pub infected: &'e IpSet,
 }
 
 impl Context {
@@ -159,12 +184,15 @@ impl Context {
         networks_config: &NetworksConfig,
     ) -> PolarsResult<Context> {
         let none = AnonymousSources::default();
+        let empty = IpSet::default();
         let enrichment = Enrichment {
             anonymous: &none,
             policy: AnonymousPolicy {
                 include_hosting: false,
                 include_residential_proxy: false,
             },
+            threat_intel: &empty,
+            infected: &empty,
         };
         Self::with_enrichment(frame, score_since, networks_config, &enrichment)
     }
@@ -256,12 +284,22 @@ impl Context {
             })
             .collect();
         let ip = frame.column(col::ip_address)?.str()?.rechunk().into_owned();
-        let anonymous_flags = lookup_anonymous(&ip, &order, enrichment.anonymous);
+        let (anonymous_flags, threat_intel, infected) = {
+            let e = enrichment;
+            let addresses = Addresses::new(&ip, &order);
+            (
+                addresses.lookup(!e.anonymous.is_empty(), |a| e.anonymous.lookup(a)),
+                addresses.lookup(!e.threat_intel.is_empty(), |a| e.threat_intel.contains(a)),
+                addresses.lookup(!e.infected.is_empty(), |a| e.infected.contains(a)),
+            )
+        };
         let anonymous = anonymous_flags
             .iter()
             .map(|f| f.is_anonymous(enrichment.policy))
             .collect();
         Ok(Context {
+            threat_intel,
+            infected,
             anonymous_flags,
             anonymous,
             first_validated,

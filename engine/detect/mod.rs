@@ -9,6 +9,7 @@ pub mod anonymous_ip;
 pub mod atypical_travel;
 pub mod context;
 pub mod failures_then_success;
+pub mod listed_ip;
 pub mod multiple_geographies;
 pub mod new_country;
 pub mod unfamiliar_sign_in;
@@ -114,6 +115,18 @@ pub fn registry(rules: &Rules) -> Vec<Box<dyn Detector>> {
     if rules.unfamiliar_sign_in.enabled {
         detectors.push(Box::new(unfamiliar_sign_in::UnfamiliarSignIn::new(
             rules.unfamiliar_sign_in.clone(),
+        )));
+    }
+    if rules.threat_intel_ip.enabled {
+        detectors.push(Box::new(listed_ip::ListedIp::new(
+            listed_ip::List::ThreatIntel,
+            rules.threat_intel_ip.clone(),
+        )));
+    }
+    if rules.infected_device_ip.enabled {
+        detectors.push(Box::new(listed_ip::ListedIp::new(
+            listed_ip::List::Infected,
+            rules.infected_device_ip.clone(),
         )));
     }
     if rules.failures_then_success.enabled {

@@ -1,0 +1,128 @@
+//! `threat_intel_ip` → `suspiciousIPAddress` and `infected_device_ip` →
+//! `malwareInfectedIPAddress`: validated sign-ins from addresses on the lists the user passes
+//! (`--threat-intel`, `--infected-list`). One kernel, two identities.
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{Context, Detector, Finding, Identity, Level};
+
+/// `[threat_intel_ip]` and `[infected_device_ip]` in the rules file.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListedIpConfig {
+    pub enabled: bool,
+    pub level: Level,
+}
+
+/// Which list a detector reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum List {
+    ThreatIntel,
+    Infected,
+}
+
+pub struct ListedIp {
+    list: List,
+    config: ListedIpConfig,
+}
+
+impl ListedIp {
+    pub fn new(list: List, config: ListedIpConfig) -> Self {
+        ListedIp { list, config }
+    }
+
+    fn listed<'c>(&self, ctx: &'c Context) -> &'c [bool] {
+        match self.list {
+            List::ThreatIntel => &ctx.threat_intel,
+            List::Infected => &ctx.infected,
+        }
+    }
+}
+
+impl Detector for ListedIp {
+    fn identity(&self) -> Identity {
+        match self.list {
+            List::ThreatIntel => Identity {
+                id: "threat_intel_ip",
+                risk_event_type: "suspiciousIPAddress",
+                report: "Sign-ins from IP addresses on threat-intelligence lists",
+                activity: "signin",
+                timing: "realtime",
+            },
+            List::Infected => Identity {
+                id: "infected_device_ip",
+                risk_event_type: "malwareInfectedIPAddress",
+                report: "Sign-ins from possibly infected devices",
+                activity: "signin",
+                timing: "offline",
+            },
+        }
+    }
+
+    fn settings(&self) -> Value {
+        json!({"enabled": self.config.enabled, "level": self.config.level})
+    }
+
+    fn detect(&self, ctx: &Context) -> Vec<Finding> {
+        let listed = self.listed(ctx);
+        let id = self.identity().id;
+        let mut findings = Vec::new();
+        for &(start, end) in &ctx.users {
+            let hits = (start..end).filter(|&row| {
+                listed[row] && ctx.outcome[row].validated() && ctx.time[row] >= ctx.score_since
+            });
+            for row in hits {
+                findings.push(Finding {
+                    detector: id,
+                    row,
+                    user_level: false,
+                    level: self.config.level,
+                    detected_at: ctx.time[row],
+                    evidence: json!({"ipAddress": ctx.ip(row), "list": id}),
+                    related: vec![("clientIp", Value::from(ctx.ip(row)))],
+                });
+            }
+        }
+        findings
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::context::Enrichment;
+    use crate::detect::testing::{frame, sign_in};
+    use crate::enrich::ip_set::IpSet;
+    use crate::enrich::AnonymousSources;
+    use crate::rules::Rules;
+
+    #[test]
+    fn validated_sign_ins_from_listed_addresses_fire_on_the_right_list() {
+        let rules = Rules::builtin();
+        let (threat, _) = IpSet::parse("198.51.100.0/24\n");
+        let (infected, _) = IpSet::parse("203.0.113.9\n");
+        let none = AnonymousSources::default();
+        let enrichment = Enrichment {
+            anonymous: &none,
+            policy: rules.anonymous_ip.policy(),
+            threat_intel: &threat,
+            infected: &infected,
+        };
+        let s = [
+            sign_in("ada", 0, "198.51.100.20", 0),
+            sign_in("ada", 1, "198.51.100.21", 50126),
+            sign_in("bob", 2, "203.0.113.9", 0),
+            sign_in("bob", 3, "84.208.10.7", 0),
+        ];
+        let ctx = Context::with_enrichment(&frame(&s), None, &rules.networks, &enrichment).unwrap();
+        let threat_found =
+            ListedIp::new(List::ThreatIntel, rules.threat_intel_ip.clone()).detect(&ctx);
+        let infected_found =
+            ListedIp::new(List::Infected, rules.infected_device_ip.clone()).detect(&ctx);
+        assert_eq!(threat_found.len(), 1, "the failed attempt does not fire");
+        assert_eq!(threat_found[0].level, Level::High);
+        assert_eq!(infected_found.len(), 1);
+        assert_eq!(infected_found[0].evidence["ipAddress"], "203.0.113.9");
+    }
+}
