@@ -15,6 +15,7 @@ use crate::detect::context::Enrichment;
 use crate::detect::{registry, run_all, Context};
 use crate::enrich::anonymous::read_list;
 use crate::enrich::ip_set::IpSet;
+use crate::enrich::leaked::LeakedAccounts;
 use crate::enrich::AnonymousSources;
 use crate::ingest::values::parse_time;
 use crate::report::build::detections;
@@ -53,6 +54,10 @@ pub struct ScoreArgs {
     /// sign-ins from them are malwareInfectedIPAddress.
     #[arg(long, value_name = "FILE")]
     infected_list: Vec<PathBuf>,
+    /// Leaked accounts: one address or SHA-256 hex of the lowercased address a line,
+    /// optionally `,YYYY-MM-DD` (repeatable).
+    #[arg(long, value_name = "FILE")]
+    leaked_accounts: Vec<PathBuf>,
 }
 
 pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
@@ -74,6 +79,7 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
     let anonymous = AnonymousSources::open(args.anonymous_ip.as_deref(), &args.anonymous_list)?;
     let threat_intel = read_lists(&args.threat_intel)?;
     let infected = read_lists(&args.infected_list)?;
+    let leaked = LeakedAccounts::read(&args.leaked_accounts)?;
     let (rules, ingested) = load_inputs(&args.input)?;
     let span = crate::trace::span("score: sort context");
     let enrichment = Enrichment {
@@ -81,6 +87,7 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
         policy: rules.anonymous_ip.policy(),
         threat_intel: &threat_intel,
         infected: &infected,
+        leaked: &leaked,
     };
     let ctx = Context::with_enrichment(&ingested.frame, score_since, &rules.networks, &enrichment)?;
     drop(span);
@@ -120,6 +127,7 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
         ("anonymous_lists".to_string(), json!(args.anonymous_list)),
         ("threat_intel".to_string(), json!(args.threat_intel)),
         ("infected_lists".to_string(), json!(args.infected_list)),
+        ("leaked_accounts".to_string(), json!(args.leaked_accounts)),
         (
             "detectors".to_string(),
             Value::from(

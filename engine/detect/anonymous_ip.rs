@@ -122,6 +122,7 @@ mod tests {
             policy: config.policy(),
             threat_intel: &empty,
             infected: &empty,
+            leaked: &Default::default(),
         };
         let ctx =
             Context::with_enrichment(&frame(sign_ins), None, &rules.networks, &enrichment).unwrap();

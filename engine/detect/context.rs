@@ -7,6 +7,7 @@ use polars::prelude::*;
 use rayon::slice::ParallelSliceMut;
 
 use crate::enrich::ip_set::IpSet;
+use crate::enrich::leaked::LeakedAccounts;
 use crate::enrich::{AnonymousFlags, AnonymousPolicy, AnonymousSources};
 use crate::frame::{col, outcome};
 
@@ -67,6 +68,8 @@ pub struct Context {
     pub threat_intel: Vec<bool>,
     /// The row's address is on an infected-device (botnet) list.
     pub infected: Vec<bool>,
+    /// Leaked accounts passed by the user.
+    pub leaked: LeakedAccounts,
     ip: StringChunked,
 }
 
@@ -174,6 +177,7 @@ pub struct Enrichment<'e> {
     pub policy: AnonymousPolicy,
     pub threat_intel: &'e IpSet,
     pub infected: &'e IpSet,
+    pub leaked: &'e LeakedAccounts,
 }
 
 impl Context {
@@ -193,6 +197,7 @@ impl Context {
             },
             threat_intel: &empty,
             infected: &empty,
+            leaked: &LeakedAccounts::default(),
         };
         Self::with_enrichment(frame, score_since, networks_config, &enrichment)
     }
@@ -298,6 +303,7 @@ impl Context {
             .map(|f| f.is_anonymous(enrichment.policy))
             .collect();
         Ok(Context {
+            leaked: enrichment.leaked.clone(),
             threat_intel,
             infected,
             anonymous_flags,

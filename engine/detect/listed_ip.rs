@@ -108,6 +108,7 @@ mod tests {
             policy: rules.anonymous_ip.policy(),
             threat_intel: &threat,
             infected: &infected,
+            leaked: &Default::default(),
         };
         let s = [
             sign_in("ada", 0, "198.51.100.20", 0),

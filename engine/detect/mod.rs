@@ -9,6 +9,7 @@ pub mod anonymous_ip;
 pub mod atypical_travel;
 pub mod context;
 pub mod failures_then_success;
+pub mod leaked_credentials;
 pub mod listed_ip;
 pub mod multiple_geographies;
 pub mod new_country;
@@ -127,6 +128,11 @@ pub fn registry(rules: &Rules) -> Vec<Box<dyn Detector>> {
         detectors.push(Box::new(listed_ip::ListedIp::new(
             listed_ip::List::Infected,
             rules.infected_device_ip.clone(),
+        )));
+    }
+    if rules.leaked_credentials.enabled {
+        detectors.push(Box::new(leaked_credentials::LeakedCredentials::new(
+            rules.leaked_credentials.clone(),
         )));
     }
     if rules.failures_then_success.enabled {

@@ -1,8 +1,9 @@
-//! Enrichment: what files the user passes say about sign-in addresses (anonymous networks
-//! today; GeoIP city and ASN, threat-intelligence lists and leaked accounts next).
+//! Enrichment: what the files a user passes say about sign-ins: anonymous networks,
+//! threat-intelligence and infected-device lists, leaked accounts (GeoIP City and ASN next).
 //! Lookups run once per distinct address, never per row.
 
 pub mod anonymous;
 pub mod ip_set;
+pub mod leaked;
 
 pub use anonymous::{AnonymousFlags, AnonymousPolicy, AnonymousSources, SourceError};
