@@ -70,6 +70,9 @@ pub struct Context {
     pub infected: Vec<bool>,
     /// Leaked accounts passed by the user.
     pub leaked: LeakedAccounts,
+    /// Each position's address as an index into the distinct addresses (for per-address
+    /// detectors); `None` for rows without an address.
+    pub address: Vec<Option<u32>>,
     ip: StringChunked,
 }
 
@@ -289,13 +292,14 @@ impl Context {
             })
             .collect();
         let ip = frame.column(col::ip_address)?.str()?.rechunk().into_owned();
-        let (anonymous_flags, threat_intel, infected) = {
+        let (anonymous_flags, threat_intel, infected, address) = {
             let e = enrichment;
             let addresses = Addresses::new(&ip, &order);
             (
                 addresses.lookup(!e.anonymous.is_empty(), |a| e.anonymous.lookup(a)),
                 addresses.lookup(!e.threat_intel.is_empty(), |a| e.threat_intel.contains(a)),
                 addresses.lookup(!e.infected.is_empty(), |a| e.infected.contains(a)),
+                addresses.index,
             )
         };
         let anonymous = anonymous_flags
@@ -303,6 +307,7 @@ impl Context {
             .map(|f| f.is_anonymous(enrichment.policy))
             .collect();
         Ok(Context {
+            address,
             leaked: enrichment.leaked.clone(),
             threat_intel,
             infected,
@@ -320,6 +325,32 @@ impl Context {
             score_since: score_since.unwrap_or(i64::MIN),
             ip,
         })
+    }
+
+    /// Every position grouped by address, each group in time order (rows without a user
+    /// included, as attacks on unknown accounts still count against an address).
+    pub fn by_address(&self) -> Vec<Vec<usize>> {
+        let distinct = self
+            .address
+            .iter()
+            .flatten()
+            .max()
+            .map_or(0, |&m| m as usize + 1);
+        let mut groups: Vec<Vec<usize>> = vec![Vec::new(); distinct];
+        for (row, address) in self.address.iter().enumerate() {
+            if let Some(a) = address {
+                groups[*a as usize].push(row);
+            }
+        }
+        for group in &mut groups {
+            group.sort_by_key(|&row| (self.time[row], row));
+        }
+        groups
+    }
+
+    /// True when the position belongs to a user (service principals have none).
+    pub fn users_row(&self, row: usize) -> bool {
+        self.users.last().is_some_and(|&(_, end)| row < end)
     }
 
     pub fn ip(&self, row: usize) -> Option<&str> {

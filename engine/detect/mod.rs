@@ -11,6 +11,7 @@ pub mod context;
 pub mod failures_then_success;
 pub mod leaked_credentials;
 pub mod listed_ip;
+pub mod malicious_ip;
 pub mod multiple_geographies;
 pub mod new_country;
 pub mod unfamiliar_sign_in;
@@ -128,6 +129,11 @@ pub fn registry(rules: &Rules) -> Vec<Box<dyn Detector>> {
         detectors.push(Box::new(listed_ip::ListedIp::new(
             listed_ip::List::Infected,
             rules.infected_device_ip.clone(),
+        )));
+    }
+    if rules.malicious_ip.enabled {
+        detectors.push(Box::new(malicious_ip::MaliciousIp::new(
+            rules.malicious_ip.clone(),
         )));
     }
     if rules.leaked_credentials.enabled {

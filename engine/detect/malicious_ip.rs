@@ -1,0 +1,151 @@
+//! `malicious_ip` → `maliciousIPAddress`: an address with many credential failures and a high
+//! failure ratio across the tenant within a window; each validated sign-in from it in that
+//! window is a detection. A shared corporate egress, where failures are a small share of many
+//! sign-ins, stays silent.
+
+use std::collections::VecDeque;
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{Context, Detector, Finding, Identity, Level, Outcome};
+use crate::ingest::values::format_time;
+
+/// `[malicious_ip]` in the rules file.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaliciousIpConfig {
+    pub enabled: bool,
+    /// Credential failures from the address within the window.
+    pub min_failures: u32,
+    /// Share of the address's sign-ins in the window that are credential failures.
+    pub min_failure_ratio: f64,
+    pub window_hours: u32,
+    pub level: Level,
+}
+
+pub struct MaliciousIp {
+    config: MaliciousIpConfig,
+}
+
+impl MaliciousIp {
+    pub fn new(config: MaliciousIpConfig) -> Self {
+        MaliciousIp { config }
+    }
+}
+
+impl Detector for MaliciousIp {
+    fn identity(&self) -> Identity {
+        Identity {
+            id: "malicious_ip",
+            risk_event_type: "maliciousIPAddress",
+            report: "Sign-ins from IP addresses with suspicious activity",
+            activity: "signin",
+            timing: "offline",
+        }
+    }
+
+    fn settings(&self) -> Value {
+        json!({
+            "enabled": self.config.enabled,
+            "min_failures": self.config.min_failures,
+            "min_failure_ratio": self.config.min_failure_ratio,
+            "window_hours": self.config.window_hours,
+            "level": self.config.level,
+        })
+    }
+
+    fn detect(&self, ctx: &Context) -> Vec<Finding> {
+        let window = i64::from(self.config.window_hours) * 3_600_000_000;
+        let mut findings = Vec::new();
+        for group in ctx.by_address() {
+            // Sign-ins of the window ending at the current one.
+            let mut recent: VecDeque<usize> = VecDeque::new();
+            let mut failures = 0u32;
+            for row in group {
+                let now = ctx.time[row];
+                while let Some(&old) = recent.front().filter(|&&r| now - ctx.time[r] > window) {
+                    failures -= u32::from(ctx.outcome[old] == Outcome::CredentialFailure);
+                    recent.pop_front();
+                }
+                recent.push_back(row);
+                failures += u32::from(ctx.outcome[row] == Outcome::CredentialFailure);
+                let ratio = f64::from(failures) / recent.len() as f64;
+                let user = ctx.users_row(row);
+                if ctx.outcome[row].validated()
+                    && user
+                    && failures >= self.config.min_failures
+                    && ratio >= self.config.min_failure_ratio
+                    && now >= ctx.score_since
+                {
+                    let first = recent.front().map_or(now, |&r| ctx.time[r]);
+                    findings.push(Finding {
+                        detector: "malicious_ip",
+                        row,
+                        user_level: false,
+                        level: self.config.level,
+                        detected_at: now,
+                        evidence: json!({
+                            "ipAddress": ctx.ip(row),
+                            "credentialFailures": failures,
+                            "signIns": recent.len(),
+                            "failureRatio": (ratio * 1000.0).round() / 1000.0,
+                            "windowStart": format_time(first),
+                        }),
+                        related: vec![("clientIp", Value::from(ctx.ip(row)))],
+                    });
+                }
+            }
+        }
+        findings
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::testing::{frame, sign_in, SignIn};
+    use crate::rules::Rules;
+
+    fn detect(s: &[SignIn]) -> Vec<Finding> {
+        let rules = Rules::builtin();
+        let ctx = Context::new(&frame(s), None, &rules.networks).unwrap();
+        MaliciousIp::new(rules.malicious_ip).detect(&ctx)
+    }
+
+    const USERS: [&str; 30] = [
+        "u0", "u1", "u2", "u3", "u4", "u5", "u6", "u7", "u8", "u9", "u10", "u11", "u12", "u13",
+        "u14", "u15", "u16", "u17", "u18", "u19", "u20", "u21", "u22", "u23", "u24", "u25", "u26",
+        "u27", "u28", "u29",
+    ];
+
+    #[test]
+    fn a_valid_sign_in_from_a_failing_address_fires() {
+        let mut s: Vec<SignIn> = USERS[..25]
+            .iter()
+            .enumerate()
+            .map(|(k, u)| sign_in(u, k as i64 * 30, "198.51.100.7", 50126))
+            .collect();
+        s.push(sign_in("victim", 25 * 30, "198.51.100.7", 0));
+        let found = detect(&s);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].evidence["credentialFailures"], 25);
+    }
+
+    #[test]
+    fn typos_on_a_busy_corporate_egress_are_silent() {
+        let mut s = Vec::new();
+        for (k, u) in USERS.iter().enumerate() {
+            for m in 0..4 {
+                s.push(sign_in(u, k as i64 * 5 + m * 120, "62.0.10.5", 0));
+            }
+            if k < 22 {
+                s.push(sign_in(u, k as i64 * 5 + 1, "62.0.10.5", 50126));
+            }
+        }
+        assert!(
+            detect(&s).is_empty(),
+            "22 failures among 142 sign-ins is no attack"
+        );
+    }
+}
