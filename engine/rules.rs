@@ -27,6 +27,8 @@ pub struct Rules {
     pub threat_intel_ip: crate::detect::listed_ip::ListedIpConfig,
     /// `malwareInfectedIPAddress` (infected-device lists).
     pub infected_device_ip: crate::detect::listed_ip::ListedIpConfig,
+    /// `passwordSpray`.
+    pub password_spray: crate::detect::password_spray::PasswordSprayConfig,
     /// `maliciousIPAddress`.
     pub malicious_ip: crate::detect::malicious_ip::MaliciousIpConfig,
     /// `leakedCredentials`.

@@ -148,7 +148,7 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
         detections: detection_counts(&detections),
         risky_signins: signins.len() as u64,
         risky_users: users.len() as u64,
-        campaigns: Vec::new(),
+        campaigns: detectors.iter().flat_map(|d| d.campaigns(&ctx)).collect(),
         run: json!({"seconds": began.elapsed().as_secs_f64(), "threads": rayon::current_num_threads()}),
     };
     replace_atomically(&args.out.join("summary.json"), |p| -> anyhow::Result<()> {

@@ -14,6 +14,7 @@ pub mod listed_ip;
 pub mod malicious_ip;
 pub mod multiple_geographies;
 pub mod new_country;
+pub mod password_spray;
 pub mod unfamiliar_sign_in;
 
 use rayon::prelude::*;
@@ -89,6 +90,10 @@ pub trait Detector: Send + Sync {
     /// The effective settings, as the rules file would write them.
     fn settings(&self) -> Value;
     fn detect(&self, ctx: &Context) -> Vec<Finding>;
+    /// Campaigns the detector saw (tenant-level detectors), for the summary.
+    fn campaigns(&self, _ctx: &Context) -> Vec<Value> {
+        Vec::new()
+    }
 }
 
 /// Every enabled detector, configured from the rules.
@@ -129,6 +134,11 @@ pub fn registry(rules: &Rules) -> Vec<Box<dyn Detector>> {
         detectors.push(Box::new(listed_ip::ListedIp::new(
             listed_ip::List::Infected,
             rules.infected_device_ip.clone(),
+        )));
+    }
+    if rules.password_spray.enabled {
+        detectors.push(Box::new(password_spray::PasswordSpray::new(
+            rules.password_spray.clone(),
         )));
     }
     if rules.malicious_ip.enabled {

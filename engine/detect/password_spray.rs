@@ -1,0 +1,285 @@
+//! `password_spray` → `passwordSpray`: one source (an address, or an ASN for sprays spread
+//! over many addresses) failing against many distinct users in a short window with few
+//! attempts per user. A detection fires only for sign-ins validated from a spraying source
+//! during the campaign or shortly after (no detection for an unsuccessful spray); every
+//! campaign, successful or not, is listed in `summary.json`.
+
+use std::collections::{BTreeSet, VecDeque};
+
+use ahash::AHashMap;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{Context, Detector, Finding, Identity, Level, Outcome};
+use crate::frame::col;
+use crate::ingest::values::format_time;
+
+/// `[password_spray]` in the rules file.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordSprayConfig {
+    pub enabled: bool,
+    /// Distinct users failing from one source within the window.
+    pub min_users: u32,
+    pub window_minutes: u32,
+    /// Median attempts per user at most this (a spray tries few passwords per account).
+    pub max_median_attempts: u32,
+    /// Validated sign-ins from the source up to this long after the campaign still count.
+    pub success_grace_minutes: u32,
+    /// Also look for sprays spread over the addresses of one ASN.
+    pub by_asn: bool,
+    pub level: Level,
+}
+
+pub struct PasswordSpray {
+    config: PasswordSprayConfig,
+}
+
+/// A detected campaign from one source.
+#[derive(Debug, Clone, PartialEq)]
+struct Campaign {
+    source: String,
+    start: i64,
+    end: i64,
+    users: BTreeSet<usize>,
+    failures: u32,
+}
+
+impl PasswordSpray {
+    pub fn new(config: PasswordSprayConfig) -> Self {
+        PasswordSpray { config }
+    }
+
+    /// Campaigns in one source's time-ordered positions.
+    fn campaigns_in(
+        &self,
+        ctx: &Context,
+        user_of: &[usize],
+        rows: &[usize],
+        source: &str,
+    ) -> Vec<Campaign> {
+        let window = i64::from(self.config.window_minutes) * 60_000_000;
+        let mut campaigns: Vec<Campaign> = Vec::new();
+        let mut recent: VecDeque<usize> = VecDeque::new();
+        let mut attempts: AHashMap<usize, u32> = AHashMap::new();
+        for &row in rows {
+            if ctx.outcome[row] != Outcome::CredentialFailure || user_of[row] == usize::MAX {
+                continue;
+            }
+            let now = ctx.time[row];
+            while let Some(&old) = recent.front().filter(|&&r| now - ctx.time[r] > window) {
+                let user = user_of[old];
+                if let Some(n) = attempts.get_mut(&user) {
+                    *n -= 1;
+                    if *n == 0 {
+                        attempts.remove(&user);
+                    }
+                }
+                recent.pop_front();
+            }
+            recent.push_back(row);
+            *attempts.entry(user_of[row]).or_default() += 1;
+            if attempts.len() < self.config.min_users as usize {
+                continue;
+            }
+            let mut counts: Vec<u32> = attempts.values().copied().collect();
+            counts.sort_unstable();
+            if counts[counts.len() / 2] > self.config.max_median_attempts {
+                continue;
+            }
+            let start = recent.front().map_or(now, |&r| ctx.time[r]);
+            match campaigns.last_mut().filter(|c| start <= c.end + window) {
+                Some(c) => {
+                    c.end = now;
+                    c.users.extend(attempts.keys().copied());
+                    c.failures += 1;
+                }
+                None => campaigns.push(Campaign {
+                    source: source.to_string(),
+                    start,
+                    end: now,
+                    users: attempts.keys().copied().collect(),
+                    failures: recent.len() as u32,
+                }),
+            }
+        }
+        campaigns
+    }
+
+    /// Every campaign with the positions of its source, by address then by ASN.
+    fn all_campaigns(&self, ctx: &Context) -> Vec<(Campaign, Vec<usize>)> {
+        let user_of = user_of(ctx);
+        let mut out = Vec::new();
+        for rows in ctx.by_address() {
+            let Some(&first) = rows.first() else { continue };
+            let source = format!("ip {}", ctx.ip(first).unwrap_or(""));
+            for campaign in self.campaigns_in(ctx, &user_of, &rows, &source) {
+                out.push((campaign, rows.clone()));
+            }
+        }
+        if self.config.by_asn {
+            if let Ok(asns) = ctx.sorted(col::asn).and_then(|c| c.u32().cloned()) {
+                let mut groups: AHashMap<u32, Vec<usize>> = AHashMap::new();
+                for (row, asn) in asns.iter().enumerate() {
+                    if let Some(asn) = asn {
+                        groups.entry(asn).or_default().push(row);
+                    }
+                }
+                let mut groups: Vec<(u32, Vec<usize>)> = groups.into_iter().collect();
+                groups.sort_unstable_by_key(|(asn, _)| *asn);
+                for (asn, mut rows) in groups {
+                    rows.sort_by_key(|&r| (ctx.time[r], r));
+                    for campaign in self.campaigns_in(ctx, &user_of, &rows, &format!("asn {asn}")) {
+                        out.push((campaign, rows.clone()));
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The user index of every position (`usize::MAX` for rows without a user).
+fn user_of(ctx: &Context) -> Vec<usize> {
+    let mut out = vec![usize::MAX; ctx.time.len()];
+    for (k, &(start, end)) in ctx.users.iter().enumerate() {
+        out[start..end].fill(k);
+    }
+    out
+}
+
+impl Detector for PasswordSpray {
+    fn identity(&self) -> Identity {
+        Identity {
+            id: "password_spray",
+            risk_event_type: "passwordSpray",
+            report: "Password spray",
+            activity: "signin",
+            timing: "offline",
+        }
+    }
+
+    fn settings(&self) -> Value {
+        json!({
+            "enabled": self.config.enabled,
+            "min_users": self.config.min_users,
+            "window_minutes": self.config.window_minutes,
+            "max_median_attempts": self.config.max_median_attempts,
+            "success_grace_minutes": self.config.success_grace_minutes,
+            "by_asn": self.config.by_asn,
+            "level": self.config.level,
+        })
+    }
+
+    fn detect(&self, ctx: &Context) -> Vec<Finding> {
+        let grace = i64::from(self.config.success_grace_minutes) * 60_000_000;
+        let mut fired: BTreeSet<usize> = BTreeSet::new();
+        let mut findings = Vec::new();
+        for (campaign, rows) in self.all_campaigns(ctx) {
+            for row in rows {
+                let t = ctx.time[row];
+                let inside = t >= campaign.start && t <= campaign.end + grace;
+                if inside
+                    && ctx.outcome[row].validated()
+                    && ctx.users_row(row)
+                    && t >= ctx.score_since
+                    && fired.insert(row)
+                {
+                    findings.push(Finding {
+                        detector: "password_spray",
+                        row,
+                        user_level: false,
+                        level: self.config.level,
+                        detected_at: t,
+                        evidence: json!({
+                            "source": campaign.source,
+                            "usersTried": campaign.users.len(),
+                            "campaignStart": format_time(campaign.start),
+                            "campaignEnd": format_time(campaign.end),
+                        }),
+                        related: vec![(
+                            "relatedEventTimeInUtc",
+                            Value::from(format_time(campaign.start)),
+                        )],
+                    });
+                }
+            }
+        }
+        findings.sort_by_key(|f| f.row);
+        findings
+    }
+
+    fn campaigns(&self, ctx: &Context) -> Vec<Value> {
+        self.all_campaigns(ctx)
+            .into_iter()
+            .map(|(c, _)| {
+                json!({
+                    "detector": "password_spray",
+                    "source": c.source,
+                    "usersTried": c.users.len(),
+                    "start": format_time(c.start),
+                    "end": format_time(c.end),
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::testing::{frame, sign_in, SignIn};
+    use crate::rules::Rules;
+
+    const USERS: [&str; 15] = [
+        "u0", "u1", "u2", "u3", "u4", "u5", "u6", "u7", "u8", "u9", "u10", "u11", "u12", "u13",
+        "u14",
+    ];
+
+    fn run(s: &[SignIn]) -> (Vec<Finding>, Vec<Value>) {
+        let rules = Rules::builtin();
+        let ctx = Context::new(&frame(s), None, &rules.networks).unwrap();
+        let d = PasswordSpray::new(rules.password_spray);
+        (d.detect(&ctx), d.campaigns(&ctx))
+    }
+
+    #[test]
+    fn a_spray_with_one_success_fires_for_that_user_only() {
+        let mut s: Vec<SignIn> = USERS
+            .iter()
+            .enumerate()
+            .map(|(k, u)| sign_in(u, k as i64, "198.51.100.7", 50126))
+            .collect();
+        s.push(sign_in("victim", 16, "198.51.100.7", 0));
+        s.push(sign_in("u3", 17, "84.208.10.7", 0));
+        let (found, campaigns) = run(&s);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].evidence["usersTried"], 15);
+        assert!(!campaigns.is_empty());
+    }
+
+    #[test]
+    fn an_unsuccessful_spray_is_a_campaign_but_no_detection() {
+        let s: Vec<SignIn> = USERS
+            .iter()
+            .enumerate()
+            .map(|(k, u)| sign_in(u, k as i64, "198.51.100.7", 50126))
+            .collect();
+        let (found, campaigns) = run(&s);
+        assert!(found.is_empty());
+        assert!(!campaigns.is_empty());
+    }
+
+    #[test]
+    fn failures_spread_over_hours_are_no_spray() {
+        let mut s: Vec<SignIn> = USERS
+            .iter()
+            .enumerate()
+            .map(|(k, u)| sign_in(u, k as i64 * 40, "198.51.100.7", 50126))
+            .collect();
+        s.push(sign_in("victim", 15 * 40, "198.51.100.7", 0));
+        let (found, campaigns) = run(&s);
+        assert!(found.is_empty());
+        assert!(campaigns.is_empty());
+    }
+}
