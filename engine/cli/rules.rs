@@ -35,16 +35,20 @@ pub fn run(args: RulesArgs) -> anyhow::Result<i32> {
         RulesCommand::List { rules } => {
             let rules = Rules::load(rules.as_deref())?;
             let mut out = std::io::stdout().lock();
-            for detector in registry(&rules) {
+            let written = registry(&rules).iter().try_for_each(|detector| {
                 let id = detector.identity();
                 writeln!(
                     out,
                     "{} → {} ({}, {}, {})",
                     id.id, id.risk_event_type, id.report, id.activity, id.timing
                 )?;
-                writeln!(out, "  {}", detector.settings())?;
+                writeln!(out, "  {}", detector.settings())
+            });
+            match written {
+                // A closed pipe (`| head`) is not an error.
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+                _ => Ok(EXIT_OK),
             }
-            Ok(EXIT_OK)
         }
         RulesCommand::Check { file } => match Rules::load(Some(&file)) {
             Ok(_) => {

@@ -3,14 +3,14 @@
 //! when the rules ask, from hosting providers or residential proxies. Tor is high, the rest
 //! medium. Failed sign-ins from such addresses feed the IP detectors instead.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{Context, Detector, Finding, Identity, Level};
 use crate::enrich::AnonymousPolicy;
 
 /// `[anonymous_ip]` in the rules file.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AnonymousIpConfig {
     pub enabled: bool,
@@ -55,13 +55,7 @@ impl Detector for AnonymousIp {
     }
 
     fn settings(&self) -> Value {
-        json!({
-            "enabled": self.config.enabled,
-            "level": self.config.level,
-            "tor_level": self.config.tor_level,
-            "include_hosting": self.config.include_hosting,
-            "include_residential_proxy": self.config.include_residential_proxy,
-        })
+        serde_json::to_value(&self.config).unwrap_or(Value::Null)
     }
 
     fn detect(&self, ctx: &Context) -> Vec<Finding> {

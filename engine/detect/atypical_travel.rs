@@ -7,7 +7,7 @@
 //! between two sign-ins at home (A→B→A) fires once, on B. A user is learnt first: no
 //! detection before the earlier of the learning days or the learning sign-ins.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{Context, Detector, Finding, Identity, Level};
@@ -15,7 +15,7 @@ use crate::geo::distance_km;
 use crate::ingest::values::format_time;
 
 /// `[atypical_travel]` in the rules file.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AtypicalTravelConfig {
     pub enabled: bool,
@@ -55,16 +55,7 @@ impl Detector for AtypicalTravel {
     }
 
     fn settings(&self) -> Value {
-        json!({
-            "enabled": self.config.enabled,
-            "min_distance_km": self.config.min_distance_km,
-            "min_speed_kmh": self.config.min_speed_kmh,
-            "familiar_radius_km": self.config.familiar_radius_km,
-            "learning_days": self.config.learning_days,
-            "learning_sign_ins": self.config.learning_sign_ins,
-            "include_non_interactive": self.config.include_non_interactive,
-            "level": self.config.level,
-        })
+        serde_json::to_value(&self.config).unwrap_or(Value::Null)
     }
 
     fn detect(&self, ctx: &Context) -> Vec<Finding> {

@@ -7,13 +7,13 @@
 //! reached the threshold fires and ends the run. Keying runs by source keeps the real user's
 //! own sign-ins from another network, in the middle of an attack, from hiding it.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{Context, Detector, Finding, Identity, Level, Outcome};
 
 /// `[failures_then_success]` in the rules file.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct FailuresThenSuccessConfig {
     /// Turn the detector off with `false`.
@@ -56,12 +56,7 @@ impl Detector for FailuresThenSuccess {
     }
 
     fn settings(&self) -> Value {
-        json!({
-            "enabled": self.config.enabled,
-            "min_failures": self.config.min_failures,
-            "session_gap_minutes": self.config.session_gap_minutes,
-            "level": self.config.level,
-        })
+        serde_json::to_value(&self.config).unwrap_or(Value::Null)
     }
 
     fn detect(&self, ctx: &Context) -> Vec<Finding> {

@@ -2,7 +2,7 @@
 //! signed in is not known to be a tenant user) listed in a leaked-account file. High when the
 //! user has a validated sign-in after the leak date, medium otherwise. User-level.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{Context, Detector, Finding, Identity, Level};
@@ -10,7 +10,7 @@ use crate::frame::col;
 use crate::ingest::values::format_time;
 
 /// `[leaked_credentials]` in the rules file.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LeakedCredentialsConfig {
     pub enabled: bool,
@@ -42,11 +42,7 @@ impl Detector for LeakedCredentials {
     }
 
     fn settings(&self) -> Value {
-        json!({
-            "enabled": self.config.enabled,
-            "used_after_leak_level": self.config.used_after_leak_level,
-            "level": self.config.level,
-        })
+        serde_json::to_value(&self.config).unwrap_or(Value::Null)
     }
 
     fn detect(&self, ctx: &Context) -> Vec<Finding> {

@@ -2,13 +2,13 @@
 //! `malwareInfectedIPAddress`: validated sign-ins from addresses on the lists the user passes
 //! (`--threat-intel`, `--infected-list`). One kernel, two identities.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{Context, Detector, Finding, Identity, Level};
 
 /// `[threat_intel_ip]` and `[infected_device_ip]` in the rules file.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ListedIpConfig {
     pub enabled: bool,
@@ -61,7 +61,7 @@ impl Detector for ListedIp {
     }
 
     fn settings(&self) -> Value {
-        json!({"enabled": self.config.enabled, "level": self.config.level})
+        serde_json::to_value(&self.config).unwrap_or(Value::Null)
     }
 
     fn detect(&self, ctx: &Context) -> Vec<Finding> {

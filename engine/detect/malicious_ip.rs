@@ -5,14 +5,14 @@
 
 use std::collections::VecDeque;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{Context, Detector, Finding, Identity, Level, Outcome};
 use crate::ingest::values::format_time;
 
 /// `[malicious_ip]` in the rules file.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MaliciousIpConfig {
     pub enabled: bool,
@@ -46,13 +46,7 @@ impl Detector for MaliciousIp {
     }
 
     fn settings(&self) -> Value {
-        json!({
-            "enabled": self.config.enabled,
-            "min_failures": self.config.min_failures,
-            "min_failure_ratio": self.config.min_failure_ratio,
-            "window_hours": self.config.window_hours,
-            "level": self.config.level,
-        })
+        serde_json::to_value(&self.config).unwrap_or(Value::Null)
     }
 
     fn detect(&self, ctx: &Context) -> Vec<Finding> {

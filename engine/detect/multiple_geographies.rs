@@ -7,7 +7,7 @@
 
 use std::collections::VecDeque;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{Context, Detector, Finding, Identity, Level};
@@ -16,7 +16,7 @@ use crate::geo::distance_km;
 use crate::ingest::values::format_time;
 
 /// `[multiple_geographies]` in the rules file.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MultipleGeographiesConfig {
     pub enabled: bool,
@@ -51,13 +51,7 @@ impl Detector for MultipleGeographies {
     }
 
     fn settings(&self) -> Value {
-        json!({
-            "enabled": self.config.enabled,
-            "window_minutes": self.config.window_minutes,
-            "min_distance_km": self.config.min_distance_km,
-            "include_non_interactive": self.config.include_non_interactive,
-            "level": self.config.level,
-        })
+        serde_json::to_value(&self.config).unwrap_or(Value::Null)
     }
 
     fn detect(&self, ctx: &Context) -> Vec<Finding> {

@@ -6,7 +6,7 @@
 //! colleagues work is not news. Org-common egress is no place and is left out.
 
 use ahash::{AHashMap, AHashSet};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{Context, Detector, Finding, Identity, Level};
@@ -14,7 +14,7 @@ use crate::frame::col;
 use crate::ingest::values::format_time;
 
 /// `[new_country]` in the rules file.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewCountryConfig {
     pub enabled: bool,
@@ -56,14 +56,7 @@ impl Detector for NewCountry {
     }
 
     fn settings(&self) -> Value {
-        json!({
-            "enabled": self.config.enabled,
-            "min_history_days": self.config.min_history_days,
-            "rare_min_users": self.config.rare_min_users,
-            "rare_share": self.config.rare_share,
-            "include_non_interactive": self.config.include_non_interactive,
-            "level": self.config.level,
-        })
+        serde_json::to_value(&self.config).unwrap_or(Value::Null)
     }
 
     fn detect(&self, ctx: &Context) -> Vec<Finding> {

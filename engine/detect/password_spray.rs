@@ -7,7 +7,7 @@
 use std::collections::{BTreeSet, VecDeque};
 
 use ahash::AHashMap;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{Context, Detector, Finding, Identity, Level, Outcome};
@@ -15,7 +15,7 @@ use crate::frame::col;
 use crate::ingest::values::format_time;
 
 /// `[password_spray]` in the rules file.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordSprayConfig {
     pub enabled: bool,
@@ -160,15 +160,7 @@ impl Detector for PasswordSpray {
     }
 
     fn settings(&self) -> Value {
-        json!({
-            "enabled": self.config.enabled,
-            "min_users": self.config.min_users,
-            "window_minutes": self.config.window_minutes,
-            "max_median_attempts": self.config.max_median_attempts,
-            "success_grace_minutes": self.config.success_grace_minutes,
-            "by_asn": self.config.by_asn,
-            "level": self.config.level,
-        })
+        serde_json::to_value(&self.config).unwrap_or(Value::Null)
     }
 
     fn detect(&self, ctx: &Context) -> Vec<Finding> {

@@ -9,7 +9,7 @@
 //! 4–5 medium and all 6 high. Sign-ins from org-common egress count as familiar places.
 
 use ahash::AHashSet;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{Context, Detector, Finding, Identity, Level};
@@ -17,7 +17,7 @@ use crate::frame::col;
 use crate::geo::distance_km;
 
 /// `[unfamiliar_sign_in]` in the rules file.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct UnfamiliarSignInConfig {
     pub enabled: bool,
@@ -87,13 +87,7 @@ impl Detector for UnfamiliarSignIn {
     }
 
     fn settings(&self) -> Value {
-        json!({
-            "enabled": self.config.enabled,
-            "learning_days": self.config.learning_days,
-            "familiar_radius_km": self.config.familiar_radius_km,
-            "min_unfamiliar": self.config.min_unfamiliar,
-            "include_non_interactive": self.config.include_non_interactive,
-        })
+        serde_json::to_value(&self.config).unwrap_or(Value::Null)
     }
 
     fn detect(&self, ctx: &Context) -> Vec<Finding> {
