@@ -19,6 +19,8 @@ pub const DEFAULT_RULES: &str = include_str!("../rules/default.toml");
 pub struct Rules {
     /// Error codes that sort sign-ins into outcome classes.
     pub outcomes: OutcomesConfig,
+    /// How GeoIP coordinates combine with the log's.
+    pub geoip: crate::detect::context::GeoIpConfig,
     /// Org-common networks, shared by the location detectors.
     pub networks: crate::detect::context::NetworksConfig,
     /// `anonymizedIPAddress`, and which networks count as anonymous for every detector.

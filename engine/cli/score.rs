@@ -16,7 +16,7 @@ use crate::detect::{registry, run_all, Context};
 use crate::enrich::anonymous::read_list;
 use crate::enrich::ip_set::IpSet;
 use crate::enrich::leaked::LeakedAccounts;
-use crate::enrich::AnonymousSources;
+use crate::enrich::{AnonymousSources, GeoIp};
 use crate::ingest::values::parse_time;
 use crate::report::build::detections;
 use crate::report::{
@@ -39,6 +39,12 @@ pub struct ScoreArgs {
     /// Format of the output tables.
     #[arg(long, value_enum, default_value_t = Format::Jsonl)]
     format: Format,
+    /// GeoIP City database (.mmdb): coordinates and accuracy radius where the log has none.
+    #[arg(long, value_name = "FILE")]
+    geoip_city: Option<PathBuf>,
+    /// GeoIP ASN database (.mmdb).
+    #[arg(long, value_name = "FILE")]
+    geoip_asn: Option<PathBuf>,
     /// GeoIP2 Anonymous-IP database (.mmdb): Tor exits, anonymous VPNs, public proxies.
     #[arg(long, value_name = "FILE")]
     anonymous_ip: Option<PathBuf>,
@@ -80,6 +86,7 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
     let threat_intel = read_lists(&args.threat_intel)?;
     let infected = read_lists(&args.infected_list)?;
     let leaked = LeakedAccounts::read(&args.leaked_accounts)?;
+    let geoip = GeoIp::open(args.geoip_city.as_deref(), args.geoip_asn.as_deref())?;
     let (rules, ingested) = load_inputs(&args.input)?;
     let span = crate::trace::span("score: sort context");
     let enrichment = Enrichment {
@@ -88,6 +95,8 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
         threat_intel: &threat_intel,
         infected: &infected,
         leaked: &leaked,
+        geoip: &geoip,
+        prefer_geoip: rules.geoip.prefer_over_log,
     };
     let ctx = Context::with_enrichment(&ingested.frame, score_since, &rules.networks, &enrichment)?;
     drop(span);
@@ -123,6 +132,8 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
     let parameters: BTreeMap<String, Value> = [
         ("score_since".to_string(), json!(args.score_since)),
         ("format".to_string(), json!(ext)),
+        ("geoip_city".to_string(), json!(args.geoip_city)),
+        ("geoip_asn".to_string(), json!(args.geoip_asn)),
         ("anonymous_ip".to_string(), json!(args.anonymous_ip)),
         ("anonymous_lists".to_string(), json!(args.anonymous_list)),
         ("threat_intel".to_string(), json!(args.threat_intel)),

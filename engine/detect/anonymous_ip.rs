@@ -117,6 +117,8 @@ mod tests {
             threat_intel: &empty,
             infected: &empty,
             leaked: &Default::default(),
+            geoip: &Default::default(),
+            prefer_geoip: false,
         };
         let ctx =
             Context::with_enrichment(&frame(sign_ins), None, &rules.networks, &enrichment).unwrap();

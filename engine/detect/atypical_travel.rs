@@ -100,7 +100,11 @@ impl AtypicalTravel {
     /// A finding for the pair (`prev`, `row`) when it is too fast.
     fn pair(&self, ctx: &Context, prev: usize, row: usize, here: (f64, f64)) -> Option<Finding> {
         let there = ctx.place[prev]?;
-        let km = distance_km(there.0, there.1, here.0, here.1);
+        // GeoIP accuracy radii widen the tolerance: the two places may be this much closer.
+        let km = (distance_km(there.0, there.1, here.0, here.1)
+            - ctx.radius_km[prev]
+            - ctx.radius_km[row])
+            .max(0.0);
         let minutes = (ctx.time[row] - ctx.time[prev]) as f64 / 60_000_000.0;
         let kmh = if minutes > 0.0 {
             km / (minutes / 60.0)
@@ -134,6 +138,7 @@ impl AtypicalTravel {
                 "previousLocation": place(prev),
                 "location": place(row),
                 "distanceKm": round(km),
+                "accuracyRadiiKm": [ctx.radius_km[prev], ctx.radius_km[row]],
                 "minutes": round(minutes),
                 "speedKmh": if kmh.is_finite() { Value::from(round(kmh)) } else { Value::from("instant") },
             }),

@@ -9,6 +9,7 @@ use rayon::slice::ParallelSliceMut;
 use crate::enrich::ip_set::IpSet;
 use crate::enrich::leaked::LeakedAccounts;
 use crate::enrich::{AnonymousFlags, AnonymousPolicy, AnonymousSources};
+use crate::enrich::{GeoFacts, GeoIp};
 use crate::frame::{col, outcome};
 
 /// An outcome class as a small number, for tight loops.
@@ -70,6 +71,8 @@ pub struct Context {
     pub infected: Vec<bool>,
     /// Leaked accounts passed by the user.
     pub leaked: LeakedAccounts,
+    /// GeoIP accuracy radius of the row's address, in kilometres (0 when unknown).
+    pub radius_km: Vec<f64>,
     /// Each position's address as an index into the distinct addresses (for per-address
     /// detectors); `None` for rows without an address.
     pub address: Vec<Option<u32>>,
@@ -181,6 +184,17 @@ pub struct Enrichment<'e> {
     pub threat_intel: &'e IpSet,
     pub infected: &'e IpSet,
     pub leaked: &'e LeakedAccounts,
+    pub geoip: &'e GeoIp,
+    /// Take GeoIP coordinates over the log's.
+    pub prefer_geoip: bool,
+}
+
+/// `[geoip]` in the rules.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct GeoIpConfig {
+    /// Use the City database's coordinates even where the log has its own.
+    pub prefer_over_log: bool,
 }
 
 impl Context {
@@ -201,6 +215,8 @@ impl Context {
             threat_intel: &empty,
             infected: &empty,
             leaked: &LeakedAccounts::default(),
+            geoip: &GeoIp::default(),
+            prefer_geoip: false,
         };
         Self::with_enrichment(frame, score_since, networks_config, &enrichment)
     }
@@ -277,7 +293,7 @@ impl Context {
             .collect();
         let latitude: Vec<Option<f64>> = frame.column(col::latitude)?.f64()?.iter().collect();
         let longitude: Vec<Option<f64>> = frame.column(col::longitude)?.f64()?.iter().collect();
-        let place = (0..order.len())
+        let place: Vec<Option<(f64, f64)>> = (0..order.len())
             .map(|k| Some((latitude[at(k)]?, longitude[at(k)]?)))
             .collect();
         let all_networks: Vec<Option<u64>> = frame.column(col::ip_network)?.u64()?.iter().collect();
@@ -292,21 +308,36 @@ impl Context {
             })
             .collect();
         let ip = frame.column(col::ip_address)?.str()?.rechunk().into_owned();
-        let (anonymous_flags, threat_intel, infected, address) = {
+        let (anonymous_flags, threat_intel, infected, geo, address) = {
             let e = enrichment;
             let addresses = Addresses::new(&ip, &order);
             (
                 addresses.lookup(!e.anonymous.is_empty(), |a| e.anonymous.lookup(a)),
                 addresses.lookup(!e.threat_intel.is_empty(), |a| e.threat_intel.contains(a)),
                 addresses.lookup(!e.infected.is_empty(), |a| e.infected.contains(a)),
+                addresses.lookup(!e.geoip.is_empty(), |a| e.geoip.lookup(a)),
                 addresses.index,
             )
         };
+        // The log's place wins unless told otherwise; GeoIP fills what the log lacks.
+        let place: Vec<Option<(f64, f64)>> = place
+            .into_iter()
+            .zip(&geo)
+            .map(
+                |(logged, g): (Option<(f64, f64)>, &GeoFacts)| match (logged, g.place) {
+                    (Some(_), Some(found)) if enrichment.prefer_geoip => Some(found),
+                    (None, found) => found,
+                    (logged, _) => logged,
+                },
+            )
+            .collect();
+        let radius_km = geo.iter().map(|g| g.radius_km).collect();
         let anonymous = anonymous_flags
             .iter()
             .map(|f| f.is_anonymous(enrichment.policy))
             .collect();
         Ok(Context {
+            radius_km,
             address,
             leaked: enrichment.leaked.clone(),
             threat_intel,

@@ -116,6 +116,8 @@ mod tests {
             threat_intel: &empty,
             infected: &empty,
             leaked: &leaked,
+            geoip: &Default::default(),
+            prefer_geoip: false,
         };
         let s = [
             sign_in("ada", 0, "84.208.10.7", 0),

@@ -109,6 +109,8 @@ mod tests {
             threat_intel: &threat,
             infected: &infected,
             leaked: &Default::default(),
+            geoip: &Default::default(),
+            prefer_geoip: false,
         };
         let s = [
             sign_in("ada", 0, "198.51.100.20", 0),

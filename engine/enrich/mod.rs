@@ -3,7 +3,9 @@
 //! Lookups run once per distinct address, never per row.
 
 pub mod anonymous;
+pub mod geoip;
 pub mod ip_set;
 pub mod leaked;
 
 pub use anonymous::{AnonymousFlags, AnonymousPolicy, AnonymousSources, SourceError};
+pub use geoip::{GeoFacts, GeoIp};

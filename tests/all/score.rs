@@ -215,3 +215,61 @@ fn a_missing_enrichment_file_is_an_error_before_any_work() {
     assert!(stderr.contains("/no/such/anonymous.mmdb"), "{stderr}");
     assert!(!dir.path().join("detections.jsonl").exists());
 }
+
+#[test]
+fn the_city_database_gives_portal_csv_the_coordinates_it_lacks() {
+    let dir = tempfile::tempdir().unwrap();
+    let tenant = dir.path().join("tenant");
+    let status = Command::new(env!("CARGO_BIN_EXE_idrisk"))
+        .args([
+            "synth",
+            "--users",
+            "60",
+            "--days",
+            "21",
+            "--seed",
+            "4",
+            "-q",
+            "--shape",
+            "portal-csv",
+            "--out",
+        ])
+        .arg(&tenant)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let travel = |out: &Path, extra: &[&str]| -> usize {
+        let status = Command::new(env!("CARGO_BIN_EXE_idrisk"))
+            .arg("score")
+            .arg(tenant.join("signins"))
+            .arg("--out")
+            .arg(out)
+            .arg("-q")
+            .args(extra)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        read(&out.join("detections.jsonl"))
+            .lines()
+            .filter(|l| l.contains("\"unlikelyTravel\""))
+            .count()
+    };
+    let city = tenant.join("geoip-city.mmdb");
+    let labelled = read(&tenant.join("labels.jsonl"))
+        .lines()
+        .filter(|l| l.contains("\"unlikelyTravel\""))
+        .count();
+    assert!(labelled > 0);
+    assert_eq!(
+        travel(&dir.path().join("without"), &[]),
+        0,
+        "no coordinates, no travel"
+    );
+    assert_eq!(
+        travel(
+            &dir.path().join("with"),
+            &["--geoip-city", city.to_str().unwrap()]
+        ),
+        labelled
+    );
+}
