@@ -112,6 +112,7 @@ impl Rules {
     }
 
     fn validate(&self) -> Result<(), String> {
+        self.networks.trusted_set()?;
         let f = &self.failures_then_success;
         if f.min_failures == 0 {
             return Err("failures_then_success: only positive numbers are allowed for 'min_failures', value: 0".into());
@@ -210,6 +211,17 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("'min_failures', value: 0"), "{err}");
+    }
+
+    #[test]
+    fn an_invalid_trusted_block_is_rejected() {
+        let err = Rules::parse("[networks]\ntrusted_cidrs = [\"10.0.0.0/33\"]\n", "x")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("trusted_cidrs") && err.contains("10.0.0.0/33"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -228,6 +228,20 @@ mod tests {
     }
 
     #[test]
+    fn a_trusted_corporate_block_is_no_place_even_for_one_user() {
+        let mut s = history("ada", OSLO);
+        s.push(at("ada", 0, "84.208.10.7", OSLO));
+        s.push(at("ada", 30, "62.200.1.5", NEW_YORK));
+        assert_eq!(detect(&s).len(), 1, "an unknown egress is a place");
+        let rules =
+            Rules::parse("[networks]\ntrusted_cidrs = [\"62.200.1.0/24\"]\n", "test").unwrap();
+        let ctx = Context::new(&frame_with_places(&s), None, &rules.networks).unwrap();
+        assert!(AtypicalTravel::new(rules.atypical_travel)
+            .detect(&ctx)
+            .is_empty());
+    }
+
+    #[test]
     fn a_new_user_is_learnt_before_scored() {
         let s = vec![
             at("ada", 0, "84.208.10.7", OSLO),

@@ -59,7 +59,8 @@ pub struct Context {
     pub score_since: i64,
     /// Coordinates of each row, when the log or GeoIP gave them.
     pub place: Vec<Option<(f64, f64)>>,
-    /// The row's /24 or /48 is an egress many colleagues share (see [`org_common_networks`]).
+    /// The row's /24 or /48 is an egress many colleagues share (see [`org_common_networks`]),
+    /// or its address is in a trusted block or ASN of the rules.
     pub org_common: Vec<bool>,
     /// What the anonymous-network sources say of the row's address.
     pub anonymous_flags: Vec<AnonymousFlags>,
@@ -139,6 +140,24 @@ pub struct NetworksConfig {
     pub org_common_min_users: u32,
     /// ...on at least this many distinct days, for it to be an egress rather than a place.
     pub org_common_min_days: u32,
+    /// Corporate egress blocks (CIDR) that are always trusted: never a place, never anchor.
+    pub trusted_cidrs: Vec<String>,
+    /// Autonomous systems that are always trusted (a corporate ASN, a secure web gateway).
+    pub trusted_asns: Vec<u32>,
+}
+
+impl NetworksConfig {
+    /// The trusted blocks as a set; `Err` names a block that does not parse.
+    pub fn trusted_set(&self) -> Result<IpSet, String> {
+        let (set, bad) = IpSet::parse(&self.trusted_cidrs.join("\n"));
+        match bad.first() {
+            Some(line) => Err(format!(
+                "networks: 'trusted_cidrs' holds an invalid block, value: {:?}",
+                line.text
+            )),
+            None => Ok(set),
+        }
+    }
 }
 
 /// Marks rows whose network is org-common: at least `min_users` distinct users on at least
@@ -332,6 +351,19 @@ impl Context {
             )
             .collect();
         let radius_km = geo.iter().map(|g| g.radius_km).collect();
+        // Trusted corporate networks are egress like org-common ones, whatever their volume.
+        let trusted = networks_config.trusted_set().unwrap_or_default();
+        let asns: Vec<Option<u32>> = frame.column(col::asn)?.u32()?.iter().collect();
+        let mut org_common = org_common;
+        for (k, common) in org_common.iter_mut().enumerate() {
+            let by_asn = asns[at(k)].is_some_and(|a| networks_config.trusted_asns.contains(&a));
+            let by_block = !trusted.is_empty()
+                && ip
+                    .get(at(k))
+                    .and_then(|t| t.parse().ok())
+                    .is_some_and(|a| trusted.contains(a));
+            *common |= by_asn || by_block;
+        }
         let anonymous = anonymous_flags
             .iter()
             .map(|f| f.is_anonymous(enrichment.policy))
