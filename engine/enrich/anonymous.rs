@@ -139,3 +139,45 @@ pub fn read_list(path: &Path) -> Result<IpSet, SourceError> {
         None => Ok(set),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosting_and_residential_proxies_count_only_when_the_policy_says_so() {
+        let off = AnonymousPolicy {
+            include_hosting: false,
+            include_residential_proxy: false,
+        };
+        let on = AnonymousPolicy {
+            include_hosting: true,
+            include_residential_proxy: true,
+        };
+        let hosting = AnonymousFlags {
+            hosting: true,
+            ..AnonymousFlags::default()
+        };
+        let residential = AnonymousFlags {
+            residential_proxy: true,
+            ..AnonymousFlags::default()
+        };
+        let tor = AnonymousFlags {
+            tor: true,
+            ..AnonymousFlags::default()
+        };
+        assert!(!hosting.is_anonymous(off) && hosting.is_anonymous(on));
+        assert!(!residential.is_anonymous(off) && residential.is_anonymous(on));
+        assert!(tor.is_anonymous(off));
+        assert_eq!(tor.kinds(), ["torExitNode"]);
+    }
+
+    #[test]
+    fn a_missing_database_is_an_error_naming_it() {
+        let err = AnonymousSources::open(Some(Path::new("/no/such.mmdb")), &[])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("/no/such.mmdb"), "{err}");
+    }
+}
