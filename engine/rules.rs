@@ -19,6 +19,8 @@ pub const DEFAULT_RULES: &str = include_str!("../rules/default.toml");
 pub struct Rules {
     /// Error codes that sort sign-ins into outcome classes.
     pub outcomes: OutcomesConfig,
+    /// Enrichment files; command-line flags win over these.
+    pub files: FilesConfig,
     /// How GeoIP coordinates combine with the log's.
     pub geoip: crate::detect::context::GeoIpConfig,
     /// Org-common networks, shared by the location detectors.
@@ -55,6 +57,20 @@ pub struct OutcomesConfig {
     pub credential_failure: Vec<i32>,
     /// Password right, flow interrupted or blocked later (validated credentials).
     pub credential_valid: Vec<i32>,
+}
+
+/// `[files]`: enrichment files named in the rules (paths as written, relative to the working
+/// directory). A flag given on the command line replaces the matching entry.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilesConfig {
+    pub geoip_city: Option<PathBuf>,
+    pub geoip_asn: Option<PathBuf>,
+    pub anonymous_ip: Option<PathBuf>,
+    pub anonymous_lists: Vec<PathBuf>,
+    pub threat_intel: Vec<PathBuf>,
+    pub infected_lists: Vec<PathBuf>,
+    pub leaked_accounts: Vec<PathBuf>,
 }
 
 /// A rules file that cannot be used.

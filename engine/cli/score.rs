@@ -23,7 +23,7 @@ use crate::report::{
     detection_counts, replace_atomically, risky_signins, risky_users, write_quarantine_jsonl,
     write_table, Format, Summary,
 };
-use crate::rules::DEFAULT_RULES;
+use crate::rules::{Rules, DEFAULT_RULES};
 
 #[derive(Debug, Args)]
 pub struct ScoreArgs {
@@ -81,12 +81,27 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
             .with_context(|| format!("reading '{}'", path.display()))?,
         None => DEFAULT_RULES.to_string(),
     };
-    // Enrichment files are checked before any sign-in is read.
-    let anonymous = AnonymousSources::open(args.anonymous_ip.as_deref(), &args.anonymous_list)?;
-    let threat_intel = read_lists(&args.threat_intel)?;
-    let infected = read_lists(&args.infected_list)?;
-    let leaked = LeakedAccounts::read(&args.leaked_accounts)?;
-    let geoip = GeoIp::open(args.geoip_city.as_deref(), args.geoip_asn.as_deref())?;
+    // Enrichment files (flags, else the rules' [files]) are checked before any sign-in is read.
+    let files = Rules::load(args.input.rules.as_deref())?.files;
+    let either = |flag: &[PathBuf], listed: &[PathBuf]| {
+        if flag.is_empty() {
+            listed.to_vec()
+        } else {
+            flag.to_vec()
+        }
+    };
+    let geoip_city = args.geoip_city.clone().or(files.geoip_city);
+    let geoip_asn = args.geoip_asn.clone().or(files.geoip_asn);
+    let anonymous_ip = args.anonymous_ip.clone().or(files.anonymous_ip);
+    let anonymous_lists = either(&args.anonymous_list, &files.anonymous_lists);
+    let threat_intel_lists = either(&args.threat_intel, &files.threat_intel);
+    let infected_lists = either(&args.infected_list, &files.infected_lists);
+    let leaked_lists = either(&args.leaked_accounts, &files.leaked_accounts);
+    let anonymous = AnonymousSources::open(anonymous_ip.as_deref(), &anonymous_lists)?;
+    let threat_intel = read_lists(&threat_intel_lists)?;
+    let infected = read_lists(&infected_lists)?;
+    let leaked = LeakedAccounts::read(&leaked_lists)?;
+    let geoip = GeoIp::open(geoip_city.as_deref(), geoip_asn.as_deref())?;
     let (rules, ingested) = load_inputs(&args.input)?;
     let span = crate::trace::span("score: sort context");
     let enrichment = Enrichment {
@@ -132,13 +147,13 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
     let parameters: BTreeMap<String, Value> = [
         ("score_since".to_string(), json!(args.score_since)),
         ("format".to_string(), json!(ext)),
-        ("geoip_city".to_string(), json!(args.geoip_city)),
-        ("geoip_asn".to_string(), json!(args.geoip_asn)),
-        ("anonymous_ip".to_string(), json!(args.anonymous_ip)),
-        ("anonymous_lists".to_string(), json!(args.anonymous_list)),
-        ("threat_intel".to_string(), json!(args.threat_intel)),
-        ("infected_lists".to_string(), json!(args.infected_list)),
-        ("leaked_accounts".to_string(), json!(args.leaked_accounts)),
+        ("geoip_city".to_string(), json!(geoip_city)),
+        ("geoip_asn".to_string(), json!(geoip_asn)),
+        ("anonymous_ip".to_string(), json!(anonymous_ip)),
+        ("anonymous_lists".to_string(), json!(anonymous_lists)),
+        ("threat_intel".to_string(), json!(threat_intel_lists)),
+        ("infected_lists".to_string(), json!(infected_lists)),
+        ("leaked_accounts".to_string(), json!(leaked_lists)),
         (
             "detectors".to_string(),
             Value::from(

@@ -273,3 +273,41 @@ fn the_city_database_gives_portal_csv_the_coordinates_it_lacks() {
         labelled
     );
 }
+
+#[test]
+fn enrichment_files_named_in_the_rules_are_used_and_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let tenant = repo("datasets/tenant");
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(
+        &rules,
+        format!(
+            "[files]\nanonymous_ip = {:?}\n",
+            tenant.join("anonymous-ip.mmdb").to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    score(
+        &dir.path().join("out"),
+        &["--rules", rules.to_str().unwrap()],
+    );
+    let detections = read(&dir.path().join("out/detections.jsonl"));
+    assert!(detections.contains("\"anonymizedIPAddress\""));
+    std::fs::write(
+        &rules,
+        "[files]\nleaked_accounts = [\"/no/such/leaks.txt\"]\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_idrisk"))
+        .arg("score")
+        .arg(repo("datasets/tenant/signins"))
+        .arg("--out")
+        .arg(dir.path().join("out2"))
+        .args(["--rules", rules.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8(out.stderr)
+        .unwrap()
+        .contains("/no/such/leaks.txt"));
+}
