@@ -67,3 +67,79 @@ impl GeoIp {
         facts
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ipnet::IpNet;
+    use mmdb_writer::Writer;
+    use serde::Serialize;
+
+    #[derive(Serialize)]
+    struct Location {
+        latitude: f64,
+        longitude: f64,
+        accuracy_radius: u16,
+    }
+
+    #[derive(Serialize)]
+    struct CityRecord {
+        location: Location,
+    }
+
+    #[derive(Serialize)]
+    struct AsnRecord {
+        autonomous_system_number: u32,
+    }
+
+    #[test]
+    fn ipv4_ipv6_and_ipv4_mapped_addresses_resolve() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut city = Writer::new("GeoIP2-City");
+        let mut asn = Writer::new("GeoLite2-ASN");
+        for (net, lat, radius, number) in [
+            ("203.0.113.0/24", 59.91, 20, 2119),
+            ("2001:db8:1::/48", 52.52, 100, 3320),
+        ] {
+            let net: IpNet = net.parse().unwrap();
+            city.insert(
+                net,
+                &CityRecord {
+                    location: Location {
+                        latitude: lat,
+                        longitude: 10.0,
+                        accuracy_radius: radius,
+                    },
+                },
+            )
+            .unwrap();
+            asn.insert(
+                net,
+                &AsnRecord {
+                    autonomous_system_number: number,
+                },
+            )
+            .unwrap();
+        }
+        let (city_path, asn_path) = (dir.path().join("city.mmdb"), dir.path().join("asn.mmdb"));
+        std::fs::write(&city_path, city.to_bytes().unwrap()).unwrap();
+        std::fs::write(&asn_path, asn.to_bytes().unwrap()).unwrap();
+        let geo = GeoIp::open(Some(&city_path), Some(&asn_path)).unwrap();
+        let v4 = geo.lookup("203.0.113.9".parse().unwrap());
+        assert_eq!(
+            (v4.place, v4.radius_km, v4.asn),
+            (Some((59.91, 10.0)), 20.0, Some(2119))
+        );
+        let mapped = geo.lookup("::ffff:203.0.113.9".parse().unwrap());
+        assert_eq!(mapped, v4);
+        let v6 = geo.lookup("2001:db8:1:2::5".parse().unwrap());
+        assert_eq!(
+            (v6.place, v6.radius_km, v6.asn),
+            (Some((52.52, 10.0)), 100.0, Some(3320))
+        );
+        assert_eq!(
+            geo.lookup("198.51.100.1".parse().unwrap()),
+            GeoFacts::default()
+        );
+    }
+}
