@@ -113,21 +113,26 @@ fn scoring_since_a_day_gives_exactly_that_days_detections_of_a_full_run() {
 fn failures_then_success_is_exact_on_the_committed_tenant() {
     let dir = tempfile::tempdir().unwrap();
     score(dir.path(), &[]);
-    let out = Command::new(env!("CARGO_BIN_EXE_idrisk"))
+    assert_eq!(f1_of(dir.path(), "signInAfterMultipleFailures"), 1.0);
+}
+
+/// The F1 `idrisk eval` gives one risk event type of the detections in `out`, against the
+/// committed tenant's labels.
+fn f1_of(out: &Path, kind: &str) -> f64 {
+    let eval = Command::new(env!("CARGO_BIN_EXE_idrisk"))
         .args(["eval", "--json", "--labels"])
         .arg(repo("datasets/tenant/labels.jsonl"))
         .arg("--detections")
-        .arg(dir.path())
+        .arg(out)
         .output()
         .unwrap();
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let failures = report["types"]
-        .as_array()
-        .unwrap()
+    let report: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
+    let scores = report["types"].as_array().unwrap();
+    let score = scores
         .iter()
-        .find(|t| t["risk_event_type"] == "signInAfterMultipleFailures")
+        .find(|t| t["risk_event_type"] == kind)
         .unwrap();
-    assert_eq!(failures["f1"], 1.0, "{failures}");
+    score["f1"].as_f64().unwrap()
 }
 
 #[test]
@@ -182,21 +187,7 @@ fn the_anonymous_ip_database_finds_every_anonymous_sign_in_of_the_committed_tena
             tor.to_str().unwrap(),
         ],
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_idrisk"))
-        .args(["eval", "--json", "--labels"])
-        .arg(tenant.join("labels.jsonl"))
-        .arg("--detections")
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let anonymous = report["types"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["risk_event_type"] == "anonymizedIPAddress")
-        .unwrap();
-    assert_eq!(anonymous["f1"], 1.0, "{anonymous}");
+    assert_eq!(f1_of(dir.path(), "anonymizedIPAddress"), 1.0);
 }
 
 #[test]
