@@ -69,9 +69,7 @@ impl Detector for AtypicalTravel {
             let mut previous: Option<usize> = None;
             let mut pairs_seen = 0u32;
             for row in start..end {
-                let usable = ctx.outcome[row].validated()
-                    && (ctx.interactive[row] || c.include_non_interactive)
-                    && ctx.is_place(row);
+                let usable = ctx.locates_user(row, c.include_non_interactive);
                 let Some(here) = ctx.place[row].filter(|_| usable) else {
                     continue;
                 };

@@ -246,6 +246,14 @@ impl Context {
         !self.org_common[row] && !self.anonymous[row]
     }
 
+    /// A validated sign-in that says where the user is: what every location detector reads.
+    /// Non-interactive sign-ins count only when the detector's rules include them.
+    pub fn locates_user(&self, row: usize, include_non_interactive: bool) -> bool {
+        self.outcome[row].validated()
+            && (self.interactive[row] || include_non_interactive)
+            && self.is_place(row)
+    }
+
     /// Orders the canonical frame for the detectors and looks up each distinct address once.
     pub fn with_enrichment(
         frame: &DataFrame,

@@ -69,9 +69,7 @@ impl Detector for MultipleGeographies {
             let mut recent: VecDeque<usize> = VecDeque::new();
             let mut quiet_until = i64::MIN;
             for row in start..end {
-                let usable = ctx.outcome[row].validated()
-                    && (ctx.interactive[row] || c.include_non_interactive)
-                    && ctx.is_place(row);
+                let usable = ctx.locates_user(row, c.include_non_interactive);
                 let (Some(here), Some(country)) = (ctx.place[row], countries.get(row)) else {
                     continue;
                 };

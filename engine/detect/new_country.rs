@@ -38,9 +38,7 @@ impl NewCountry {
     }
 
     fn usable(&self, ctx: &Context, row: usize) -> bool {
-        ctx.outcome[row].validated()
-            && (ctx.interactive[row] || self.config.include_non_interactive)
-            && ctx.is_place(row)
+        ctx.locates_user(row, self.config.include_non_interactive)
     }
 }
 
