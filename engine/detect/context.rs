@@ -74,6 +74,7 @@ pub struct Context {
     pub leaked: LeakedAccounts,
     /// GeoIP accuracy radius of the row's address, in kilometres (0 when unknown).
     pub radius_km: Vec<f64>,
+    by_address: std::sync::OnceLock<Vec<Vec<usize>>>,
     /// Each position's address as an index into the distinct addresses (for per-address
     /// detectors); `None` for rows without an address.
     pub address: Vec<Option<u32>>,
@@ -377,6 +378,7 @@ impl Context {
             .map(|f| f.is_anonymous(enrichment.policy))
             .collect();
         Ok(Context {
+            by_address: std::sync::OnceLock::new(),
             radius_km,
             address,
             leaked: enrichment.leaked.clone(),
@@ -400,7 +402,12 @@ impl Context {
 
     /// Every position grouped by address, each group in time order (rows without a user
     /// included, as attacks on unknown accounts still count against an address).
-    pub fn by_address(&self) -> Vec<Vec<usize>> {
+    /// Built once and shared: several per-address detectors read it.
+    pub fn by_address(&self) -> &[Vec<usize>] {
+        self.by_address.get_or_init(|| self.group_by_address())
+    }
+
+    fn group_by_address(&self) -> Vec<Vec<usize>> {
         let distinct = self
             .address
             .iter()

@@ -56,7 +56,7 @@ impl Detector for MaliciousIp {
             // Sign-ins of the window ending at the current one.
             let mut recent: VecDeque<usize> = VecDeque::new();
             let mut failures = 0u32;
-            for row in group {
+            for &row in group {
                 let now = ctx.time[row];
                 while let Some(&old) = recent.front().filter(|&&r| now - ctx.time[r] > window) {
                     failures -= u32::from(ctx.outcome[old] == Outcome::CredentialFailure);

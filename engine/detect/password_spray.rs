@@ -113,7 +113,7 @@ impl PasswordSpray {
         for rows in ctx.by_address() {
             let Some(&first) = rows.first() else { continue };
             let source = format!("ip {}", ctx.ip(first).unwrap_or(""));
-            for campaign in self.campaigns_in(ctx, &user_of, &rows, &source) {
+            for campaign in self.campaigns_in(ctx, &user_of, rows, &source) {
                 out.push((campaign, rows.clone()));
             }
         }
