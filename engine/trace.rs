@@ -11,14 +11,14 @@ fn enabled() -> bool {
 
 /// Prints how long it lived, when tracing is on.
 pub struct Span {
-    name: &'static str,
+    name: std::borrow::Cow<'static, str>,
     start: Option<Instant>,
 }
 
 /// Starts timing a phase.
-pub fn span(name: &'static str) -> Span {
+pub fn span(name: impl Into<std::borrow::Cow<'static, str>>) -> Span {
     Span {
-        name,
+        name: name.into(),
         start: enabled().then(Instant::now),
     }
 }

@@ -4,7 +4,9 @@
 //! `row` numbers are positions in the order, and text is looked up through it when needed.
 
 use polars::prelude::*;
-use rayon::slice::ParallelSliceMut;
+use rayon::prelude::*;
+
+use super::order::{self, Codes, Groups};
 
 use crate::enrich::ip_set::IpSet;
 use crate::enrich::leaked::LeakedAccounts;
@@ -74,40 +76,36 @@ pub struct Context {
     pub leaked: LeakedAccounts,
     /// GeoIP accuracy radius of the row's address, in kilometres (0 when unknown).
     pub radius_km: Vec<f64>,
-    by_address: std::sync::OnceLock<Vec<Vec<usize>>>,
+    by_address: std::sync::OnceLock<Groups>,
+    country: std::sync::OnceLock<Codes>,
     /// Each position's address as an index into the distinct addresses (for per-address
-    /// detectors); `None` for rows without an address.
-    pub address: Vec<Option<u32>>,
+    /// detectors); [`order::NONE`] for rows without an address.
+    pub address: Vec<u32>,
     ip: StringChunked,
+    /// The frame's rows are in (time, request id) order.
+    time_ordered: bool,
 }
 
 /// The distinct addresses of a column, sorted, with their parsed form.
-struct Addresses<'a> {
-    texts: Vec<&'a str>,
+struct Addresses {
     parsed: Vec<Option<std::net::IpAddr>>,
-    /// For each position of the order, the index into `texts`.
-    index: Vec<Option<u32>>,
+    /// For each position of the order, the index into the distinct addresses.
+    index: Vec<u32>,
 }
 
-impl<'a> Addresses<'a> {
-    fn new(ip: &'a StringChunked, order: &[IdxSize]) -> Self {
-        let mut texts: Vec<&str> = ip.iter().flatten().collect();
-        texts.par_sort_unstable();
-        texts.dedup();
-        let parsed = texts.iter().map(|t| t.parse().ok()).collect();
-        let position: ahash::AHashMap<&str, u32> = texts
-            .iter()
-            .enumerate()
-            .map(|(k, &t)| (t, k as u32))
-            .collect();
-        let index = order
-            .iter()
-            .map(|&row| ip.get(row as usize).and_then(|t| position.get(t).copied()))
+impl Addresses {
+    fn new(ip: &StringChunked, order: &[IdxSize]) -> Self {
+        use rayon::prelude::*;
+        let values: Vec<Option<&str>> = ip.iter().collect();
+        let interned = order::intern(&values);
+        let parsed = interned
+            .distinct
+            .par_iter()
+            .map(|t| t.parse().ok())
             .collect();
         Addresses {
-            texts,
             parsed,
-            index,
+            index: order::gather(&interned.index, order),
         }
     }
 
@@ -125,10 +123,15 @@ impl<'a> Addresses<'a> {
             .par_iter()
             .map(|p| p.map(&lookup).unwrap_or_default())
             .collect();
-        debug_assert_eq!(values.len(), self.texts.len());
         self.index
-            .iter()
-            .map(|k| k.map_or_else(T::default, |k| values[k as usize]))
+            .par_iter()
+            .map(|&k| {
+                if k == order::NONE {
+                    T::default()
+                } else {
+                    values[k as usize]
+                }
+            })
             .collect()
     }
 }
@@ -170,31 +173,53 @@ pub fn org_common_networks(
     time: &[i64],
     config: &NetworksConfig,
 ) -> Vec<bool> {
-    use ahash::{AHashMap, AHashSet};
-    let mut user_count: AHashMap<u64, u32> = AHashMap::new();
-    let mut days: AHashMap<u64, AHashSet<i64>> = AHashMap::new();
-    for &(start, end) in users {
-        let mut seen: AHashSet<u64> = AHashSet::new();
+    // (network, user) and (network, day) pairs, each kept once: a user's consecutive rows
+    // mostly repeat both, so skipping repeats first keeps the sorts small.
+    let mut by_user: Vec<(u64, u32)> = Vec::new();
+    let mut by_day: Vec<(u64, i64)> = Vec::new();
+    for (user, &(start, end)) in users.iter().enumerate() {
+        let mut last = None;
         for row in start..end {
             if let Some(net) = networks[row] {
-                if seen.insert(net) {
-                    *user_count.entry(net).or_default() += 1;
+                let day = time[row].div_euclid(86_400_000_000);
+                if last != Some((net, day)) {
+                    by_user.push((net, user as u32));
+                    by_day.push((net, day));
+                    last = Some((net, day));
                 }
-                days.entry(net)
-                    .or_default()
-                    .insert(time[row].div_euclid(86_400_000_000));
             }
         }
     }
+    let common_users = networks_with_at_least(by_user, config.org_common_min_users);
+    let common_days = networks_with_at_least(by_day, config.org_common_min_days);
+    let common: ahash::AHashSet<u64> = common_users.intersection(&common_days).copied().collect();
+    if common.is_empty() {
+        return vec![false; networks.len()];
+    }
     networks
-        .iter()
-        .map(|net| {
-            net.is_some_and(|n| {
-                user_count.get(&n).copied().unwrap_or(0) >= config.org_common_min_users
-                    && days.get(&n).map_or(0, |d| d.len() as u32) >= config.org_common_min_days
-            })
-        })
+        .par_iter()
+        .map(|net| net.is_some_and(|n| common.contains(&n)))
         .collect()
+}
+
+/// The networks paired with at least `min` distinct partners.
+fn networks_with_at_least<T: Ord + Send>(
+    mut pairs: Vec<(u64, T)>,
+    min: u32,
+) -> ahash::AHashSet<u64> {
+    pairs.par_sort_unstable();
+    pairs.dedup();
+    let mut found = ahash::AHashSet::new();
+    let mut start = 0;
+    for k in 1..=pairs.len() {
+        if k == pairs.len() || pairs[k].0 != pairs[start].0 {
+            if (k - start) as u64 >= u64::from(min) {
+                found.insert(pairs[start].0);
+            }
+            start = k;
+        }
+    }
+    found
 }
 
 /// What enrichment sources the context consults.
@@ -276,57 +301,51 @@ impl Context {
             .iter()
             .map(|r| r.unwrap_or(""))
             .collect();
-        // Users as ranks of their sorted keys, so the sort compares integers; rows without a
-        // user rank last.
-        let mut distinct: Vec<&str> = keys.iter().flatten().copied().collect();
-        distinct.par_sort_unstable();
-        distinct.dedup();
-        let rank_of: ahash::AHashMap<&str, u32> = distinct
+        // Users as ranks of their sorted keys, so ordering compares integers.
+        let span = crate::trace::span("context: order");
+        let user = order::intern(&keys);
+        drop(keys);
+        let time_ordered = order::is_time_ordered(&times, &request);
+        let order = order::user_time_order(
+            &user.index,
+            user.distinct.len(),
+            &times,
+            &request,
+            time_ordered,
+        );
+        drop(request);
+        let users = order::user_ranges(&user.index, &order);
+        drop(span);
+        let span = crate::trace::span("context: columns");
+        let time = order::gather(&times, &order);
+        let outcomes: Vec<Outcome> = frame
+            .column(col::outcome)?
+            .str()?
             .iter()
-            .enumerate()
-            .map(|(k, &key)| (key, k as u32))
+            .map(Outcome::from_text)
             .collect();
-        let rank: Vec<u32> = keys
+        let outcome = order::gather(&outcomes, &order);
+        let flags: Vec<bool> = frame
+            .column(col::is_interactive)?
+            .bool()?
             .iter()
-            .map(|k| k.map_or(u32::MAX, |k| rank_of[k]))
+            .map(|f| f.unwrap_or(false))
             .collect();
-        let mut order: Vec<IdxSize> = (0..frame.height() as IdxSize).collect();
-        order.par_sort_unstable_by(|&a, &b| {
-            let (a, b) = (a as usize, b as usize);
-            (rank[a], times[a])
-                .cmp(&(rank[b], times[b]))
-                .then_with(|| request[a].cmp(request[b]))
-        });
-        let mut users = Vec::new();
-        let mut start = 0;
-        for k in 1..=order.len() {
-            let boundary =
-                k == order.len() || keys[order[k] as usize] != keys[order[start] as usize];
-            if boundary {
-                if keys[order[start] as usize].is_some() {
-                    users.push((start, k));
-                }
-                start = k;
-            }
-        }
-        let at = |k: usize| order[k] as usize;
-        let time: Vec<i64> = (0..order.len()).map(|k| times[at(k)]).collect();
-        let outcomes: Vec<Option<&str>> = frame.column(col::outcome)?.str()?.iter().collect();
-        let outcome: Vec<Outcome> = (0..order.len())
-            .map(|k| Outcome::from_text(outcomes[at(k)]))
+        let interactive = order::gather(&flags, &order);
+        let latitude = frame.column(col::latitude)?.f64()?;
+        let longitude = frame.column(col::longitude)?.f64()?;
+        let places: Vec<Option<(f64, f64)>> = latitude
+            .iter()
+            .zip(longitude.iter())
+            .map(|(lat, lon)| Some((lat?, lon?)))
             .collect();
-        let flags: Vec<Option<bool>> = frame.column(col::is_interactive)?.bool()?.iter().collect();
-        let interactive = (0..order.len())
-            .map(|k| flags[at(k)].unwrap_or(false))
-            .collect();
-        let latitude: Vec<Option<f64>> = frame.column(col::latitude)?.f64()?.iter().collect();
-        let longitude: Vec<Option<f64>> = frame.column(col::longitude)?.f64()?.iter().collect();
-        let place: Vec<Option<(f64, f64)>> = (0..order.len())
-            .map(|k| Some((latitude[at(k)]?, longitude[at(k)]?)))
-            .collect();
+        let place = order::gather(&places, &order);
         let all_networks: Vec<Option<u64>> = frame.column(col::ip_network)?.u64()?.iter().collect();
-        let networks: Vec<Option<u64>> = (0..order.len()).map(|k| all_networks[at(k)]).collect();
+        let networks = order::gather(&all_networks, &order);
+        drop(span);
+        let span = crate::trace::span("context: org-common");
         let org_common = org_common_networks(&networks, &users, &time, networks_config);
+        drop(span);
         let first_validated = users
             .iter()
             .map(|&(start, end)| {
@@ -335,8 +354,11 @@ impl Context {
                     .map_or(i64::MAX, |r| time[r])
             })
             .collect();
-        let ip = frame.column(col::ip_address)?.str()?.rechunk().into_owned();
-        let (anonymous_flags, threat_intel, infected, geo, address) = {
+        let ip = frame.column(col::ip_address)?.str()?.clone();
+        // Trusted corporate networks are egress like org-common ones, whatever their volume.
+        let trusted = networks_config.trusted_set().unwrap_or_default();
+        let span = crate::trace::span("context: addresses");
+        let (anonymous_flags, threat_intel, infected, geo, in_trusted, address) = {
             let e = enrichment;
             let addresses = Addresses::new(&ip, &order);
             (
@@ -344,6 +366,7 @@ impl Context {
                 addresses.lookup(!e.threat_intel.is_empty(), |a| e.threat_intel.contains(a)),
                 addresses.lookup(!e.infected.is_empty(), |a| e.infected.contains(a)),
                 addresses.lookup(!e.geoip.is_empty(), |a| e.geoip.lookup(a)),
+                addresses.lookup(!trusted.is_empty(), |a| trusted.contains(a)),
                 addresses.index,
             )
         };
@@ -360,18 +383,17 @@ impl Context {
             )
             .collect();
         let radius_km = geo.iter().map(|g| g.radius_km).collect();
-        // Trusted corporate networks are egress like org-common ones, whatever their volume.
-        let trusted = networks_config.trusted_set().unwrap_or_default();
-        let asns: Vec<Option<u32>> = frame.column(col::asn)?.u32()?.iter().collect();
+        drop(span);
         let mut org_common = org_common;
-        for (k, common) in org_common.iter_mut().enumerate() {
-            let by_asn = asns[at(k)].is_some_and(|a| networks_config.trusted_asns.contains(&a));
-            let by_block = !trusted.is_empty()
-                && ip
-                    .get(at(k))
-                    .and_then(|t| t.parse().ok())
-                    .is_some_and(|a| trusted.contains(a));
-            *common |= by_asn || by_block;
+        for (common, trusted) in org_common.iter_mut().zip(&in_trusted) {
+            *common |= trusted;
+        }
+        if !networks_config.trusted_asns.is_empty() {
+            let asns: Vec<Option<u32>> = frame.column(col::asn)?.u32()?.iter().collect();
+            for (k, common) in org_common.iter_mut().enumerate() {
+                *common |= asns[order[k] as usize]
+                    .is_some_and(|a| networks_config.trusted_asns.contains(&a));
+            }
         }
         let anonymous = anonymous_flags
             .iter()
@@ -379,6 +401,7 @@ impl Context {
             .collect();
         Ok(Context {
             by_address: std::sync::OnceLock::new(),
+            country: std::sync::OnceLock::new(),
             radius_km,
             address,
             leaked: enrichment.leaked.clone(),
@@ -397,33 +420,46 @@ impl Context {
             users,
             score_since: score_since.unwrap_or(i64::MIN),
             ip,
+            time_ordered,
         })
     }
 
     /// Every position grouped by address, each group in time order (rows without a user
     /// included, as attacks on unknown accounts still count against an address).
     /// Built once and shared: several per-address detectors read it.
-    pub fn by_address(&self) -> &[Vec<usize>] {
+    pub fn by_address(&self) -> &Groups {
         self.by_address.get_or_init(|| self.group_by_address())
     }
 
-    fn group_by_address(&self) -> Vec<Vec<usize>> {
-        let distinct = self
-            .address
-            .iter()
-            .flatten()
-            .max()
-            .map_or(0, |&m| m as usize + 1);
-        let mut groups: Vec<Vec<usize>> = vec![Vec::new(); distinct];
-        for (row, address) in self.address.iter().enumerate() {
-            if let Some(a) = address {
-                groups[*a as usize].push(row);
+    fn group_by_address(&self) -> Groups {
+        if self.time_ordered {
+            // Frame rows are in time order: listing positions by frame row keeps each group
+            // in time order without sorting.
+            let mut position = vec![0usize; self.order.len()];
+            for (k, &row) in self.order.iter().enumerate() {
+                position[row as usize] = k;
             }
+            return Groups::new(&self.address, position.into_iter());
         }
-        for group in &mut groups {
-            group.sort_by_key(|&row| (self.time[row], row));
-        }
+        let mut groups = Groups::new(&self.address, 0..self.address.len());
+        groups.sort_each_by_key(|row| (self.time[row], row));
         groups
+    }
+
+    /// A text column as codes in the detectors' order (see [`Codes`]).
+    pub fn codes(&self, column: &str) -> PolarsResult<Codes> {
+        let values: Vec<Option<&str>> = self.frame.column(column)?.str()?.iter().collect();
+        Ok(Codes::new(&values, &self.order))
+    }
+
+    /// The country column as codes, built once: several detectors read it.
+    pub fn country(&self) -> &Codes {
+        self.country.get_or_init(|| {
+            self.codes(col::country).unwrap_or_else(|_| Codes {
+                distinct: Vec::new(),
+                code: vec![order::NONE; self.order.len()],
+            })
+        })
     }
 
     /// True when the position belongs to a user (service principals have none).

@@ -37,8 +37,9 @@ impl FailuresThenSuccess {
 }
 
 /// An address's current run of failures.
-struct Run<'a> {
-    ip: &'a str,
+struct Run {
+    /// The address, as an index into the context's distinct addresses.
+    address: u32,
     failures: u32,
     first: i64,
     last: i64,
@@ -64,16 +65,19 @@ impl Detector for FailuresThenSuccess {
         let mut findings = Vec::new();
         for &(start, end) in &ctx.users {
             // Few addresses per user: a small list beats a hash map.
-            let mut runs: Vec<Run<'_>> = Vec::new();
+            let mut runs: Vec<Run> = Vec::new();
             for row in start..end {
-                let Some(ip) = ctx.ip(row) else { continue };
+                let address = ctx.address[row];
+                if address == super::order::NONE {
+                    continue;
+                }
                 let time = ctx.time[row];
                 let outcome = ctx.outcome[row];
-                let run = match runs.iter_mut().position(|r| r.ip == ip) {
+                let run = match runs.iter_mut().position(|r| r.address == address) {
                     Some(k) => &mut runs[k],
                     None => {
                         runs.push(Run {
-                            ip,
+                            address,
                             failures: 0,
                             first: time,
                             last: time,
@@ -104,7 +108,7 @@ impl Detector for FailuresThenSuccess {
                                     "failures": run.failures,
                                     "firstFailure": crate::ingest::values::format_time(run.first),
                                     "lastFailure": crate::ingest::values::format_time(run.last),
-                                    "sourceIp": ip,
+                                    "sourceIp": ctx.ip(row),
                                 }),
                                 related: vec![(
                                     "relatedEventTimeInUtc",

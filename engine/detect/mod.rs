@@ -14,6 +14,7 @@ pub mod listed_ip;
 pub mod malicious_ip;
 pub mod multiple_geographies;
 pub mod new_country;
+pub mod order;
 pub mod password_spray;
 pub mod unfamiliar_sign_in;
 
@@ -165,6 +166,7 @@ pub fn run_all(detectors: &[Box<dyn Detector>], ctx: &Context) -> Vec<(Identity,
         .par_iter()
         .flat_map_iter(|d| {
             let identity = d.identity();
+            let _span = crate::trace::span(format!("detect: {}", identity.id));
             d.detect(ctx).into_iter().map(move |f| (identity, f))
         })
         .collect();

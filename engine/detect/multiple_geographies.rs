@@ -10,6 +10,7 @@ use std::collections::VecDeque;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::order::Codes;
 use super::{Context, Detector, Finding, Identity, Level};
 use crate::frame::col;
 use crate::geo::distance_km;
@@ -57,20 +58,14 @@ impl Detector for MultipleGeographies {
     fn detect(&self, ctx: &Context) -> Vec<Finding> {
         let c = &self.config;
         let window = i64::from(c.window_minutes) * 60_000_000;
-        let countries = ctx
-            .sorted(col::country)
-            .ok()
-            .and_then(|c| c.str().ok().cloned());
-        let Some(countries) = countries else {
-            return Vec::new();
-        };
+        let countries = ctx.country();
         let mut findings = Vec::new();
         for &(start, end) in &ctx.users {
             let mut recent: VecDeque<usize> = VecDeque::new();
             let mut quiet_until = i64::MIN;
             for row in start..end {
                 let usable = ctx.locates_user(row, c.include_non_interactive);
-                let (Some(here), Some(country)) = (ctx.place[row], countries.get(row)) else {
+                let (Some(here), Some(_)) = (ctx.place[row], countries.get(row)) else {
                     continue;
                 };
                 if !usable {
@@ -81,14 +76,14 @@ impl Detector for MultipleGeographies {
                     recent.pop_front();
                 }
                 let other = recent.iter().copied().find(|&r| {
-                    countries.get(r).is_some_and(|k| k != country)
+                    countries.code[r] != countries.code[row]
                         && ctx.place[r].is_some_and(|p| {
                             distance_km(p.0, p.1, here.0, here.1) >= c.min_distance_km
                         })
                 });
                 if let Some(other) = other {
                     if now >= quiet_until && now >= ctx.score_since {
-                        findings.push(self.finding(ctx, &countries, other, row));
+                        findings.push(self.finding(ctx, countries, other, row));
                     }
                     quiet_until = now + window;
                 }
@@ -100,13 +95,7 @@ impl Detector for MultipleGeographies {
 }
 
 impl MultipleGeographies {
-    fn finding(
-        &self,
-        ctx: &Context,
-        countries: &polars::prelude::StringChunked,
-        other: usize,
-        row: usize,
-    ) -> Finding {
+    fn finding(&self, ctx: &Context, countries: &Codes, other: usize, row: usize) -> Finding {
         let (a, b) = (
             ctx.place[other].unwrap_or_default(),
             ctx.place[row].unwrap_or_default(),

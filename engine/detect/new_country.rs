@@ -10,7 +10,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{Context, Detector, Finding, Identity, Level};
-use crate::frame::col;
 use crate::ingest::values::format_time;
 
 /// `[new_country]` in the rules file.
@@ -58,13 +57,7 @@ impl Detector for NewCountry {
     }
 
     fn detect(&self, ctx: &Context) -> Vec<Finding> {
-        let Some(countries) = ctx
-            .sorted(col::country)
-            .ok()
-            .and_then(|c| c.str().ok().cloned())
-        else {
-            return Vec::new();
-        };
+        let countries = ctx.country();
         // Distinct users per country, over the whole input.
         let mut users_of: AHashMap<&str, u32> = AHashMap::new();
         let mut active = 0u32;

@@ -110,11 +110,11 @@ impl PasswordSpray {
     fn all_campaigns(&self, ctx: &Context) -> Vec<(Campaign, Vec<usize>)> {
         let user_of = user_of(ctx);
         let mut out = Vec::new();
-        for rows in ctx.by_address() {
+        for rows in ctx.by_address().iter() {
             let Some(&first) = rows.first() else { continue };
             let source = format!("ip {}", ctx.ip(first).unwrap_or(""));
             for campaign in self.campaigns_in(ctx, &user_of, rows, &source) {
-                out.push((campaign, rows.clone()));
+                out.push((campaign, rows.to_vec()));
             }
         }
         if self.config.by_asn {
@@ -130,7 +130,7 @@ impl PasswordSpray {
                 for (asn, mut rows) in groups {
                     rows.sort_by_key(|&r| (ctx.time[r], r));
                     for campaign in self.campaigns_in(ctx, &user_of, &rows, &format!("asn {asn}")) {
-                        out.push((campaign, rows.clone()));
+                        out.push((campaign, rows.to_vec()));
                     }
                 }
             }

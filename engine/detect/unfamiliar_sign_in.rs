@@ -12,6 +12,7 @@ use ahash::AHashSet;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::order::{Codes, NONE};
 use super::{Context, Detector, Finding, Identity, Level};
 use crate::frame::col;
 use crate::geo::distance_km;
@@ -54,25 +55,36 @@ pub fn family(name: &str) -> Option<String> {
     (!words.is_empty()).then(|| words.join(" "))
 }
 
-/// What a user has shown so far.
+/// What a user has shown so far (text properties as codes).
 #[derive(Default)]
 struct Familiar {
-    countries: AHashSet<String>,
+    countries: AHashSet<u32>,
     places: Vec<(f64, f64)>,
     asns: AHashSet<u32>,
     networks: AHashSet<u64>,
-    systems: AHashSet<String>,
-    browsers: AHashSet<String>,
+    systems: AHashSet<u32>,
+    browsers: AHashSet<u32>,
 }
 
-/// One sign-in's properties.
+/// One sign-in's properties (text properties as codes).
 struct Properties {
-    country: Option<String>,
+    country: Option<u32>,
     place: Option<(f64, f64)>,
     asn: Option<u32>,
     network: Option<u64>,
-    system: Option<String>,
-    browser: Option<String>,
+    system: Option<u32>,
+    browser: Option<u32>,
+}
+
+/// The texts behind the codes, for evidence.
+struct Names<'a> {
+    countries: &'a Codes,
+    systems: &'a Codes,
+    browsers: &'a Codes,
+}
+
+fn code(c: u32) -> Option<u32> {
+    (c != NONE).then_some(c)
 }
 
 impl Detector for UnfamiliarSignIn {
@@ -91,18 +103,24 @@ impl Detector for UnfamiliarSignIn {
     }
 
     fn detect(&self, ctx: &Context) -> Vec<Finding> {
-        // The few columns this detector reads, in the detectors' order.
-        let sorted = |name: &str| ctx.sorted(name).ok();
-        let text = |name: &str| sorted(name).and_then(|c| c.str().ok().cloned());
-        let (Some(countries), Some(systems), Some(browsers)) = (
-            text(col::country),
-            text(col::operating_system),
-            text(col::browser),
-        ) else {
+        // The few columns this detector reads, in the detectors' order, as codes; device
+        // names reduced to their families once per distinct name.
+        let countries = ctx.country();
+        let (Ok(systems), Ok(browsers)) =
+            (ctx.codes(col::operating_system), ctx.codes(col::browser))
+        else {
             return Vec::new();
         };
-        let asns = sorted(col::asn).and_then(|c| c.u32().ok().cloned());
-        let networks = sorted(col::ip_network).and_then(|c| c.u64().ok().cloned());
+        let systems = systems.mapped(family);
+        let browsers = browsers.mapped(family);
+        let asns = ctx
+            .sorted(col::asn)
+            .ok()
+            .and_then(|c| c.u32().ok().cloned());
+        let networks = ctx
+            .sorted(col::ip_network)
+            .ok()
+            .and_then(|c| c.u64().ok().cloned());
         let learning = i64::from(self.config.learning_days) * 86_400_000_000;
         let mut findings = Vec::new();
         for (k, &(start, end)) in ctx.users.iter().enumerate() {
@@ -115,16 +133,21 @@ impl Detector for UnfamiliarSignIn {
                     continue;
                 }
                 let props = Properties {
-                    country: countries.get(row).map(String::from),
+                    country: code(countries.code[row]),
                     place: ctx.place[row],
                     asn: asns.as_ref().and_then(|a| a.get(row)),
                     network: networks.as_ref().and_then(|n| n.get(row)),
-                    system: systems.get(row).and_then(family),
-                    browser: browsers.get(row).and_then(family),
+                    system: code(systems.code[row]),
+                    browser: code(browsers.code[row]),
                 };
                 let learnt = ctx.time[row] - first_seen >= learning;
                 if learnt && ctx.time[row] >= ctx.score_since {
-                    if let Some(finding) = self.score(ctx, row, &props, &known) {
+                    let names = Names {
+                        countries,
+                        systems: &systems,
+                        browsers: &browsers,
+                    };
+                    if let Some(finding) = self.score(ctx, row, &props, &known, &names) {
                         findings.push(finding);
                     }
                 }
@@ -159,6 +182,7 @@ impl UnfamiliarSignIn {
         row: usize,
         p: &Properties,
         known: &Familiar,
+        texts: &Names<'_>,
     ) -> Option<Finding> {
         // An org-common egress or an anonymous network is no place: its location and network
         // properties count as familiar.
@@ -222,10 +246,10 @@ impl UnfamiliarSignIn {
             evidence: json!({
                 "unfamiliar": unfamiliar,
                 "count": count,
-                "country": p.country,
+                "country": texts.countries.get(row),
                 "asn": p.asn,
-                "operatingSystemFamily": p.system,
-                "browserFamily": p.browser,
+                "operatingSystemFamily": texts.systems.get(row),
+                "browserFamily": texts.browsers.get(row),
                 "familiarCountries": known.countries.len(),
                 "familiarDevices": known.systems.len(),
             }),

@@ -59,10 +59,15 @@ pub(super) fn finish(files: &[PathBuf], loads: Vec<FileLoad>) -> Result<Ingested
     let mut order: Vec<IdxSize> = (0..all.height() as IdxSize)
         .filter(|&i| keep[i as usize])
         .collect();
-    order.par_sort_unstable_by(|&a, &b| {
+    let by_time_then_id = |&a: &IdxSize, &b: &IdxSize| {
         let (a, b) = (a as usize, b as usize);
         times[a].cmp(&times[b]).then_with(|| ids[a].cmp(ids[b]))
-    });
+    };
+    // Canonical Parquet is written in this order; checking is far cheaper than sorting.
+    let already_ordered = order.is_sorted_by(|a, b| by_time_then_id(a, b).is_le());
+    if !already_ordered {
+        order.par_sort_unstable_by(by_time_then_id);
+    }
     drop(span);
 
     let span = crate::trace::span("dedupe: per-file account");
@@ -113,7 +118,12 @@ pub(super) fn finish(files: &[PathBuf], loads: Vec<FileLoad>) -> Result<Ingested
     quarantine.sort();
     drop((ids, users, times, span));
     let span = crate::trace::span("dedupe: gather");
-    let frame = assemble(all, order, &plan)?;
+    let frame = if already_ordered && order.len() == all.height() {
+        // Every row kept, already in order: nothing to copy.
+        all
+    } else {
+        assemble(all, order, &plan)?
+    };
     drop(span);
     crate::trace::note("frame bytes", frame.estimated_size());
     crate::trace::rss("rss after gather");

@@ -1,0 +1,286 @@
+//! The building blocks of the detectors' order: text columns interned into small integers,
+//! rows ordered by (user, time, request id), and rows grouped by a key in time order.
+//!
+//! These run over every row of a tenant's history, so they avoid per-row hashing of text
+//! where they can: a frame that is already in (time, request id) order (every ingested frame
+//! is) needs only a counting sort by user to be in the detectors' order.
+
+use ahash::AHashMap;
+use polars::prelude::IdxSize;
+use rayon::prelude::*;
+
+/// The index of a null value in [`Interned::index`].
+pub const NONE: u32 = u32::MAX;
+
+/// The distinct values of a text column, sorted, and each row's index into them.
+pub struct Interned<'a> {
+    pub distinct: Vec<&'a str>,
+    /// `index[row]` is the position of the row's value in `distinct`, [`NONE`] for a null.
+    pub index: Vec<u32>,
+}
+
+/// Interns `values`: each part of the rows is hashed on its own thread, then the parts'
+/// distinct values are merged and sorted, so ranks follow the text's order.
+pub fn intern<'a>(values: &[Option<&'a str>]) -> Interned<'a> {
+    let part = (values.len() / (4 * rayon::current_num_threads())).max(1 << 16);
+    let parts: Vec<(Vec<&'a str>, Vec<u32>)> = values
+        .par_chunks(part)
+        .map(|rows| {
+            let mut seen: Vec<&'a str> = Vec::new();
+            let mut local: AHashMap<&'a str, u32> = AHashMap::new();
+            let mut index = Vec::with_capacity(rows.len());
+            for value in rows {
+                index.push(match value {
+                    None => NONE,
+                    Some(text) => *local.entry(text).or_insert_with(|| {
+                        seen.push(text);
+                        (seen.len() - 1) as u32
+                    }),
+                });
+            }
+            (seen, index)
+        })
+        .collect();
+    let mut distinct: Vec<&'a str> = parts.iter().flat_map(|(seen, _)| seen.clone()).collect();
+    distinct.par_sort_unstable();
+    distinct.dedup();
+    let rank: AHashMap<&str, u32> = distinct
+        .iter()
+        .enumerate()
+        .map(|(k, &text)| (text, k as u32))
+        .collect();
+    let index = parts
+        .par_iter()
+        .flat_map_iter(|(seen, local)| {
+            let global: Vec<u32> = seen.iter().map(|text| rank[text]).collect();
+            local
+                .iter()
+                .map(move |&i| if i == NONE { NONE } else { global[i as usize] })
+        })
+        .collect();
+    Interned { distinct, index }
+}
+
+/// A text column as small integers in some order of rows, with its distinct values: what
+/// per-user kernels compare instead of strings.
+#[derive(Debug, Clone, Default)]
+pub struct Codes {
+    /// The distinct values, sorted: a code is an index into this.
+    pub distinct: Vec<String>,
+    /// Each row's code, [`NONE`] for a null.
+    pub code: Vec<u32>,
+}
+
+impl Codes {
+    /// The column's codes in `order`.
+    pub fn new(values: &[Option<&str>], order: &[IdxSize]) -> Codes {
+        let interned = intern(values);
+        Codes {
+            distinct: interned.distinct.iter().map(|t| t.to_string()).collect(),
+            code: gather(&interned.index, order),
+        }
+    }
+
+    /// The row's value.
+    pub fn get(&self, row: usize) -> Option<&str> {
+        let code = self.code[row];
+        (code != NONE).then(|| self.distinct[code as usize].as_str())
+    }
+
+    /// The codes of `f` applied to each value (`None` becomes null): `f` runs once per
+    /// distinct value, not once per row.
+    pub fn mapped(&self, f: impl Fn(&str) -> Option<String>) -> Codes {
+        let images: Vec<Option<String>> = self.distinct.iter().map(|t| f(t)).collect();
+        let texts: Vec<Option<&str>> = images.iter().map(|i| i.as_deref()).collect();
+        let interned = intern(&texts);
+        let code = self
+            .code
+            .par_iter()
+            .map(|&c| {
+                if c == NONE {
+                    NONE
+                } else {
+                    interned.index[c as usize]
+                }
+            })
+            .collect();
+        Codes {
+            distinct: interned.distinct.iter().map(|t| t.to_string()).collect(),
+            code,
+        }
+    }
+}
+
+/// True when rows are in (time, request id) order, the order every ingested frame has.
+pub fn is_time_ordered(times: &[i64], request: &[&str]) -> bool {
+    (1..times.len()).all(|r| (times[r - 1], request[r - 1]) <= (times[r], request[r]))
+}
+
+/// Rows ordered by (user rank, time, request id); rows without a user ([`NONE`]) come last.
+/// `time_ordered` says the rows already are in (time, request id) order (see
+/// [`is_time_ordered`]): then a stable counting sort by user is all it takes.
+pub fn user_time_order(
+    user: &[u32],
+    users: usize,
+    times: &[i64],
+    request: &[&str],
+    time_ordered: bool,
+) -> Vec<IdxSize> {
+    let bucket = |row: usize| (user[row] as usize).min(users);
+    if time_ordered {
+        let mut start = vec![0usize; users + 2];
+        for row in 0..user.len() {
+            start[bucket(row) + 1] += 1;
+        }
+        for k in 1..start.len() {
+            start[k] += start[k - 1];
+        }
+        let mut order = vec![0 as IdxSize; user.len()];
+        for row in 0..user.len() {
+            let slot = &mut start[bucket(row)];
+            order[*slot] = row as IdxSize;
+            *slot += 1;
+        }
+        return order;
+    }
+    let mut order: Vec<IdxSize> = (0..user.len() as IdxSize).collect();
+    order.par_sort_unstable_by(|&a, &b| {
+        let (a, b) = (a as usize, b as usize);
+        (bucket(a), times[a], request[a], a).cmp(&(bucket(b), times[b], request[b], b))
+    });
+    order
+}
+
+/// Each user's rows as a range of positions of `order`, users by rank.
+pub fn user_ranges(user: &[u32], order: &[IdxSize]) -> Vec<(usize, usize)> {
+    let mut ranges = Vec::new();
+    let mut start = 0;
+    for k in 1..=order.len() {
+        let here = user[order[start] as usize];
+        if k == order.len() || user[order[k] as usize] != here {
+            if here != NONE {
+                ranges.push((start, k));
+            }
+            start = k;
+        }
+    }
+    ranges
+}
+
+/// `values` in the order of `order`.
+pub fn gather<T: Copy + Send + Sync>(values: &[T], order: &[IdxSize]) -> Vec<T> {
+    order.par_iter().map(|&row| values[row as usize]).collect()
+}
+
+/// Positions grouped by a key (`NONE`: in no group), as one flat list with offsets.
+pub struct Groups {
+    offsets: Vec<usize>,
+    members: Vec<usize>,
+}
+
+impl Groups {
+    /// Groups `0..key.len()` by key, members of a group in the order `sequence` lists them.
+    pub fn new(key: &[u32], sequence: impl Iterator<Item = usize>) -> Groups {
+        let groups = key
+            .iter()
+            .filter(|&&k| k != NONE)
+            .max()
+            .map_or(0, |&k| k as usize + 1);
+        let mut offsets = vec![0usize; groups + 1];
+        for &k in key.iter().filter(|&&k| k != NONE) {
+            offsets[k as usize + 1] += 1;
+        }
+        for g in 1..offsets.len() {
+            offsets[g] += offsets[g - 1];
+        }
+        let mut next = offsets.clone();
+        let mut members = vec![0usize; offsets[groups]];
+        for position in sequence {
+            let k = key[position];
+            if k != NONE {
+                members[next[k as usize]] = position;
+                next[k as usize] += 1;
+            }
+        }
+        Groups { offsets, members }
+    }
+
+    /// Sorts every group's members by `by`.
+    pub fn sort_each_by_key<K: Ord>(&mut self, by: impl Fn(usize) -> K + Sync) {
+        let offsets = &self.offsets;
+        let mut rest: &mut [usize] = &mut self.members;
+        let mut slices = Vec::with_capacity(offsets.len());
+        for g in 1..offsets.len() {
+            let (group, tail) = rest.split_at_mut(offsets[g] - offsets[g - 1]);
+            slices.push(group);
+            rest = tail;
+        }
+        slices
+            .into_par_iter()
+            .for_each(|group| group.sort_unstable_by_key(|&p| by(p)));
+    }
+
+    pub fn len(&self) -> usize {
+        self.offsets.len() - 1
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every group's members, by key.
+    pub fn iter(&self) -> impl Iterator<Item = &[usize]> {
+        self.offsets.windows(2).map(|w| &self.members[w[0]..w[1]])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interned_ranks_follow_the_text_order_whatever_the_row_order() {
+        let values = [Some("b"), None, Some("a"), Some("b"), Some("c")];
+        let interned = intern(&values);
+        assert_eq!(interned.distinct, ["a", "b", "c"]);
+        assert_eq!(interned.index, [1, NONE, 0, 1, 2]);
+    }
+
+    #[test]
+    fn mapped_codes_merge_values_with_one_image() {
+        let values = [Some("Windows 10"), Some("Windows 11"), None, Some("iOS 17")];
+        let codes = Codes::new(&values, &[0, 1, 2, 3]);
+        let families = codes.mapped(|t| t.split(' ').next().map(String::from));
+        assert_eq!(families.distinct, ["Windows", "iOS"]);
+        assert_eq!(families.code, [0, 0, NONE, 1]);
+        assert_eq!(families.get(3), Some("iOS"));
+        assert_eq!(families.get(2), None);
+    }
+
+    #[test]
+    fn counting_sort_and_full_sort_give_the_same_order() {
+        let user = [1, 0, NONE, 1, 0, 1];
+        let times = [1, 2, 2, 3, 3, 3];
+        let request = ["a", "b", "c", "d", "e", "f"];
+        assert!(is_time_ordered(&times, &request));
+        let fast = user_time_order(&user, 2, &times, &request, true);
+        let full = user_time_order(&user, 2, &times, &request, false);
+        assert_eq!(fast, [1, 4, 0, 3, 5, 2]);
+        assert_eq!(fast, full);
+        assert_eq!(user_ranges(&user, &fast), [(0, 2), (2, 5)]);
+    }
+
+    #[test]
+    fn out_of_order_rows_are_noticed() {
+        assert!(!is_time_ordered(&[2, 1], &["a", "b"]));
+        assert!(!is_time_ordered(&[1, 1], &["b", "a"]));
+    }
+
+    #[test]
+    fn groups_keep_the_sequence_order_and_skip_nulls() {
+        let key = [2, 0, NONE, 2, 0];
+        let groups = Groups::new(&key, [4, 3, 2, 1, 0].into_iter());
+        let listed: Vec<&[usize]> = groups.iter().collect();
+        assert_eq!(listed, [&[4, 1][..], &[][..], &[3, 0][..]]);
+    }
+}
