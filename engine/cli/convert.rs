@@ -31,7 +31,7 @@ pub fn run(args: ConvertArgs) -> anyhow::Result<i32> {
             args.out.display()
         );
     }
-    let (_, mut ingested) = load_inputs(&args.input)?;
+    let (_, mut ingested) = load_inputs(&args.input, None)?;
     replace_atomically(&args.out, |path| {
         write_canonical_parquet(&mut ingested.frame, path).map_err(anyhow::Error::from)
     })

@@ -26,7 +26,7 @@ struct InspectReport<'a> {
 }
 
 pub fn run(args: InspectArgs) -> anyhow::Result<i32> {
-    let (_, ingested) = load_inputs(&args.input)?;
+    let (_, ingested) = load_inputs(&args.input, None)?;
     let mut out = std::io::stdout().lock();
     let written = if args.json {
         let report = InspectReport {

@@ -11,7 +11,12 @@ use crate::ingest::{self, IngestOptions, Ingested};
 use crate::rules::Rules;
 
 /// Validates the shared arguments, then loads every input with a progress bar on stderr.
-pub fn load_inputs(args: &InputArgs) -> anyhow::Result<(Rules, Ingested)> {
+/// `columns`: the canonical columns the command reads, when not all (see
+/// [`IngestOptions::columns`]).
+pub fn load_inputs(
+    args: &InputArgs,
+    columns: Option<Vec<&'static str>>,
+) -> anyhow::Result<(Rules, Ingested)> {
     configure_threads(args.threads)?;
     let rules = Rules::load(args.rules.as_deref())?;
     let files = ingest::source::expand_inputs(&args.inputs)?;
@@ -20,7 +25,8 @@ pub fn load_inputs(args: &InputArgs) -> anyhow::Result<(Rules, Ingested)> {
         .filter_map(|f| std::fs::metadata(f).ok())
         .map(|m| m.len())
         .sum();
-    let options = IngestOptions::new(rules.outcome_codes());
+    let mut options = IngestOptions::new(rules.outcome_codes());
+    options.columns = columns;
     let bar = progress_bar(total, args.quiet);
     let done = std::sync::atomic::AtomicBool::new(false);
     let ingested = std::thread::scope(|scope| {

@@ -97,12 +97,15 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
     let threat_intel_lists = either(&args.threat_intel, &files.threat_intel);
     let infected_lists = either(&args.infected_list, &files.infected_lists);
     let leaked_lists = either(&args.leaked_accounts, &files.leaked_accounts);
+    let span = crate::trace::span("score: enrichment files");
     let anonymous = AnonymousSources::open(anonymous_ip.as_deref(), &anonymous_lists)?;
     let threat_intel = read_lists(&threat_intel_lists)?;
     let infected = read_lists(&infected_lists)?;
     let leaked = LeakedAccounts::read(&leaked_lists)?;
     let geoip = GeoIp::open(geoip_city.as_deref(), geoip_asn.as_deref())?;
-    let (rules, ingested) = load_inputs(&args.input)?;
+    drop(span);
+    let columns = crate::detect::COLUMNS.iter().chain(crate::report::COLUMNS);
+    let (rules, ingested) = load_inputs(&args.input, Some(columns.copied().collect()))?;
     let span = crate::trace::span("score: sort context");
     let enrichment = Enrichment {
         anonymous: &anonymous,
@@ -119,6 +122,7 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
     let span = crate::trace::span("score: detectors");
     let findings = run_all(&detectors, &ctx);
     drop(span);
+    let span = crate::trace::span("score: report");
     let detections = detections(&ctx, &findings);
     let signins = risky_signins(&detections);
     let users = risky_users(&detections);
@@ -140,6 +144,7 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
         args.format,
         &args.out.join(format!("risky_users.{ext}")),
     )?;
+    drop(span);
     let quarantine = args.out.join("quarantine.jsonl");
     replace_atomically(&quarantine, |p| {
         write_quarantine_jsonl(&ingested.quarantine, p)
@@ -166,6 +171,7 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
     ]
     .into_iter()
     .collect();
+    let span = crate::trace::span("score: summary");
     let summary = Summary {
         engine_version: env!("CARGO_PKG_VERSION").to_string(),
         rules_sha256: rules.digest(&rules_text),
@@ -181,6 +187,7 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
         std::fs::write(p, serde_json::to_vec_pretty(&summary)?)?;
         Ok(())
     })?;
+    drop(span);
     if !args.input.quiet {
         eprintln!("{}", closing_table(&summary));
         if !users.is_empty() {

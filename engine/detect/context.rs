@@ -77,6 +77,7 @@ pub struct Context {
     /// GeoIP accuracy radius of the row's address, in kilometres (0 when unknown).
     pub radius_km: Vec<f64>,
     by_address: std::sync::OnceLock<Groups>,
+    by_time: std::sync::OnceLock<Vec<usize>>,
     country: std::sync::OnceLock<Codes>,
     /// Each position's address as an index into the distinct addresses (for per-address
     /// detectors); [`order::NONE`] for rows without an address.
@@ -96,8 +97,12 @@ struct Addresses {
 impl Addresses {
     fn new(ip: &StringChunked, order: &[IdxSize]) -> Self {
         use rayon::prelude::*;
+        let t = crate::trace::span("addr: collect");
         let values: Vec<Option<&str>> = ip.iter().collect();
+        drop(t);
+        let t = crate::trace::span("addr: intern");
         let interned = order::intern(&values);
+        drop(t);
         let parsed = interned
             .distinct
             .par_iter()
@@ -401,6 +406,7 @@ impl Context {
             .collect();
         Ok(Context {
             by_address: std::sync::OnceLock::new(),
+            by_time: std::sync::OnceLock::new(),
             country: std::sync::OnceLock::new(),
             radius_km,
             address,
@@ -432,18 +438,26 @@ impl Context {
     }
 
     fn group_by_address(&self) -> Groups {
-        if self.time_ordered {
-            // Frame rows are in time order: listing positions by frame row keeps each group
-            // in time order without sorting.
-            let mut position = vec![0usize; self.order.len()];
-            for (k, &row) in self.order.iter().enumerate() {
-                position[row as usize] = k;
+        Groups::new(&self.address, self.by_time().iter().copied())
+    }
+
+    /// Every position in time order (ties by request id when the frame is in ingest order,
+    /// else by position). Built once and shared.
+    pub fn by_time(&self) -> &[usize] {
+        self.by_time.get_or_init(|| {
+            if self.time_ordered {
+                // The frame's rows are in time order, so each frame row's position, listed
+                // by frame row, is the positions in time order.
+                let mut position = vec![0usize; self.order.len()];
+                for (k, &row) in self.order.iter().enumerate() {
+                    position[row as usize] = k;
+                }
+                return position;
             }
-            return Groups::new(&self.address, position.into_iter());
-        }
-        let mut groups = Groups::new(&self.address, 0..self.address.len());
-        groups.sort_each_by_key(|row| (self.time[row], row));
-        groups
+            let mut positions: Vec<usize> = (0..self.order.len()).collect();
+            positions.par_sort_unstable_by_key(|&p| (self.time[p], p));
+            positions
+        })
     }
 
     /// A text column as codes in the detectors' order (see [`Codes`]).
@@ -494,5 +508,66 @@ impl Context {
     pub fn float(&self, column: &str, row: usize) -> Option<f64> {
         let row = self.order[row] as usize;
         self.frame.column(column).ok()?.f64().ok()?.get(row)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::testing::{frame, sign_in, SignIn};
+    use crate::rules::Rules;
+
+    fn sign_ins() -> Vec<SignIn> {
+        let mut all = Vec::new();
+        for k in 0..40 {
+            let user = ["ada", "bob", "cy"][k % 3];
+            let ip = ["10.0.0.1", "10.0.0.2", "192.0.2.9", "2001:db8::1"][k % 4];
+            all.push(sign_in(user, (k as i64 * 37) % 101, ip, [0, 50126][k % 2]));
+        }
+        all
+    }
+
+    /// (user, time, address) at every position of a group or of the whole order.
+    fn described(ctx: &Context, positions: impl Iterator<Item = usize>) -> Vec<String> {
+        positions
+            .map(|p| {
+                let user = ctx.text(col::user_id, p).unwrap_or_default();
+                format!("{user} {} {}", ctx.time[p], ctx.ip(p).unwrap_or(""))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_frame_out_of_time_order_gives_the_same_context_as_an_ordered_one() {
+        let networks = Rules::builtin().networks;
+        let shuffled = sign_ins();
+        let mut ordered = shuffled.clone();
+        ordered.sort_by_key(|s| s.minute);
+        let a = Context::new(&frame(&shuffled), None, &networks).unwrap();
+        let b = Context::new(&frame(&ordered), None, &networks).unwrap();
+        assert!(!a.time_ordered);
+        assert!(b.time_ordered);
+        assert_eq!(a.users, b.users);
+        let n = a.time.len();
+        assert_eq!(described(&a, 0..n), described(&b, 0..n));
+        for &(start, end) in &a.users {
+            assert!(a.time[start..end].windows(2).all(|w| w[0] < w[1]));
+        }
+        let groups = |ctx: &Context| -> Vec<Vec<String>> {
+            ctx.by_address()
+                .iter()
+                .map(|g| described(ctx, g.iter().copied()))
+                .collect()
+        };
+        assert_eq!(groups(&a), groups(&b));
+        assert_eq!(
+            described(&a, a.by_time().iter().copied()),
+            described(&b, b.by_time().iter().copied())
+        );
+        // Groups and the time sequence really are in time order.
+        for group in a.by_address().iter() {
+            assert!(group.windows(2).all(|w| a.time[w[0]] <= a.time[w[1]]));
+        }
+        assert!(a.by_time().windows(2).all(|w| a.time[w[0]] <= a.time[w[1]]));
     }
 }

@@ -23,7 +23,28 @@ use serde_json::Value;
 
 pub use context::{Context, Outcome};
 
+use crate::frame::col;
 use crate::rules::Rules;
+
+/// The canonical columns the context and the detectors read. `score` decodes only these (and
+/// what the report needs) from Parquet inputs; a test proves the projection changes nothing.
+pub const COLUMNS: &[&str] = &[
+    col::time,
+    col::request_id,
+    col::user_id,
+    col::user_principal_name,
+    col::ip_address,
+    col::ip_network,
+    col::outcome,
+    col::is_interactive,
+    col::country,
+    col::city,
+    col::latitude,
+    col::longitude,
+    col::asn,
+    col::operating_system,
+    col::browser,
+];
 
 /// A risk level, lowest first.
 #[derive(

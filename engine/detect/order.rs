@@ -228,6 +228,11 @@ impl Groups {
         self.len() == 0
     }
 
+    /// The members of group `key`.
+    pub fn get(&self, key: usize) -> &[usize] {
+        &self.members[self.offsets[key]..self.offsets[key + 1]]
+    }
+
     /// Every group's members, by key.
     pub fn iter(&self) -> impl Iterator<Item = &[usize]> {
         self.offsets.windows(2).map(|w| &self.members[w[0]..w[1]])

@@ -106,37 +106,54 @@ impl PasswordSpray {
         campaigns
     }
 
-    /// Every campaign with the positions of its source, by address then by ASN.
-    fn all_campaigns(&self, ctx: &Context) -> Vec<(Campaign, Vec<usize>)> {
+    /// Every campaign with its source, by address then by ASN.
+    fn all_campaigns(&self, ctx: &Context) -> Vec<(Campaign, Source)> {
         let user_of = user_of(ctx);
         let mut out = Vec::new();
-        for rows in ctx.by_address().iter() {
+        for (group, rows) in ctx.by_address().iter().enumerate() {
             let Some(&first) = rows.first() else { continue };
             let source = format!("ip {}", ctx.ip(first).unwrap_or(""));
             for campaign in self.campaigns_in(ctx, &user_of, rows, &source) {
-                out.push((campaign, rows.to_vec()));
+                out.push((campaign, Source::Address(group)));
             }
         }
         if self.config.by_asn {
-            if let Ok(asns) = ctx.sorted(col::asn).and_then(|c| c.u32().cloned()) {
-                let mut groups: AHashMap<u32, Vec<usize>> = AHashMap::new();
-                for (row, asn) in asns.iter().enumerate() {
-                    if let Some(asn) = asn {
+            let asns = asns(ctx);
+            // Only credential failures make a campaign: group those alone, in time order.
+            let mut groups: AHashMap<u32, Vec<usize>> = AHashMap::new();
+            for &row in ctx.by_time() {
+                if ctx.outcome[row] == Outcome::CredentialFailure && user_of[row] != usize::MAX {
+                    if let Some(asn) = asns[row] {
                         groups.entry(asn).or_default().push(row);
                     }
                 }
-                let mut groups: Vec<(u32, Vec<usize>)> = groups.into_iter().collect();
-                groups.sort_unstable_by_key(|(asn, _)| *asn);
-                for (asn, mut rows) in groups {
-                    rows.sort_by_key(|&r| (ctx.time[r], r));
-                    for campaign in self.campaigns_in(ctx, &user_of, &rows, &format!("asn {asn}")) {
-                        out.push((campaign, rows.to_vec()));
-                    }
+            }
+            let mut groups: Vec<(u32, Vec<usize>)> = groups.into_iter().collect();
+            groups.sort_unstable_by_key(|(asn, _)| *asn);
+            for (asn, rows) in groups {
+                for campaign in self.campaigns_in(ctx, &user_of, &rows, &format!("asn {asn}")) {
+                    out.push((campaign, Source::Asn(asn)));
                 }
             }
         }
         out
     }
+}
+
+/// Where a campaign came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Source {
+    /// A group of [`Context::by_address`].
+    Address(usize),
+    Asn(u32),
+}
+
+/// Each position's ASN.
+fn asns(ctx: &Context) -> Vec<Option<u32>> {
+    ctx.sorted(col::asn)
+        .ok()
+        .and_then(|c| c.u32().ok().map(|a| a.iter().collect()))
+        .unwrap_or_else(|| vec![None; ctx.time.len()])
 }
 
 /// The user index of every position (`usize::MAX` for rows without a user).
@@ -167,8 +184,31 @@ impl Detector for PasswordSpray {
         let grace = i64::from(self.config.success_grace_minutes) * 60_000_000;
         let mut fired: BTreeSet<usize> = BTreeSet::new();
         let mut findings = Vec::new();
-        for (campaign, rows) in self.all_campaigns(ctx) {
-            for row in rows {
+        let campaigns = self.all_campaigns(ctx);
+        // The validated sign-ins of every ASN that ran a campaign, in time order.
+        let mut by_asn: AHashMap<u32, Vec<usize>> = campaigns
+            .iter()
+            .filter_map(|(_, source)| match source {
+                Source::Asn(asn) => Some((*asn, Vec::new())),
+                Source::Address(_) => None,
+            })
+            .collect();
+        if !by_asn.is_empty() {
+            let asns = asns(ctx);
+            for &row in ctx.by_time() {
+                if let Some(rows) = asns[row].and_then(|a| by_asn.get_mut(&a)) {
+                    if ctx.outcome[row].validated() {
+                        rows.push(row);
+                    }
+                }
+            }
+        }
+        for (campaign, source) in &campaigns {
+            let rows: &[usize] = match source {
+                Source::Address(group) => ctx.by_address().get(*group),
+                Source::Asn(asn) => by_asn.get(asn).map_or(&[], Vec::as_slice),
+            };
+            for &row in rows {
                 let t = ctx.time[row];
                 let inside = t >= campaign.start && t <= campaign.end + grace;
                 if inside

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use polars::prelude::*;
 use serde::Serialize;
 
-use crate::frame::{FrameBuilder, OutcomeCodes};
+use crate::frame::{col, FrameBuilder, OutcomeCodes};
 pub use parquet::{read_canonical_parquet, write_canonical_parquet};
 
 /// Errors that stop a load before or while it runs (bad data is quarantined instead).
@@ -210,7 +210,20 @@ pub struct IngestOptions {
     /// Bytes read per chunk: large enough to keep every core busy, small enough that memory
     /// follows the frame rather than the file. Tests set it tiny to cross chunk boundaries.
     pub chunk_bytes: usize,
+    /// The canonical columns the caller reads, when not all: Parquet inputs then decode only
+    /// these (plus [`KEY_COLUMNS`]) and leave the others null. Text shapes are parsed whole.
+    pub columns: Option<Vec<&'static str>>,
 }
+
+/// The columns deduplication and the per-file account read, decoded whatever the projection.
+pub const KEY_COLUMNS: &[&str] = &[
+    col::time,
+    col::request_id,
+    col::user_id,
+    col::user_principal_name,
+    col::source_file,
+    col::source_line,
+];
 
 /// The default chunk size.
 pub const CHUNK_BYTES: usize = 16 << 20;
@@ -221,6 +234,7 @@ impl IngestOptions {
             codes,
             progress: Arc::new(AtomicU64::new(0)),
             chunk_bytes: CHUNK_BYTES,
+            columns: None,
         }
     }
 }
@@ -306,7 +320,7 @@ fn load_file(path: &Path, options: &IngestOptions) -> Result<FileLoad, IngestErr
     match opened.sniffed {
         source::Sniffed::Json => json::read(opened, &name, &options.codes, options.chunk_bytes),
         source::Sniffed::Csv => csv::read(opened, path, &name, &options.codes),
-        source::Sniffed::Parquet => parquet::read_as_load(path),
+        source::Sniffed::Parquet => parquet::read_as_load(path, options.columns.as_deref()),
         source::Sniffed::Empty => {
             let mut load = FileLoad::new(Shape::Empty, opened.gzip);
             load.warnings.push("the file is empty".into());

@@ -1,6 +1,7 @@
 //! Findings into `riskDetection` records: the sign-in's own fields from the sorted frame,
 //! the detector's identity, a stable id, and Microsoft-style additionalInfo.
 
+use polars::prelude::{Float64Chunked, StringChunked};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -11,15 +12,59 @@ use crate::ingest::values::format_time;
 
 /// One detection per finding, in the findings' order.
 pub fn detections(ctx: &Context, findings: &[(Identity, Finding)]) -> Vec<Detection> {
+    use rayon::prelude::*;
+    let columns = Columns::new(ctx);
     findings
-        .iter()
-        .map(|(identity, f)| detection(ctx, identity, f))
+        .par_iter()
+        .map(|(identity, f)| detection(ctx, &columns, identity, f))
         .collect()
 }
 
-fn detection(ctx: &Context, identity: &Identity, f: &Finding) -> Detection {
+/// The frame columns a detection reads, looked up once rather than once per detection.
+struct Columns<'a> {
+    texts: Vec<(&'static str, Option<&'a StringChunked>)>,
+    latitude: Option<&'a Float64Chunked>,
+    longitude: Option<&'a Float64Chunked>,
+}
+
+impl<'a> Columns<'a> {
+    fn new(ctx: &'a Context) -> Self {
+        let frame = &ctx.frame;
+        let text = |name: &'static str| (name, frame.column(name).ok().and_then(|c| c.str().ok()));
+        let float = |name: &str| frame.column(name).ok().and_then(|c| c.f64().ok());
+        Columns {
+            texts: [
+                col::request_id,
+                col::user_id,
+                col::user_principal_name,
+                col::city,
+                col::state,
+                col::country,
+                col::user_agent,
+                col::correlation_id,
+                col::token_issuer_type,
+                col::ip_address,
+                col::user_display_name,
+            ]
+            .into_iter()
+            .map(text)
+            .collect(),
+            latitude: float(col::latitude),
+            longitude: float(col::longitude),
+        }
+    }
+
+    /// A text column's value at a frame row.
+    fn text(&self, column: &str, frame_row: usize) -> Option<String> {
+        let (_, values) = self.texts.iter().find(|(name, _)| *name == column)?;
+        values.and_then(|v| v.get(frame_row)).map(String::from)
+    }
+}
+
+fn detection(ctx: &Context, columns: &Columns<'_>, identity: &Identity, f: &Finding) -> Detection {
     let row = f.row;
-    let text = |column: &str| ctx.text(column, row);
+    let frame_row = ctx.order[row] as usize;
+    let text = |column: &str| columns.text(column, frame_row);
     let request_id = (!f.user_level).then(|| text(col::request_id)).flatten();
     let user_id = text(col::user_id);
     let upn = text(col::user_principal_name);
@@ -34,8 +79,8 @@ fn detection(ctx: &Context, identity: &Identity, f: &Finding) -> Detection {
         state: text(col::state),
         country_or_region: text(col::country),
         geo_coordinates: match (
-            ctx.float(col::latitude, row),
-            ctx.float(col::longitude, row),
+            columns.latitude.and_then(|c| c.get(frame_row)),
+            columns.longitude.and_then(|c| c.get(frame_row)),
         ) {
             (Some(latitude), Some(longitude)) => Some(GeoCoordinates {
                 latitude,

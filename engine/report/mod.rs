@@ -16,6 +16,25 @@ pub use write::{replace_atomically, write_quarantine_jsonl, write_table, Format,
 
 pub use crate::detect::Level as RiskLevel;
 
+use crate::frame::col;
+
+/// The canonical columns [`build`] reads for a detection's sign-in, beyond the detectors'.
+pub const COLUMNS: &[&str] = &[
+    col::request_id,
+    col::correlation_id,
+    col::user_id,
+    col::user_principal_name,
+    col::user_display_name,
+    col::ip_address,
+    col::country,
+    col::state,
+    col::city,
+    col::latitude,
+    col::longitude,
+    col::user_agent,
+    col::token_issuer_type,
+];
+
 /// Graph's `signInLocation`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
