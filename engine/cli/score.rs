@@ -203,11 +203,16 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
             args.out.display()
         );
     }
-    Ok(if args.input.strict && ingested.totals.quarantined > 0 {
+    let code = if args.input.strict && ingested.totals.quarantined > 0 {
         EXIT_QUARANTINED
     } else {
         EXIT_OK
-    })
+    };
+    // The process ends here: handing gigabytes back to the allocator piece by piece would
+    // only delay the exit.
+    std::mem::forget(ctx);
+    std::mem::forget(ingested);
+    Ok(code)
 }
 
 /// Several list files as one set.

@@ -74,6 +74,10 @@ pub struct Context {
     pub infected: Vec<bool>,
     /// Leaked accounts passed by the user.
     pub leaked: LeakedAccounts,
+    /// The row's autonomous system.
+    pub asn: Vec<Option<u32>>,
+    /// The row's /24 (IPv6 /48) network key.
+    pub network: Vec<Option<u64>>,
     /// GeoIP accuracy radius of the row's address, in kilometres (0 when unknown).
     pub radius_km: Vec<f64>,
     by_address: std::sync::OnceLock<Groups>,
@@ -393,11 +397,12 @@ impl Context {
         for (common, trusted) in org_common.iter_mut().zip(&in_trusted) {
             *common |= trusted;
         }
+        let all_asns: Vec<Option<u32>> = frame.column(col::asn)?.u32()?.iter().collect();
+        let asn = order::gather(&all_asns, &order);
+        drop(all_asns);
         if !networks_config.trusted_asns.is_empty() {
-            let asns: Vec<Option<u32>> = frame.column(col::asn)?.u32()?.iter().collect();
-            for (k, common) in org_common.iter_mut().enumerate() {
-                *common |= asns[order[k] as usize]
-                    .is_some_and(|a| networks_config.trusted_asns.contains(&a));
+            for (common, asn) in org_common.iter_mut().zip(&asn) {
+                *common |= asn.is_some_and(|a| networks_config.trusted_asns.contains(&a));
             }
         }
         let anonymous = anonymous_flags
@@ -409,6 +414,8 @@ impl Context {
             by_time: std::sync::OnceLock::new(),
             country: std::sync::OnceLock::new(),
             radius_km,
+            asn,
+            network: networks,
             address,
             leaked: enrichment.leaked.clone(),
             threat_intel,

@@ -11,7 +11,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{Context, Detector, Finding, Identity, Level, Outcome};
-use crate::frame::col;
 use crate::ingest::values::format_time;
 
 /// `[password_spray]` in the rules file.
@@ -118,12 +117,11 @@ impl PasswordSpray {
             }
         }
         if self.config.by_asn {
-            let asns = asns(ctx);
             // Only credential failures make a campaign: group those alone, in time order.
             let mut groups: AHashMap<u32, Vec<usize>> = AHashMap::new();
             for &row in ctx.by_time() {
                 if ctx.outcome[row] == Outcome::CredentialFailure && user_of[row] != usize::MAX {
-                    if let Some(asn) = asns[row] {
+                    if let Some(asn) = ctx.asn[row] {
                         groups.entry(asn).or_default().push(row);
                     }
                 }
@@ -146,14 +144,6 @@ enum Source {
     /// A group of [`Context::by_address`].
     Address(usize),
     Asn(u32),
-}
-
-/// Each position's ASN.
-fn asns(ctx: &Context) -> Vec<Option<u32>> {
-    ctx.sorted(col::asn)
-        .ok()
-        .and_then(|c| c.u32().ok().map(|a| a.iter().collect()))
-        .unwrap_or_else(|| vec![None; ctx.time.len()])
 }
 
 /// The user index of every position (`usize::MAX` for rows without a user).
@@ -194,9 +184,8 @@ impl Detector for PasswordSpray {
             })
             .collect();
         if !by_asn.is_empty() {
-            let asns = asns(ctx);
             for &row in ctx.by_time() {
-                if let Some(rows) = asns[row].and_then(|a| by_asn.get_mut(&a)) {
+                if let Some(rows) = ctx.asn[row].and_then(|a| by_asn.get_mut(&a)) {
                     if ctx.outcome[row].validated() {
                         rows.push(row);
                     }

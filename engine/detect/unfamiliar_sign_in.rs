@@ -113,14 +113,6 @@ impl Detector for UnfamiliarSignIn {
         };
         let systems = systems.mapped(family);
         let browsers = browsers.mapped(family);
-        let asns = ctx
-            .sorted(col::asn)
-            .ok()
-            .and_then(|c| c.u32().ok().cloned());
-        let networks = ctx
-            .sorted(col::ip_network)
-            .ok()
-            .and_then(|c| c.u64().ok().cloned());
         let learning = i64::from(self.config.learning_days) * 86_400_000_000;
         let mut findings = Vec::new();
         for (k, &(start, end)) in ctx.users.iter().enumerate() {
@@ -135,8 +127,8 @@ impl Detector for UnfamiliarSignIn {
                 let props = Properties {
                     country: code(countries.code[row]),
                     place: ctx.place[row],
-                    asn: asns.as_ref().and_then(|a| a.get(row)),
-                    network: networks.as_ref().and_then(|n| n.get(row)),
+                    asn: ctx.asn[row],
+                    network: ctx.network[row],
                     system: code(systems.code[row]),
                     browser: code(browsers.code[row]),
                 };
