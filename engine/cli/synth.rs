@@ -9,7 +9,7 @@ use clap::Args;
 use super::{configure_threads, EXIT_OK};
 use crate::ingest::values::parse_time;
 use crate::rules::Rules;
-use crate::synth::output::{write_signins, SynthShape};
+use crate::synth::output::{write_signins, SynthShape, Target};
 use crate::synth::side_files::write_side_files;
 use crate::synth::{generate, SynthConfig};
 
@@ -30,6 +30,9 @@ pub struct SynthArgs {
     /// Export shape of the sign-ins.
     #[arg(long, value_enum, default_value_t = SynthShape::Diagnostic)]
     shape: SynthShape,
+    /// Gzip every file of a text shape (`PT1H.json.gz`, `….csv.gz`), as archives often are.
+    #[arg(long)]
+    gzip: bool,
     /// Share of sign-ins added by attacks.
     #[arg(long, default_value_t = 0.003)]
     attack_rate: f64,
@@ -53,6 +56,9 @@ pub fn run(args: SynthArgs) -> anyhow::Result<i32> {
             args.days
         );
     }
+    if args.gzip && args.shape == SynthShape::Parquet {
+        anyhow::bail!("--gzip applies to the text shapes; Parquet is compressed already");
+    }
     if !(0.0..=0.2).contains(&args.attack_rate) {
         anyhow::bail!(
             "invalid value '{}' for '--attack-rate': use 0 to 0.2",
@@ -74,8 +80,10 @@ pub fn run(args: SynthArgs) -> anyhow::Result<i32> {
     };
     let codes = Rules::builtin().outcome_codes();
     let began = Instant::now();
+    let span = crate::trace::span("synth: generate");
     let tenant = generate(&config, &codes);
     let generated = began.elapsed();
+    drop(span);
     let signins = args.out.join("signins");
     if signins.exists() {
         // A previous run's files would mix with this one's.
@@ -84,10 +92,16 @@ pub fn run(args: SynthArgs) -> anyhow::Result<i32> {
     }
     std::fs::create_dir_all(&signins)
         .with_context(|| format!("creating '{}'", signins.display()))?;
-    let files = write_signins(&tenant, args.shape, &signins, &codes)
+    let target = Target {
+        dir: &signins,
+        gzip: args.gzip,
+    };
+    let files = write_signins(&tenant, args.shape, target, &codes)
         .with_context(|| format!("writing sign-ins under '{}'", signins.display()))?;
+    let span = crate::trace::span("synth: side files");
     write_side_files(&tenant, &args.out)
         .with_context(|| format!("writing side files to '{}'", args.out.display()))?;
+    drop(span);
     if !args.quiet {
         eprintln!(
             "[+] {} sign-ins of {} users over {} days ({} labels) in {:.2} s, written as {:?} to {} files under {} in {:.2} s",

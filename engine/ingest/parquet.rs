@@ -4,10 +4,16 @@
 use std::fs::File;
 use std::path::Path;
 
+use polars::io::parquet::write::BatchedWriter;
 use polars::prelude::*;
+use polars_arrow::array::ArrayRef;
+use polars_parquet::write::{
+    array_to_columns, compress, CompressedPage, CompressionOptions, Encoding, ParquetType,
+    StatisticsOptions, Version, WriteOptions, ZstdLevel,
+};
 
 use super::{FileLoad, IngestError, Shape};
-use crate::frame;
+use crate::frame::{self, col};
 
 /// Reads a canonical Parquet frame, checking every canonical column is there with its type.
 /// Extra columns are ignored.
@@ -72,9 +78,125 @@ pub(super) fn read_as_load(path: &Path, columns: Option<&[&str]>) -> Result<File
 
 /// Writes a canonical frame as zstd-compressed Parquet.
 pub fn write_canonical_parquet(frame: &mut DataFrame, path: &Path) -> Result<(), IngestError> {
-    let file = File::create(path).map_err(|e| IngestError::io(path, e))?;
-    ParquetWriter::new(file)
-        .with_compression(ParquetCompression::Zstd(None))
-        .finish(frame)?;
-    Ok(())
+    let mut writer = CanonicalParquetWriter::create(path)?;
+    writer.write(frame)?;
+    writer.finish()
+}
+
+/// Columns whose values are unique per row.
+const UNIQUE_COLUMNS: &[&str] = &[col::request_id, col::correlation_id, col::session_id];
+
+/// Rows per row group: small enough for readers to spread a file over every core.
+const ROW_GROUP_ROWS: usize = 1 << 16;
+
+/// Writes canonical frames, one after another, into one zstd-compressed Parquet file. Every
+/// (row group, column) pair is encoded and compressed on its own rayon task; the file itself
+/// is written in order, so the bytes never depend on the thread count.
+pub struct CanonicalParquetWriter {
+    path: std::path::PathBuf,
+    writer: BatchedWriter<File>,
+    fields: Vec<ParquetType>,
+    encodings: Vec<Vec<Encoding>>,
+    options: WriteOptions,
+}
+
+impl CanonicalParquetWriter {
+    pub fn create(path: &Path) -> Result<Self, IngestError> {
+        let file = File::create(path).map_err(|e| IngestError::io(path, e))?;
+        let schema = frame::schema();
+        let mut writer = ParquetWriter::new(file)
+            .with_compression(ParquetCompression::Zstd(None))
+            .batched(&schema)?;
+        let fields = writer.parquet_schema().fields().to_vec();
+        let mut encodings: Vec<Vec<Encoding>> =
+            get_encodings(&schema.to_arrow(CompatLevel::newest()))
+                .iter()
+                .cloned()
+                .collect();
+        // Ids are unique per row: trying a dictionary for them is wasted work.
+        for (encoding, name) in encodings.iter_mut().zip(schema.iter_names()) {
+            if UNIQUE_COLUMNS.contains(&name.as_str()) {
+                *encoding = vec![Encoding::Plain];
+            }
+        }
+        Ok(CanonicalParquetWriter {
+            path: path.to_path_buf(),
+            writer,
+            fields,
+            encodings,
+            options: WriteOptions {
+                statistics: StatisticsOptions::default(),
+                version: Version::V1,
+                compression: CompressionOptions::Zstd(Some(ZstdLevel::try_new(1)?)),
+                data_page_size: None,
+            },
+        })
+    }
+
+    /// Appends a canonical frame's rows.
+    pub fn write(&mut self, frame: &DataFrame) -> Result<(), IngestError> {
+        use rayon::prelude::*;
+        let groups: Vec<Vec<ArrayRef>> = (0..frame.height())
+            .step_by(ROW_GROUP_ROWS)
+            .map(|start| {
+                let slice = frame.slice(start as i64, ROW_GROUP_ROWS);
+                slice
+                    .columns()
+                    .iter()
+                    .map(|c| {
+                        c.as_materialized_series()
+                            .rechunk()
+                            .to_arrow(0, CompatLevel::newest())
+                    })
+                    .collect()
+            })
+            .collect();
+        let width = self.fields.len();
+        let tasks: Vec<(usize, usize)> = (0..groups.len())
+            .flat_map(|g| (0..width).map(move |c| (g, c)))
+            .collect();
+        let pages: Vec<PolarsResult<Vec<CompressedPage>>> = tasks
+            .par_iter()
+            .map(|&(g, c)| self.column_pages(&groups[g][c], c))
+            .collect();
+        let mut pages = pages.into_iter();
+        for group in &groups {
+            let rows = group.first().map_or(0, |a| a.len());
+            let columns: Vec<Vec<CompressedPage>> =
+                pages.by_ref().take(width).collect::<PolarsResult<_>>()?;
+            self.writer.write_row_group(rows as u64, &columns)?;
+        }
+        Ok(())
+    }
+
+    /// One column of one row group as compressed pages.
+    fn column_pages(&self, array: &ArrayRef, column: usize) -> PolarsResult<Vec<CompressedPage>> {
+        let options = self.options;
+        let mut out = Vec::new();
+        let leaves = array_to_columns(
+            array,
+            self.fields[column].clone(),
+            options,
+            &self.encodings[column],
+        )?;
+        for leaf in leaves {
+            for page in leaf {
+                let page = compress(page?, Vec::new(), options.compression)
+                    .map_err(|e| polars_err!(ComputeError: "compressing a Parquet page: {e}"))?;
+                out.push(page);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Writes the footer and closes the file.
+    pub fn finish(self) -> Result<(), IngestError> {
+        self.writer
+            .finish()
+            .map_err(|e| IngestError::NotCanonical {
+                path: self.path,
+                reason: format!("finishing the Parquet file ({e})"),
+            })?;
+        Ok(())
+    }
 }

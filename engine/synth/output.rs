@@ -33,63 +33,127 @@ pub enum SynthShape {
 
 pub const TENANT_ID: &str = "5f1c2d6e-8a4b-4c3d-9e2f-1a2b3c4d5e6f";
 
-type Writers = std::collections::BTreeMap<PathBuf, BufWriter<File>>;
+/// Where text shapes go: a directory, and whether each file is gzipped (`name.gz`), as
+/// archiving pipelines often store exports.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    pub dir: &'a Path,
+    pub gzip: bool,
+}
 
-fn writer(writers: &mut Writers, path: PathBuf) -> std::io::Result<&mut BufWriter<File>> {
-    if !writers.contains_key(&path) {
+impl Target<'_> {
+    /// Creates the file for `name` under the directory (and its parents).
+    fn create(&self, name: &str) -> std::io::Result<(PathBuf, OutFile)> {
+        let mut path = self.dir.join(name);
+        if self.gzip {
+            path.as_mut_os_string().push(".gz");
+        }
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)?;
         }
-        let file = BufWriter::new(File::create(&path)?);
-        writers.insert(path.clone(), file);
+        let file = File::create(&path)?;
+        let out = if self.gzip {
+            // No name and no time in the header, so the bytes depend on the content only.
+            let encoder = flate2::GzBuilder::new().write(file, flate2::Compression::default());
+            OutFile::Gzip(Box::new(BufWriter::new(encoder)))
+        } else {
+            OutFile::Plain(BufWriter::new(file))
+        };
+        Ok((path, out))
     }
-    Ok(writers.get_mut(&path).expect("inserted above"))
+}
+
+/// One output file, plain or gzipped.
+pub enum OutFile {
+    Plain(BufWriter<File>),
+    Gzip(Box<BufWriter<flate2::write::GzEncoder<File>>>),
+}
+
+impl Write for OutFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            OutFile::Plain(w) => w.write(buf),
+            OutFile::Gzip(w) => w.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            OutFile::Plain(w) => w.flush(),
+            OutFile::Gzip(w) => w.flush(),
+        }
+    }
+}
+
+impl OutFile {
+    /// Flushes everything, the gzip trailer included.
+    fn finish(self) -> std::io::Result<()> {
+        match self {
+            OutFile::Plain(mut w) => w.flush(),
+            OutFile::Gzip(w) => {
+                w.into_inner().map_err(|e| e.into_error())?.finish()?;
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Open files by name, for shapes that write several at once.
+type Writers = std::collections::BTreeMap<String, (PathBuf, OutFile)>;
+
+fn writer<'w>(
+    writers: &'w mut Writers,
+    target: Target<'_>,
+    name: String,
+) -> std::io::Result<&'w mut OutFile> {
+    if !writers.contains_key(&name) {
+        let created = target.create(&name)?;
+        writers.insert(name.clone(), created);
+    }
+    Ok(&mut writers.get_mut(&name).expect("inserted above").1)
 }
 
 fn close(writers: &mut Writers, paths: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    for (path, mut w) in std::mem::take(writers) {
-        w.flush()?;
+    for (_, (path, w)) in std::mem::take(writers) {
+        w.finish()?;
         paths.push(path);
     }
     Ok(())
 }
 
-/// Writes the tenant's sign-ins in `shape` under `dir`; returns the files written.
+/// Writes the tenant's sign-ins in `shape` under the target directory; returns the files
+/// written. Parquet is compressed already: `gzip` applies to the text shapes.
 pub fn write_signins(
     tenant: &Tenant,
     shape: SynthShape,
-    dir: &Path,
+    target: Target<'_>,
     codes: &OutcomeCodes,
 ) -> anyhow::Result<Vec<PathBuf>> {
     match shape {
         SynthShape::Parquet => {
-            let path = dir.join("signins.parquet");
+            let path = target.dir.join("signins.parquet");
             write_parquet(tenant, &path, codes)?;
             Ok(vec![path])
         }
-        SynthShape::Diagnostic => Ok(diagnostic(tenant, dir, codes)?),
-        SynthShape::Graph => Ok(graph(tenant, dir, codes)?),
-        SynthShape::PortalJson => Ok(portal_json(tenant, dir, codes)?),
-        SynthShape::PortalCsv => Ok(portal_csv(tenant, dir, codes)?),
-        SynthShape::LogAnalytics => Ok(log_analytics(tenant, dir, codes)?),
+        SynthShape::Diagnostic => Ok(diagnostic(tenant, target, codes)?),
+        SynthShape::Graph => Ok(graph(tenant, target, codes)?),
+        SynthShape::PortalJson => Ok(portal_json(tenant, target, codes)?),
+        SynthShape::PortalCsv => Ok(portal_csv(tenant, target, codes)?),
+        SynthShape::LogAnalytics => Ok(log_analytics(tenant, target, codes)?),
     }
 }
 
 /// The canonical frame as Parquet, a million sign-ins at a time so memory follows the batch,
 /// not the tenant.
 fn write_parquet(tenant: &Tenant, path: &Path, codes: &OutcomeCodes) -> anyhow::Result<()> {
-    use polars::prelude::{ParquetCompression, ParquetWriter};
-    let file = File::create(path)?;
-    let mut writer = ParquetWriter::new(file)
-        .with_compression(ParquetCompression::Zstd(None))
-        .batched(&crate::frame::schema())?;
+    let mut writer = crate::ingest::CanonicalParquetWriter::create(path)?;
     for batch in tenant.events.chunks(1 << 20) {
         let frame = {
             let _span = crate::trace::span("synth: build frame batch");
             tenant.frame_of(batch, codes)
         };
         let _span = crate::trace::span("synth: encode parquet batch");
-        writer.write_batch(&frame)?;
+        writer.write(&frame)?;
     }
     writer.finish()?;
     Ok(())
@@ -166,7 +230,11 @@ fn category(kind: &str) -> (&'static str, &'static str) {
     }
 }
 
-fn diagnostic(tenant: &Tenant, dir: &Path, codes: &OutcomeCodes) -> std::io::Result<Vec<PathBuf>> {
+fn diagnostic(
+    tenant: &Tenant,
+    target: Target<'_>,
+    codes: &OutcomeCodes,
+) -> std::io::Result<Vec<PathBuf>> {
     let mut writers = Writers::new();
     let mut scratch = super::EventText::default();
     let mut paths = Vec::new();
@@ -183,13 +251,13 @@ fn diagnostic(tenant: &Tenant, dir: &Path, codes: &OutcomeCodes) -> std::io::Res
         let row = tenant.row_with(event, codes, &scratch);
         let (category, container) = category(event.event_type);
         let stamp = format_time(event.time);
-        let path = dir.join(format!(
+        let name = format!(
             "{container}/tenantId={TENANT_ID}/y={}/m={}/d={}/h={}/m=00/PT1H.json",
             &stamp[0..4],
             &stamp[5..7],
             &stamp[8..10],
             &stamp[11..13]
-        ));
+        );
         let record = json!({
             "time": stamp,
             "resourceId": format!("/tenants/{TENANT_ID}/providers/Microsoft.aadiam"),
@@ -208,7 +276,7 @@ fn diagnostic(tenant: &Tenant, dir: &Path, codes: &OutcomeCodes) -> std::io::Res
             "location": text(&row.country),
             "properties": signin_json(&row),
         });
-        let out = writer(&mut writers, path)?;
+        let out = writer(&mut writers, target, name)?;
         serde_json::to_writer(&mut *out, &record)?;
         out.write_all(b"\n")?;
     }
@@ -223,7 +291,11 @@ fn by_day(events: &[Event]) -> Vec<&[Event]> {
         .collect()
 }
 
-fn graph(tenant: &Tenant, dir: &Path, codes: &OutcomeCodes) -> std::io::Result<Vec<PathBuf>> {
+fn graph(
+    tenant: &Tenant,
+    target: Target<'_>,
+    codes: &OutcomeCodes,
+) -> std::io::Result<Vec<PathBuf>> {
     let mut paths = Vec::new();
     for day in by_day(&tenant.events) {
         // Graph lists newest first.
@@ -250,13 +322,8 @@ fn graph(tenant: &Tenant, dir: &Path, codes: &OutcomeCodes) -> std::io::Result<V
                 );
             }
             object.insert("value".into(), Value::Array(page.to_vec()));
-            let path = dir.join(format!(
-                "signins-{}-page-{:03}.json",
-                date(day[0].time),
-                n + 1
-            ));
-            write_json(&path, &Value::Object(object))?;
-            paths.push(path);
+            let name = format!("signins-{}-page-{:03}.json", date(day[0].time), n + 1);
+            paths.push(write_json(target, &name, &Value::Object(object))?);
         }
     }
     Ok(paths)
@@ -271,7 +338,11 @@ fn download_prefix(kind: &str) -> &'static str {
     }
 }
 
-fn portal_json(tenant: &Tenant, dir: &Path, codes: &OutcomeCodes) -> std::io::Result<Vec<PathBuf>> {
+fn portal_json(
+    tenant: &Tenant,
+    target: Target<'_>,
+    codes: &OutcomeCodes,
+) -> std::io::Result<Vec<PathBuf>> {
     let mut paths = Vec::new();
     for day in by_day(&tenant.events) {
         let mut files: std::collections::BTreeMap<&str, Vec<Value>> = Default::default();
@@ -282,21 +353,18 @@ fn portal_json(tenant: &Tenant, dir: &Path, codes: &OutcomeCodes) -> std::io::Re
                 .push(tenant.with_row(event, codes, signin_json));
         }
         for (prefix, rows) in files {
-            let path = dir.join(format!("{prefix}_{}.json", day_range(day[0].time)));
-            write_json(&path, &Value::Array(rows))?;
-            paths.push(path);
+            let name = format!("{prefix}_{}.json", day_range(day[0].time));
+            paths.push(write_json(target, &name, &Value::Array(rows))?);
         }
     }
     Ok(paths)
 }
 
-fn write_json(path: &Path, value: &Value) -> std::io::Result<()> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    let mut out = BufWriter::new(File::create(path)?);
+fn write_json(target: Target<'_>, name: &str, value: &Value) -> std::io::Result<PathBuf> {
+    let (path, mut out) = target.create(name)?;
     serde_json::to_writer(&mut out, value)?;
-    out.flush()
+    out.finish()?;
+    Ok(path)
 }
 
 /// The portal's 57-column header, exactly as exported.
@@ -441,11 +509,15 @@ fn portal_cell(row: &Row<'_>, column: &str, codes: &OutcomeCodes) -> String {
     }
 }
 
-fn portal_csv(tenant: &Tenant, dir: &Path, codes: &OutcomeCodes) -> anyhow::Result<Vec<PathBuf>> {
+fn portal_csv(
+    tenant: &Tenant,
+    target: Target<'_>,
+    codes: &OutcomeCodes,
+) -> anyhow::Result<Vec<PathBuf>> {
     let mut scratch = super::EventText::default();
     let mut paths = Vec::new();
     for day in by_day(&tenant.events) {
-        let mut files: std::collections::BTreeMap<&str, ::csv::Writer<BufWriter<File>>> =
+        let mut files: std::collections::BTreeMap<&str, ::csv::Writer<OutFile>> =
             Default::default();
         for event in day {
             let prefix = download_prefix(event.event_type);
@@ -458,11 +530,11 @@ fn portal_csv(tenant: &Tenant, dir: &Path, codes: &OutcomeCodes) -> anyhow::Resu
                 PORTAL_HEADER
             };
             if !files.contains_key(prefix) {
-                let path = dir.join(format!("{prefix}_{}.csv", day_range(day[0].time)));
-                std::fs::create_dir_all(dir)?;
+                let (path, out) =
+                    target.create(&format!("{prefix}_{}.csv", day_range(day[0].time)))?;
                 let mut w = ::csv::WriterBuilder::new()
                     .quote_style(::csv::QuoteStyle::Always)
-                    .from_writer(BufWriter::new(File::create(&path)?));
+                    .from_writer(out);
                 w.write_record(header)?;
                 files.insert(prefix, w);
                 paths.push(path);
@@ -472,8 +544,8 @@ fn portal_csv(tenant: &Tenant, dir: &Path, codes: &OutcomeCodes) -> anyhow::Resu
             let w = files.get_mut(prefix).expect("inserted above");
             w.write_record(header.iter().map(|c| portal_cell(&row, c, codes)))?;
         }
-        for (_, mut w) in files {
-            w.flush()?;
+        for (_, w) in files {
+            w.into_inner().map_err(|e| e.into_error())?.finish()?;
         }
     }
     Ok(paths)
@@ -481,7 +553,7 @@ fn portal_csv(tenant: &Tenant, dir: &Path, codes: &OutcomeCodes) -> anyhow::Resu
 
 fn log_analytics(
     tenant: &Tenant,
-    dir: &Path,
+    target: Target<'_>,
     codes: &OutcomeCodes,
 ) -> std::io::Result<Vec<PathBuf>> {
     let mut scratch = super::EventText::default();
@@ -543,9 +615,8 @@ fn log_analytics(
             }));
         }
         for (table, rows) in tables {
-            let path = dir.join(format!("{table}_{}.json", date(day[0].time)));
-            write_json(&path, &Value::Array(rows))?;
-            paths.push(path);
+            let name = format!("{table}_{}.json", date(day[0].time));
+            paths.push(write_json(target, &name, &Value::Array(rows))?);
         }
     }
     Ok(paths)

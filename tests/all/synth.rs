@@ -9,6 +9,7 @@ use std::process::Command;
 use idrisk::frame::col;
 use idrisk::rules::Rules;
 use idrisk::synth::{generate, Label, SynthConfig};
+use polars::prelude::DataFrame;
 
 use crate::support::{load_paths, rows, rows_by_id};
 
@@ -87,47 +88,86 @@ fn lacks(shape: &str) -> &'static [&'static str] {
     }
 }
 
+/// The sign-ins under `signins` are the reference's, field for field, save the fields the
+/// shape does not carry.
+fn assert_same_sign_ins(reference: &DataFrame, shape: &str, signins: &Path) {
+    let reference_rows = rows_by_id(&reference.drop_many([col::source_file, col::source_line]));
+    let ingested = load_paths(&[signins.to_path_buf()]);
+    assert_eq!(
+        ingested.totals.quarantined,
+        0,
+        "{shape}: {:?}",
+        ingested.quarantine.first()
+    );
+    assert_eq!(ingested.frame.height(), reference.height(), "{shape}");
+    let got = rows_by_id(
+        &ingested
+            .frame
+            .drop_many([col::source_file, col::source_line]),
+    );
+    for (id, want) in &reference_rows {
+        let row = &got[id];
+        for (column, value) in want {
+            if lacks(shape).contains(&column.as_str()) && row[column].is_null() {
+                continue;
+            }
+            assert_eq!(&row[column], value, "{shape} {id} {column}");
+        }
+    }
+}
+
+const TEXT_SHAPES: [&str; 5] = [
+    "diagnostic",
+    "graph",
+    "portal-json",
+    "portal-csv",
+    "log-analytics",
+];
+
+/// The test tenant as canonical Parquet, read back.
+fn reference(dir: &Path) -> DataFrame {
+    let d = dir.join("parquet");
+    synth(&d, "parquet", &[]);
+    load_paths(&[d.join("signins")]).frame
+}
+
 #[test]
 fn every_shape_reads_back_to_the_same_sign_ins() {
     let dir = tempfile::tempdir().unwrap();
-    let reference = {
-        let d = dir.path().join("parquet");
-        synth(&d, "parquet", &[]);
-        load_paths(&[d.join("signins")]).frame
-    };
-    let reference_rows = rows_by_id(&reference.drop_many([col::source_file, col::source_line]));
-    for shape in [
-        "diagnostic",
-        "graph",
-        "portal-json",
-        "portal-csv",
-        "log-analytics",
-    ] {
+    let reference = reference(dir.path());
+    for shape in TEXT_SHAPES {
         let d = dir.path().join(shape);
         synth(&d, shape, &[]);
-        let ingested = load_paths(&[d.join("signins")]);
-        assert_eq!(
-            ingested.totals.quarantined,
-            0,
-            "{shape}: {:?}",
-            ingested.quarantine.first()
-        );
-        assert_eq!(ingested.frame.height(), reference.height(), "{shape}");
-        let got = rows_by_id(
-            &ingested
-                .frame
-                .drop_many([col::source_file, col::source_line]),
-        );
-        for (id, want) in &reference_rows {
-            let row = &got[id];
-            for (column, value) in want {
-                if lacks(shape).contains(&column.as_str()) && row[column].is_null() {
-                    continue;
-                }
-                assert_eq!(&row[column], value, "{shape} {id} {column}");
-            }
-        }
+        assert_same_sign_ins(&reference, shape, &d.join("signins"));
     }
+}
+
+#[test]
+fn gzipped_shapes_read_back_to_the_same_sign_ins() {
+    let dir = tempfile::tempdir().unwrap();
+    let reference = reference(dir.path());
+    for shape in ["diagnostic", "portal-csv"] {
+        let d = dir.path().join(shape);
+        synth(&d, shape, &["--gzip"]);
+        let names = files_under(&d.join("signins"));
+        assert!(names.keys().all(|n| n.to_string_lossy().ends_with(".gz")));
+        assert_same_sign_ins(&reference, shape, &d.join("signins"));
+    }
+}
+
+#[test]
+fn gzip_is_refused_for_parquet() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_idrisk"))
+        .args([
+            "synth", "--users", "2", "--days", "1", "--shape", "parquet", "--gzip",
+        ])
+        .arg("--out")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--gzip"));
 }
 
 #[test]
@@ -271,29 +311,67 @@ fn eval_of_labels_as_detections_is_perfect_and_of_nothing_finds_nothing() {
     }
 }
 
-#[test]
-fn the_committed_tenant_is_exactly_what_the_generator_makes() {
-    let committed = crate::support::repo("datasets/tenant");
+/// `datasets/<committed>` holds exactly what `idrisk synth <args> --out …` writes.
+fn assert_committed(committed: &str, args: &[&str]) {
+    let committed_dir = crate::support::repo(committed);
     let fresh = tempfile::tempdir().unwrap();
     let status = Command::new(env!("CARGO_BIN_EXE_idrisk"))
-        .args([
-            "synth", "--users", "200", "--days", "14", "--seed", "1", "--shape", "parquet", "-q",
-            "--out",
-        ])
+        .arg("synth")
+        .args(args)
+        .args(["-q", "--out"])
         .arg(fresh.path())
         .status()
         .unwrap();
     assert!(status.success());
-    let (want, got) = (files_under(&committed), files_under(fresh.path()));
+    let (want, got) = (files_under(&committed_dir), files_under(fresh.path()));
     assert_eq!(
         want.keys().collect::<Vec<_>>(),
-        got.keys().collect::<Vec<_>>()
+        got.keys().collect::<Vec<_>>(),
+        "{committed}"
     );
     for (name, bytes) in &want {
         assert!(
             bytes == &got[name],
-            "{} differs: regenerate datasets/tenant (see datasets/README.md)",
+            "{committed}/{} differs: regenerate it (see datasets/README.md)",
             name.display()
         );
+    }
+}
+
+#[test]
+fn the_committed_tenant_is_exactly_what_the_generator_makes() {
+    assert_committed(
+        "datasets/tenant",
+        &[
+            "--users", "200", "--days", "14", "--seed", "1", "--shape", "parquet",
+        ],
+    );
+}
+
+/// The small tenant committed in every shape (`datasets/shapes/<shape>`).
+const SHAPES_TENANT: [&str; 6] = ["--users", "25", "--days", "7", "--seed", "2"];
+
+#[test]
+fn the_committed_shapes_are_exactly_what_the_generator_makes() {
+    assert_committed(
+        "datasets/shapes/parquet",
+        &[&SHAPES_TENANT[..], &["--shape", "parquet"]].concat(),
+    );
+    for shape in TEXT_SHAPES {
+        assert_committed(
+            &format!("datasets/shapes/{shape}"),
+            &[&SHAPES_TENANT[..], &["--shape", shape, "--gzip"]].concat(),
+        );
+    }
+}
+
+#[test]
+fn the_committed_shapes_read_back_to_the_same_sign_ins() {
+    let parquet = crate::support::repo("datasets/shapes/parquet/signins");
+    let reference = load_paths(&[parquet]).frame;
+    assert!(reference.height() > 1000);
+    for shape in TEXT_SHAPES {
+        let signins = crate::support::repo(&format!("datasets/shapes/{shape}/signins"));
+        assert_same_sign_ins(&reference, shape, &signins);
     }
 }
