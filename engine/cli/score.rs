@@ -12,16 +12,14 @@ use serde_json::{json, Value};
 use super::load::load_inputs;
 use super::{InputArgs, EXIT_OK, EXIT_QUARANTINED};
 use crate::detect::context::Enrichment;
-use crate::detect::{registry, run_all, Context};
 use crate::enrich::anonymous::read_list;
 use crate::enrich::ip_set::IpSet;
 use crate::enrich::leaked::LeakedAccounts;
 use crate::enrich::{AnonymousSources, GeoIp};
 use crate::ingest::values::parse_time;
-use crate::report::build::detections;
+use crate::report::score::{columns_read, score};
 use crate::report::{
-    detection_counts, replace_atomically, risky_signins, risky_users, write_quarantine_jsonl,
-    write_table, Format, Summary,
+    detection_counts, replace_atomically, write_quarantine_jsonl, write_table, Format, Summary,
 };
 use crate::rules::{Rules, DEFAULT_RULES};
 
@@ -104,9 +102,7 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
     let leaked = LeakedAccounts::read(&leaked_lists)?;
     let geoip = GeoIp::open(geoip_city.as_deref(), geoip_asn.as_deref())?;
     drop(span);
-    let columns = crate::detect::COLUMNS.iter().chain(crate::report::COLUMNS);
-    let (rules, ingested) = load_inputs(&args.input, Some(columns.copied().collect()))?;
-    let span = crate::trace::span("score: sort context");
+    let (rules, ingested) = load_inputs(&args.input, Some(columns_read()))?;
     let enrichment = Enrichment {
         anonymous: &anonymous,
         policy: rules.anonymous_ip.policy(),
@@ -116,31 +112,28 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
         geoip: &geoip,
         prefer_geoip: rules.geoip.prefer_over_log,
     };
-    let ctx = Context::with_enrichment(&ingested.frame, score_since, &rules.networks, &enrichment)?;
-    drop(span);
-    let detectors = registry(&rules);
-    let span = crate::trace::span("score: detectors");
-    let findings = run_all(&detectors, &ctx);
-    drop(span);
-    let span = crate::trace::span("score: report");
-    let detections = detections(&ctx, &findings);
-    let signins = risky_signins(&detections);
-    let users = risky_users(&detections);
+    let scored = score(&ingested.frame, &rules, &enrichment, score_since)?;
+    let span = crate::trace::span("score: write");
+    let (detections, signins, users) = (
+        &scored.detections,
+        &scored.risky_signins,
+        &scored.risky_users,
+    );
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating '{}'", args.out.display()))?;
     let ext = args.format.extension();
     write_table(
-        &detections,
+        detections,
         args.format,
         &args.out.join(format!("detections.{ext}")),
     )?;
     write_table(
-        &signins,
+        signins,
         args.format,
         &args.out.join(format!("risky_signins.{ext}")),
     )?;
     write_table(
-        &users,
+        users,
         args.format,
         &args.out.join(format!("risky_users.{ext}")),
     )?;
@@ -161,12 +154,7 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
         ("leaked_accounts".to_string(), json!(leaked_lists)),
         (
             "detectors".to_string(),
-            Value::from(
-                detectors
-                    .iter()
-                    .map(|d| json!({"id": d.identity().id, "settings": d.settings()}))
-                    .collect::<Vec<_>>(),
-            ),
+            Value::from(scored.detectors.clone()),
         ),
     ]
     .into_iter()
@@ -176,11 +164,11 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
         engine_version: env!("CARGO_PKG_VERSION").to_string(),
         rules_sha256: rules.digest(&rules_text),
         parameters,
-        input: json!({"totals": ingested.totals, "scored_rows": ctx.time.iter().filter(|&&t| t >= ctx.score_since).count()}),
-        detections: detection_counts(&detections),
+        input: json!({"totals": ingested.totals, "scored_rows": scored.scored_rows}),
+        detections: detection_counts(detections),
         risky_signins: signins.len() as u64,
         risky_users: users.len() as u64,
-        campaigns: detectors.iter().flat_map(|d| d.campaigns(&ctx)).collect(),
+        campaigns: scored.campaigns.clone(),
         run: json!({"seconds": began.elapsed().as_secs_f64(), "threads": rayon::current_num_threads()}),
     };
     replace_atomically(&args.out.join("summary.json"), |p| -> anyhow::Result<()> {
@@ -191,7 +179,7 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
     if !args.input.quiet {
         eprintln!("{}", closing_table(&summary));
         if !users.is_empty() {
-            eprintln!("{}", top_users(&users));
+            eprintln!("{}", top_users(users));
         }
         eprintln!(
             "[+] {} detections, {} risky sign-ins, {} risky users from {} sign-ins in {:.2} s → {}",
@@ -210,7 +198,7 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
     };
     // The process ends here: handing gigabytes back to the allocator piece by piece would
     // only delay the exit.
-    std::mem::forget(ctx);
+    std::mem::forget(scored);
     std::mem::forget(ingested);
     Ok(code)
 }

@@ -5,6 +5,7 @@
 //! [`write`] turns any of these tables into JSONL, CSV or Parquet.
 
 pub mod build;
+pub mod score;
 pub mod write;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -1,0 +1,120 @@
+//! The whole `score` pass on about 10 M canonical sign-ins read from Parquet: load (only the
+//! columns scoring reads), order, enrich, run every detector, build the records and write
+//! them, against a baseline measured in the same run: Polars reading the same file whole.
+//!
+//! The tenant is generated once during setup (`IDRISK_BENCH_USERS`, default 25,000 users ×
+//! 30 days ≈ 10.2 M sign-ins; set it lower for a quick run). Peak memory is the run's, as
+//! `/usr/bin/time -v cargo bench --bench score` reports it.
+
+use std::path::Path;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use idrisk::detect::context::Enrichment;
+use idrisk::enrich::ip_set::IpSet;
+use idrisk::enrich::leaked::LeakedAccounts;
+use idrisk::enrich::{AnonymousSources, GeoIp};
+use idrisk::ingest::{self, IngestOptions};
+use idrisk::report::score::{columns_read, score};
+use idrisk::report::{write_table, Format};
+use idrisk::rules::Rules;
+use idrisk::synth::output::{write_signins, SynthShape, Target};
+use idrisk::synth::side_files::write_side_files;
+use idrisk::synth::{generate, SynthConfig};
+
+fn make_tenant(dir: &Path, users: u32) -> u64 {
+    let codes = Rules::builtin().outcome_codes();
+    let config = SynthConfig {
+        users,
+        days: 30,
+        seed: 3,
+        start: 1_740_787_200_000_000,
+        attack_rate: 0.003,
+    };
+    let tenant = generate(&config, &codes);
+    let signins = dir.join("signins");
+    std::fs::create_dir_all(&signins).expect("bench directory");
+    let target = Target {
+        dir: &signins,
+        gzip: false,
+    };
+    write_signins(&tenant, SynthShape::Parquet, target, &codes).expect("tenant written");
+    write_side_files(&tenant, dir).expect("side files written");
+    tenant.events.len() as u64
+}
+
+fn whole_score(c: &mut Criterion) {
+    let users = std::env::var("IDRISK_BENCH_USERS")
+        .ok()
+        .and_then(|u| u.parse().ok())
+        .unwrap_or(25_000);
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let rows = make_tenant(dir.path(), users);
+    let parquet = dir.path().join("signins/signins.parquet");
+    let rules = Rules::builtin();
+    let anonymous = AnonymousSources::open(
+        Some(&dir.path().join("anonymous-ip.mmdb")),
+        &[dir.path().join("tor-exit-nodes.txt")],
+    )
+    .expect("anonymous sources");
+    let read_list =
+        |name: &str| idrisk::enrich::anonymous::read_list(&dir.path().join(name)).expect("list");
+    let threat_intel: IpSet = read_list("threat-intel.txt");
+    let infected: IpSet = read_list("infected-ips.txt");
+    let leaked = LeakedAccounts::read(&[dir.path().join("leaked-accounts.txt")]).expect("leaked");
+    let geoip = GeoIp::default();
+    let enrichment = Enrichment {
+        anonymous: &anonymous,
+        policy: rules.anonymous_ip.policy(),
+        threat_intel: &threat_intel,
+        infected: &infected,
+        leaked: &leaked,
+        geoip: &geoip,
+        prefer_geoip: false,
+    };
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(&out).expect("output directory");
+
+    let mut group = c.benchmark_group("score");
+    group.throughput(Throughput::Elements(rows));
+    group.sample_size(10);
+    group.measurement_time(std::time::Duration::from_secs(60));
+    group.bench_function("baseline: Polars reads the Parquet file whole", |b| {
+        b.iter(|| {
+            ingest::read_canonical_parquet(&parquet)
+                .expect("read")
+                .height()
+        })
+    });
+    group.bench_function("whole score, every detector", |b| {
+        b.iter(|| {
+            let mut options = IngestOptions::new(rules.outcome_codes());
+            options.columns = Some(columns_read());
+            let ingested =
+                ingest::load_files(std::slice::from_ref(&parquet), &options).expect("loaded");
+            let scored = score(&ingested.frame, &rules, &enrichment, None).expect("scored");
+            write_table(
+                &scored.detections,
+                Format::Jsonl,
+                &out.join("detections.jsonl"),
+            )
+            .expect("written");
+            write_table(
+                &scored.risky_signins,
+                Format::Jsonl,
+                &out.join("risky_signins.jsonl"),
+            )
+            .expect("written");
+            write_table(
+                &scored.risky_users,
+                Format::Jsonl,
+                &out.join("risky_users.jsonl"),
+            )
+            .expect("written");
+            scored.detections.len()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, whole_score);
+criterion_main!(benches);

@@ -1,0 +1,72 @@
+//! The scoring pass over a loaded frame: order it for the detectors, run them all in
+//! parallel, and turn their findings into detections, risky sign-ins and risky users. What
+//! `idrisk score` does between reading the inputs and writing the files; benches call it too.
+
+use polars::prelude::{DataFrame, PolarsResult};
+use serde_json::{json, Value};
+
+use super::build::detections;
+use super::{risky_signins, risky_users, Detection, RiskySignIn, RiskyUser};
+use crate::detect::context::Enrichment;
+use crate::detect::{registry, run_all, Context};
+use crate::rules::Rules;
+
+/// What a scoring pass found.
+pub struct Scored {
+    pub detections: Vec<Detection>,
+    pub risky_signins: Vec<RiskySignIn>,
+    pub risky_users: Vec<RiskyUser>,
+    /// Unsuccessful campaigns and other findings that are no detection (summary.json).
+    pub campaigns: Vec<Value>,
+    /// Each detector's id and effective settings.
+    pub detectors: Vec<Value>,
+    /// Sign-ins at or after `score_since` (all of them without it).
+    pub scored_rows: usize,
+}
+
+/// The canonical columns a scoring pass reads: what loading may restrict itself to.
+pub fn columns_read() -> Vec<&'static str> {
+    let mut columns: Vec<&'static str> = crate::detect::COLUMNS
+        .iter()
+        .chain(super::COLUMNS)
+        .copied()
+        .collect();
+    columns.sort_unstable();
+    columns.dedup();
+    columns
+}
+
+/// Scores a canonical frame with every detector the rules enable.
+pub fn score(
+    frame: &DataFrame,
+    rules: &Rules,
+    enrichment: &Enrichment<'_>,
+    score_since: Option<i64>,
+) -> PolarsResult<Scored> {
+    let span = crate::trace::span("score: sort context");
+    let ctx = Context::with_enrichment(frame, score_since, &rules.networks, enrichment)?;
+    drop(span);
+    let detectors = registry(rules);
+    let span = crate::trace::span("score: detectors");
+    let findings = run_all(&detectors, &ctx);
+    drop(span);
+    let span = crate::trace::span("score: report");
+    let detections = detections(&ctx, &findings);
+    let risky_signins = risky_signins(&detections);
+    let risky_users = risky_users(&detections);
+    drop(span);
+    let span = crate::trace::span("score: campaigns");
+    let campaigns = detectors.iter().flat_map(|d| d.campaigns(&ctx)).collect();
+    drop(span);
+    Ok(Scored {
+        detections,
+        risky_signins,
+        risky_users,
+        campaigns,
+        detectors: detectors
+            .iter()
+            .map(|d| json!({"id": d.identity().id, "settings": d.settings()}))
+            .collect(),
+        scored_rows: ctx.time.iter().filter(|&&t| t >= ctx.score_since).count(),
+    })
+}
