@@ -100,21 +100,49 @@ struct Addresses {
 
 impl Addresses {
     fn new(ip: &StringChunked, order: &[IdxSize]) -> Self {
-        use rayon::prelude::*;
-        let t = crate::trace::span("addr: collect");
+        use std::net::{IpAddr, Ipv4Addr};
         let values: Vec<Option<&str>> = ip.iter().collect();
-        drop(t);
-        let t = crate::trace::span("addr: intern");
-        let interned = order::intern(&values);
-        drop(t);
-        let parsed = interned
-            .distinct
+        // IPv4 text (nearly every row) is parsed and sorted as numbers, far cheaper than
+        // hashing text; the strict parser accepts one spelling per address, so equal numbers
+        // are equal texts. Anything else (IPv6, unparseable text) is interned as text and
+        // numbered after them.
+        let v4: Vec<Option<u32>> = values
             .par_iter()
-            .map(|t| t.parse().ok())
+            .map(|v| v.and_then(|t| t.parse::<Ipv4Addr>().ok()).map(u32::from))
             .collect();
+        let mut keyed: Vec<u64> = v4
+            .par_iter()
+            .enumerate()
+            .filter_map(|(row, a)| a.map(|a| (u64::from(a) << 32) | row as u64))
+            .collect();
+        keyed.par_sort_unstable();
+        let mut index = vec![order::NONE; values.len()];
+        let mut parsed: Vec<Option<IpAddr>> = Vec::new();
+        let mut last = None;
+        for key in keyed {
+            let (address, row) = ((key >> 32) as u32, key as u32 as usize);
+            if last != Some(address) {
+                parsed.push(Some(IpAddr::V4(address.into())));
+                last = Some(address);
+            }
+            index[row] = (parsed.len() - 1) as u32;
+        }
+        let rest: Vec<Option<&str>> = values
+            .iter()
+            .zip(&v4)
+            .map(|(text, v4)| if v4.is_some() { None } else { *text })
+            .collect();
+        let interned = order::intern(&rest);
+        let base = parsed.len() as u32;
+        parsed.extend(interned.distinct.iter().map(|t| t.parse::<IpAddr>().ok()));
+        for (slot, &code) in index.iter_mut().zip(&interned.index) {
+            if code != order::NONE {
+                *slot = base + code;
+            }
+        }
         Addresses {
             parsed,
-            index: order::gather(&interned.index, order),
+            index: order::gather(&index, order),
         }
     }
 
@@ -380,18 +408,23 @@ impl Context {
             )
         };
         // The log's place wins unless told otherwise; GeoIP fills what the log lacks.
-        let place: Vec<Option<(f64, f64)>> = place
-            .into_iter()
-            .zip(&geo)
-            .map(
-                |(logged, g): (Option<(f64, f64)>, &GeoFacts)| match (logged, g.place) {
-                    (Some(_), Some(found)) if enrichment.prefer_geoip => Some(found),
-                    (None, found) => found,
-                    (logged, _) => logged,
-                },
-            )
-            .collect();
-        let radius_km = geo.iter().map(|g| g.radius_km).collect();
+        let (place, radius_km) = if enrichment.geoip.is_empty() {
+            let radius_km = vec![0.0; place.len()];
+            (place, radius_km)
+        } else {
+            let place = place
+                .into_par_iter()
+                .zip(&geo)
+                .map(
+                    |(logged, g): (Option<(f64, f64)>, &GeoFacts)| match (logged, g.place) {
+                        (Some(_), Some(found)) if enrichment.prefer_geoip => Some(found),
+                        (None, found) => found,
+                        (logged, _) => logged,
+                    },
+                )
+                .collect();
+            (place, geo.iter().map(|g| g.radius_km).collect())
+        };
         drop(span);
         let mut org_common = org_common;
         for (common, trusted) in org_common.iter_mut().zip(&in_trusted) {
@@ -576,5 +609,38 @@ mod tests {
             assert!(group.windows(2).all(|w| a.time[w[0]] <= a.time[w[1]]));
         }
         assert!(a.by_time().windows(2).all(|w| a.time[w[0]] <= a.time[w[1]]));
+    }
+
+    #[test]
+    fn addresses_group_by_their_text_whatever_their_family() {
+        let ips = [
+            "10.0.0.1",
+            "2001:db8::1",
+            "not-an-ip",
+            "10.0.0.1",
+            "10.0.0.2",
+            "2001:db8::1",
+        ];
+        let sign_ins: Vec<SignIn> = ips
+            .iter()
+            .enumerate()
+            .map(|(k, ip)| sign_in("ada", k as i64, ip, 0))
+            .collect();
+        let ctx = Context::new(&frame(&sign_ins), None, &Rules::builtin().networks).unwrap();
+        let mut groups: Vec<Vec<&str>> = ctx
+            .by_address()
+            .iter()
+            .map(|g| g.iter().map(|&p| ctx.ip(p).unwrap_or("")).collect())
+            .collect();
+        groups.sort();
+        assert_eq!(
+            groups,
+            [
+                vec!["10.0.0.1", "10.0.0.1"],
+                vec!["10.0.0.2"],
+                vec!["2001:db8::1", "2001:db8::1"],
+                vec!["not-an-ip"],
+            ]
+        );
     }
 }
