@@ -116,6 +116,11 @@ pub trait Detector: Send + Sync {
     fn campaigns(&self, _ctx: &Context) -> Vec<Value> {
         Vec::new()
     }
+    /// Findings and campaigns at once; a detector whose campaigns are its findings' first
+    /// step overrides this to find them once.
+    fn detect_with_campaigns(&self, ctx: &Context) -> (Vec<Finding>, Vec<Value>) {
+        (self.detect(ctx), self.campaigns(ctx))
+    }
 }
 
 /// Every enabled detector, configured from the rules.
@@ -181,18 +186,36 @@ pub fn registry(rules: &Rules) -> Vec<Box<dyn Detector>> {
     detectors
 }
 
-/// Runs the detectors in parallel; findings come back in a fixed order (detector, then row).
-pub fn run_all(detectors: &[Box<dyn Detector>], ctx: &Context) -> Vec<(Identity, Finding)> {
-    let mut all: Vec<(Identity, Finding)> = detectors
+/// What every detector found.
+pub struct Detected {
+    /// In a fixed order: detector, then row.
+    pub findings: Vec<(Identity, Finding)>,
+    /// Campaigns, in the registry's order.
+    pub campaigns: Vec<Value>,
+}
+
+/// Runs the detectors in parallel.
+pub fn run_all(detectors: &[Box<dyn Detector>], ctx: &Context) -> Detected {
+    let each: Vec<(Identity, Vec<Finding>, Vec<Value>)> = detectors
         .par_iter()
-        .flat_map_iter(|d| {
+        .map(|d| {
             let identity = d.identity();
             let _span = crate::trace::span(format!("detect: {}", identity.id));
-            d.detect(ctx).into_iter().map(move |f| (identity, f))
+            let (findings, campaigns) = d.detect_with_campaigns(ctx);
+            (identity, findings, campaigns)
         })
         .collect();
-    all.sort_by(|(a, fa), (b, fb)| a.id.cmp(b.id).then(fa.row.cmp(&fb.row)));
-    all
+    let mut findings = Vec::new();
+    let mut campaigns = Vec::new();
+    for (identity, found, seen) in each {
+        findings.extend(found.into_iter().map(|f| (identity, f)));
+        campaigns.extend(seen);
+    }
+    findings.sort_by(|(a, fa), (b, fb)| a.id.cmp(b.id).then(fa.row.cmp(&fb.row)));
+    Detected {
+        findings,
+        campaigns,
+    }
 }
 
 /// Building small canonical frames for detector scenario tests.

@@ -171,10 +171,44 @@ impl Detector for PasswordSpray {
     }
 
     fn detect(&self, ctx: &Context) -> Vec<Finding> {
+        self.findings(ctx, &self.all_campaigns(ctx))
+    }
+
+    fn campaigns(&self, ctx: &Context) -> Vec<Value> {
+        campaign_summaries(&self.all_campaigns(ctx))
+    }
+
+    fn detect_with_campaigns(&self, ctx: &Context) -> (Vec<Finding>, Vec<Value>) {
+        let campaigns = self.all_campaigns(ctx);
+        (
+            self.findings(ctx, &campaigns),
+            campaign_summaries(&campaigns),
+        )
+    }
+}
+
+/// The summary's view of each campaign.
+fn campaign_summaries(campaigns: &[(Campaign, Source)]) -> Vec<Value> {
+    campaigns
+        .iter()
+        .map(|(c, _)| {
+            json!({
+                "detector": "password_spray",
+                "source": c.source,
+                "usersTried": c.users.len(),
+                "start": format_time(c.start),
+                "end": format_time(c.end),
+            })
+        })
+        .collect()
+}
+
+impl PasswordSpray {
+    /// Validated sign-ins from a campaign's source while it ran (and a grace period after).
+    fn findings(&self, ctx: &Context, campaigns: &[(Campaign, Source)]) -> Vec<Finding> {
         let grace = i64::from(self.config.success_grace_minutes) * 60_000_000;
         let mut fired: BTreeSet<usize> = BTreeSet::new();
         let mut findings = Vec::new();
-        let campaigns = self.all_campaigns(ctx);
         // The validated sign-ins of every ASN that ran a campaign, in time order.
         let mut by_asn: AHashMap<u32, Vec<usize>> = campaigns
             .iter()
@@ -192,7 +226,7 @@ impl Detector for PasswordSpray {
                 }
             }
         }
-        for (campaign, source) in &campaigns {
+        for (campaign, source) in campaigns {
             let rows: &[usize] = match source {
                 Source::Address(group) => ctx.by_address().get(*group),
                 Source::Asn(asn) => by_asn.get(asn).map_or(&[], Vec::as_slice),
@@ -228,21 +262,6 @@ impl Detector for PasswordSpray {
         }
         findings.sort_by_key(|f| f.row);
         findings
-    }
-
-    fn campaigns(&self, ctx: &Context) -> Vec<Value> {
-        self.all_campaigns(ctx)
-            .into_iter()
-            .map(|(c, _)| {
-                json!({
-                    "detector": "password_spray",
-                    "source": c.source,
-                    "usersTried": c.users.len(),
-                    "start": format_time(c.start),
-                    "end": format_time(c.end),
-                })
-            })
-            .collect()
     }
 }
 

@@ -48,21 +48,19 @@ pub fn score(
     drop(span);
     let detectors = registry(rules);
     let span = crate::trace::span("score: detectors");
-    let findings = run_all(&detectors, &ctx);
+    let detected = run_all(&detectors, &ctx);
+    let findings = detected.findings;
     drop(span);
     let span = crate::trace::span("score: report");
     let detections = detections(&ctx, &findings);
     let risky_signins = risky_signins(&detections);
     let risky_users = risky_users(&detections);
     drop(span);
-    let span = crate::trace::span("score: campaigns");
-    let campaigns = detectors.iter().flat_map(|d| d.campaigns(&ctx)).collect();
-    drop(span);
     Ok(Scored {
         detections,
         risky_signins,
         risky_users,
-        campaigns,
+        campaigns: detected.campaigns,
         detectors: detectors
             .iter()
             .map(|d| json!({"id": d.identity().id, "settings": d.settings()}))
