@@ -279,6 +279,130 @@ pub struct GeoIpConfig {
     pub prefer_over_log: bool,
 }
 
+/// Rows in the detectors' order: (user rank, time, request id).
+struct UserOrder {
+    order: Vec<IdxSize>,
+    /// Each user's range of positions.
+    users: Vec<(usize, usize)>,
+    /// The frame's own rows were in (time, request id) order.
+    time_ordered: bool,
+}
+
+fn user_order(frame: &DataFrame) -> PolarsResult<UserOrder> {
+    let user_ids = frame.column(col::user_id)?.str()?;
+    let names = frame.column(col::user_principal_name)?.str()?;
+    let keys: Vec<Option<&str>> = user_ids
+        .iter()
+        .zip(names.iter())
+        .map(|(id, name)| id.or(name))
+        .collect();
+    let times = crate::frame::time_values(frame)?;
+    let request: Vec<&str> = frame
+        .column(col::request_id)?
+        .str()?
+        .iter()
+        .map(|r| r.unwrap_or(""))
+        .collect();
+    // Users as ranks of their sorted keys, so ordering compares integers.
+    let user = order::intern(&keys);
+    let time_ordered = order::is_time_ordered(&times, &request);
+    let order = order::user_time_order(
+        &user.index,
+        user.distinct.len(),
+        &times,
+        &request,
+        time_ordered,
+    );
+    let users = order::user_ranges(&user.index, &order);
+    Ok(UserOrder {
+        order,
+        users,
+        time_ordered,
+    })
+}
+
+/// The per-row columns the kernels read, in the detectors' order.
+struct Columns {
+    time: Vec<i64>,
+    outcome: Vec<Outcome>,
+    interactive: Vec<bool>,
+    place: Vec<Option<(f64, f64)>>,
+    network: Vec<Option<u64>>,
+    asn: Vec<Option<u32>>,
+}
+
+impl Columns {
+    fn gather(frame: &DataFrame, order: &[IdxSize]) -> PolarsResult<Columns> {
+        let times = crate::frame::time_values(frame)?;
+        let outcomes: Vec<Outcome> = frame
+            .column(col::outcome)?
+            .str()?
+            .iter()
+            .map(Outcome::from_text)
+            .collect();
+        let flags: Vec<bool> = frame
+            .column(col::is_interactive)?
+            .bool()?
+            .iter()
+            .map(|f| f.unwrap_or(false))
+            .collect();
+        let latitude = frame.column(col::latitude)?.f64()?;
+        let longitude = frame.column(col::longitude)?.f64()?;
+        let places: Vec<Option<(f64, f64)>> = latitude
+            .iter()
+            .zip(longitude.iter())
+            .map(|(lat, lon)| Some((lat?, lon?)))
+            .collect();
+        let networks: Vec<Option<u64>> = frame.column(col::ip_network)?.u64()?.iter().collect();
+        let asns: Vec<Option<u32>> = frame.column(col::asn)?.u32()?.iter().collect();
+        Ok(Columns {
+            time: order::gather(&times, order),
+            outcome: order::gather(&outcomes, order),
+            interactive: order::gather(&flags, order),
+            place: order::gather(&places, order),
+            network: order::gather(&networks, order),
+            asn: order::gather(&asns, order),
+        })
+    }
+}
+
+/// What the enrichment sources say of each row's address, in the detectors' order, each
+/// distinct address looked up once.
+struct AddressFacts {
+    ip: StringChunked,
+    address: Vec<u32>,
+    anonymous_flags: Vec<AnonymousFlags>,
+    threat_intel: Vec<bool>,
+    infected: Vec<bool>,
+    /// `None` without GeoIP databases.
+    geo: Option<Vec<GeoFacts>>,
+    /// In a trusted block of the rules.
+    trusted: Vec<bool>,
+}
+
+impl AddressFacts {
+    fn look_up(
+        frame: &DataFrame,
+        order: &[IdxSize],
+        e: &Enrichment<'_>,
+        networks_config: &NetworksConfig,
+    ) -> PolarsResult<AddressFacts> {
+        let ip = frame.column(col::ip_address)?.str()?.clone();
+        let trusted = networks_config.trusted_set().unwrap_or_default();
+        let addresses = Addresses::new(&ip, order);
+        Ok(AddressFacts {
+            anonymous_flags: addresses.lookup(!e.anonymous.is_empty(), |a| e.anonymous.lookup(a)),
+            threat_intel: addresses
+                .lookup(!e.threat_intel.is_empty(), |a| e.threat_intel.contains(a)),
+            infected: addresses.lookup(!e.infected.is_empty(), |a| e.infected.contains(a)),
+            geo: (!e.geoip.is_empty()).then(|| addresses.lookup(true, |a| e.geoip.lookup(a))),
+            trusted: addresses.lookup(!trusted.is_empty(), |a| trusted.contains(a)),
+            address: addresses.index,
+            ip,
+        })
+    }
+}
+
 impl Context {
     /// Orders the canonical frame for the detectors, without enrichment sources.
     pub fn new(
@@ -324,124 +448,83 @@ impl Context {
         networks_config: &NetworksConfig,
         enrichment: &Enrichment<'_>,
     ) -> PolarsResult<Context> {
-        let user_ids = frame.column(col::user_id)?.str()?;
-        let names = frame.column(col::user_principal_name)?.str()?;
-        let keys: Vec<Option<&str>> = user_ids
-            .iter()
-            .zip(names.iter())
-            .map(|(id, name)| id.or(name))
-            .collect();
-        let times = crate::frame::time_values(frame)?;
-        let request: Vec<&str> = frame
-            .column(col::request_id)?
-            .str()?
-            .iter()
-            .map(|r| r.unwrap_or(""))
-            .collect();
-        // Users as ranks of their sorted keys, so ordering compares integers.
         let span = crate::trace::span("context: order");
-        let user = order::intern(&keys);
-        drop(keys);
-        let time_ordered = order::is_time_ordered(&times, &request);
-        let order = order::user_time_order(
-            &user.index,
-            user.distinct.len(),
-            &times,
-            &request,
+        let UserOrder {
+            order,
+            users,
             time_ordered,
+        } = user_order(frame)?;
+        drop(span);
+        // The per-row columns and the per-address facts are independent: build them at once.
+        let (columns, addresses) = rayon::join(
+            || -> PolarsResult<_> {
+                let _span = crate::trace::span("context: columns");
+                let columns = Columns::gather(frame, &order)?;
+                let org_common =
+                    org_common_networks(&columns.network, &users, &columns.time, networks_config);
+                Ok((columns, org_common))
+            },
+            || {
+                let _span = crate::trace::span("context: addresses");
+                AddressFacts::look_up(frame, &order, enrichment, networks_config)
+            },
         );
-        drop(request);
-        let users = order::user_ranges(&user.index, &order);
-        drop(span);
-        let span = crate::trace::span("context: columns");
-        let time = order::gather(&times, &order);
-        let outcomes: Vec<Outcome> = frame
-            .column(col::outcome)?
-            .str()?
-            .iter()
-            .map(Outcome::from_text)
-            .collect();
-        let outcome = order::gather(&outcomes, &order);
-        let flags: Vec<bool> = frame
-            .column(col::is_interactive)?
-            .bool()?
-            .iter()
-            .map(|f| f.unwrap_or(false))
-            .collect();
-        let interactive = order::gather(&flags, &order);
-        let latitude = frame.column(col::latitude)?.f64()?;
-        let longitude = frame.column(col::longitude)?.f64()?;
-        let places: Vec<Option<(f64, f64)>> = latitude
-            .iter()
-            .zip(longitude.iter())
-            .map(|(lat, lon)| Some((lat?, lon?)))
-            .collect();
-        let place = order::gather(&places, &order);
-        let all_networks: Vec<Option<u64>> = frame.column(col::ip_network)?.u64()?.iter().collect();
-        let networks = order::gather(&all_networks, &order);
-        drop(span);
-        let span = crate::trace::span("context: org-common");
-        let org_common = org_common_networks(&networks, &users, &time, networks_config);
-        drop(span);
+        let (columns, mut org_common) = columns?;
+        let facts = addresses?;
         let first_validated = users
             .iter()
             .map(|&(start, end)| {
                 (start..end)
-                    .find(|&r| outcome[r].validated())
-                    .map_or(i64::MAX, |r| time[r])
+                    .find(|&r| columns.outcome[r].validated())
+                    .map_or(i64::MAX, |r| columns.time[r])
             })
             .collect();
-        let ip = frame.column(col::ip_address)?.str()?.clone();
-        // Trusted corporate networks are egress like org-common ones, whatever their volume.
-        let trusted = networks_config.trusted_set().unwrap_or_default();
-        let span = crate::trace::span("context: addresses");
-        let (anonymous_flags, threat_intel, infected, geo, in_trusted, address) = {
-            let e = enrichment;
-            let addresses = Addresses::new(&ip, &order);
-            (
-                addresses.lookup(!e.anonymous.is_empty(), |a| e.anonymous.lookup(a)),
-                addresses.lookup(!e.threat_intel.is_empty(), |a| e.threat_intel.contains(a)),
-                addresses.lookup(!e.infected.is_empty(), |a| e.infected.contains(a)),
-                addresses.lookup(!e.geoip.is_empty(), |a| e.geoip.lookup(a)),
-                addresses.lookup(!trusted.is_empty(), |a| trusted.contains(a)),
-                addresses.index,
-            )
-        };
         // The log's place wins unless told otherwise; GeoIP fills what the log lacks.
-        let (place, radius_km) = if enrichment.geoip.is_empty() {
-            let radius_km = vec![0.0; place.len()];
-            (place, radius_km)
-        } else {
-            let place = place
+        let place = match &facts.geo {
+            None => columns.place,
+            Some(geo) => columns
+                .place
                 .into_par_iter()
-                .zip(&geo)
-                .map(
-                    |(logged, g): (Option<(f64, f64)>, &GeoFacts)| match (logged, g.place) {
-                        (Some(_), Some(found)) if enrichment.prefer_geoip => Some(found),
-                        (None, found) => found,
-                        (logged, _) => logged,
-                    },
-                )
-                .collect();
-            (place, geo.iter().map(|g| g.radius_km).collect())
+                .zip(geo)
+                .map(|(logged, g)| match (logged, g.place) {
+                    (Some(_), Some(found)) if enrichment.prefer_geoip => Some(found),
+                    (None, found) => found,
+                    (logged, _) => logged,
+                })
+                .collect(),
         };
-        drop(span);
-        let mut org_common = org_common;
-        for (common, trusted) in org_common.iter_mut().zip(&in_trusted) {
+        let radius_km = match &facts.geo {
+            None => vec![0.0; order.len()],
+            Some(geo) => geo.iter().map(|g| g.radius_km).collect(),
+        };
+        // Trusted corporate networks are egress like org-common ones, whatever their volume.
+        for (common, trusted) in org_common.iter_mut().zip(&facts.trusted) {
             *common |= trusted;
         }
-        let all_asns: Vec<Option<u32>> = frame.column(col::asn)?.u32()?.iter().collect();
-        let asn = order::gather(&all_asns, &order);
-        drop(all_asns);
         if !networks_config.trusted_asns.is_empty() {
-            for (common, asn) in org_common.iter_mut().zip(&asn) {
+            for (common, asn) in org_common.iter_mut().zip(&columns.asn) {
                 *common |= asn.is_some_and(|a| networks_config.trusted_asns.contains(&a));
             }
         }
-        let anonymous = anonymous_flags
+        let anonymous = facts
+            .anonymous_flags
             .iter()
             .map(|f| f.is_anonymous(enrichment.policy))
             .collect();
+        let (time, outcome, interactive, asn, networks) = (
+            columns.time,
+            columns.outcome,
+            columns.interactive,
+            columns.asn,
+            columns.network,
+        );
+        let (anonymous_flags, threat_intel, infected, address, ip) = (
+            facts.anonymous_flags,
+            facts.threat_intel,
+            facts.infected,
+            facts.address,
+            facts.ip,
+        );
         Ok(Context {
             by_address: std::sync::OnceLock::new(),
             by_time: std::sync::OnceLock::new(),
