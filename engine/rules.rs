@@ -129,6 +129,12 @@ impl Rules {
 
     fn validate(&self) -> Result<(), String> {
         self.networks.trusted_set()?;
+        let share = self.networks.org_common_min_share;
+        if !(0.0..=1.0).contains(&share) {
+            return Err(format!(
+                "networks: 'org_common_min_share' is a share from 0 to 1, value: {share}"
+            ));
+        }
         let f = &self.failures_then_success;
         if f.min_failures == 0 {
             return Err("failures_then_success: only positive numbers are allowed for 'min_failures', value: 0".into());
@@ -236,6 +242,17 @@ mod tests {
             .to_string();
         assert!(
             err.contains("trusted_cidrs") && err.contains("10.0.0.0/33"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_org_common_share_outside_zero_to_one_is_rejected() {
+        let err = Rules::parse("[networks]\norg_common_min_share = 1.5\n", "x")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("org_common_min_share") && err.contains("1.5"),
             "{err}"
         );
     }

@@ -67,8 +67,16 @@ impl Detector for AtypicalTravel {
             // Distinct places the user has signed in from, in order of first visit.
             let mut places: Vec<(f64, f64)> = Vec::new();
             let mut previous: Option<usize> = None;
-            let mut pairs_seen = 0u32;
+            // Earlier validated sign-ins, wherever from: a day at the office behind the
+            // company's egress is history too, though it says nothing of where the user is.
+            let mut sign_ins_seen = 0u32;
             for row in start..end {
+                let seen_before = sign_ins_seen;
+                if ctx.outcome[row].validated()
+                    && (ctx.interactive[row] || c.include_non_interactive)
+                {
+                    sign_ins_seen += 1;
+                }
                 let usable = ctx.locates_user(row, c.include_non_interactive);
                 let Some(here) = ctx.place[row].filter(|_| usable) else {
                     continue;
@@ -77,7 +85,7 @@ impl Detector for AtypicalTravel {
                     distance_km(lat, lon, here.0, here.1) < c.familiar_radius_km
                 });
                 let learnt =
-                    ctx.time[row] - first_seen >= learning || pairs_seen >= c.learning_sign_ins;
+                    ctx.time[row] - first_seen >= learning || seen_before >= c.learning_sign_ins;
                 if let (Some(prev), false, true) = (previous, familiar, learnt) {
                     if let Some(finding) = self.pair(ctx, prev, row, here) {
                         findings.push(finding);
@@ -87,7 +95,6 @@ impl Detector for AtypicalTravel {
                     places.push(here);
                 }
                 previous = Some(row);
-                pairs_seen += 1;
             }
         }
         findings

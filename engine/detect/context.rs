@@ -177,8 +177,12 @@ impl Addresses {
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NetworksConfig {
-    /// Distinct users of the tenant who sign in from a /24 (IPv6 /48)...
+    /// Distinct users of the tenant who sign in successfully from a /24 (IPv6 /48)...
     pub org_common_min_users: u32,
+    /// ...or this share of the tenant's users when fewer (never fewer than 3)...
+    pub org_common_min_share: f64,
+    /// ...each of them on at least this many distinct days...
+    pub org_common_min_user_days: u32,
     /// ...on at least this many distinct days, for it to be an egress rather than a place.
     pub org_common_min_days: u32,
     /// Corporate egress blocks (CIDR) that are always trusted: never a place, never anchor.
@@ -188,6 +192,13 @@ pub struct NetworksConfig {
 }
 
 impl NetworksConfig {
+    /// Distinct users an org-common network needs in a tenant of `users` users: the
+    /// configured number, or the configured share of a small tenant, but at least 3.
+    pub fn org_common_users_needed(&self, users: usize) -> u32 {
+        let by_share = (self.org_common_min_share * users as f64).ceil() as u32;
+        self.org_common_min_users.min(by_share.max(3))
+    }
+
     /// The trusted blocks as a set; `Err` names a block that does not parse.
     pub fn trusted_set(&self) -> Result<IpSet, String> {
         let (set, bad) = IpSet::parse(&self.trusted_cidrs.join("\n"));
@@ -201,35 +212,50 @@ impl NetworksConfig {
     }
 }
 
-/// Marks rows whose network is org-common: at least `min_users` distinct users on at least
-/// `min_days` distinct days. Requiring several days keeps a one-day campaign from one network
-/// from making itself common.
+/// Marks rows whose network is org-common: enough distinct users (see
+/// [`NetworksConfig::org_common_users_needed`]), each coming back on several days, signing in
+/// successfully from it on at least `min_days` distinct days. Requiring several days keeps a
+/// one-day campaign from one network from making itself common, and returning users keep an
+/// attacker's server used once per victim from it; counting validated sign-ins only keeps
+/// failed attempts out.
 pub fn org_common_networks(
     networks: &[Option<u64>],
+    validated: impl Fn(usize) -> bool,
     users: &[(usize, usize)],
     time: &[i64],
     config: &NetworksConfig,
 ) -> Vec<bool> {
-    // (network, user) and (network, day) pairs, each kept once: a user's consecutive rows
-    // mostly repeat both, so skipping repeats first keeps the sorts small.
-    let mut by_user: Vec<(u64, u32)> = Vec::new();
-    let mut by_day: Vec<(u64, i64)> = Vec::new();
+    // (network, user, day) triples, each kept once: a user's consecutive rows mostly repeat
+    // them, so skipping repeats first keeps the sort small.
+    let mut seen: Vec<(u64, u32, i64)> = Vec::new();
     for (user, &(start, end)) in users.iter().enumerate() {
         let mut last = None;
         for row in start..end {
-            if let Some(net) = networks[row] {
+            if let Some(net) = networks[row].filter(|_| validated(row)) {
                 let day = time[row].div_euclid(86_400_000_000);
                 if last != Some((net, day)) {
-                    by_user.push((net, user as u32));
-                    by_day.push((net, day));
+                    seen.push((net, user as u32, day));
                     last = Some((net, day));
                 }
             }
         }
     }
-    let common_users = networks_with_at_least(by_user, config.org_common_min_users);
-    let common_days = networks_with_at_least(by_day, config.org_common_min_days);
-    let common: ahash::AHashSet<u64> = common_users.intersection(&common_days).copied().collect();
+    seen.par_sort_unstable();
+    seen.dedup();
+    let needed = config.org_common_users_needed(users.len());
+    let mut common = ahash::AHashSet::new();
+    for group in seen.chunk_by(|a, b| a.0 == b.0) {
+        let returning = group
+            .chunk_by(|a, b| a.1 == b.1)
+            .filter(|days| days.len() as u32 >= config.org_common_min_user_days)
+            .count() as u32;
+        let mut days: Vec<i64> = group.iter().map(|t| t.2).collect();
+        days.sort_unstable();
+        days.dedup();
+        if returning >= needed && days.len() as u32 >= config.org_common_min_days {
+            common.insert(group[0].0);
+        }
+    }
     if common.is_empty() {
         return vec![false; networks.len()];
     }
@@ -237,26 +263,6 @@ pub fn org_common_networks(
         .par_iter()
         .map(|net| net.is_some_and(|n| common.contains(&n)))
         .collect()
-}
-
-/// The networks paired with at least `min` distinct partners.
-fn networks_with_at_least<T: Ord + Send>(
-    mut pairs: Vec<(u64, T)>,
-    min: u32,
-) -> ahash::AHashSet<u64> {
-    pairs.par_sort_unstable();
-    pairs.dedup();
-    let mut found = ahash::AHashSet::new();
-    let mut start = 0;
-    for k in 1..=pairs.len() {
-        if k == pairs.len() || pairs[k].0 != pairs[start].0 {
-            if (k - start) as u64 >= u64::from(min) {
-                found.insert(pairs[start].0);
-            }
-            start = k;
-        }
-    }
-    found
 }
 
 /// What enrichment sources the context consults.
@@ -460,8 +466,13 @@ impl Context {
             || -> PolarsResult<_> {
                 let _span = crate::trace::span("context: columns");
                 let columns = Columns::gather(frame, &order)?;
-                let org_common =
-                    org_common_networks(&columns.network, &users, &columns.time, networks_config);
+                let org_common = org_common_networks(
+                    &columns.network,
+                    |row| columns.outcome[row].validated(),
+                    &users,
+                    &columns.time,
+                    networks_config,
+                );
                 Ok((columns, org_common))
             },
             || {
@@ -725,5 +736,38 @@ mod tests {
                 vec!["not-an-ip"],
             ]
         );
+    }
+
+    #[test]
+    fn a_small_tenant_needs_fewer_users_for_an_org_common_network() {
+        let networks = Rules::builtin().networks;
+        assert_eq!(networks.org_common_users_needed(5), 3);
+        assert_eq!(networks.org_common_users_needed(20), 3);
+        assert_eq!(networks.org_common_users_needed(50), 5);
+        assert_eq!(networks.org_common_users_needed(200), 10);
+        assert_eq!(networks.org_common_users_needed(20_000), 10);
+    }
+
+    /// Twelve users on one /24 over three days, each with the given code.
+    fn shared_network(code: i32) -> Vec<SignIn> {
+        const USERS: [&str; 12] = [
+            "u01", "u02", "u03", "u04", "u05", "u06", "u07", "u08", "u09", "u10", "u11", "u12",
+        ];
+        let mut all = Vec::new();
+        for day in 0..3 {
+            for (k, user) in USERS.iter().enumerate() {
+                all.push(sign_in(user, day * 24 * 60 + k as i64, "203.0.113.7", code));
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn only_validated_sign_ins_make_a_network_org_common() {
+        let networks = Rules::builtin().networks;
+        let colleagues = Context::new(&frame(&shared_network(0)), None, &networks).unwrap();
+        assert!(colleagues.org_common.iter().all(|&c| c));
+        let sprayed = Context::new(&frame(&shared_network(50126)), None, &networks).unwrap();
+        assert!(sprayed.org_common.iter().all(|&c| !c));
     }
 }

@@ -319,6 +319,7 @@ pub mod testing {
                 user_id: Some(Cow::Borrowed(s.user)),
                 user_principal_name: Some(Cow::Owned(format!("{}@contoso.com", s.user))),
                 ip_address: Some(Cow::Borrowed(s.ip)),
+                ip_network: s.ip.parse().ok().map(crate::ingest::values::network_key),
                 error_code: Some(s.code),
                 is_interactive: Some(s.interactive),
                 ..Row::default()

@@ -162,11 +162,17 @@ impl Injection<'_> {
             "slow_brute_force" => {
                 // One failure every 25 minutes: never ten in a session, so no detection for
                 // failures; the success is from an unfamiliar device on the other ISP of the
-                // victim's city (new ASN and /24, familiar city and country).
+                // victim's city (new ASN and /24, familiar city and country), or from a hosting
+                // network when the victim has used that ISP before.
                 self.isolate(ctx.victim, t - 26 * MICROS_PER_HOUR, t + MICROS_PER_HOUR);
                 let user = &self.users[ctx.victim as usize];
                 let [a, b] = self.plan.isps[user.home];
-                let net = if user.isp == a { b } else { a };
+                let other = if user.isp == a { b } else { a };
+                let other_asn = self.plan.networks[other].asn;
+                let used_before = self.activity[ctx.victim as usize]
+                    .iter()
+                    .any(|e| e.time < t && self.plan.networks[e.net].asn == other_asn);
+                let net = if used_before { hosting } else { other };
                 let ip = self.plan.networks[net].address(user.home_host ^ 0x1300);
                 for k in 0..12 {
                     self.attempt(
@@ -180,7 +186,10 @@ impl Injection<'_> {
                     );
                 }
                 let success = self.attempt(ctx, rng, t, device, net, ip, 0);
-                if ctx.history_at(t) >= 5 * MICROS_PER_DAY {
+                if used_before {
+                    // Abroad: a new country as well.
+                    self.expect_new_place(ctx, success, t);
+                } else if ctx.history_at(t) >= 5 * MICROS_PER_DAY {
                     self.expect(ctx, success, t, &[kind::UNFAMILIAR]);
                 }
             }

@@ -349,7 +349,7 @@ fn the_committed_tenant_is_exactly_what_the_generator_makes() {
 }
 
 /// The small tenant committed in every shape (`datasets/shapes/<shape>`).
-const SHAPES_TENANT: [&str; 6] = ["--users", "25", "--days", "7", "--seed", "2"];
+const SHAPES_TENANT: [&str; 6] = ["--users", "25", "--days", "10", "--seed", "2"];
 
 #[test]
 fn the_committed_shapes_are_exactly_what_the_generator_makes() {
