@@ -11,12 +11,12 @@ use crate::frame::col;
 use crate::ingest::values::format_time;
 
 /// One detection per finding, in the findings' order.
-pub fn detections(ctx: &Context, findings: &[(Identity, Finding)]) -> Vec<Detection> {
+pub fn detections(ctx: &Context, findings: Vec<(Identity, Finding)>) -> Vec<Detection> {
     use rayon::prelude::*;
     let columns = Columns::new(ctx);
     findings
-        .par_iter()
-        .map(|(identity, f)| detection(ctx, &columns, identity, f))
+        .into_par_iter()
+        .map(|(identity, f)| detection(ctx, &columns, &identity, f))
         .collect()
 }
 
@@ -61,7 +61,7 @@ impl<'a> Columns<'a> {
     }
 }
 
-fn detection(ctx: &Context, columns: &Columns<'_>, identity: &Identity, f: &Finding) -> Detection {
+fn detection(ctx: &Context, columns: &Columns<'_>, identity: &Identity, f: Finding) -> Detection {
     let row = f.row;
     let frame_row = ctx.order[row] as usize;
     let text = |column: &str| columns.text(column, frame_row);
@@ -98,7 +98,7 @@ fn detection(ctx: &Context, columns: &Columns<'_>, identity: &Identity, f: &Find
     if let Some(agent) = text(col::user_agent) {
         info.push(("userAgent", Value::from(agent)));
     }
-    info.extend(f.related.iter().cloned());
+    info.extend(f.related);
     Detection {
         id,
         request_id,
@@ -130,20 +130,39 @@ fn detection(ctx: &Context, columns: &Columns<'_>, identity: &Identity, f: &Find
         additional_info: additional_info(info),
         report: identity.report.into(),
         detector: identity.id.into(),
-        evidence: f.evidence.clone(),
+        evidence: f.evidence,
     }
 }
 
 /// A stable id: the same detector, subject and evidence always give the same id.
 fn stable_id(detector: &str, subject: &str, evidence: &Value) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut hasher = Sha256::new();
     hasher.update(detector.as_bytes());
     hasher.update([0]);
     hasher.update(subject.as_bytes());
     hasher.update([0]);
-    hasher.update(evidence.to_string().as_bytes());
-    hasher.finalize()[..16]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    // Evidence serialised straight into the hasher, without an intermediate string.
+    let _ = serde_json::to_writer(HashWriter(&mut hasher), evidence);
+    let digest = hasher.finalize();
+    let mut id = String::with_capacity(32);
+    for b in &digest[..16] {
+        id.push(HEX[usize::from(b >> 4)] as char);
+        id.push(HEX[usize::from(b & 15)] as char);
+    }
+    id
+}
+
+/// Feeds written bytes to a hasher.
+struct HashWriter<'a>(&'a mut Sha256);
+
+impl std::io::Write for HashWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }

@@ -52,9 +52,9 @@ pub fn score(
     let findings = detected.findings;
     drop(span);
     let span = crate::trace::span("score: report");
-    let detections = detections(&ctx, &findings);
-    let risky_signins = risky_signins(&detections);
-    let risky_users = risky_users(&detections);
+    let detections = detections(&ctx, findings);
+    let (risky_signins, risky_users) =
+        rayon::join(|| risky_signins(&detections), || risky_users(&detections));
     drop(span);
     Ok(Scored {
         detections,
