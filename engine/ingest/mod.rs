@@ -11,7 +11,7 @@ mod dedupe;
 mod json;
 pub mod json_split;
 pub mod lenient;
-mod parquet;
+pub mod parquet;
 pub mod records;
 pub mod source;
 pub mod values;

@@ -87,7 +87,13 @@ pub fn write_canonical_parquet(frame: &mut DataFrame, path: &Path) -> Result<(),
 const UNIQUE_COLUMNS: &[&str] = &[col::request_id, col::correlation_id, col::session_id];
 
 /// Rows per row group: small enough for readers to spread a file over every core.
-const ROW_GROUP_ROWS: usize = 1 << 16;
+pub const ROW_GROUP_ROWS: usize = 1 << 16;
+
+/// One row group, encoded and compressed, waiting to be written.
+pub struct RowGroup {
+    rows: usize,
+    pages: Vec<Vec<CompressedPage>>,
+}
 
 /// Writes canonical frames, one after another, into one zstd-compressed Parquet file. Every
 /// (row group, column) pair is encoded and compressed on its own rayon task; the file itself
@@ -136,35 +142,46 @@ impl CanonicalParquetWriter {
     /// Appends a canonical frame's rows.
     pub fn write(&mut self, frame: &DataFrame) -> Result<(), IngestError> {
         use rayon::prelude::*;
-        let groups: Vec<Vec<ArrayRef>> = (0..frame.height())
-            .step_by(ROW_GROUP_ROWS)
-            .map(|start| {
-                let slice = frame.slice(start as i64, ROW_GROUP_ROWS);
-                slice
-                    .columns()
-                    .iter()
-                    .map(|c| {
-                        c.as_materialized_series()
-                            .rechunk()
-                            .to_arrow(0, CompatLevel::newest())
-                    })
-                    .collect()
+        let starts: Vec<usize> = (0..frame.height()).step_by(ROW_GROUP_ROWS).collect();
+        let groups: Vec<PolarsResult<RowGroup>> = starts
+            .par_iter()
+            .map(|&start| self.encode(&frame.slice(start as i64, ROW_GROUP_ROWS)))
+            .collect();
+        for group in groups {
+            self.write_encoded(group?)?;
+        }
+        Ok(())
+    }
+
+    /// Encodes and compresses `frame` as one row group, its columns in parallel. Callable
+    /// from many threads at once; [`Self::write_encoded`] then appends the groups in order.
+    pub fn encode(&self, frame: &DataFrame) -> PolarsResult<RowGroup> {
+        use rayon::prelude::*;
+        let columns: Vec<ArrayRef> = frame
+            .columns()
+            .iter()
+            .map(|c| {
+                c.as_materialized_series()
+                    .rechunk()
+                    .to_arrow(0, CompatLevel::newest())
             })
             .collect();
-        let width = self.fields.len();
-        let tasks: Vec<(usize, usize)> = (0..groups.len())
-            .flat_map(|g| (0..width).map(move |c| (g, c)))
-            .collect();
-        let pages: Vec<PolarsResult<Vec<CompressedPage>>> = tasks
+        let pages = columns
             .par_iter()
-            .map(|&(g, c)| self.column_pages(&groups[g][c], c))
-            .collect();
-        let mut pages = pages.into_iter();
-        for group in &groups {
-            let rows = group.first().map_or(0, |a| a.len());
-            let columns: Vec<Vec<CompressedPage>> =
-                pages.by_ref().take(width).collect::<PolarsResult<_>>()?;
-            self.writer.write_row_group(rows as u64, &columns)?;
+            .enumerate()
+            .map(|(c, array)| self.column_pages(array, c))
+            .collect::<PolarsResult<_>>()?;
+        Ok(RowGroup {
+            rows: frame.height(),
+            pages,
+        })
+    }
+
+    /// Appends an encoded row group.
+    pub fn write_encoded(&mut self, group: RowGroup) -> Result<(), IngestError> {
+        if group.rows > 0 {
+            self.writer
+                .write_row_group(group.rows as u64, &group.pages)?;
         }
         Ok(())
     }

@@ -12,6 +12,7 @@ use serde_json::{json, Map, Value};
 use super::tenant::{Event, MICROS_PER_DAY};
 use super::Tenant;
 use crate::frame::{event_type, OutcomeCodes, Row};
+use crate::ingest::parquet::ROW_GROUP_ROWS;
 use crate::ingest::values::format_time;
 
 /// The export shapes the generator writes.
@@ -146,14 +147,19 @@ pub fn write_signins(
 /// The canonical frame as Parquet, a million sign-ins at a time so memory follows the batch,
 /// not the tenant.
 fn write_parquet(tenant: &Tenant, path: &Path, codes: &OutcomeCodes) -> anyhow::Result<()> {
+    use rayon::prelude::*;
     let mut writer = crate::ingest::CanonicalParquetWriter::create(path)?;
-    for batch in tenant.events.chunks(1 << 20) {
-        let frame = {
-            let _span = crate::trace::span("synth: build frame batch");
-            tenant.frame_of(batch, codes)
-        };
-        let _span = crate::trace::span("synth: encode parquet batch");
-        writer.write(&frame)?;
+    // Each row group is built and encoded by one task while it is still in cache; groups are
+    // written in order, a batch at a time so memory follows the batch, not the tenant.
+    for batch in tenant.events.chunks(16 * ROW_GROUP_ROWS) {
+        let _span = crate::trace::span("synth: parquet batch");
+        let groups: Vec<_> = batch
+            .par_chunks(ROW_GROUP_ROWS)
+            .map(|events| writer.encode(&tenant.frame_of(events, codes)))
+            .collect();
+        for group in groups {
+            writer.write_encoded(group?)?;
+        }
     }
     writer.finish()?;
     Ok(())
