@@ -217,3 +217,70 @@ impl CanonicalParquetWriter {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use super::*;
+    use crate::frame::{FrameBuilder, Row};
+
+    fn small_frame(rows: usize) -> DataFrame {
+        let mut builder = FrameBuilder::with_capacity(rows);
+        for k in 0..rows {
+            builder.push(&Row {
+                time: 1_740_787_200_000_000 + k as i64,
+                request_id: Some(Cow::Owned(format!("req-{k:06}"))),
+                user_id: Some(Cow::Borrowed("ada")),
+                country: Some(Cow::Borrowed(["NO", "SE"][k % 2])),
+                user_agent: Some(Cow::Borrowed("Mozilla/5.0 (Windows NT 10.0; Win64; x64)")),
+                asn: Some(2119),
+                ..Row::default()
+            });
+        }
+        builder.finish()
+    }
+
+    #[test]
+    fn frames_written_in_parallel_row_groups_read_back_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.parquet");
+        // More than one row group, and two writes.
+        let frame = small_frame(ROW_GROUP_ROWS + 10);
+        let mut writer = CanonicalParquetWriter::create(&path).unwrap();
+        writer.write(&frame.slice(0, 100)).unwrap();
+        writer.write(&frame.slice(100, frame.height())).unwrap();
+        writer.finish().unwrap();
+        let back = read_canonical_parquet(&path).unwrap();
+        assert!(back.equals_missing(&frame));
+    }
+
+    #[test]
+    fn a_projection_decodes_only_what_is_asked_and_the_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.parquet");
+        let mut frame = small_frame(50);
+        write_canonical_parquet(&mut frame, &path).unwrap();
+        let projected = read_projected(&path, Some(&[col::country])).unwrap();
+        assert_eq!(projected.schema(), frame.schema());
+        assert!(projected
+            .column(col::country)
+            .unwrap()
+            .equals(frame.column(col::country).unwrap()));
+        assert_eq!(projected.column(col::request_id).unwrap().null_count(), 0);
+        assert_eq!(projected.column(col::user_agent).unwrap().null_count(), 50);
+        assert_eq!(projected.column(col::asn).unwrap().null_count(), 50);
+    }
+
+    #[test]
+    fn a_projection_still_rejects_a_file_that_is_not_canonical() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.parquet");
+        let mut frame = small_frame(5).drop(col::user_agent).unwrap();
+        ParquetWriter::new(File::create(&path).unwrap())
+            .finish(&mut frame)
+            .unwrap();
+        let err = read_projected(&path, Some(&[col::country])).unwrap_err();
+        assert!(err.to_string().contains("user_agent"), "{err}");
+    }
+}
