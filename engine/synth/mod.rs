@@ -71,10 +71,13 @@ pub fn generate(config: &SynthConfig, codes: &OutcomeCodes) -> Tenant {
     let plan = Plan::new();
     let users = tenant::make_users(config, &plan);
     let services = tenant::make_services(config);
+    let t = crate::trace::span("synth: activity");
     let mut activity: Vec<Vec<Event>> = (0..config.users)
         .into_par_iter()
         .map(|u| tenant::user_activity(config, &plan, &users, u))
         .collect();
+    drop(t);
+    let t = crate::trace::span("synth: attacks");
     let normal: usize = activity.iter().map(Vec::len).sum();
     // Scenarios average about ten sign-ins each.
     let instances = ((normal as f64 * config.attack_rate / 10.0).ceil() as u32)
@@ -95,9 +98,13 @@ pub fn generate(config: &SynthConfig, codes: &OutcomeCodes) -> Tenant {
         attack_ids,
         ..
     } = injection;
+    drop(t);
+    let t = crate::trace::span("synth: sort events");
     let mut events: Vec<Event> = activity.into_iter().flatten().collect();
     events.extend(tenant::service_activity(config, &plan, &services));
     events.par_sort_unstable_by(|a, b| a.time.cmp(&b.time).then(a.id.cmp(&b.id)));
+    drop(t);
+    let t = crate::trace::span("synth: labels");
     let validated = |code: i32| {
         let outcome = codes.classify(code);
         outcome == crate::frame::outcome::SUCCESS
@@ -111,6 +118,7 @@ pub fn generate(config: &SynthConfig, codes: &OutcomeCodes) -> Tenant {
         validated,
     ));
     let labels = write_labels(&expected, &users);
+    drop(t);
     Tenant {
         config: config.clone(),
         plan,
@@ -164,14 +172,22 @@ impl Tenant {
     /// them) are the same on every machine.
     pub fn frame_of(&self, events: &[Event], codes: &OutcomeCodes) -> DataFrame {
         const PART: usize = 1 << 16;
+        const BLOCK: usize = 512;
         let parts: Vec<DataFrame> = events
             .par_chunks(PART)
             .map(|slice| {
                 let mut builder = FrameBuilder::with_capacity(slice.len());
-                let mut text = EventText::default();
-                for event in slice {
-                    text.fill(event);
-                    builder.push(&self.row_with(event, codes, &text));
+                let mut texts = vec![EventText::default(); BLOCK];
+                for block in slice.chunks(BLOCK) {
+                    for (text, event) in texts.iter_mut().zip(block) {
+                        text.fill(event);
+                    }
+                    let rows: Vec<Row<'_>> = block
+                        .iter()
+                        .zip(&texts)
+                        .map(|(event, text)| self.row_with(event, codes, text))
+                        .collect();
+                    builder.push_block(&rows);
                 }
                 builder.finish()
             })
@@ -265,6 +281,7 @@ impl Tenant {
 }
 
 /// An event's ids and address as text, formatted into fixed buffers.
+#[derive(Clone)]
 pub struct EventText {
     ids: [[u8; 36]; 3],
     ip: [u8; 15],
@@ -290,12 +307,7 @@ impl EventText {
         {
             rng::write_guid(bits, buffer);
         }
-        let mut cursor = std::io::Cursor::new(&mut self.ip[..]);
-        let _ = std::io::Write::write_fmt(
-            &mut cursor,
-            format_args!("{}", std::net::Ipv4Addr::from(event.ip)),
-        );
-        self.ip_len = cursor.position() as usize;
+        self.ip_len = rng::write_ipv4(event.ip, &mut self.ip);
     }
 
     fn text(bytes: &[u8]) -> &str {

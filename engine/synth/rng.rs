@@ -90,6 +90,29 @@ pub fn guid(bits: u128) -> String {
     buffer.iter().map(|&b| b as char).collect()
 }
 
+/// An IPv4 address in dotted-decimal text into a fixed buffer; returns the length. The same
+/// text as `Ipv4Addr`'s `Display`, without the formatting machinery (it runs once per event).
+pub fn write_ipv4(address: u32, out: &mut [u8; 15]) -> usize {
+    let mut len = 0;
+    for (k, octet) in address.to_be_bytes().into_iter().enumerate() {
+        if k > 0 {
+            out[len] = b'.';
+            len += 1;
+        }
+        if octet >= 100 {
+            out[len] = b'0' + octet / 100;
+            len += 1;
+        }
+        if octet >= 10 {
+            out[len] = b'0' + octet / 10 % 10;
+            len += 1;
+        }
+        out[len] = b'0' + octet % 10;
+        len += 1;
+    }
+    len
+}
+
 /// [`guid`] into a fixed buffer, without allocating.
 pub fn write_guid(bits: u128, out: &mut [u8; 36]) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -111,6 +134,24 @@ pub fn write_guid(bits: u128, out: &mut [u8; 36]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv4_text_is_what_display_writes() {
+        for address in [
+            0u32,
+            1,
+            0x0a00_0001,
+            0xc0a8_6401,
+            0x6464_0a09,
+            u32::MAX,
+            0x0100_ff0a,
+        ] {
+            let mut buffer = [0u8; 15];
+            let len = write_ipv4(address, &mut buffer);
+            let want = std::net::Ipv4Addr::from(address).to_string();
+            assert_eq!(&buffer[..len], want.as_bytes());
+        }
+    }
 
     #[test]
     fn streams_are_deterministic_and_independent() {
