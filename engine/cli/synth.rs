@@ -96,12 +96,13 @@ pub fn run(args: SynthArgs) -> anyhow::Result<i32> {
         dir: &signins,
         gzip: args.gzip,
     };
-    let files = write_signins(&tenant, args.shape, target, &codes)
-        .with_context(|| format!("writing sign-ins under '{}'", signins.display()))?;
-    let span = crate::trace::span("synth: side files");
-    write_side_files(&tenant, &args.out)
-        .with_context(|| format!("writing side files to '{}'", args.out.display()))?;
-    drop(span);
+    // The side files do not depend on the sign-ins' shape: written meanwhile.
+    let (files, side) = rayon::join(
+        || write_signins(&tenant, args.shape, target, &codes),
+        || write_side_files(&tenant, &args.out),
+    );
+    let files = files.with_context(|| format!("writing sign-ins under '{}'", signins.display()))?;
+    side.with_context(|| format!("writing side files to '{}'", args.out.display()))?;
     if !args.quiet {
         eprintln!(
             "[+] {} sign-ins of {} users over {} days ({} labels) in {:.2} s, written as {:?} to {} files under {} in {:.2} s",

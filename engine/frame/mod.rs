@@ -66,6 +66,16 @@ macro_rules! canonical_frame {
                 }
             }
 
+            /// A builder for a frame that is encoded and dropped at once (a Parquet row
+            /// group): recurring text is not looked up to be stored once, which saves a hash
+            /// per cell where memory does not matter.
+            pub fn transient(capacity: usize) -> Self {
+                FrameBuilder {
+                    $( $name: canonical_frame!(@builder_transient $kind, stringify!($name), capacity), )+
+                    len: 0,
+                }
+            }
+
             pub fn push(&mut self, row: &Row<'_>) {
                 $( canonical_frame!(@push $kind, self.$name, row.$name); )+
                 self.len += 1;
@@ -145,6 +155,8 @@ macro_rules! canonical_frame {
     (@builder_new Str, $n:expr, $cap:expr) => { TextBuilder::new($n, $cap, true) };
     (@builder_new Id, $n:expr, $cap:expr) => { TextBuilder::new($n, $cap, false) };
     (@builder_new $other:ident, $n:expr, $cap:expr) => { PrimitiveChunkedBuilder::new($n.into(), $cap) };
+    (@builder_transient Str, $n:expr, $cap:expr) => { TextBuilder::new($n, $cap, false) };
+    (@builder_transient $other:ident, $n:expr, $cap:expr) => { canonical_frame!(@builder_new $other, $n, $cap) };
 
     (@push Time, $b:expr, $v:expr) => { $b.push($v) };
     (@push Str, $b:expr, $v:expr) => { $b.push($v.as_deref()) };

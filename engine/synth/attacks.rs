@@ -506,15 +506,40 @@ pub fn label_listed(
     plan: &Plan,
     intelligence: &Intelligence,
     attack_ids: &ahash::AHashSet<u128>,
+    validated: impl Fn(i32) -> bool + Sync,
+) -> Vec<Expected> {
+    use rayon::prelude::*;
+    let threat_intel: ahash::AHashSet<u32> =
+        intelligence.threat_intel_ips.iter().copied().collect();
+    let infected: ahash::AHashSet<u32> = intelligence.infected_ips.iter().copied().collect();
+    events
+        .par_iter()
+        .flat_map_iter(|event| {
+            label_one(
+                event,
+                plan,
+                &threat_intel,
+                &infected,
+                attack_ids,
+                &validated,
+            )
+        })
+        .collect()
+}
+
+/// The rule-based labels of one event.
+fn label_one(
+    event: &Event,
+    plan: &Plan,
+    threat_intel: &ahash::AHashSet<u32>,
+    infected: &ahash::AHashSet<u32>,
+    attack_ids: &ahash::AHashSet<u128>,
     validated: impl Fn(i32) -> bool,
 ) -> Vec<Expected> {
     let mut expected = Vec::new();
-    for event in events {
-        let Principal::User(user) = event.principal else {
-            continue;
-        };
+    if let Principal::User(user) = event.principal {
         if !validated(event.code) {
-            continue;
+            return expected;
         }
         let net = &plan.networks[event.net];
         let malicious = attack_ids.contains(&event.id);
@@ -536,10 +561,10 @@ pub fn label_listed(
             NetKind::CommercialVpn => add(kind::ANONYMOUS_IP, "anonymous_vpn_sign_in"),
             _ => {}
         }
-        if intelligence.threat_intel_ips.contains(&event.ip) {
+        if threat_intel.contains(&event.ip) {
             add(kind::THREAT_INTEL, "threat_intel_ip");
         }
-        if intelligence.infected_ips.contains(&event.ip) {
+        if infected.contains(&event.ip) {
             add(kind::INFECTED, "infected_device_ip");
         }
     }

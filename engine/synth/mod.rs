@@ -171,12 +171,27 @@ impl Tenant {
     /// that follows the thread count, so the frame's chunks (and the Parquet written from
     /// them) are the same on every machine.
     pub fn frame_of(&self, events: &[Event], codes: &OutcomeCodes) -> DataFrame {
+        self.build_frame(events, codes, FrameBuilder::with_capacity)
+    }
+
+    /// [`Self::frame_of`] for a frame encoded and dropped at once: recurring text is not
+    /// stored once (see [`FrameBuilder::transient`]).
+    pub fn transient_frame_of(&self, events: &[Event], codes: &OutcomeCodes) -> DataFrame {
+        self.build_frame(events, codes, FrameBuilder::transient)
+    }
+
+    fn build_frame(
+        &self,
+        events: &[Event],
+        codes: &OutcomeCodes,
+        builder: fn(usize) -> FrameBuilder,
+    ) -> DataFrame {
         const PART: usize = 1 << 16;
         const BLOCK: usize = 512;
         let parts: Vec<DataFrame> = events
             .par_chunks(PART)
             .map(|slice| {
-                let mut builder = FrameBuilder::with_capacity(slice.len());
+                let mut builder = builder(slice.len());
                 let mut texts = vec![EventText::default(); BLOCK];
                 for block in slice.chunks(BLOCK) {
                     for (text, event) in texts.iter_mut().zip(block) {

@@ -155,7 +155,7 @@ fn write_parquet(tenant: &Tenant, path: &Path, codes: &OutcomeCodes) -> anyhow::
         let _span = crate::trace::span("synth: parquet batch");
         let groups: Vec<_> = batch
             .par_chunks(ROW_GROUP_ROWS)
-            .map(|events| writer.encode(&tenant.frame_of(events, codes)))
+            .map(|events| writer.encode(&tenant.transient_frame_of(events, codes)))
             .collect();
         for group in groups {
             writer.write_encoded(group?)?;
