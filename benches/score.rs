@@ -36,6 +36,7 @@ fn make_tenant(dir: &Path, users: u32) -> u64 {
     let target = Target {
         dir: &signins,
         gzip: false,
+        compression: idrisk::ingest::Compression::Zstd,
     };
     write_signins(&tenant, SynthShape::Parquet, target, &codes).expect("tenant written");
     write_side_files(&tenant, dir).expect("side files written");

@@ -7,7 +7,7 @@ use clap::Args;
 
 use super::load::load_inputs;
 use super::{InputArgs, EXIT_OK, EXIT_QUARANTINED};
-use crate::ingest::write_canonical_parquet;
+use crate::ingest::{write_canonical_parquet, Compression};
 use crate::report::{replace_atomically, write_quarantine_jsonl};
 
 #[derive(Debug, Args)]
@@ -17,6 +17,9 @@ pub struct ConvertArgs {
     /// The Parquet file to write; the quarantine goes to FILE.quarantine.jsonl beside it.
     #[arg(long, value_name = "FILE.parquet")]
     out: PathBuf,
+    /// Page compression of the Parquet file.
+    #[arg(long, value_enum, default_value_t = Compression::Zstd)]
+    compression: Compression,
 }
 
 /// `signins.parquet` → `signins.quarantine.jsonl`.
@@ -33,7 +36,8 @@ pub fn run(args: ConvertArgs) -> anyhow::Result<i32> {
     }
     let (_, mut ingested) = load_inputs(&args.input, None)?;
     replace_atomically(&args.out, |path| {
-        write_canonical_parquet(&mut ingested.frame, path).map_err(anyhow::Error::from)
+        write_canonical_parquet(&mut ingested.frame, path, args.compression)
+            .map_err(anyhow::Error::from)
     })
     .with_context(|| format!("writing '{}'", args.out.display()))?;
     let quarantine = quarantine_path(&args.out);

@@ -8,6 +8,7 @@ use clap::Args;
 
 use super::{configure_threads, EXIT_OK};
 use crate::ingest::values::parse_time;
+use crate::ingest::Compression;
 use crate::rules::Rules;
 use crate::synth::output::{write_signins, SynthShape, Target};
 use crate::synth::side_files::write_side_files;
@@ -33,6 +34,9 @@ pub struct SynthArgs {
     /// Gzip every file of a text shape (`PT1H.json.gz`, `….csv.gz`), as archives often are.
     #[arg(long)]
     gzip: bool,
+    /// Page compression of `--shape parquet`.
+    #[arg(long, value_enum, default_value_t = Compression::Zstd)]
+    compression: Compression,
     /// Share of sign-ins added by attacks.
     #[arg(long, default_value_t = 0.003)]
     attack_rate: f64,
@@ -95,6 +99,7 @@ pub fn run(args: SynthArgs) -> anyhow::Result<i32> {
     let target = Target {
         dir: &signins,
         gzip: args.gzip,
+        compression: args.compression,
     };
     // The side files do not depend on the sign-ins' shape: written meanwhile.
     let (files, side) = rayon::join(

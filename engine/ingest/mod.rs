@@ -25,7 +25,9 @@ use polars::prelude::*;
 use serde::Serialize;
 
 use crate::frame::{col, FrameBuilder, OutcomeCodes};
-pub use parquet::{read_canonical_parquet, write_canonical_parquet, CanonicalParquetWriter};
+pub use parquet::{
+    read_canonical_parquet, write_canonical_parquet, CanonicalParquetWriter, Compression,
+};
 
 /// Errors that stop a load before or while it runs (bad data is quarantined instead).
 #[derive(Debug, thiserror::Error)]

@@ -136,7 +136,7 @@ impl Injection<'_> {
     fn inject(&mut self, ctx: &Ctx, rng: &mut Rng) {
         let attacker_city = (ctx.instance as usize * 5 + 3) % ATTACKER_CITIES.len();
         let hosting = self.plan.hosting[attacker_city];
-        let device = ATTACKER_DEVICES[ctx.instance as usize % ATTACKER_DEVICES.len()];
+        let device = &ATTACKER_DEVICES[ctx.instance as usize % ATTACKER_DEVICES.len()];
         let t = ctx.day_start + rng.range_i64(2 * MICROS_PER_HOUR, 20 * MICROS_PER_HOUR);
         match ctx.scenario {
             "token_replay" => self.token_replay(ctx, rng, t, attacker_city),

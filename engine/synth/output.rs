@@ -34,12 +34,13 @@ pub enum SynthShape {
 
 pub const TENANT_ID: &str = "5f1c2d6e-8a4b-4c3d-9e2f-1a2b3c4d5e6f";
 
-/// Where text shapes go: a directory, and whether each file is gzipped (`name.gz`), as
-/// archiving pipelines often store exports.
+/// Where the sign-ins go: a directory; whether each file of a text shape is gzipped
+/// (`name.gz`), as archiving pipelines often store exports; how Parquet pages are compressed.
 #[derive(Debug, Clone, Copy)]
 pub struct Target<'a> {
     pub dir: &'a Path,
     pub gzip: bool,
+    pub compression: crate::ingest::Compression,
 }
 
 impl Target<'_> {
@@ -133,7 +134,7 @@ pub fn write_signins(
     match shape {
         SynthShape::Parquet => {
             let path = target.dir.join("signins.parquet");
-            write_parquet(tenant, &path, codes)?;
+            write_parquet(tenant, &path, codes, target.compression)?;
             Ok(vec![path])
         }
         SynthShape::Diagnostic => Ok(diagnostic(tenant, target, codes)?),
@@ -146,9 +147,14 @@ pub fn write_signins(
 
 /// The canonical frame as Parquet, a million sign-ins at a time so memory follows the batch,
 /// not the tenant.
-fn write_parquet(tenant: &Tenant, path: &Path, codes: &OutcomeCodes) -> anyhow::Result<()> {
+fn write_parquet(
+    tenant: &Tenant,
+    path: &Path,
+    codes: &OutcomeCodes,
+    compression: crate::ingest::Compression,
+) -> anyhow::Result<()> {
     use rayon::prelude::*;
-    let mut writer = crate::ingest::CanonicalParquetWriter::create(path)?;
+    let mut writer = crate::ingest::CanonicalParquetWriter::create(path, compression)?;
     // Each row group is built and encoded by one task while it is still in cache; groups are
     // written in order, a batch at a time so memory follows the batch, not the tenant.
     for batch in tenant.events.chunks(16 * ROW_GROUP_ROWS) {

@@ -85,12 +85,12 @@ pub fn make_users(config: &SynthConfig, plan: &Plan) -> Vec<User> {
                     .collect::<String>()
                     .to_lowercase()
             };
-            let mut devices = vec![*rng.pick(&EMPLOYEE_DEVICES[..5])];
+            let mut devices: Vec<Device> = vec![rng.pick(&EMPLOYEE_DEVICES[..5])];
             if rng.chance(0.7) {
-                devices.push(EMPLOYEE_DEVICES[5 + rng.index(2)]);
+                devices.push(&EMPLOYEE_DEVICES[5 + rng.index(2)]);
             }
             if rng.chance(0.2) {
-                let extra = *rng.pick(EMPLOYEE_DEVICES);
+                let extra = rng.pick(EMPLOYEE_DEVICES);
                 if !devices.contains(&extra) {
                     devices.push(extra);
                 }

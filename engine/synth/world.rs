@@ -151,9 +151,13 @@ pub fn distance_km(a: &City, b: &City) -> f64 {
     crate::geo::distance_km(a.latitude, a.longitude, b.latitude, b.longitude)
 }
 
+/// A device as events carry it: a reference to its profile, so an event stays small (tens
+/// of millions are generated, sorted and moved).
+pub type Device = &'static DeviceProfile;
+
 /// A device profile: what the log's `deviceDetail` and `userAgent` say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Device {
+pub struct DeviceProfile {
     pub operating_system: &'static str,
     pub browser: &'static str,
     pub user_agent: &'static str,
@@ -168,8 +172,8 @@ const fn device(
     user_agent: &'static str,
     client_app: &'static str,
     mobile: bool,
-) -> Device {
-    Device {
+) -> DeviceProfile {
+    DeviceProfile {
         operating_system,
         browser,
         user_agent,
@@ -179,7 +183,7 @@ const fn device(
 }
 
 /// Devices employees use (spellings as Entra logs them: not normalised).
-pub const EMPLOYEE_DEVICES: &[Device] = &[
+pub static EMPLOYEE_DEVICES: &[DeviceProfile] = &[
     device("Windows 10", "Edge 122.0.2365", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/122.0.0.0 Safari/537.36 Edg/122.0.2365.92", "Browser", false),
     device("Windows10", "Rich Client 4.40.0.0", "Microsoft Office/16.0 (Windows NT 10.0; Microsoft Outlook 16.0.17328; Pro)", "Mobile Apps and Desktop clients", false),
     device("Windows 11", "Chrome 122.0.0", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/122.0.0.0 Safari/537.36", "Browser", false),
@@ -193,7 +197,7 @@ pub const EMPLOYEE_DEVICES: &[Device] = &[
 /// Devices attackers' tooling presents. Their browser families (IE, scripting libraries,
 /// legacy-protocol clients) never appear among employees, so an attacker's sign-in always
 /// shows at least one unfamiliar device property.
-pub const ATTACKER_DEVICES: &[Device] = &[
+pub static ATTACKER_DEVICES: &[DeviceProfile] = &[
     device(
         "Windows 7",
         "IE 11.0",

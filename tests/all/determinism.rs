@@ -64,6 +64,21 @@ fn argument_order_does_not_change_the_output() {
     assert_eq!(forward, directory);
 }
 
+#[test]
+fn every_parquet_compression_reads_back_to_the_same_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let inputs = [samples("")];
+    let read = |compression: &str| {
+        let path = dir.path().join(format!("{compression}.parquet"));
+        convert(&["--compression", compression], &inputs, &path);
+        load_paths(&[path]).frame
+    };
+    let zstd = read("zstd");
+    assert!(zstd.height() > 10);
+    assert!(read("lz4").equals_missing(&zstd));
+    assert!(read("none").equals_missing(&zstd));
+}
+
 /// The frame without the columns that name where a row was read.
 fn content(paths: &[PathBuf]) -> DataFrame {
     load_paths(paths)
