@@ -619,13 +619,6 @@ impl Context {
         self.ip.get(self.order[row] as usize)
     }
 
-    /// One column in the detectors' order (a copy of that column only).
-    pub fn sorted(&self, column: &str) -> PolarsResult<Column> {
-        self.frame
-            .column(column)?
-            .take(&IdxCa::from_vec("order".into(), self.order.clone()))
-    }
-
     /// A text column's value at a position of the order.
     pub fn text(&self, column: &str, row: usize) -> Option<String> {
         let row = self.order[row] as usize;
@@ -636,12 +629,6 @@ impl Context {
             .ok()?
             .get(row)
             .map(String::from)
-    }
-
-    /// A float column's value at a position of the order.
-    pub fn float(&self, column: &str, row: usize) -> Option<f64> {
-        let row = self.order[row] as usize;
-        self.frame.column(column).ok()?.f64().ok()?.get(row)
     }
 }
 
