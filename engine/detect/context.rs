@@ -303,22 +303,16 @@ fn user_order(frame: &DataFrame) -> PolarsResult<UserOrder> {
         .map(|(id, name)| id.or(name))
         .collect();
     let times = crate::frame::time_values(frame)?;
-    let request: Vec<&str> = frame
-        .column(col::request_id)?
-        .str()?
-        .iter()
-        .map(|r| r.unwrap_or(""))
-        .collect();
     // Users as ranks of their sorted keys, so ordering compares integers.
     let user = order::intern(&keys);
-    let time_ordered = order::is_time_ordered(&times, &request);
-    let order = order::user_time_order(
-        &user.index,
-        user.distinct.len(),
-        &times,
-        &request,
-        time_ordered,
-    );
+    let ids = frame.column(col::request_id)?.str()?;
+    let time_ordered = order::is_time_ordered(&times, |r| ids.get(r).unwrap_or(""));
+    let order = if time_ordered {
+        order::by_user(&user.index, user.distinct.len())
+    } else {
+        let request: Vec<&str> = ids.iter().map(|r| r.unwrap_or("")).collect();
+        order::by_user_time_request(&user.index, user.distinct.len(), &times, &request)
+    };
     let users = order::user_ranges(&user.index, &order);
     Ok(UserOrder {
         order,

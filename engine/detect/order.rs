@@ -112,37 +112,44 @@ impl Codes {
 }
 
 /// True when rows are in (time, request id) order, the order every ingested frame has.
-pub fn is_time_ordered(times: &[i64], request: &[&str]) -> bool {
-    (1..times.len()).all(|r| (times[r - 1], request[r - 1]) <= (times[r], request[r]))
+/// `request` is asked only for rows whose times tie, so callers need not collect the ids.
+pub fn is_time_ordered<'a>(times: &[i64], request: impl Fn(usize) -> &'a str) -> bool {
+    (1..times.len()).all(|r| match times[r - 1].cmp(&times[r]) {
+        std::cmp::Ordering::Less => true,
+        std::cmp::Ordering::Greater => false,
+        std::cmp::Ordering::Equal => request(r - 1) <= request(r),
+    })
 }
 
-/// Rows ordered by (user rank, time, request id); rows without a user ([`NONE`]) come last.
-/// `time_ordered` says the rows already are in (time, request id) order (see
-/// [`is_time_ordered`]): then a stable counting sort by user is all it takes.
-pub fn user_time_order(
+/// Rows of a frame in (time, request id) order (see [`is_time_ordered`]), stably ordered by
+/// user rank: a counting sort. Rows without a user ([`NONE`]) come last.
+pub fn by_user(user: &[u32], users: usize) -> Vec<IdxSize> {
+    let bucket = |row: usize| (user[row] as usize).min(users);
+    let mut start = vec![0usize; users + 2];
+    for row in 0..user.len() {
+        start[bucket(row) + 1] += 1;
+    }
+    for k in 1..start.len() {
+        start[k] += start[k - 1];
+    }
+    let mut order = vec![0 as IdxSize; user.len()];
+    for row in 0..user.len() {
+        let slot = &mut start[bucket(row)];
+        order[*slot] = row as IdxSize;
+        *slot += 1;
+    }
+    order
+}
+
+/// Rows in any order sorted by (user rank, time, request id, row); rows without a user
+/// ([`NONE`]) come last.
+pub fn by_user_time_request(
     user: &[u32],
     users: usize,
     times: &[i64],
     request: &[&str],
-    time_ordered: bool,
 ) -> Vec<IdxSize> {
     let bucket = |row: usize| (user[row] as usize).min(users);
-    if time_ordered {
-        let mut start = vec![0usize; users + 2];
-        for row in 0..user.len() {
-            start[bucket(row) + 1] += 1;
-        }
-        for k in 1..start.len() {
-            start[k] += start[k - 1];
-        }
-        let mut order = vec![0 as IdxSize; user.len()];
-        for row in 0..user.len() {
-            let slot = &mut start[bucket(row)];
-            order[*slot] = row as IdxSize;
-            *slot += 1;
-        }
-        return order;
-    }
     let mut order: Vec<IdxSize> = (0..user.len() as IdxSize).collect();
     order.par_sort_unstable_by(|&a, &b| {
         let (a, b) = (a as usize, b as usize);
@@ -267,9 +274,9 @@ mod tests {
         let user = [1, 0, NONE, 1, 0, 1];
         let times = [1, 2, 2, 3, 3, 3];
         let request = ["a", "b", "c", "d", "e", "f"];
-        assert!(is_time_ordered(&times, &request));
-        let fast = user_time_order(&user, 2, &times, &request, true);
-        let full = user_time_order(&user, 2, &times, &request, false);
+        assert!(is_time_ordered(&times, |r| request[r]));
+        let fast = by_user(&user, 2);
+        let full = by_user_time_request(&user, 2, &times, &request);
         assert_eq!(fast, [1, 4, 0, 3, 5, 2]);
         assert_eq!(fast, full);
         assert_eq!(user_ranges(&user, &fast), [(0, 2), (2, 5)]);
@@ -277,8 +284,9 @@ mod tests {
 
     #[test]
     fn out_of_order_rows_are_noticed() {
-        assert!(!is_time_ordered(&[2, 1], &["a", "b"]));
-        assert!(!is_time_ordered(&[1, 1], &["b", "a"]));
+        assert!(!is_time_ordered(&[2, 1], |r| ["a", "b"][r]));
+        assert!(!is_time_ordered(&[1, 1], |r| ["b", "a"][r]));
+        assert!(is_time_ordered(&[1, 1, 2], |r| ["a", "b", "a"][r]));
     }
 
     #[test]

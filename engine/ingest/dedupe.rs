@@ -54,19 +54,26 @@ pub(super) fn finish(files: &[PathBuf], loads: Vec<FileLoad>) -> Result<Ingested
 
     let times = frame::time_values(&all)?;
     let id_column = all.column(col::request_id)?.str()?;
-    let ids: Vec<&str> = id_column.iter().map(|id| id.unwrap_or("")).collect();
     let users = user_keys(&all)?;
     let mut order: Vec<IdxSize> = (0..all.height() as IdxSize)
         .filter(|&i| keep[i as usize])
         .collect();
-    let by_time_then_id = |&a: &IdxSize, &b: &IdxSize| {
+    // Canonical Parquet is written in this order; checking is far cheaper than sorting, and
+    // the ids are read only where times tie.
+    let id = |i: usize| id_column.get(i).unwrap_or("");
+    let already_ordered = order.is_sorted_by(|&a, &b| {
         let (a, b) = (a as usize, b as usize);
-        times[a].cmp(&times[b]).then_with(|| ids[a].cmp(ids[b]))
-    };
-    // Canonical Parquet is written in this order; checking is far cheaper than sorting.
-    let already_ordered = order.is_sorted_by(|a, b| by_time_then_id(a, b).is_le());
+        times[a]
+            .cmp(&times[b])
+            .then_with(|| id(a).cmp(id(b)))
+            .is_le()
+    });
     if !already_ordered {
-        order.par_sort_unstable_by(by_time_then_id);
+        let ids: Vec<&str> = id_column.iter().map(|id| id.unwrap_or("")).collect();
+        order.par_sort_unstable_by(|&a, &b| {
+            let (a, b) = (a as usize, b as usize);
+            times[a].cmp(&times[b]).then_with(|| ids[a].cmp(ids[b]))
+        });
     }
     drop(span);
 
@@ -117,7 +124,7 @@ pub(super) fn finish(files: &[PathBuf], loads: Vec<FileLoad>) -> Result<Ingested
     }
     totals.users = all_users.len() as u64;
     quarantine.sort();
-    drop((ids, users, times, span));
+    drop((users, times, span));
     let span = crate::trace::span("dedupe: gather");
     let frame = if already_ordered && order.len() == all.height() {
         // Every row kept, already in order: nothing to copy.
