@@ -53,8 +53,11 @@ pub fn score(
     drop(span);
     let span = crate::trace::span("score: report");
     let detections = detections(&ctx, findings);
+    crate::trace::note("detections", detections.len());
+    let t = crate::trace::span("report: aggregates");
     let (risky_signins, risky_users) =
         rayon::join(|| risky_signins(&detections), || risky_users(&detections));
+    drop(t);
     drop(span);
     Ok(Scored {
         detections,
