@@ -60,8 +60,7 @@ impl Detector for AnonymousIp {
 
     fn detect(&self, ctx: &Context) -> Vec<Finding> {
         let policy = self.config.policy();
-        let mut findings = Vec::new();
-        for &(start, end) in &ctx.users {
+        ctx.per_user(|_, start, end, findings| {
             for row in start..end {
                 let flags = ctx.anonymous_flags[row];
                 if !flags.is_anonymous(policy)
@@ -87,8 +86,7 @@ impl Detector for AnonymousIp {
                     related: vec![("clientIp", Value::from(ctx.ip(row)))],
                 });
             }
-        }
-        findings
+        })
     }
 }
 

@@ -61,8 +61,7 @@ impl Detector for AtypicalTravel {
     fn detect(&self, ctx: &Context) -> Vec<Finding> {
         let c = &self.config;
         let learning = i64::from(c.learning_days) * 86_400_000_000;
-        let mut findings = Vec::new();
-        for (k, &(start, end)) in ctx.users.iter().enumerate() {
+        ctx.per_user(|k, start, end, findings| {
             let first_seen = ctx.first_validated[k];
             // Distinct places the user has signed in from, in order of first visit.
             let mut places: Vec<(f64, f64)> = Vec::new();
@@ -96,8 +95,7 @@ impl Detector for AtypicalTravel {
                 }
                 previous = Some(row);
             }
-        }
-        findings
+        })
     }
 }
 

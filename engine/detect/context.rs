@@ -604,6 +604,23 @@ impl Context {
         })
     }
 
+    /// Runs `kernel(k, start, end, out)` over every user's range of positions, users in
+    /// parallel; what the kernels push comes back in user order, whatever the thread count.
+    pub fn per_user<T: Send>(
+        &self,
+        kernel: impl Fn(usize, usize, usize, &mut Vec<T>) + Sync,
+    ) -> Vec<T> {
+        self.users
+            .par_iter()
+            .enumerate()
+            .flat_map_iter(|(k, &(start, end))| {
+                let mut out = Vec::new();
+                kernel(k, start, end, &mut out);
+                out
+            })
+            .collect()
+    }
+
     /// True when the position belongs to a user (service principals have none).
     pub fn users_row(&self, row: usize) -> bool {
         self.users.last().is_some_and(|&(_, end)| row < end)

@@ -62,8 +62,7 @@ impl Detector for FailuresThenSuccess {
 
     fn detect(&self, ctx: &Context) -> Vec<Finding> {
         let gap = i64::from(self.config.session_gap_minutes) * 60_000_000;
-        let mut findings = Vec::new();
-        for &(start, end) in &ctx.users {
+        ctx.per_user(|_, start, end, findings| {
             // Few addresses per user: a small list beats a hash map.
             let mut runs: Vec<Run> = Vec::new();
             for row in start..end {
@@ -121,8 +120,7 @@ impl Detector for FailuresThenSuccess {
                     _ => {}
                 }
             }
-        }
-        findings
+        })
     }
 }
 

@@ -49,14 +49,13 @@ impl Detector for LeakedCredentials {
         if ctx.leaked.is_empty() {
             return Vec::new();
         }
-        let mut findings = Vec::new();
-        for &(start, end) in &ctx.users {
+        ctx.per_user(|_, start, end, findings| {
             let Some(name) = (start..end).find_map(|r| ctx.text(col::user_principal_name, r))
             else {
-                continue;
+                return;
             };
             let Some((leak, matched_by)) = ctx.leaked.find(&name) else {
-                continue;
+                return;
             };
             let leak_time = leak.unwrap_or(i64::MIN);
             let used_after =
@@ -67,7 +66,7 @@ impl Detector for LeakedCredentials {
                 None => (self.config.level, leak.unwrap_or(ctx.time[end - 1])),
             };
             if detected_at < ctx.score_since {
-                continue;
+                return;
             }
             findings.push(Finding {
                 detector: "leaked_credentials",
@@ -82,8 +81,7 @@ impl Detector for LeakedCredentials {
                 }),
                 related: Vec::new(),
             });
-        }
-        findings
+        })
     }
 }
 

@@ -67,8 +67,7 @@ impl Detector for ListedIp {
     fn detect(&self, ctx: &Context) -> Vec<Finding> {
         let listed = self.listed(ctx);
         let id = self.identity().id;
-        let mut findings = Vec::new();
-        for &(start, end) in &ctx.users {
+        ctx.per_user(|_, start, end, findings| {
             let hits = (start..end).filter(|&row| {
                 listed[row] && ctx.outcome[row].validated() && ctx.time[row] >= ctx.score_since
             });
@@ -83,8 +82,7 @@ impl Detector for ListedIp {
                     related: vec![("clientIp", Value::from(ctx.ip(row)))],
                 });
             }
-        }
-        findings
+        })
     }
 }
 

@@ -59,8 +59,7 @@ impl Detector for MultipleGeographies {
         let c = &self.config;
         let window = i64::from(c.window_minutes) * 60_000_000;
         let countries = ctx.country();
-        let mut findings = Vec::new();
-        for &(start, end) in &ctx.users {
+        ctx.per_user(|_, start, end, findings| {
             let mut recent: VecDeque<usize> = VecDeque::new();
             let mut quiet_until = i64::MIN;
             for row in start..end {
@@ -89,8 +88,7 @@ impl Detector for MultipleGeographies {
                 }
                 recent.push_back(row);
             }
-        }
-        findings
+        })
     }
 }
 

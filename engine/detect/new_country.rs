@@ -75,8 +75,7 @@ impl Detector for NewCountry {
         let rare_limit =
             (f64::from(active) * self.config.rare_share).max(f64::from(self.config.rare_min_users));
         let history = i64::from(self.config.min_history_days) * 86_400_000_000;
-        let mut findings = Vec::new();
-        for (k, &(start, end)) in ctx.users.iter().enumerate() {
+        ctx.per_user(|k, start, end, findings| {
             let first_seen = ctx.first_validated[k];
             let mut known: AHashSet<&str> = AHashSet::new();
             for row in start..end {
@@ -111,8 +110,7 @@ impl Detector for NewCountry {
                     }
                 }
             }
-        }
-        findings
+        })
     }
 }
 

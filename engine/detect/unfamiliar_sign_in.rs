@@ -114,8 +114,7 @@ impl Detector for UnfamiliarSignIn {
         let systems = systems.mapped(family);
         let browsers = browsers.mapped(family);
         let learning = i64::from(self.config.learning_days) * 86_400_000_000;
-        let mut findings = Vec::new();
-        for (k, &(start, end)) in ctx.users.iter().enumerate() {
+        ctx.per_user(|k, start, end, findings| {
             let first_seen = ctx.first_validated[k];
             let mut known = Familiar::default();
             for row in start..end {
@@ -145,8 +144,7 @@ impl Detector for UnfamiliarSignIn {
                 }
                 self.learn(&mut known, props);
             }
-        }
-        findings
+        })
     }
 }
 
