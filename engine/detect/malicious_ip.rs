@@ -51,8 +51,7 @@ impl Detector for MaliciousIp {
 
     fn detect(&self, ctx: &Context) -> Vec<Finding> {
         let window = i64::from(self.config.window_hours) * 3_600_000_000;
-        let mut findings = Vec::new();
-        for group in ctx.by_address().iter() {
+        ctx.by_address().per_group(|_, group, findings| {
             // Sign-ins of the window ending at the current one.
             let mut recent: VecDeque<usize> = VecDeque::new();
             let mut failures = 0u32;
@@ -90,8 +89,7 @@ impl Detector for MaliciousIp {
                     });
                 }
             }
-        }
-        findings
+        })
     }
 }
 

@@ -240,6 +240,22 @@ impl Groups {
         &self.members[self.offsets[key]..self.offsets[key + 1]]
     }
 
+    /// Runs `kernel(key, members, out)` over every group in parallel; what the kernels push
+    /// comes back in key order, whatever the thread count.
+    pub fn per_group<T: Send>(
+        &self,
+        kernel: impl Fn(usize, &[usize], &mut Vec<T>) + Sync,
+    ) -> Vec<T> {
+        (0..self.len())
+            .into_par_iter()
+            .flat_map_iter(|key| {
+                let mut out = Vec::new();
+                kernel(key, self.get(key), &mut out);
+                out
+            })
+            .collect()
+    }
+
     /// Every group's members, by key.
     pub fn iter(&self) -> impl Iterator<Item = &[usize]> {
         self.offsets.windows(2).map(|w| &self.members[w[0]..w[1]])

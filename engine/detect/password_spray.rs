@@ -108,14 +108,13 @@ impl PasswordSpray {
     /// Every campaign with its source, by address then by ASN.
     fn all_campaigns(&self, ctx: &Context) -> Vec<(Campaign, Source)> {
         let user_of = user_of(ctx);
-        let mut out = Vec::new();
-        for (group, rows) in ctx.by_address().iter().enumerate() {
-            let Some(&first) = rows.first() else { continue };
+        let mut out = ctx.by_address().per_group(|group, rows, out| {
+            let Some(&first) = rows.first() else { return };
             let source = format!("ip {}", ctx.ip(first).unwrap_or(""));
             for campaign in self.campaigns_in(ctx, &user_of, rows, &source) {
                 out.push((campaign, Source::Address(group)));
             }
-        }
+        });
         if self.config.by_asn {
             // Only credential failures make a campaign: group those alone, in time order.
             let mut groups: AHashMap<u32, Vec<usize>> = AHashMap::new();
