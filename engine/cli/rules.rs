@@ -17,7 +17,8 @@ pub struct RulesArgs {
 
 #[derive(Debug, Subcommand)]
 enum RulesCommand {
-    /// Every enabled detector: id, riskEventType, report, timing and effective settings.
+    /// Every enabled detector (id, riskEventType, report, timing, effective settings), then
+    /// the settings the location detectors share.
     List {
         /// Rules file laid over the defaults.
         #[arg(long, value_name = "FILE")]
@@ -35,15 +36,24 @@ pub fn run(args: RulesArgs) -> anyhow::Result<i32> {
         RulesCommand::List { rules } => {
             let rules = Rules::load(rules.as_deref())?;
             let mut out = std::io::stdout().lock();
-            let written = registry(&rules).iter().try_for_each(|detector| {
-                let id = detector.identity();
-                writeln!(
-                    out,
-                    "{} → {} ({}, {}, {})",
-                    id.id, id.risk_event_type, id.report, id.activity, id.timing
-                )?;
-                writeln!(out, "  {}", detector.settings())
-            });
+            let written = registry(&rules)
+                .iter()
+                .try_for_each(|detector| {
+                    let id = detector.identity();
+                    writeln!(
+                        out,
+                        "{} → {} ({}, {}, {})",
+                        id.id, id.risk_event_type, id.report, id.activity, id.timing
+                    )?;
+                    writeln!(out, "  {}", detector.settings())
+                })
+                .and_then(|()| {
+                    let shared = serde_json::json!(rules.networks);
+                    writeln!(out, "[networks] (org-common and trusted egress, shared)")?;
+                    writeln!(out, "  {shared}")?;
+                    writeln!(out, "[geoip]")?;
+                    writeln!(out, "  {}", serde_json::json!(rules.geoip))
+                });
             match written {
                 // A closed pipe (`| head`) is not an error.
                 Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),

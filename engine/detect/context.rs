@@ -174,7 +174,7 @@ impl Addresses {
 }
 
 /// `[networks]` in the rules: what makes a network an organisation's common egress.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct NetworksConfig {
     /// Distinct users of the tenant who sign in successfully from a /24 (IPv6 /48)...

@@ -190,6 +190,7 @@ fn rules_list_shows_every_detector_with_settings_and_check_names_problems() {
         assert!(text.contains(id), "{id} missing from {text}");
     }
     assert!(text.contains("\"min_failures\":10"));
+    assert!(text.contains("[networks]") && text.contains("\"org_common_min_share\":0.1"));
     let dir = tempfile::tempdir().unwrap();
     let good = dir.path().join("good.toml");
     std::fs::write(&good, "[failures_then_success]\nmin_failures = 5\n").unwrap();
