@@ -34,9 +34,9 @@ pub fn run(args: ConvertArgs) -> anyhow::Result<i32> {
             args.out.display()
         );
     }
-    let (_, mut ingested) = load_inputs(&args.input, None)?;
+    let (_, ingested) = load_inputs(&args.input, None)?;
     replace_atomically(&args.out, |path| {
-        write_canonical_parquet(&mut ingested.frame, path, args.compression)
+        write_canonical_parquet(&ingested.frame, path, args.compression)
             .map_err(anyhow::Error::from)
     })
     .with_context(|| format!("writing '{}'", args.out.display()))?;

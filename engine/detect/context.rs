@@ -292,6 +292,8 @@ struct UserOrder {
     users: Vec<(usize, usize)>,
     /// The frame's own rows were in (time, request id) order.
     time_ordered: bool,
+    /// The frame's times, in frame order.
+    times: Vec<i64>,
 }
 
 fn user_order(frame: &DataFrame) -> PolarsResult<UserOrder> {
@@ -318,6 +320,7 @@ fn user_order(frame: &DataFrame) -> PolarsResult<UserOrder> {
         order,
         users,
         time_ordered,
+        times,
     })
 }
 
@@ -332,8 +335,8 @@ struct Columns {
 }
 
 impl Columns {
-    fn gather(frame: &DataFrame, order: &[IdxSize]) -> PolarsResult<Columns> {
-        let times = crate::frame::time_values(frame)?;
+    /// `times` are the frame's, in frame order.
+    fn gather(frame: &DataFrame, order: &[IdxSize], times: &[i64]) -> PolarsResult<Columns> {
         let outcomes: Vec<Outcome> = frame
             .column(col::outcome)?
             .str()?
@@ -356,7 +359,7 @@ impl Columns {
         let networks: Vec<Option<u64>> = frame.column(col::ip_network)?.u64()?.iter().collect();
         let asns: Vec<Option<u32>> = frame.column(col::asn)?.u32()?.iter().collect();
         Ok(Columns {
-            time: order::gather(&times, order),
+            time: order::gather(times, order),
             outcome: order::gather(&outcomes, order),
             interactive: order::gather(&flags, order),
             place: order::gather(&places, order),
@@ -453,13 +456,14 @@ impl Context {
             order,
             users,
             time_ordered,
+            times,
         } = user_order(frame)?;
         drop(span);
         // The per-row columns and the per-address facts are independent: build them at once.
         let (columns, addresses) = rayon::join(
             || -> PolarsResult<_> {
                 let _span = crate::trace::span("context: columns");
-                let columns = Columns::gather(frame, &order)?;
+                let columns = Columns::gather(frame, &order, &times)?;
                 let org_common = org_common_networks(
                     &columns.network,
                     |row| columns.outcome[row].validated(),

@@ -212,21 +212,6 @@ impl Groups {
         Groups { offsets, members }
     }
 
-    /// Sorts every group's members by `by`.
-    pub fn sort_each_by_key<K: Ord>(&mut self, by: impl Fn(usize) -> K + Sync) {
-        let offsets = &self.offsets;
-        let mut rest: &mut [usize] = &mut self.members;
-        let mut slices = Vec::with_capacity(offsets.len());
-        for g in 1..offsets.len() {
-            let (group, tail) = rest.split_at_mut(offsets[g] - offsets[g - 1]);
-            slices.push(group);
-            rest = tail;
-        }
-        slices
-            .into_par_iter()
-            .for_each(|group| group.sort_unstable_by_key(|&p| by(p)));
-    }
-
     pub fn len(&self) -> usize {
         self.offsets.len() - 1
     }
