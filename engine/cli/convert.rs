@@ -9,6 +9,7 @@ use super::load::load_inputs;
 use super::{InputArgs, EXIT_OK, EXIT_QUARANTINED};
 use crate::ingest::{write_canonical_parquet, Compression};
 use crate::report::{replace_atomically, write_quarantine_jsonl};
+use crate::rules::Rules;
 
 #[derive(Debug, Args)]
 pub struct ConvertArgs {
@@ -34,7 +35,8 @@ pub fn run(args: ConvertArgs) -> anyhow::Result<i32> {
             args.out.display()
         );
     }
-    let (_, ingested) = load_inputs(&args.input, None)?;
+    let rules = Rules::load(args.input.rules.as_deref())?;
+    let ingested = load_inputs(&args.input, &rules, None)?;
     replace_atomically(&args.out, |path| {
         write_canonical_parquet(&ingested.frame, path, args.compression)
             .map_err(anyhow::Error::from)

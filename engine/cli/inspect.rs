@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::load::load_inputs;
 use super::{InputArgs, EXIT_OK, EXIT_QUARANTINED};
 use crate::ingest::{Counts, FileReport};
+use crate::rules::Rules;
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
@@ -26,7 +27,8 @@ struct InspectReport<'a> {
 }
 
 pub fn run(args: InspectArgs) -> anyhow::Result<i32> {
-    let (_, ingested) = load_inputs(&args.input, None)?;
+    let rules = Rules::load(args.input.rules.as_deref())?;
+    let ingested = load_inputs(&args.input, &rules, None)?;
     let mut out = std::io::stdout().lock();
     let written = if args.json {
         let report = InspectReport {

@@ -11,14 +11,14 @@ use crate::ingest::{self, IngestOptions, Ingested};
 use crate::rules::Rules;
 
 /// Validates the shared arguments, then loads every input with a progress bar on stderr.
-/// `columns`: the canonical columns the command reads, when not all (see
-/// [`IngestOptions::columns`]).
+/// `rules` are the command's (loaded once, from `args.rules`); `columns`: the canonical
+/// columns the command reads, when not all (see [`IngestOptions::columns`]).
 pub fn load_inputs(
     args: &InputArgs,
+    rules: &Rules,
     columns: Option<Vec<&'static str>>,
-) -> anyhow::Result<(Rules, Ingested)> {
+) -> anyhow::Result<Ingested> {
     configure_threads(args.threads)?;
-    let rules = Rules::load(args.rules.as_deref())?;
     let files = ingest::source::expand_inputs(&args.inputs)?;
     let total: u64 = files
         .iter()
@@ -50,7 +50,7 @@ pub fn load_inputs(
             }
         }
     }
-    Ok((rules, ingested))
+    Ok(ingested)
 }
 
 fn progress_bar(total: u64, quiet: bool) -> ProgressBar {

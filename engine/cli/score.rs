@@ -80,7 +80,8 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
         None => DEFAULT_RULES.to_string(),
     };
     // Enrichment files (flags, else the rules' [files]) are checked before any sign-in is read.
-    let files = Rules::load(args.input.rules.as_deref())?.files;
+    let rules = Rules::load(args.input.rules.as_deref())?;
+    let files = rules.files.clone();
     let either = |flag: &[PathBuf], listed: &[PathBuf]| {
         if flag.is_empty() {
             listed.to_vec()
@@ -102,7 +103,7 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
     let leaked = LeakedAccounts::read(&leaked_lists)?;
     let geoip = GeoIp::open(geoip_city.as_deref(), geoip_asn.as_deref())?;
     drop(span);
-    let (rules, ingested) = load_inputs(&args.input, Some(columns_read()))?;
+    let ingested = load_inputs(&args.input, &rules, Some(columns_read()))?;
     let enrichment = Enrichment {
         anonymous: &anonymous,
         policy: rules.anonymous_ip.policy(),
