@@ -33,22 +33,8 @@ impl<'a> Columns<'a> {
         let text = |name: &'static str| (name, frame.column(name).ok().and_then(|c| c.str().ok()));
         let float = |name: &str| frame.column(name).ok().and_then(|c| c.f64().ok());
         Columns {
-            texts: [
-                col::request_id,
-                col::user_id,
-                col::user_principal_name,
-                col::city,
-                col::state,
-                col::country,
-                col::user_agent,
-                col::correlation_id,
-                col::token_issuer_type,
-                col::ip_address,
-                col::user_display_name,
-            ]
-            .into_iter()
-            .map(text)
-            .collect(),
+            // The report's own list: what `score` decodes for it is what it can read here.
+            texts: super::COLUMNS.iter().map(|&name| text(name)).collect(),
             latitude: float(col::latitude),
             longitude: float(col::longitude),
         }
