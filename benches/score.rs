@@ -92,7 +92,7 @@ fn whole_score(c: &mut Criterion) {
             options.columns = Some(columns_read());
             let ingested =
                 ingest::load_files(std::slice::from_ref(&parquet), &options).expect("loaded");
-            let scored = score(&ingested.frame, &rules, &enrichment, None).expect("scored");
+            let scored = score(&ingested, &rules, &enrichment, None).expect("scored");
             write_table(
                 &scored.detections,
                 Format::Jsonl,

@@ -113,7 +113,7 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
         geoip: &geoip,
         prefer_geoip: rules.geoip.prefer_over_log,
     };
-    let scored = score(&ingested.frame, &rules, &enrichment, score_since)?;
+    let scored = score(&ingested, &rules, &enrichment, score_since)?;
     let span = crate::trace::span("score: write");
     let (detections, signins, users) = (
         &scored.detections,

@@ -15,7 +15,7 @@ use polars::prelude::*;
 use rayon::slice::ParallelSliceMut;
 
 use super::values::format_time;
-use super::{Counts, FileLoad, FileReport, IngestError, Ingested};
+use super::{Counts, FileLoad, FileReport, IngestError, Ingested, Unread};
 use crate::frame::{self, col};
 
 pub(super) fn finish(files: &[PathBuf], loads: Vec<FileLoad>) -> Result<Ingested, IngestError> {
@@ -79,6 +79,8 @@ pub(super) fn finish(files: &[PathBuf], loads: Vec<FileLoad>) -> Result<Ingested
 
     let span = crate::trace::span("dedupe: per-file account");
     let mut reports = Vec::with_capacity(loads.len());
+    let mut unread_columns: Vec<&'static str> = Vec::new();
+    let mut parts = Vec::with_capacity(loads.len());
     let mut totals = Counts {
         files: loads.len() as u64,
         ..Counts::default()
@@ -86,6 +88,15 @@ pub(super) fn finish(files: &[PathBuf], loads: Vec<FileLoad>) -> Result<Ingested
     let mut all_users = AHashSet::new();
     let mut quarantine = Vec::new();
     for ((path, load), range) in files.iter().zip(loads).zip(ranges) {
+        for &column in &load.unread {
+            if !unread_columns.contains(&column) {
+                unread_columns.push(column);
+            }
+        }
+        parts.push((
+            range.clone(),
+            (!load.unread.is_empty()).then(|| path.clone()),
+        ));
         let mut kept = 0u64;
         let mut first = i64::MAX;
         let mut last = i64::MIN;
@@ -124,13 +135,17 @@ pub(super) fn finish(files: &[PathBuf], loads: Vec<FileLoad>) -> Result<Ingested
     }
     totals.users = all_users.len() as u64;
     quarantine.sort();
+    let unread = Unread::new(unread_columns, parts);
     drop((users, times, span));
     let span = crate::trace::span("dedupe: gather");
-    let frame = if already_ordered && order.len() == all.height() {
-        // Every row kept, already in order: nothing to copy.
-        all
+    let (frame, unread) = if already_ordered && order.len() == all.height() {
+        // Every row kept, already in order: nothing to copy, and each frame row is still the
+        // file row its unread columns are fetched from.
+        (all, unread)
     } else {
-        assemble(all, order, &plan)?
+        // Rows move: unread columns are read whole first, so copies fill each other's gaps.
+        unread.read_into(&mut all)?;
+        (assemble(all, order, &plan)?, Unread::none())
     };
     drop(span);
     crate::trace::note("frame bytes", frame.estimated_size());
@@ -140,6 +155,7 @@ pub(super) fn finish(files: &[PathBuf], loads: Vec<FileLoad>) -> Result<Ingested
         quarantine,
         files: reports,
         totals,
+        unread,
     })
 }
 

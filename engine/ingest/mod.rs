@@ -14,6 +14,7 @@ pub mod lenient;
 pub mod parquet;
 pub mod records;
 pub mod source;
+mod unread;
 pub mod values;
 
 use std::fmt;
@@ -28,6 +29,7 @@ use crate::frame::{col, FrameBuilder, OutcomeCodes};
 pub use parquet::{
     read_canonical_parquet, write_canonical_parquet, CanonicalParquetWriter, Compression,
 };
+pub use unread::Unread;
 
 /// Errors that stop a load before or while it runs (bad data is quarantined instead).
 #[derive(Debug, thiserror::Error)]
@@ -201,6 +203,8 @@ pub struct Ingested {
     pub quarantine: Vec<Quarantined>,
     pub files: Vec<FileReport>,
     pub totals: Counts,
+    /// Columns a projected load left null, and where to fetch them (see [`IngestOptions::columns`]).
+    pub unread: Unread,
 }
 
 /// Options of a load.
@@ -213,7 +217,8 @@ pub struct IngestOptions {
     /// follows the frame rather than the file. Tests set it tiny to cross chunk boundaries.
     pub chunk_bytes: usize,
     /// The canonical columns the caller reads, when not all: Parquet inputs then decode only
-    /// these (plus [`KEY_COLUMNS`]) and leave the others null. Text shapes are parsed whole.
+    /// these (plus [`KEY_COLUMNS`]) and leave the others null, fetched later for the rows
+    /// that need them through [`Ingested::unread`]. Text shapes are parsed whole.
     pub columns: Option<Vec<&'static str>>,
 }
 
@@ -250,6 +255,8 @@ pub(crate) struct FileLoad {
     pub read: u64,
     pub skipped: u64,
     pub warnings: Vec<String>,
+    /// Canonical columns a projected Parquet read left null, to be fetched later.
+    pub unread: Vec<&'static str>,
 }
 
 impl FileLoad {
@@ -262,6 +269,7 @@ impl FileLoad {
             read: 0,
             skipped: 0,
             warnings: Vec::new(),
+            unread: Vec::new(),
         }
     }
 

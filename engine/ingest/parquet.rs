@@ -71,6 +71,13 @@ pub fn read_projected(path: &Path, columns: Option<&[&str]>) -> Result<DataFrame
 pub(super) fn read_as_load(path: &Path, columns: Option<&[&str]>) -> Result<FileLoad, IngestError> {
     let frame = read_projected(path, columns)?;
     let mut load = FileLoad::new(Shape::CanonicalParquet, false);
+    if let Some(columns) = columns {
+        load.unread = frame::COLUMNS
+            .iter()
+            .map(|c| c.name)
+            .filter(|name| !columns.contains(name) && !super::KEY_COLUMNS.contains(name))
+            .collect();
+    }
     load.read = frame.height() as u64;
     load.frames.push(frame);
     Ok(load)

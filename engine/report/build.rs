@@ -2,6 +2,7 @@
 //! the detector's identity, a stable id, and Microsoft-style additionalInfo.
 
 use polars::prelude::{Float64Chunked, StringChunked};
+use rayon::prelude::*;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -9,41 +10,83 @@ use super::{additional_info, Detection, GeoCoordinates, SignInLocation};
 use crate::detect::{Context, Finding, Identity};
 use crate::frame::col;
 use crate::ingest::values::format_time;
+use crate::ingest::{IngestError, Unread};
 
-/// One detection per finding, in the findings' order.
-pub fn detections(ctx: &Context, findings: Vec<(Identity, Finding)>) -> Vec<Detection> {
-    use rayon::prelude::*;
-    let columns = Columns::new(ctx);
-    findings
+/// One detection per finding, in the findings' order. Columns the load left unread are
+/// fetched for the findings' sign-ins only.
+pub fn detections(
+    ctx: &Context,
+    unread: &Unread,
+    findings: Vec<(Identity, Finding)>,
+) -> Result<Vec<Detection>, IngestError> {
+    let mut rows: Vec<usize> = findings
+        .iter()
+        .map(|(_, f)| ctx.order[f.row] as usize)
+        .collect();
+    rows.par_sort_unstable();
+    rows.dedup();
+    let columns = Columns::new(ctx, unread, &rows)?;
+    Ok(findings
         .into_par_iter()
         .map(|(identity, f)| detection(ctx, &columns, &identity, f))
-        .collect()
+        .collect())
+}
+
+/// Where a report column's values come from.
+enum Source<'a> {
+    Frame(&'a StringChunked),
+    /// Fetched for the detections' frame rows (ascending), value for value.
+    Fetched(Vec<Option<String>>),
+    Missing,
 }
 
 /// The frame columns a detection reads, looked up once rather than once per detection.
 struct Columns<'a> {
-    texts: Vec<(&'static str, Option<&'a StringChunked>)>,
+    texts: Vec<(&'static str, Source<'a>)>,
+    /// The frame rows of the detections, ascending: where fetched values sit.
+    rows: &'a [usize],
     latitude: Option<&'a Float64Chunked>,
     longitude: Option<&'a Float64Chunked>,
 }
 
 impl<'a> Columns<'a> {
-    fn new(ctx: &'a Context) -> Self {
+    fn new(ctx: &'a Context, unread: &Unread, rows: &'a [usize]) -> Result<Self, IngestError> {
         let frame = &ctx.frame;
-        let text = |name: &'static str| (name, frame.column(name).ok().and_then(|c| c.str().ok()));
         let float = |name: &str| frame.column(name).ok().and_then(|c| c.f64().ok());
-        Columns {
-            // The report's own list: what `score` decodes for it is what it can read here.
-            texts: super::COLUMNS.iter().map(|&name| text(name)).collect(),
+        // The report's own list: what `score` decodes for it is what it can read here.
+        let texts = super::COLUMNS
+            .par_iter()
+            .map(|&name| {
+                let source = if unread.is_unread(name) {
+                    Source::Fetched(unread.fetch(frame, name, rows)?)
+                } else {
+                    match frame.column(name).ok().and_then(|c| c.str().ok()) {
+                        Some(values) => Source::Frame(values),
+                        None => Source::Missing,
+                    }
+                };
+                Ok((name, source))
+            })
+            .collect::<Result<_, IngestError>>()?;
+        Ok(Columns {
+            texts,
+            rows,
             latitude: float(col::latitude),
             longitude: float(col::longitude),
-        }
+        })
     }
 
     /// A text column's value at a frame row.
     fn text(&self, column: &str, frame_row: usize) -> Option<String> {
-        let (_, values) = self.texts.iter().find(|(name, _)| *name == column)?;
-        values.and_then(|v| v.get(frame_row)).map(String::from)
+        let (_, source) = self.texts.iter().find(|(name, _)| *name == column)?;
+        match source {
+            Source::Frame(values) => values.get(frame_row).map(String::from),
+            Source::Fetched(values) => {
+                let at = self.rows.binary_search(&frame_row).ok()?;
+                values[at].clone()
+            }
+            Source::Missing => None,
+        }
     }
 }
 

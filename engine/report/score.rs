@@ -2,13 +2,13 @@
 //! parallel, and turn their findings into detections, risky sign-ins and risky users. What
 //! `idrisk score` does between reading the inputs and writing the files; benches call it too.
 
-use polars::prelude::{DataFrame, PolarsResult};
 use serde_json::{json, Value};
 
 use super::build::detections;
 use super::{risky_signins, risky_users, Detection, RiskySignIn, RiskyUser};
 use crate::detect::context::Enrichment;
 use crate::detect::{registry, run_all, Context};
+use crate::ingest::{IngestError, Ingested};
 use crate::rules::Rules;
 
 /// What a scoring pass found.
@@ -24,27 +24,21 @@ pub struct Scored {
     pub scored_rows: usize,
 }
 
-/// The canonical columns a scoring pass reads: what loading may restrict itself to.
+/// The canonical columns a scoring pass reads for every row: what loading may restrict
+/// itself to. The report's other columns are fetched for the detections' rows only.
 pub fn columns_read() -> Vec<&'static str> {
-    let mut columns: Vec<&'static str> = crate::detect::COLUMNS
-        .iter()
-        .chain(super::COLUMNS)
-        .copied()
-        .collect();
-    columns.sort_unstable();
-    columns.dedup();
-    columns
+    crate::detect::COLUMNS.to_vec()
 }
 
-/// Scores a canonical frame with every detector the rules enable.
+/// Scores a loaded canonical frame with every detector the rules enable.
 pub fn score(
-    frame: &DataFrame,
+    loaded: &Ingested,
     rules: &Rules,
     enrichment: &Enrichment<'_>,
     score_since: Option<i64>,
-) -> PolarsResult<Scored> {
+) -> Result<Scored, IngestError> {
     let span = crate::trace::span("score: sort context");
-    let ctx = Context::with_enrichment(frame, score_since, &rules.networks, enrichment)?;
+    let ctx = Context::with_enrichment(&loaded.frame, score_since, &rules.networks, enrichment)?;
     drop(span);
     let detectors = registry(rules);
     let span = crate::trace::span("score: detectors");
@@ -52,7 +46,7 @@ pub fn score(
     let findings = detected.findings;
     drop(span);
     let span = crate::trace::span("score: report");
-    let detections = detections(&ctx, findings);
+    let detections = detections(&ctx, &loaded.unread, findings)?;
     crate::trace::note("detections", detections.len());
     let t = crate::trace::span("report: aggregates");
     let (risky_signins, risky_users) =
