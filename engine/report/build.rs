@@ -1,7 +1,10 @@
 //! Findings into `riskDetection` records: the sign-in's own fields from the sorted frame,
 //! the detector's identity, a stable id, and Microsoft-style additionalInfo.
 
+use std::borrow::Cow;
+
 use polars::prelude::{Float64Chunked, StringChunked};
+use polars_arrow::array::Array;
 use rayon::prelude::*;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -25,75 +28,122 @@ pub fn detections(
         .collect();
     rows.par_sort_unstable();
     rows.dedup();
+    let span = crate::trace::span("report: columns");
     let columns = Columns::new(ctx, unread, &rows)?;
+    drop(span);
+    let _span = crate::trace::span("report: records");
     Ok(findings
         .into_par_iter()
         .map(|(identity, f)| detection(ctx, &columns, &identity, f))
         .collect())
 }
 
-/// Where a report column's values come from.
-enum Source<'a> {
-    Frame(&'a StringChunked),
-    /// Fetched for the detections' frame rows (ascending), value for value.
-    Fetched(Vec<Option<String>>),
-    Missing,
-}
-
-/// The frame columns a detection reads, looked up once rather than once per detection.
+/// The report's columns at the detections' frame rows, gathered once: looking a value up
+/// in a frame of many chunks costs a walk over the chunks, once per value otherwise.
 struct Columns<'a> {
-    texts: Vec<(&'static str, Source<'a>)>,
-    /// The frame rows of the detections, ascending: where fetched values sit.
+    /// The frame rows of the detections, ascending; values sit at the same positions.
     rows: &'a [usize],
-    latitude: Option<&'a Float64Chunked>,
-    longitude: Option<&'a Float64Chunked>,
+    texts: Vec<(&'static str, Vec<Option<Cow<'a, str>>>)>,
+    latitude: Vec<Option<f64>>,
+    longitude: Vec<Option<f64>>,
 }
 
 impl<'a> Columns<'a> {
     fn new(ctx: &'a Context, unread: &Unread, rows: &'a [usize]) -> Result<Self, IngestError> {
         let frame = &ctx.frame;
-        let float = |name: &str| frame.column(name).ok().and_then(|c| c.f64().ok());
         // The report's own list: what `score` decodes for it is what it can read here.
         let texts = super::COLUMNS
             .par_iter()
             .map(|&name| {
-                let source = if unread.is_unread(name) {
-                    Source::Fetched(unread.fetch(frame, name, rows)?)
+                let values = if unread.is_unread(name) {
+                    unread
+                        .fetch(frame, name, rows)?
+                        .into_iter()
+                        .map(|v| v.map(Cow::Owned))
+                        .collect()
                 } else {
                     match frame.column(name).ok().and_then(|c| c.str().ok()) {
-                        Some(values) => Source::Frame(values),
-                        None => Source::Missing,
+                        Some(values) => texts_at(values, rows),
+                        None => vec![None; rows.len()],
                     }
                 };
-                Ok((name, source))
+                Ok((name, values))
             })
             .collect::<Result<_, IngestError>>()?;
+        let float = |name: &str| match frame.column(name).ok().and_then(|c| c.f64().ok()) {
+            Some(values) => floats_at(values, rows),
+            None => vec![None; rows.len()],
+        };
         Ok(Columns {
-            texts,
             rows,
+            texts,
             latitude: float(col::latitude),
             longitude: float(col::longitude),
         })
     }
 
-    /// A text column's value at a frame row.
-    fn text(&self, column: &str, frame_row: usize) -> Option<String> {
-        let (_, source) = self.texts.iter().find(|(name, _)| *name == column)?;
-        match source {
-            Source::Frame(values) => values.get(frame_row).map(String::from),
-            Source::Fetched(values) => {
-                let at = self.rows.binary_search(&frame_row).ok()?;
-                values[at].clone()
-            }
-            Source::Missing => None,
-        }
+    /// The position of a frame row among the detections' rows.
+    fn position(&self, frame_row: usize) -> Option<usize> {
+        self.rows.binary_search(&frame_row).ok()
     }
+
+    /// A text column's value at a position.
+    fn text(&self, column: &str, at: usize) -> Option<String> {
+        let (_, values) = self
+            .texts
+            .iter()
+            .find(|(name, _)| std::ptr::eq(*name, column) || *name == column)?;
+        values[at].as_deref().map(String::from)
+    }
+}
+
+/// For each of `rows` (ascending), its chunk and its index in the chunk, walking the chunks
+/// once.
+fn chunk_positions(lengths: impl Iterator<Item = usize>, rows: &[usize]) -> Vec<(usize, usize)> {
+    let mut positions = Vec::with_capacity(rows.len());
+    let mut rows = rows.iter().peekable();
+    let mut start = 0;
+    for (chunk, length) in lengths.enumerate() {
+        while let Some(&&row) = rows.peek() {
+            if row >= start + length {
+                break;
+            }
+            positions.push((chunk, row - start));
+            rows.next();
+        }
+        start += length;
+    }
+    positions
+}
+
+/// A text column's values at `rows` (ascending).
+fn texts_at<'a>(column: &'a StringChunked, rows: &[usize]) -> Vec<Option<Cow<'a, str>>> {
+    let arrays: Vec<_> = column.downcast_iter().collect();
+    chunk_positions(arrays.iter().map(|a| a.len()), rows)
+        .into_iter()
+        .map(|(c, i)| {
+            arrays[c]
+                .is_valid(i)
+                .then(|| Cow::Borrowed(arrays[c].value(i)))
+        })
+        .collect()
+}
+
+/// A float column's values at `rows` (ascending).
+fn floats_at(column: &Float64Chunked, rows: &[usize]) -> Vec<Option<f64>> {
+    let arrays: Vec<_> = column.downcast_iter().collect();
+    chunk_positions(arrays.iter().map(|a| a.len()), rows)
+        .into_iter()
+        .map(|(c, i)| arrays[c].is_valid(i).then(|| arrays[c].value(i)))
+        .collect()
 }
 
 fn detection(ctx: &Context, columns: &Columns<'_>, identity: &Identity, f: Finding) -> Detection {
     let row = f.row;
-    let frame_row = ctx.order[row] as usize;
-    let text = |column: &str| columns.text(column, frame_row);
+    let at = columns
+        .position(ctx.order[row] as usize)
+        .expect("every finding's row was gathered");
+    let text = |column: &str| columns.text(column, at);
     let request_id = (!f.user_level).then(|| text(col::request_id)).flatten();
     let user_id = text(col::user_id);
     let upn = text(col::user_principal_name);
@@ -107,10 +157,7 @@ fn detection(ctx: &Context, columns: &Columns<'_>, identity: &Identity, f: Findi
         city: text(col::city),
         state: text(col::state),
         country_or_region: text(col::country),
-        geo_coordinates: match (
-            columns.latitude.and_then(|c| c.get(frame_row)),
-            columns.longitude.and_then(|c| c.get(frame_row)),
-        ) {
+        geo_coordinates: match (columns.latitude[at], columns.longitude[at]) {
             (Some(latitude), Some(longitude)) => Some(GeoCoordinates {
                 latitude,
                 longitude,
@@ -193,5 +240,32 @@ impl std::io::Write for HashWriter<'_> {
 
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use polars::prelude::NewChunkedArray;
+
+    use super::*;
+
+    #[test]
+    fn rows_are_found_in_their_chunks_across_every_boundary() {
+        let lengths = [3, 0, 2, 4];
+        let rows = [0, 2, 3, 4, 5, 8];
+        assert_eq!(
+            chunk_positions(lengths.into_iter(), &rows),
+            [(0, 0), (0, 2), (2, 0), (2, 1), (3, 0), (3, 3)]
+        );
+        let mut column =
+            StringChunked::from_iter_options("c".into(), [Some("a"), None].into_iter());
+        column
+            .append(&StringChunked::from_iter_options(
+                "c".into(),
+                [Some("b")].into_iter(),
+            ))
+            .unwrap();
+        let values = texts_at(&column, &[1, 2]);
+        assert_eq!(values, [None, Some(Cow::Borrowed("b"))]);
     }
 }
