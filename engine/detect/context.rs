@@ -592,10 +592,10 @@ impl Context {
         })
     }
 
-    /// A text column as codes in the detectors' order (see [`Codes`]).
+    /// A text column of few distinct values (country, device names) as codes in the
+    /// detectors' order (see [`Codes`]).
     pub fn codes(&self, column: &str) -> PolarsResult<Codes> {
-        let values: Vec<Option<&str>> = self.frame.column(column)?.str()?.iter().collect();
-        Ok(Codes::new(&values, &self.order))
+        Ok(Codes::new(self.frame.column(column)?.str()?, &self.order))
     }
 
     /// The country column as codes, built once: several detectors read it.

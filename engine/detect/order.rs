@@ -6,7 +6,8 @@
 //! is) needs only a counting sort by user to be in the detectors' order.
 
 use ahash::AHashMap;
-use polars::prelude::IdxSize;
+use polars::prelude::{IdxSize, StringChunked};
+use polars_arrow::array::{Array, Utf8ViewArray};
 use rayon::prelude::*;
 
 /// The index of a null value in [`Interned::index`].
@@ -41,6 +42,53 @@ pub fn intern<'a>(values: &[Option<&'a str>]) -> Interned<'a> {
             (seen, index)
         })
         .collect();
+    merge(parts)
+}
+
+/// Interns a column of few distinct values (countries, device names) like [`intern`], keyed
+/// by each value's 16-byte view rather than its text: a column read from dictionary pages
+/// repeats one view per distinct value of a row group, and short values are held whole in
+/// their views, so each row costs an integer hash into a table that stays in cache, and only
+/// distinct views are looked at as text. Equal texts behind different views meet in the
+/// merge. (For columns of many distinct values, such as users or addresses, views repeat
+/// too little to help: use [`intern`].)
+pub fn intern_few(column: &StringChunked) -> Interned<'_> {
+    const PIECE: usize = 1 << 16;
+    let pieces: Vec<(&Utf8ViewArray, usize, usize)> = column
+        .downcast_iter()
+        .flat_map(|array| {
+            (0..array.len())
+                .step_by(PIECE)
+                .map(move |start| (array, start, (start + PIECE).min(array.len())))
+        })
+        .collect();
+    let parts: Vec<(Vec<&str>, Vec<u32>)> = pieces
+        .into_par_iter()
+        .map(|(array, start, end)| {
+            let mut seen: Vec<&str> = Vec::new();
+            let mut local: AHashMap<u128, u32> = AHashMap::new();
+            let mut index = Vec::with_capacity(end - start);
+            let views = &array.views()[start..end];
+            let validity = array.validity();
+            for (i, view) in (start..end).zip(views) {
+                if validity.is_some_and(|v| !v.get_bit(i)) {
+                    index.push(NONE);
+                    continue;
+                }
+                index.push(*local.entry(view.as_u128()).or_insert_with(|| {
+                    seen.push(array.value(i));
+                    (seen.len() - 1) as u32
+                }));
+            }
+            (seen, index)
+        })
+        .collect();
+    merge(parts)
+}
+
+/// Merges parts interned on their own: the distinct values of all, sorted, and each row's
+/// rank among them.
+fn merge<'a>(parts: Vec<(Vec<&'a str>, Vec<u32>)>) -> Interned<'a> {
     let mut distinct: Vec<&'a str> = parts.iter().flat_map(|(seen, _)| seen.clone()).collect();
     distinct.par_sort_unstable();
     distinct.dedup();
@@ -72,9 +120,9 @@ pub struct Codes {
 }
 
 impl Codes {
-    /// The column's codes in `order`.
-    pub fn new(values: &[Option<&str>], order: &[IdxSize]) -> Codes {
-        let interned = intern(values);
+    /// The codes of a column of few distinct values, in `order`.
+    pub fn new(column: &StringChunked, order: &[IdxSize]) -> Codes {
+        let interned = intern_few(column);
         Codes {
             distinct: interned.distinct.iter().map(|t| t.to_string()).collect(),
             code: gather(&interned.index, order),
@@ -260,8 +308,41 @@ mod tests {
     }
 
     #[test]
+    fn interning_by_view_equals_interning_by_text() {
+        use polars::prelude::NewChunkedArray;
+        // Short values (held in their views) and long ones (in buffers), nulls, and the same
+        // long value in two chunks, so equal texts sit behind unequal views.
+        let texts: Vec<Option<String>> = (0..200_000)
+            .map(|k| match k % 7 {
+                0 => None,
+                1 | 2 => Some("Mozilla/5.0 (Windows NT 10.0; Win64; x64)".to_string()),
+                3 => Some(format!("a rather long device name {}", k % 9)),
+                _ => Some(format!("Windows {}", k % 3)),
+            })
+            .collect();
+        let refs: Vec<Option<&str>> = texts.iter().map(|t| t.as_deref()).collect();
+        let mut column =
+            StringChunked::from_iter_options("c".into(), refs[..70_000].iter().copied());
+        column
+            .append(&StringChunked::from_iter_options(
+                "c".into(),
+                refs[70_000..].iter().copied(),
+            ))
+            .unwrap();
+        assert!(column.chunks().len() > 1);
+        let by_view = intern_few(&column);
+        let by_text = intern(&refs);
+        assert_eq!(by_view.distinct, by_text.distinct);
+        assert_eq!(by_view.index, by_text.index);
+    }
+
+    #[test]
     fn mapped_codes_merge_values_with_one_image() {
-        let values = [Some("Windows 10"), Some("Windows 11"), None, Some("iOS 17")];
+        use polars::prelude::NewChunkedArray;
+        let values = StringChunked::from_iter_options(
+            "os".into(),
+            [Some("Windows 10"), Some("Windows 11"), None, Some("iOS 17")].into_iter(),
+        );
         let codes = Codes::new(&values, &[0, 1, 2, 3]);
         let families = codes.mapped(|t| t.split(' ').next().map(String::from));
         assert_eq!(families.distinct, ["Windows", "iOS"]);

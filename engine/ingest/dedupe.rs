@@ -97,18 +97,7 @@ pub(super) fn finish(files: &[PathBuf], loads: Vec<FileLoad>) -> Result<Ingested
             range.clone(),
             (!load.unread.is_empty()).then(|| path.clone()),
         ));
-        let mut kept = 0u64;
-        let mut first = i64::MAX;
-        let mut last = i64::MIN;
-        let mut file_users = AHashSet::new();
-        for i in range.clone() {
-            kept += u64::from(keep[i]);
-            first = first.min(times[i]);
-            last = last.max(times[i]);
-            if let Some(user) = users[i] {
-                file_users.insert(user);
-            }
-        }
+        let (kept, first, last, file_users) = account(range.clone(), keep, &times, &users);
         // Per file first: a file's distinct users are far fewer than its rows.
         all_users.extend(file_users.iter().copied());
         let report = FileReport {
@@ -269,6 +258,47 @@ fn release_freed_memory() {
     unsafe {
         libc::malloc_trim(0);
     }
+}
+
+/// One file's rows: how many are kept, their first and last times, their distinct users.
+/// Parts of the range are counted in parallel, then merged.
+fn account<'a>(
+    range: std::ops::Range<usize>,
+    keep: &[bool],
+    times: &[i64],
+    users: &[Option<&'a str>],
+) -> (u64, i64, i64, AHashSet<&'a str>) {
+    use rayon::prelude::*;
+    let part = (range.len() / (4 * rayon::current_num_threads())).max(1 << 16);
+    let start = range.start;
+    let parts: Vec<(u64, i64, i64, AHashSet<&'a str>)> = users[range]
+        .par_chunks(part)
+        .enumerate()
+        .map(|(k, chunk)| {
+            let offset = start + k * part;
+            let mut kept = 0u64;
+            let mut first = i64::MAX;
+            let mut last = i64::MIN;
+            let mut seen = AHashSet::new();
+            for (i, user) in (offset..).zip(chunk) {
+                kept += u64::from(keep[i]);
+                first = first.min(times[i]);
+                last = last.max(times[i]);
+                if let Some(user) = user {
+                    seen.insert(*user);
+                }
+            }
+            (kept, first, last, seen)
+        })
+        .collect();
+    let mut total = (0, i64::MAX, i64::MIN, AHashSet::new());
+    for (kept, first, last, seen) in parts {
+        total.0 += kept;
+        total.1 = total.1.min(first);
+        total.2 = total.2.max(last);
+        total.3.extend(seen);
+    }
+    total
 }
 
 /// Per row, the user key (user id, else principal name) for counting distinct users.
