@@ -4,6 +4,7 @@
 //! `row` numbers are positions in the order, and text is looked up through it when needed.
 
 use polars::prelude::*;
+use polars_arrow::array::Array;
 use rayon::prelude::*;
 
 use super::order::{self, Codes, Groups};
@@ -101,22 +102,36 @@ struct Addresses {
 impl Addresses {
     fn new(ip: &StringChunked, order: &[IdxSize]) -> Self {
         use std::net::{IpAddr, Ipv4Addr};
-        let values: Vec<Option<&str>> = ip.iter().collect();
         // IPv4 text (nearly every row) is parsed and sorted as numbers, far cheaper than
         // hashing text; the strict parser accepts one spelling per address, so equal numbers
         // are equal texts. Anything else (IPv6, unparseable text) is interned as text and
-        // numbered after them.
-        let v4: Vec<Option<u32>> = values
-            .par_iter()
-            .map(|v| v.and_then(|t| t.parse::<Ipv4Addr>().ok()).map(u32::from))
-            .collect();
-        let mut keyed: Vec<u64> = v4
-            .par_iter()
+        // numbered after them. Parts of the column are parsed in parallel, straight from its
+        // chunks.
+        let rows = (ip.len() / (4 * rayon::current_num_threads())).max(1 << 16);
+        let parts: Vec<(Vec<u64>, Vec<(u32, &str)>)> = order::parts_of(ip, rows)
+            .into_par_iter()
             .enumerate()
-            .filter_map(|(row, a)| a.map(|a| (u64::from(a) << 32) | row as u64))
+            .map(|(k, runs)| {
+                let mut keyed = Vec::new();
+                let mut other = Vec::new();
+                for (row, value) in (k * rows..).zip(order::values_of(&runs)) {
+                    let Some(text) = value else { continue };
+                    match text.parse::<Ipv4Addr>() {
+                        Ok(a) => keyed.push((u64::from(u32::from(a)) << 32) | row as u64),
+                        Err(_) => other.push((row as u32, text)),
+                    }
+                }
+                (keyed, other)
+            })
             .collect();
+        let mut keyed: Vec<u64> = Vec::with_capacity(ip.len());
+        let mut other: Vec<(u32, &str)> = Vec::new();
+        for (k, o) in parts {
+            keyed.extend(k);
+            other.extend(o);
+        }
         keyed.par_sort_unstable();
-        let mut index = vec![order::NONE; values.len()];
+        let mut index = vec![order::NONE; ip.len()];
         let mut parsed: Vec<Option<IpAddr>> = Vec::new();
         let mut last = None;
         for key in keyed {
@@ -127,18 +142,12 @@ impl Addresses {
             }
             index[row] = (parsed.len() - 1) as u32;
         }
-        let rest: Vec<Option<&str>> = values
-            .iter()
-            .zip(&v4)
-            .map(|(text, v4)| if v4.is_some() { None } else { *text })
-            .collect();
-        let interned = order::intern(&rest);
+        let texts: Vec<Option<&str>> = other.iter().map(|&(_, t)| Some(t)).collect();
+        let interned = order::intern(&texts);
         let base = parsed.len() as u32;
         parsed.extend(interned.distinct.iter().map(|t| t.parse::<IpAddr>().ok()));
-        for (slot, &code) in index.iter_mut().zip(&interned.index) {
-            if code != order::NONE {
-                *slot = base + code;
-            }
+        for (&(row, _), &code) in other.iter().zip(&interned.index) {
+            index[row as usize] = base + code;
         }
         Addresses {
             parsed,
@@ -298,15 +307,20 @@ struct UserOrder {
 
 fn user_order(frame: &DataFrame) -> PolarsResult<UserOrder> {
     let user_ids = frame.column(col::user_id)?.str()?;
-    let names = frame.column(col::user_principal_name)?.str()?;
-    let keys: Vec<Option<&str>> = user_ids
-        .iter()
-        .zip(names.iter())
-        .map(|(id, name)| id.or(name))
-        .collect();
     let times = crate::frame::time_values(frame)?;
-    // Users as ranks of their sorted keys, so ordering compares integers.
-    let user = order::intern(&keys);
+    // Users as ranks of their sorted keys, so ordering compares integers. Rows without a
+    // user id are keyed by their principal name.
+    let user = if user_ids.null_count() == 0 {
+        order::intern_column(user_ids)
+    } else {
+        let names = frame.column(col::user_principal_name)?.str()?;
+        let keys: Vec<Option<&str>> = user_ids
+            .iter()
+            .zip(names.iter())
+            .map(|(id, name)| id.or(name))
+            .collect();
+        order::intern(&keys)
+    };
     let ids = frame.column(col::request_id)?.str()?;
     let time_ordered = order::is_time_ordered(&times, |r| ids.get(r).unwrap_or(""));
     let order = if time_ordered {
@@ -349,24 +363,41 @@ impl Columns {
             .iter()
             .map(|f| f.unwrap_or(false))
             .collect();
-        let latitude = frame.column(col::latitude)?.f64()?;
-        let longitude = frame.column(col::longitude)?.f64()?;
-        let places: Vec<Option<(f64, f64)>> = latitude
-            .iter()
-            .zip(longitude.iter())
-            .map(|(lat, lon)| Some((lat?, lon?)))
-            .collect();
-        let networks: Vec<Option<u64>> = frame.column(col::ip_network)?.u64()?.iter().collect();
-        let asns: Vec<Option<u32>> = frame.column(col::asn)?.u32()?.iter().collect();
+        let latitude = gathered(frame.column(col::latitude)?.f64()?, order);
+        let longitude = gathered(frame.column(col::longitude)?.f64()?, order);
         Ok(Columns {
             time: order::gather(times, order),
             outcome: order::gather(&outcomes, order),
             interactive: order::gather(&flags, order),
-            place: order::gather(&places, order),
-            network: order::gather(&networks, order),
-            asn: order::gather(&asns, order),
+            place: latitude
+                .into_par_iter()
+                .zip(longitude)
+                .map(|(lat, lon)| Some((lat?, lon?)))
+                .collect(),
+            network: gathered(frame.column(col::ip_network)?.u64()?, order),
+            asn: gathered(frame.column(col::asn)?.u32()?, order),
         })
     }
+}
+
+/// A numeric column's values in `order`, read from one contiguous copy of the column (a
+/// copy costs less than the per-row values of every chunk collected first).
+fn gathered<T>(column: &ChunkedArray<T>, order: &[IdxSize]) -> Vec<Option<T::Native>>
+where
+    T: PolarsNumericType,
+{
+    let column = column.rechunk();
+    let values = match column.downcast_iter().next() {
+        Some(values) if values.len() == column.len() => order
+            .par_iter()
+            .map(|&row| {
+                let row = row as usize;
+                values.is_valid(row).then(|| values.value(row))
+            })
+            .collect(),
+        _ => vec![None; order.len()],
+    };
+    values
 }
 
 /// What the enrichment sources say of each row's address, in the detectors' order, each
@@ -464,6 +495,7 @@ impl Context {
             || -> PolarsResult<_> {
                 let _span = crate::trace::span("context: columns");
                 let columns = Columns::gather(frame, &order, &times)?;
+                let _span = crate::trace::span("context: org-common networks");
                 let org_common = org_common_networks(
                     &columns.network,
                     |row| columns.outcome[row].validated(),

@@ -45,40 +45,90 @@ pub fn intern<'a>(values: &[Option<&'a str>]) -> Interned<'a> {
     merge(parts)
 }
 
+/// Rows `start..end` of one chunk of a text column.
+pub type Run<'a> = (&'a Utf8ViewArray, usize, usize);
+
+/// A text column's rows as parts of `rows` rows (the last may be shorter), each a list of
+/// runs within chunks, in row order: the part `k` starts at row `k * rows`.
+pub fn parts_of(column: &StringChunked, rows: usize) -> Vec<Vec<Run<'_>>> {
+    let mut parts: Vec<Vec<Run<'_>>> = Vec::new();
+    let mut filled = rows;
+    for array in column.downcast_iter() {
+        let mut start = 0;
+        while start < array.len() {
+            if filled == rows {
+                parts.push(Vec::new());
+                filled = 0;
+            }
+            let end = (start + rows - filled).min(array.len());
+            if let Some(part) = parts.last_mut() {
+                part.push((array, start, end));
+            }
+            filled += end - start;
+            start = end;
+        }
+    }
+    parts
+}
+
+/// Each value of a part's runs, in row order.
+pub fn values_of<'a, 'r>(runs: &'r [Run<'a>]) -> impl Iterator<Item = Option<&'a str>> + 'r {
+    runs.iter().flat_map(|&(array, start, end)| {
+        (start..end).map(move |i| array.is_valid(i).then(|| array.value(i)))
+    })
+}
+
+/// Interns a text column like [`intern`], straight from its chunks.
+pub fn intern_column(column: &StringChunked) -> Interned<'_> {
+    let rows = (column.len() / (4 * rayon::current_num_threads())).max(1 << 16);
+    let parts: Vec<(Vec<&str>, Vec<u32>)> = parts_of(column, rows)
+        .into_par_iter()
+        .map(|runs| {
+            let mut seen: Vec<&str> = Vec::new();
+            let mut local: AHashMap<&str, u32> = AHashMap::new();
+            let mut index = Vec::new();
+            for value in values_of(&runs) {
+                index.push(match value {
+                    None => NONE,
+                    Some(text) => *local.entry(text).or_insert_with(|| {
+                        seen.push(text);
+                        (seen.len() - 1) as u32
+                    }),
+                });
+            }
+            (seen, index)
+        })
+        .collect();
+    merge(parts)
+}
+
 /// Interns a column of few distinct values (countries, device names) like [`intern`], keyed
 /// by each value's 16-byte view rather than its text: a column read from dictionary pages
 /// repeats one view per distinct value of a row group, and short values are held whole in
 /// their views, so each row costs an integer hash into a table that stays in cache, and only
 /// distinct views are looked at as text. Equal texts behind different views meet in the
 /// merge. (For columns of many distinct values, such as users or addresses, views repeat
-/// too little to help: use [`intern`].)
+/// too little to help: use [`intern_column`].)
 pub fn intern_few(column: &StringChunked) -> Interned<'_> {
-    const PIECE: usize = 1 << 16;
-    let pieces: Vec<(&Utf8ViewArray, usize, usize)> = column
-        .downcast_iter()
-        .flat_map(|array| {
-            (0..array.len())
-                .step_by(PIECE)
-                .map(move |start| (array, start, (start + PIECE).min(array.len())))
-        })
-        .collect();
-    let parts: Vec<(Vec<&str>, Vec<u32>)> = pieces
+    let parts: Vec<(Vec<&str>, Vec<u32>)> = parts_of(column, 1 << 16)
         .into_par_iter()
-        .map(|(array, start, end)| {
+        .map(|runs| {
             let mut seen: Vec<&str> = Vec::new();
             let mut local: AHashMap<u128, u32> = AHashMap::new();
-            let mut index = Vec::with_capacity(end - start);
-            let views = &array.views()[start..end];
-            let validity = array.validity();
-            for (i, view) in (start..end).zip(views) {
-                if validity.is_some_and(|v| !v.get_bit(i)) {
-                    index.push(NONE);
-                    continue;
+            let mut index = Vec::new();
+            for (array, start, end) in runs {
+                let views = &array.views()[start..end];
+                let validity = array.validity();
+                for (i, view) in (start..end).zip(views) {
+                    if validity.is_some_and(|v| !v.get_bit(i)) {
+                        index.push(NONE);
+                        continue;
+                    }
+                    index.push(*local.entry(view.as_u128()).or_insert_with(|| {
+                        seen.push(array.value(i));
+                        (seen.len() - 1) as u32
+                    }));
                 }
-                index.push(*local.entry(view.as_u128()).or_insert_with(|| {
-                    seen.push(array.value(i));
-                    (seen.len() - 1) as u32
-                }));
             }
             (seen, index)
         })
@@ -308,7 +358,7 @@ mod tests {
     }
 
     #[test]
-    fn interning_by_view_equals_interning_by_text() {
+    fn interning_a_column_by_view_or_by_chunk_equals_interning_its_values() {
         use polars::prelude::NewChunkedArray;
         // Short values (held in their views) and long ones (in buffers), nulls, and the same
         // long value in two chunks, so equal texts sit behind unequal views.
@@ -330,10 +380,11 @@ mod tests {
             ))
             .unwrap();
         assert!(column.chunks().len() > 1);
-        let by_view = intern_few(&column);
         let by_text = intern(&refs);
-        assert_eq!(by_view.distinct, by_text.distinct);
-        assert_eq!(by_view.index, by_text.index);
+        for interned in [intern_few(&column), intern_column(&column)] {
+            assert_eq!(interned.distinct, by_text.distinct);
+            assert_eq!(interned.index, by_text.index);
+        }
     }
 
     #[test]
