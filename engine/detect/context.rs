@@ -13,7 +13,7 @@ use crate::enrich::ip_set::IpSet;
 use crate::enrich::leaked::LeakedAccounts;
 use crate::enrich::{AnonymousFlags, AnonymousPolicy, AnonymousSources};
 use crate::enrich::{GeoFacts, GeoIp};
-use crate::frame::{col, outcome};
+use crate::frame::{col, outcome, TextCodes};
 
 /// An outcome class as a small number, for tight loops.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,6 +90,8 @@ pub struct Context {
     ip: StringChunked,
     /// The frame's rows are in (time, request id) order.
     time_ordered: bool,
+    /// Columns of [`super::CODED_COLUMNS`] the load handed over as codes, not in the frame.
+    coded: Vec<(&'static str, TextCodes)>,
 }
 
 /// The distinct addresses of a column, sorted, with their parsed form.
@@ -108,7 +110,9 @@ impl Addresses {
         // numbered after them. Parts of the column are parsed in parallel, straight from its
         // chunks.
         let rows = (ip.len() / (4 * rayon::current_num_threads())).max(1 << 16);
-        let parts: Vec<(Vec<u64>, Vec<(u32, &str)>)> = order::parts_of(ip, rows)
+        // Per part: (address << 32 | row) of IPv4 rows, and the other rows with their text.
+        type Part<'a> = (Vec<u64>, Vec<(u32, &'a str)>);
+        let parts: Vec<Part<'_>> = order::parts_of(ip, rows)
             .into_par_iter()
             .enumerate()
             .map(|(k, runs)| {
@@ -350,13 +354,32 @@ struct Columns {
 
 impl Columns {
     /// `times` are the frame's, in frame order.
-    fn gather(frame: &DataFrame, order: &[IdxSize], times: &[i64]) -> PolarsResult<Columns> {
-        let outcomes: Vec<Outcome> = frame
-            .column(col::outcome)?
-            .str()?
-            .iter()
-            .map(Outcome::from_text)
-            .collect();
+    fn gather(
+        frame: &DataFrame,
+        outcome: Option<&TextCodes>,
+        order: &[IdxSize],
+        times: &[i64],
+    ) -> PolarsResult<Columns> {
+        let outcomes: Vec<Outcome> = match outcome {
+            Some(codes) => {
+                let classes: Vec<Outcome> = codes
+                    .distinct
+                    .iter()
+                    .map(|t| Outcome::from_text(Some(t)))
+                    .collect();
+                codes
+                    .index
+                    .par_iter()
+                    .map(|&k| classes.get(k as usize).copied().unwrap_or(Outcome::Unknown))
+                    .collect()
+            }
+            None => frame
+                .column(col::outcome)?
+                .str()?
+                .iter()
+                .map(Outcome::from_text)
+                .collect(),
+        };
         let flags: Vec<bool> = frame
             .column(col::is_interactive)?
             .bool()?
@@ -482,6 +505,18 @@ impl Context {
         networks_config: &NetworksConfig,
         enrichment: &Enrichment<'_>,
     ) -> PolarsResult<Context> {
+        Self::with_codes(frame, Vec::new(), score_since, networks_config, enrichment)
+    }
+
+    /// Like [`Context::with_enrichment`], with some of [`super::CODED_COLUMNS`] handed over
+    /// as codes (the frame's own columns are then not read).
+    pub fn with_codes(
+        frame: &DataFrame,
+        coded: Vec<(&'static str, TextCodes)>,
+        score_since: Option<i64>,
+        networks_config: &NetworksConfig,
+        enrichment: &Enrichment<'_>,
+    ) -> PolarsResult<Context> {
         let span = crate::trace::span("context: order");
         let UserOrder {
             order,
@@ -494,7 +529,11 @@ impl Context {
         let (columns, addresses) = rayon::join(
             || -> PolarsResult<_> {
                 let _span = crate::trace::span("context: columns");
-                let columns = Columns::gather(frame, &order, &times)?;
+                let outcome = coded
+                    .iter()
+                    .find(|(c, _)| *c == col::outcome)
+                    .map(|(_, codes)| codes);
+                let columns = Columns::gather(frame, outcome, &order, &times)?;
                 let _span = crate::trace::span("context: org-common networks");
                 let org_common = org_common_networks(
                     &columns.network,
@@ -591,6 +630,7 @@ impl Context {
             score_since: score_since.unwrap_or(i64::MIN),
             ip,
             time_ordered,
+            coded,
         })
     }
 
@@ -627,6 +667,12 @@ impl Context {
     /// A text column of few distinct values (country, device names) as codes in the
     /// detectors' order (see [`Codes`]).
     pub fn codes(&self, column: &str) -> PolarsResult<Codes> {
+        if let Some((_, codes)) = self.coded.iter().find(|(c, _)| *c == column) {
+            return Ok(Codes {
+                distinct: codes.distinct.clone(),
+                code: order::gather(&codes.index, &self.order),
+            });
+        }
         Ok(Codes::new(self.frame.column(column)?.str()?, &self.order))
     }
 
@@ -669,6 +715,9 @@ impl Context {
     /// A text column's value at a position of the order.
     pub fn text(&self, column: &str, row: usize) -> Option<String> {
         let row = self.order[row] as usize;
+        if let Some((_, codes)) = self.coded.iter().find(|(c, _)| *c == column) {
+            return codes.get(row).map(String::from);
+        }
         self.frame
             .column(column)
             .ok()?

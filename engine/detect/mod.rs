@@ -26,8 +26,9 @@ pub use context::{Context, Outcome};
 use crate::frame::col;
 use crate::rules::Rules;
 
-/// The canonical columns the context and the detectors read. `score` decodes only these (and
-/// what the report needs) from Parquet inputs; a test proves the projection changes nothing.
+/// The canonical columns the context and the detectors read for every row. `score` decodes
+/// only these from Parquet inputs (the report fetches its own for the detections' rows); a
+/// test proves the projection changes nothing.
 pub const COLUMNS: &[&str] = &[
     col::time,
     col::request_id,
@@ -35,13 +36,18 @@ pub const COLUMNS: &[&str] = &[
     col::user_principal_name,
     col::ip_address,
     col::ip_network,
-    col::outcome,
     col::is_interactive,
-    col::country,
-    col::city,
     col::latitude,
     col::longitude,
     col::asn,
+];
+
+/// The text columns of few distinct values the context and the detectors read as codes
+/// ([`Context::codes`]): a load may hand them over as codes instead of frame columns.
+pub const CODED_COLUMNS: &[&str] = &[
+    col::outcome,
+    col::country,
+    col::city,
     col::operating_system,
     col::browser,
 ];

@@ -333,6 +333,28 @@ pub fn time_values(frame: &DataFrame) -> PolarsResult<Vec<i64>> {
         .collect())
 }
 
+/// A text column as codes: its distinct values, sorted, and each frame row's index into
+/// them. What a load hands over for columns of few distinct values that it left out of the
+/// frame (read from Parquet dictionary pages, no per-row text built).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TextCodes {
+    pub distinct: Vec<String>,
+    /// One per frame row; [`TextCodes::NULL`] where the column is null.
+    pub index: Vec<u32>,
+}
+
+impl TextCodes {
+    pub const NULL: u32 = u32::MAX;
+
+    /// The value at a frame row.
+    pub fn get(&self, row: usize) -> Option<&str> {
+        match self.index.get(row) {
+            Some(&k) if k != Self::NULL => self.distinct.get(k as usize).map(String::as_str),
+            _ => None,
+        }
+    }
+}
+
 /// An empty canonical frame (no rows, every column).
 pub fn empty() -> DataFrame {
     FrameBuilder::with_capacity(0).finish()

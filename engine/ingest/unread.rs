@@ -13,10 +13,11 @@ use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
+use ahash::AHashMap;
 use polars::prelude::*;
-use polars_arrow::array::Utf8ViewArray;
+use polars_arrow::array::{DictionaryArray, Utf8ViewArray};
 use polars_arrow::bitmap::MutableBitmap;
-use polars_arrow::datatypes::{ArrowDataType, Field as ArrowField};
+use polars_arrow::datatypes::{ArrowDataType, Field as ArrowField, IntegerType};
 use polars_buffer::Buffer;
 use polars_parquet::read::{
     column_iter_to_arrays, read_metadata, BasicDecompressor, Filter, PageReader,
@@ -24,6 +25,7 @@ use polars_parquet::read::{
 use rayon::prelude::*;
 
 use super::IngestError;
+use crate::frame::TextCodes;
 
 /// One load's rows in the frame, and the file their unread columns are fetched from.
 #[derive(Debug, Clone)]
@@ -103,6 +105,27 @@ impl Unread {
         Ok(out)
     }
 
+    /// A text column of few distinct values as codes, for every frame row: where the load
+    /// left it unread, straight from the Parquet file's dictionary pages (no text per row is
+    /// built), else from the frame.
+    pub fn codes(&self, frame: &DataFrame, column: &str) -> Result<TextCodes, IngestError> {
+        let in_frame = frame.column(column)?.str()?;
+        let mut pieces: Vec<Piece> = Vec::new();
+        if self.is_unread(column) {
+            for part in &self.parts {
+                match &part.parquet {
+                    Some(path) => pieces.extend(read_codes(path, column)?),
+                    None => pieces.push(Piece::of_text(
+                        &in_frame.slice(part.rows.start as i64, part.rows.len()),
+                    )),
+                }
+            }
+        } else {
+            pieces.push(Piece::of_text(in_frame));
+        }
+        Ok(merge_pieces(pieces, frame.height()))
+    }
+
     /// Reads every unread column whole into `frame`, for passes that reorder the rows.
     pub(super) fn read_into(&self, frame: &mut DataFrame) -> Result<(), IngestError> {
         for &name in &self.columns {
@@ -142,40 +165,49 @@ fn read_text_rows(
     if rows.is_empty() {
         return Ok(Vec::new());
     }
+    each_row_group(path, column, |file, group, start| {
+        let wanted = &rows[rows.partition_point(|&r| r < start)
+            ..rows.partition_point(|&r| r < start + group.num_rows())];
+        if wanted.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut mask = MutableBitmap::from_len_zeroed(group.num_rows());
+        for &r in wanted {
+            mask.set(r - start, true);
+        }
+        let values = read_group_rows(file, group, column, mask)?;
+        if values.len() != wanted.len() {
+            polars_bail!(ComputeError: "fewer rows than the file says");
+        }
+        Ok(values)
+    })
+}
+
+/// Runs `decode(file, row group, its first row)` over a Parquet file's row groups in
+/// parallel and concatenates what each gives, in file order.
+fn each_row_group<T: Send>(
+    path: &Path,
+    column: &str,
+    decode: impl Fn(&File, &polars_parquet::read::RowGroupMetadata, usize) -> PolarsResult<Vec<T>>
+        + Sync,
+) -> Result<Vec<T>, IngestError> {
     let mut file = File::open(path).map_err(|e| IngestError::io(path, e))?;
     let metadata = read_metadata(&mut file)?;
-    let mut groups = Vec::new();
-    let mut start = 0usize;
-    for (index, group) in metadata.row_groups.iter().enumerate() {
-        let end = start + group.num_rows();
-        let from = rows.partition_point(|&r| r < start);
-        let to = rows.partition_point(|&r| r < end);
-        if from < to {
-            groups.push((index, start, from..to));
-        }
-        start = end;
+    let mut starts = Vec::with_capacity(metadata.row_groups.len());
+    let mut start = 0;
+    for group in &metadata.row_groups {
+        starts.push(start);
+        start += group.num_rows();
     }
-    let parts: Vec<Vec<Option<String>>> = groups
-        .into_par_iter()
-        .map(|(index, start, wanted)| {
-            let group = &metadata.row_groups[index];
-            let mut mask = MutableBitmap::from_len_zeroed(group.num_rows());
-            for &r in &rows[wanted.clone()] {
-                mask.set(r - start, true);
-            }
-            let values = read_group_rows(&file, group, column, mask).map_err(|e| {
-                IngestError::NotCanonical {
-                    path: path.to_path_buf(),
-                    reason: format!("column '{column}': {e}"),
-                }
-            })?;
-            if values.len() != wanted.len() {
-                return Err(IngestError::NotCanonical {
-                    path: path.to_path_buf(),
-                    reason: format!("column '{column}' has fewer rows than the file"),
-                });
-            }
-            Ok(values)
+    let parts: Vec<Vec<T>> = metadata
+        .row_groups
+        .par_iter()
+        .zip(starts)
+        .map(|(group, start)| {
+            decode(&file, group, start).map_err(|e| IngestError::NotCanonical {
+                path: path.to_path_buf(),
+                reason: format!("column '{column}': {e}"),
+            })
         })
         .collect::<Result<_, IngestError>>()?;
     Ok(parts.into_iter().flatten().collect())
@@ -188,23 +220,8 @@ fn read_group_rows(
     column: &str,
     mask: MutableBitmap,
 ) -> PolarsResult<Vec<Option<String>>> {
-    let mut chunks = group
-        .columns_under_root_iter(column)
-        .ok_or_else(|| polars_err!(ColumnNotFound: "{column}"))?;
-    let (Some(chunk), None) = (chunks.next(), chunks.next()) else {
-        polars_bail!(ComputeError: "not a flat text column");
-    };
-    let range = chunk.byte_range();
-    let mut bytes = vec![0u8; (range.end - range.start) as usize];
-    file.read_exact_at(&mut bytes, range.start)?;
-    let pages = PageReader::new(Cursor::new(Buffer::from(bytes)), chunk, vec![], usize::MAX);
     let field = ArrowField::new(column.into(), ArrowDataType::Utf8View, true);
-    let (arrays, _) = column_iter_to_arrays(
-        vec![BasicDecompressor::new(pages, vec![])],
-        vec![&chunk.descriptor().descriptor.primitive_type],
-        field,
-        Some(Filter::Mask(mask.into())),
-    )?;
+    let arrays = decode_chunk(file, group, field, Some(Filter::Mask(mask.into())))?;
     let mut values = Vec::new();
     for array in &arrays {
         let text = array
@@ -214,6 +231,162 @@ fn read_group_rows(
         values.extend(text.iter().map(|v| v.map(String::from)));
     }
     Ok(values)
+}
+
+/// A run of rows as codes into its own small dictionary.
+struct Piece {
+    values: Vec<String>,
+    /// Per row, an index into `values`, or [`TextCodes::NULL`].
+    keys: Vec<u32>,
+}
+
+impl Piece {
+    /// A text column's rows, interned.
+    fn of_text(text: &StringChunked) -> Piece {
+        let mut seen: AHashMap<&str, u32> = AHashMap::new();
+        let mut values = Vec::new();
+        let keys = text
+            .iter()
+            .map(|v| match v {
+                None => TextCodes::NULL,
+                Some(t) => *seen.entry(t).or_insert_with(|| {
+                    values.push(t.to_string());
+                    (values.len() - 1) as u32
+                }),
+            })
+            .collect();
+        Piece { values, keys }
+    }
+}
+
+/// The pieces' dictionaries merged into one, sorted, and every row's index into it.
+fn merge_pieces(pieces: Vec<Piece>, rows: usize) -> TextCodes {
+    let mut distinct: Vec<&str> = pieces
+        .iter()
+        .flat_map(|p| p.values.iter().map(String::as_str))
+        .collect::<ahash::AHashSet<&str>>()
+        .into_iter()
+        .collect();
+    distinct.sort_unstable();
+    let rank: AHashMap<&str, u32> = distinct
+        .iter()
+        .enumerate()
+        .map(|(k, &t)| (t, k as u32))
+        .collect();
+    let mapped: Vec<Vec<u32>> = pieces
+        .par_iter()
+        .map(|piece| {
+            let global: Vec<u32> = piece.values.iter().map(|v| rank[v.as_str()]).collect();
+            piece
+                .keys
+                .iter()
+                .map(|&k| match k {
+                    TextCodes::NULL => TextCodes::NULL,
+                    k => global[k as usize],
+                })
+                .collect()
+        })
+        .collect();
+    let mut index = Vec::with_capacity(rows);
+    for part in mapped {
+        index.extend(part);
+    }
+    TextCodes {
+        distinct: distinct.into_iter().map(String::from).collect(),
+        index,
+    }
+}
+
+/// A text column of a Parquet file as codes, a piece per row group, row groups decoded in
+/// parallel. Dictionary pages give the codes without text per row; a row group whose pages
+/// are not all dictionary-encoded (another writer's fallback) is decoded as text and
+/// interned.
+fn read_codes(path: &Path, column: &str) -> Result<Vec<Piece>, IngestError> {
+    each_row_group(path, column, |file, group, _| {
+        let pieces = match read_group_codes(file, group, column) {
+            Ok(pieces) => pieces,
+            Err(_) => {
+                let all = MutableBitmap::from_len_set(group.num_rows());
+                let text = read_group_rows(file, group, column, all)?;
+                let text = StringChunked::from_iter_options(column.into(), text.into_iter());
+                vec![Piece::of_text(&text)]
+            }
+        };
+        if pieces.iter().map(|p| p.keys.len()).sum::<usize>() != group.num_rows() {
+            polars_bail!(ComputeError: "fewer rows than the row group says");
+        }
+        Ok(pieces)
+    })
+}
+
+/// One row group's column chunk decoded from its dictionary: the dictionary's values and
+/// each row's key. Fails when a data page is not dictionary-encoded.
+fn read_group_codes(
+    file: &File,
+    group: &polars_parquet::read::RowGroupMetadata,
+    column: &str,
+) -> PolarsResult<Vec<Piece>> {
+    // Marked as a Polars categorical, the decoder keeps the dictionary and the keys as they
+    // are in the file instead of building each row's text.
+    let metadata = std::collections::BTreeMap::from([(
+        polars_arrow::datatypes::DTYPE_CATEGORICAL_NEW.into(),
+        "".into(),
+    )]);
+    let dtype = ArrowDataType::Dictionary(
+        IntegerType::UInt32,
+        Box::new(ArrowDataType::Utf8View),
+        false,
+    );
+    let field = ArrowField::new(column.into(), dtype, true).with_metadata(metadata);
+    let arrays = decode_chunk(file, group, field, None)?;
+    let mut pieces = Vec::with_capacity(arrays.len());
+    for array in &arrays {
+        let array = array
+            .as_any()
+            .downcast_ref::<DictionaryArray<u32>>()
+            .ok_or_else(|| polars_err!(ComputeError: "not a dictionary"))?;
+        let values = array
+            .values()
+            .as_any()
+            .downcast_ref::<Utf8ViewArray>()
+            .ok_or_else(|| polars_err!(ComputeError: "not a text dictionary"))?;
+        let keys = array
+            .keys()
+            .iter()
+            .map(|k| k.map_or(TextCodes::NULL, |&k| k))
+            .collect();
+        let values = values.iter().map(|v| v.unwrap_or("").to_string()).collect();
+        pieces.push(Piece { values, keys });
+    }
+    Ok(pieces)
+}
+
+/// One row group's chunk of the flat column `field` names, read from the file and decoded
+/// as `field`'s type, keeping the rows `filter` selects.
+fn decode_chunk(
+    file: &File,
+    group: &polars_parquet::read::RowGroupMetadata,
+    field: ArrowField,
+    filter: Option<Filter>,
+) -> PolarsResult<Vec<Box<dyn polars_arrow::array::Array>>> {
+    let name = field.name.clone();
+    let mut chunks = group
+        .columns_under_root_iter(&name)
+        .ok_or_else(|| polars_err!(ColumnNotFound: "{name}"))?;
+    let (Some(chunk), None) = (chunks.next(), chunks.next()) else {
+        polars_bail!(ComputeError: "not a flat text column");
+    };
+    let range = chunk.byte_range();
+    let mut bytes = vec![0u8; (range.end - range.start) as usize];
+    file.read_exact_at(&mut bytes, range.start)?;
+    let pages = PageReader::new(Cursor::new(Buffer::from(bytes)), chunk, vec![], usize::MAX);
+    let (arrays, _) = column_iter_to_arrays(
+        vec![BasicDecompressor::new(pages, vec![])],
+        vec![&chunk.descriptor().descriptor.primitive_type],
+        field,
+        filter,
+    )?;
+    Ok(arrays)
 }
 
 #[cfg(test)]
@@ -257,15 +430,20 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn unread_columns_fetched_by_row_equal_the_columns_read_whole() {
+    /// Two files, the first of three row groups: `(dir, [a, b], rows of a)`.
+    fn two_files() -> (tempfile::TempDir, [PathBuf; 2], usize) {
         let dir = tempfile::tempdir().unwrap();
         let a = dir.path().join("a.parquet");
         let b = dir.path().join("b.parquet");
         let n = 2 * ROW_GROUP_ROWS + 100;
         write(&a, n, 0);
         write(&b, 50, n);
-        let files = [a, b];
+        (dir, [a, b], n)
+    }
+
+    #[test]
+    fn unread_columns_fetched_by_row_equal_the_columns_read_whole() {
+        let (_dir, files, n) = two_files();
         let whole = load(&files, false);
         let projected = load(&files, true);
         assert!(whole.unread.columns().is_empty());
@@ -303,6 +481,35 @@ mod tests {
             .fetch(&projected.frame, col::user_agent, &[])
             .unwrap()
             .is_empty());
+    }
+
+    #[test]
+    fn codes_of_unread_columns_give_every_row_its_value() {
+        let (_dir, files, n) = two_files();
+        // Recurring text is read from dictionary pages; unique ids (plain pages) are not.
+        let mut file = File::open(&files[0]).unwrap();
+        let metadata = read_metadata(&mut file).unwrap();
+        let group = &metadata.row_groups[1];
+        let pieces = read_group_codes(&file, group, col::user_agent).unwrap();
+        assert_eq!(pieces.iter().map(|p| p.values.len()).sum::<usize>(), 13);
+        assert!(read_group_codes(&file, group, col::correlation_id).is_err());
+        let whole = load(&files, false);
+        let projected = load(&files, true);
+        let all: Vec<usize> = (0..n + 50).collect();
+        // User agents come from dictionary pages, correlation ids (plain pages) are decoded
+        // as text; the user id was read into the frame.
+        for column in [col::user_agent, col::correlation_id, col::user_id] {
+            let expected = texts(&whole.frame, column, &all);
+            for ingested in [&whole, &projected] {
+                let codes = ingested.unread.codes(&ingested.frame, column).unwrap();
+                assert!(codes.distinct.windows(2).all(|w| w[0] < w[1]), "{column}");
+                let got: Vec<Option<String>> = all
+                    .iter()
+                    .map(|&r| codes.get(r).map(String::from))
+                    .collect();
+                assert_eq!(got, expected, "{column}");
+            }
+        }
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! parallel, and turn their findings into detections, risky sign-ins and risky users. What
 //! `idrisk score` does between reading the inputs and writing the files; benches call it too.
 
+use rayon::prelude::*;
 use serde_json::{json, Value};
 
 use super::build::detections;
@@ -38,7 +39,21 @@ pub fn score(
     score_since: Option<i64>,
 ) -> Result<Scored, IngestError> {
     let span = crate::trace::span("score: sort context");
-    let ctx = Context::with_enrichment(&loaded.frame, score_since, &rules.networks, enrichment)?;
+    // Columns of few values the load left unread come as codes from their dictionaries.
+    let coding = crate::trace::span("score: coded columns");
+    let coded = crate::detect::CODED_COLUMNS
+        .par_iter()
+        .filter(|c| loaded.unread.is_unread(c))
+        .map(|&c| Ok((c, loaded.unread.codes(&loaded.frame, c)?)))
+        .collect::<Result<Vec<_>, IngestError>>()?;
+    drop(coding);
+    let ctx = Context::with_codes(
+        &loaded.frame,
+        coded,
+        score_since,
+        &rules.networks,
+        enrichment,
+    )?;
     drop(span);
     let detectors = registry(rules);
     let span = crate::trace::span("score: detectors");
