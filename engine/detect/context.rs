@@ -664,6 +664,23 @@ impl Context {
         })
     }
 
+    /// The positions `keep` selects, in the order [`Context::by_time`] lists them. Scanning
+    /// positions in their own order and sorting the few selected beats walking every
+    /// position in time order, which reads the per-position columns at random.
+    pub fn select_by_time(&self, keep: impl Fn(usize) -> bool + Sync) -> Vec<usize> {
+        let mut selected: Vec<usize> = (0..self.order.len())
+            .into_par_iter()
+            .filter(|&p| keep(p))
+            .collect();
+        if self.time_ordered {
+            // Frame rows are in time order: a position's frame row is its rank in time.
+            selected.par_sort_unstable_by_key(|&p| self.order[p]);
+        } else {
+            selected.par_sort_unstable_by_key(|&p| (self.time[p], p));
+        }
+        selected
+    }
+
     /// A text column of few distinct values (country, device names) as codes in the
     /// detectors' order (see [`Codes`]).
     pub fn codes(&self, column: &str) -> PolarsResult<Codes> {
@@ -786,6 +803,13 @@ mod tests {
             assert!(group.windows(2).all(|w| a.time[w[0]] <= a.time[w[1]]));
         }
         assert!(a.by_time().windows(2).all(|w| a.time[w[0]] <= a.time[w[1]]));
+        // Selecting positions lists them as walking the time order would.
+        for ctx in [&a, &b] {
+            let keep = |p: usize| ctx.time[p] % 3 == 0;
+            let walked: Vec<usize> = ctx.by_time().iter().copied().filter(|&p| keep(p)).collect();
+            assert!(!walked.is_empty());
+            assert_eq!(ctx.select_by_time(keep), walked);
+        }
     }
 
     #[test]

@@ -3,8 +3,6 @@
 //! window is a detection. A shared corporate egress, where failures are a small share of many
 //! sign-ins, stays silent.
 
-use std::collections::VecDeque;
-
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -52,17 +50,18 @@ impl Detector for MaliciousIp {
     fn detect(&self, ctx: &Context) -> Vec<Finding> {
         let window = i64::from(self.config.window_hours) * 3_600_000_000;
         ctx.by_address().per_group(|_, group, findings| {
-            // Sign-ins of the window ending at the current one.
-            let mut recent: VecDeque<usize> = VecDeque::new();
+            // Sign-ins of the window ending at the current one: `group[oldest..=k]` (the
+            // group is in time order, so the window slides without a queue).
+            let mut oldest = 0;
             let mut failures = 0u32;
-            for &row in group {
+            for (k, &row) in group.iter().enumerate() {
                 let now = ctx.time[row];
-                while let Some(&old) = recent.front().filter(|&&r| now - ctx.time[r] > window) {
-                    failures -= u32::from(ctx.outcome[old] == Outcome::CredentialFailure);
-                    recent.pop_front();
+                while now - ctx.time[group[oldest]] > window {
+                    failures -= u32::from(ctx.outcome[group[oldest]] == Outcome::CredentialFailure);
+                    oldest += 1;
                 }
-                recent.push_back(row);
                 failures += u32::from(ctx.outcome[row] == Outcome::CredentialFailure);
+                let recent = &group[oldest..=k];
                 let ratio = f64::from(failures) / recent.len() as f64;
                 let user = ctx.users_row(row);
                 if ctx.outcome[row].validated()
@@ -71,7 +70,7 @@ impl Detector for MaliciousIp {
                     && ratio >= self.config.min_failure_ratio
                     && now >= ctx.score_since
                 {
-                    let first = recent.front().map_or(now, |&r| ctx.time[r]);
+                    let first = ctx.time[recent[0]];
                     findings.push(Finding {
                         detector: "malicious_ip",
                         row,

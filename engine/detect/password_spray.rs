@@ -110,8 +110,9 @@ impl PasswordSpray {
         let user_of = user_of(ctx);
         let mut out = ctx.by_address().per_group(|group, rows, out| {
             let Some(&first) = rows.first() else { return };
-            let source = format!("ip {}", ctx.ip(first).unwrap_or(""));
-            for campaign in self.campaigns_in(ctx, &user_of, rows, &source) {
+            // Most addresses run no campaign: their source text is not made.
+            for mut campaign in self.campaigns_in(ctx, &user_of, rows, "") {
+                campaign.source = format!("ip {}", ctx.ip(first).unwrap_or(""));
                 out.push((campaign, Source::Address(group)));
             }
         });
@@ -208,20 +209,38 @@ impl PasswordSpray {
         let grace = i64::from(self.config.success_grace_minutes) * 60_000_000;
         let mut fired: BTreeSet<usize> = BTreeSet::new();
         let mut findings = Vec::new();
-        // The validated sign-ins of every ASN that ran a campaign, in time order.
-        let mut by_asn: AHashMap<u32, Vec<usize>> = campaigns
-            .iter()
-            .filter_map(|(_, source)| match source {
-                Source::Asn(asn) => Some((*asn, Vec::new())),
-                Source::Address(_) => None,
+        // The validated sign-ins of every ASN that ran a campaign, inside one of its
+        // campaigns' windows, in time order. Windows are short: checking a row's time
+        // against its ASN's windows keeps the millions of an ISP's other sign-ins out.
+        let mut windows: AHashMap<u32, Vec<(i64, i64)>> = AHashMap::new();
+        for (campaign, source) in campaigns {
+            if let Source::Asn(asn) = source {
+                windows
+                    .entry(*asn)
+                    .or_default()
+                    .push((campaign.start, campaign.end + grace));
+            }
+        }
+        for spans in windows.values_mut() {
+            spans.sort_unstable();
+        }
+        let in_window = |asn: u32, t: i64| {
+            windows.get(&asn).is_some_and(|spans| {
+                // Windows may overlap: any that starts by `t` may still be open.
+                spans[..spans.partition_point(|&(start, _)| start <= t)]
+                    .iter()
+                    .any(|&(_, end)| t <= end)
             })
-            .collect();
-        if !by_asn.is_empty() {
-            for &row in ctx.by_time() {
-                if let Some(rows) = ctx.asn[row].and_then(|a| by_asn.get_mut(&a)) {
-                    if ctx.outcome[row].validated() {
-                        rows.push(row);
-                    }
+        };
+        let mut by_asn: AHashMap<u32, Vec<usize>> = AHashMap::new();
+        if !windows.is_empty() {
+            let inside = ctx.select_by_time(|row| {
+                ctx.outcome[row].validated()
+                    && ctx.asn[row].is_some_and(|a| in_window(a, ctx.time[row]))
+            });
+            for row in inside {
+                if let Some(asn) = ctx.asn[row] {
+                    by_asn.entry(asn).or_default().push(row);
                 }
             }
         }
@@ -230,11 +249,12 @@ impl PasswordSpray {
                 Source::Address(group) => ctx.by_address().get(*group),
                 Source::Asn(asn) => by_asn.get(asn).map_or(&[], Vec::as_slice),
             };
-            for &row in rows {
+            // The rows are in time order: only the campaign's window is visited.
+            let first = rows.partition_point(|&r| ctx.time[r] < campaign.start);
+            let last = rows.partition_point(|&r| ctx.time[r] <= campaign.end + grace);
+            for &row in &rows[first..last.max(first)] {
                 let t = ctx.time[row];
-                let inside = t >= campaign.start && t <= campaign.end + grace;
-                if inside
-                    && ctx.outcome[row].validated()
+                if ctx.outcome[row].validated()
                     && ctx.users_row(row)
                     && t >= ctx.score_since
                     && fired.insert(row)
@@ -320,5 +340,54 @@ mod tests {
         let (found, campaigns) = run(&s);
         assert!(found.is_empty());
         assert!(campaigns.is_empty());
+    }
+
+    #[test]
+    fn a_spray_spread_over_an_asn_fires_inside_its_window_only() {
+        use polars::prelude::{IntoColumn, NewChunkedArray, UInt32Chunked};
+        const IPS: [&str; 15] = [
+            "203.0.113.1",
+            "203.0.113.2",
+            "203.0.113.3",
+            "203.0.113.4",
+            "203.0.113.5",
+            "203.0.113.6",
+            "203.0.113.7",
+            "203.0.113.8",
+            "203.0.113.9",
+            "203.0.113.10",
+            "203.0.113.11",
+            "203.0.113.12",
+            "203.0.113.13",
+            "203.0.113.14",
+            "203.0.113.15",
+        ];
+        // One failure per address: only the ASN sees a spray.
+        let mut s: Vec<SignIn> = USERS
+            .iter()
+            .zip(IPS)
+            .enumerate()
+            .map(|(k, (u, ip))| sign_in(u, k as i64, ip, 50126))
+            .collect();
+        s.push(sign_in("victim", 16, "203.0.113.99", 0));
+        s.push(sign_in("later", 16 + 24 * 60, "203.0.113.98", 0));
+        let mut frame = frame(&s);
+        let asns = UInt32Chunked::from_iter_options(
+            crate::frame::col::asn.into(),
+            s.iter().map(|_| Some(64500)),
+        );
+        frame
+            .replace(crate::frame::col::asn, asns.into_column())
+            .unwrap();
+        let rules = Rules::builtin();
+        let ctx = Context::new(&frame, None, &rules.networks).unwrap();
+        let d = PasswordSpray::new(rules.password_spray);
+        let found = d.detect(&ctx);
+        let users: Vec<String> = found
+            .iter()
+            .filter_map(|f| ctx.text(crate::frame::col::user_id, f.row))
+            .collect();
+        assert_eq!(users, ["victim"]);
+        assert_eq!(found[0].evidence["source"], "asn 64500");
     }
 }
