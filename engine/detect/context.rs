@@ -310,21 +310,8 @@ struct UserOrder {
 }
 
 fn user_order(frame: &DataFrame) -> PolarsResult<UserOrder> {
-    let user_ids = frame.column(col::user_id)?.str()?;
     let times = crate::frame::time_values(frame)?;
-    // Users as ranks of their sorted keys, so ordering compares integers. Rows without a
-    // user id are keyed by their principal name.
-    let user = if user_ids.null_count() == 0 {
-        order::intern_column(user_ids)
-    } else {
-        let names = frame.column(col::user_principal_name)?.str()?;
-        let keys: Vec<Option<&str>> = user_ids
-            .iter()
-            .zip(names.iter())
-            .map(|(id, name)| id.or(name))
-            .collect();
-        order::intern(&keys)
-    };
+    let user = user_keys(frame)?;
     let ids = frame.column(col::request_id)?.str()?;
     let time_ordered = order::is_time_ordered(&times, |r| ids.get(r).unwrap_or(""));
     let order = if time_ordered {
@@ -333,13 +320,67 @@ fn user_order(frame: &DataFrame) -> PolarsResult<UserOrder> {
         let request: Vec<&str> = ids.iter().map(|r| r.unwrap_or("")).collect();
         order::by_user_time_request(&user.index, user.distinct.len(), &times, &request)
     };
-    let users = order::user_ranges(&user.index, &order);
+    let users = order::user_ranges(&user.index, user.distinct.len());
     Ok(UserOrder {
         order,
         users,
         time_ordered,
         times,
     })
+}
+
+/// Each row's user, as the rank of its key among the sorted keys (so ordering compares
+/// integers): its user id, else its principal name.
+fn user_keys(frame: &DataFrame) -> PolarsResult<order::Interned<'_>> {
+    let ids = frame.column(col::user_id)?.str()?;
+    let names = frame.column(col::user_principal_name)?.str()?;
+    if ids.null_count() > ids.len() / 100 {
+        // Many rows without an id (an export that leaves it out): key every row by text.
+        let keys: Vec<Option<&str>> = ids
+            .iter()
+            .zip(names.iter())
+            .map(|(id, name)| id.or(name))
+            .collect();
+        return Ok(order::intern(&keys));
+    }
+    let by_id = order::intern_column(ids);
+    if ids.null_count() == 0 {
+        return Ok(by_id);
+    }
+    // The few rows without a user id (service principals) are keyed by their principal
+    // name, ranked together with the ids.
+    let nameless: Vec<(usize, &str)> = by_id
+        .index
+        .iter()
+        .enumerate()
+        .filter(|(_, &k)| k == order::NONE)
+        .filter_map(|(row, _)| names.get(row).map(|name| (row, name)))
+        .collect();
+    let mut distinct = by_id.distinct.clone();
+    distinct.extend(nameless.iter().map(|&(_, name)| name));
+    distinct.par_sort_unstable();
+    distinct.dedup();
+    let rank = |text: &str| {
+        distinct
+            .binary_search(&text)
+            .map_or(order::NONE, |k| k as u32)
+    };
+    let id_rank: Vec<u32> = by_id.distinct.iter().map(|t| rank(t)).collect();
+    let mut index: Vec<u32> = by_id
+        .index
+        .par_iter()
+        .map(|&k| {
+            if k == order::NONE {
+                k
+            } else {
+                id_rank[k as usize]
+            }
+        })
+        .collect();
+    for &(row, name) in &nameless {
+        index[row] = rank(name);
+    }
+    Ok(order::Interned { distinct, index })
 }
 
 /// The per-row columns the kernels read, in the detectors' order.
@@ -769,6 +810,39 @@ mod tests {
                 format!("{user} {} {}", ctx.time[p], ctx.ip(p).unwrap_or(""))
             })
             .collect()
+    }
+
+    #[test]
+    fn users_are_keyed_by_id_else_name_however_many_ids_are_missing() {
+        use crate::frame::{FrameBuilder, Row};
+        use std::borrow::Cow;
+        for missing in [0, 2, 100] {
+            let mut builder = FrameBuilder::with_capacity(300);
+            for k in 0..300usize {
+                builder.push(&Row {
+                    time: k as i64,
+                    user_id: (missing == 0 || k % (300 / missing) != 0)
+                        .then(|| Cow::Owned(format!("id-{}", k % 13))),
+                    // A name equal to an id text is the same key.
+                    user_principal_name: Some(Cow::Owned(format!("id-{}", k % 17))),
+                    ..Row::default()
+                });
+            }
+            let frame = builder.finish();
+            let ids = frame.column(col::user_id).unwrap().str().unwrap();
+            assert_eq!(ids.null_count(), missing, "{missing}");
+            let names = frame
+                .column(col::user_principal_name)
+                .unwrap()
+                .str()
+                .unwrap();
+            let keys: Vec<Option<&str>> =
+                ids.iter().zip(names.iter()).map(|(i, n)| i.or(n)).collect();
+            let expected = order::intern(&keys);
+            let got = user_keys(&frame).unwrap();
+            assert_eq!(got.distinct, expected.distinct, "{missing}");
+            assert_eq!(got.index, expected.index, "{missing}");
+        }
     }
 
     #[test]

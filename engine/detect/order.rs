@@ -256,20 +256,36 @@ pub fn by_user_time_request(
     order
 }
 
-/// Each user's rows as a range of positions of `order`, users by rank.
-pub fn user_ranges(user: &[u32], order: &[IdxSize]) -> Vec<(usize, usize)> {
-    let mut ranges = Vec::new();
-    let mut start = 0;
-    for k in 1..=order.len() {
-        let here = user[order[start] as usize];
-        if k == order.len() || user[order[k] as usize] != here {
-            if here != NONE {
-                ranges.push((start, k));
+/// Each user's rows as a range of positions of the order [`by_user`] (or
+/// [`by_user_time_request`]) makes: users by rank, each as many positions as it has rows.
+pub fn user_ranges(user: &[u32], users: usize) -> Vec<(usize, usize)> {
+    let counts = user
+        .par_chunks(1 << 20)
+        .map(|chunk| {
+            let mut counts = vec![0usize; users];
+            for &k in chunk {
+                if k != NONE {
+                    counts[k as usize] += 1;
+                }
             }
-            start = k;
-        }
-    }
-    ranges
+            counts
+        })
+        .reduce(
+            || vec![0usize; users],
+            |mut a, b| {
+                a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+                a
+            },
+        );
+    let mut start = 0;
+    counts
+        .into_iter()
+        .filter(|&n| n > 0)
+        .map(|n| {
+            start += n;
+            (start - n, start)
+        })
+        .collect()
 }
 
 /// `values` in the order of `order`.
@@ -412,7 +428,7 @@ mod tests {
         let full = by_user_time_request(&user, 2, &times, &request);
         assert_eq!(fast, [1, 4, 0, 3, 5, 2]);
         assert_eq!(fast, full);
-        assert_eq!(user_ranges(&user, &fast), [(0, 2), (2, 5)]);
+        assert_eq!(user_ranges(&user, 2), [(0, 2), (2, 5)]);
     }
 
     #[test]
