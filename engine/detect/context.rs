@@ -725,7 +725,7 @@ impl Context {
     /// A text column of few distinct values (country, device names) as codes in the
     /// detectors' order (see [`Codes`]).
     pub fn codes(&self, column: &str) -> PolarsResult<Codes> {
-        if let Some((_, codes)) = self.coded.iter().find(|(c, _)| *c == column) {
+        if let Some(codes) = self.coded(column) {
             return Ok(Codes {
                 distinct: codes.distinct.clone(),
                 code: order::gather(&codes.index, &self.order),
@@ -770,10 +770,18 @@ impl Context {
         self.ip.get(self.order[row] as usize)
     }
 
+    /// A column the load handed over as codes (see [`Context::with_codes`]), if it did.
+    pub fn coded(&self, column: &str) -> Option<&TextCodes> {
+        self.coded
+            .iter()
+            .find(|(c, _)| *c == column)
+            .map(|(_, codes)| codes)
+    }
+
     /// A text column's value at a position of the order.
     pub fn text(&self, column: &str, row: usize) -> Option<String> {
         let row = self.order[row] as usize;
-        if let Some((_, codes)) = self.coded.iter().find(|(c, _)| *c == column) {
+        if let Some(codes) = self.coded(column) {
             return codes.get(row).map(String::from);
         }
         self.frame

@@ -55,7 +55,11 @@ impl<'a> Columns<'a> {
         let texts = super::COLUMNS
             .par_iter()
             .map(|&name| {
-                let values = if unread.is_unread(name) {
+                let values = if let Some(codes) = ctx.coded(name) {
+                    rows.iter()
+                        .map(|&r| codes.get(r).map(Cow::Borrowed))
+                        .collect()
+                } else if unread.is_unread(name) {
                     unread
                         .fetch(frame, name, rows)?
                         .into_iter()

@@ -106,11 +106,19 @@ impl Detection {
 
 /// Builds `additionalInfo` text from Key/Value pairs.
 pub fn additional_info<'a>(pairs: impl IntoIterator<Item = (&'a str, Value)>) -> String {
-    let list: Vec<Value> = pairs
+    /// One pair as Microsoft writes it, serialised without building a JSON object first.
+    #[derive(Serialize)]
+    struct Pair<'a> {
+        #[serde(rename = "Key")]
+        key: &'a str,
+        #[serde(rename = "Value")]
+        value: Value,
+    }
+    let list: Vec<Pair<'_>> = pairs
         .into_iter()
-        .map(|(k, v)| serde_json::json!({ "Key": k, "Value": v }))
+        .map(|(key, value)| Pair { key, value })
         .collect();
-    Value::Array(list).to_string()
+    serde_json::to_string(&list).unwrap_or_else(|_| "[]".into())
 }
 
 /// One sign-in that has detections.
