@@ -427,17 +427,28 @@ impl Columns {
             .iter()
             .map(|f| f.unwrap_or(false))
             .collect();
-        let latitude = gathered(frame.column(col::latitude)?.f64()?, order);
-        let longitude = gathered(frame.column(col::longitude)?.f64()?, order);
+        let latitude = frame.column(col::latitude)?.f64()?.rechunk();
+        let longitude = frame.column(col::longitude)?.f64()?.rechunk();
+        // Both coordinates in one pass over the order, straight into places.
+        let place = match (
+            latitude.downcast_iter().next(),
+            longitude.downcast_iter().next(),
+        ) {
+            (Some(lat), Some(lon)) if lat.len() == order.len() && lon.len() == order.len() => order
+                .par_iter()
+                .map(|&row| {
+                    let row = row as usize;
+                    (lat.is_valid(row) && lon.is_valid(row))
+                        .then(|| (lat.value(row), lon.value(row)))
+                })
+                .collect(),
+            _ => vec![None; order.len()],
+        };
         Ok(Columns {
             time: order::gather(times, order),
             outcome: order::gather(&outcomes, order),
             interactive: order::gather(&flags, order),
-            place: latitude
-                .into_par_iter()
-                .zip(longitude)
-                .map(|(lat, lon)| Some((lat?, lon?)))
-                .collect(),
+            place,
             network: gathered(frame.column(col::ip_network)?.u64()?, order),
             asn: gathered(frame.column(col::asn)?.u32()?, order),
         })
