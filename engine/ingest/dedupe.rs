@@ -36,18 +36,39 @@ pub(super) fn finish(files: &[PathBuf], loads: Vec<FileLoad>) -> Result<Ingested
             rendered[range.clone()].fill(true);
         }
     }
+    let mut unread_columns: Vec<&'static str> = Vec::new();
+    for column in loads.iter().flat_map(|load| &load.unread) {
+        if !unread_columns.contains(column) {
+            unread_columns.push(column);
+        }
+    }
+    let parts = files
+        .iter()
+        .zip(&loads)
+        .zip(&ranges)
+        .map(|((path, load), range)| {
+            (
+                range.clone(),
+                (!load.unread.is_empty()).then(|| path.clone()),
+            )
+        })
+        .collect();
+    let mut unread = Unread::new(unread_columns, parts);
     drop(span);
     let span = crate::trace::span("dedupe: plan");
     // A single canonical Parquet frame was deduplicated when it was written.
     let already_unique = loads.len() == 1 && loads[0].shape == super::Shape::CanonicalParquet;
-    let plan = if already_unique {
-        Plan {
-            keep: vec![true; all.height()],
-            groups: Vec::new(),
-        }
+    let repeated = if already_unique {
+        Vec::new()
     } else {
-        plan(&all, &rendered)?
+        repeated_ids(&all)?
     };
+    if !repeated.is_empty() {
+        // Copies are ranked on every column, so the choice is the one a full load makes.
+        unread.read_into(&mut all)?;
+        unread = Unread::none();
+    }
+    let plan = plan(&all, &rendered, repeated)?;
     drop(span);
     let span = crate::trace::span("dedupe: order");
     let keep = &plan.keep;
@@ -79,8 +100,6 @@ pub(super) fn finish(files: &[PathBuf], loads: Vec<FileLoad>) -> Result<Ingested
 
     let span = crate::trace::span("dedupe: per-file account");
     let mut reports = Vec::with_capacity(loads.len());
-    let mut unread_columns: Vec<&'static str> = Vec::new();
-    let mut parts = Vec::with_capacity(loads.len());
     let mut totals = Counts {
         files: loads.len() as u64,
         ..Counts::default()
@@ -88,15 +107,6 @@ pub(super) fn finish(files: &[PathBuf], loads: Vec<FileLoad>) -> Result<Ingested
     let mut all_users = AHashSet::new();
     let mut quarantine = Vec::new();
     for ((path, load), range) in files.iter().zip(loads).zip(ranges) {
-        for &column in &load.unread {
-            if !unread_columns.contains(&column) {
-                unread_columns.push(column);
-            }
-        }
-        parts.push((
-            range.clone(),
-            (!load.unread.is_empty()).then(|| path.clone()),
-        ));
         let (kept, first, last, file_users) = account(range.clone(), keep, &times, &users);
         // Per file first: a file's distinct users are far fewer than its rows.
         all_users.extend(file_users.iter().copied());
@@ -124,7 +134,6 @@ pub(super) fn finish(files: &[PathBuf], loads: Vec<FileLoad>) -> Result<Ingested
     }
     totals.users = all_users.len() as u64;
     quarantine.sort();
-    let unread = Unread::new(unread_columns, parts);
     drop((users, times, span));
     let span = crate::trace::span("dedupe: gather");
     let (frame, unread) = if already_ordered && order.len() == all.height() {
@@ -155,13 +164,10 @@ struct Plan {
     groups: Vec<Vec<usize>>,
 }
 
-/// `rendered[i]`: row `i` comes from a CSV rendering, the last choice among copies.
-fn plan(all: &DataFrame, rendered: &[bool]) -> Result<Plan, IngestError> {
-    let n = all.height();
+/// The rows of each request id seen more than once.
+fn repeated_ids(all: &DataFrame) -> Result<Vec<Vec<usize>>, IngestError> {
     let ids = all.column(col::request_id)?.str()?;
-    let files = all.column(col::source_file)?.str()?.rechunk();
-    let lines = all.column(col::source_line)?.u64()?.rechunk();
-    let mut first: AHashMap<&str, usize> = AHashMap::with_capacity(n);
+    let mut first: AHashMap<&str, usize> = AHashMap::with_capacity(all.height());
     let mut repeated: AHashMap<usize, Vec<usize>> = AHashMap::new();
     for (i, id) in ids.iter().enumerate() {
         let Some(id) = id else { continue };
@@ -172,13 +178,23 @@ fn plan(all: &DataFrame, rendered: &[bool]) -> Result<Plan, IngestError> {
             Some(&held) => repeated.entry(held).or_insert_with(|| vec![held]).push(i),
         }
     }
+    Ok(repeated.into_values().collect())
+}
+
+/// What deduplication keeps, given the rows of each id seen more than once: the best copy
+/// of each. `rendered[i]`: row `i` comes from a CSV rendering, the last choice among copies.
+fn plan(
+    all: &DataFrame,
+    rendered: &[bool],
+    mut groups: Vec<Vec<usize>>,
+) -> Result<Plan, IngestError> {
+    let n = all.height();
     let mut keep = vec![true; n];
-    if repeated.is_empty() {
-        return Ok(Plan {
-            keep,
-            groups: Vec::new(),
-        });
+    if groups.is_empty() {
+        return Ok(Plan { keep, groups });
     }
+    let files = all.column(col::source_file)?.str()?.rechunk();
+    let lines = all.column(col::source_line)?.u64()?.rechunk();
     let mut filled = vec![0u16; n];
     for column in all.columns() {
         for (i, present) in column.is_not_null().iter().enumerate() {
@@ -195,7 +211,6 @@ fn plan(all: &DataFrame, rendered: &[bool]) -> Result<Plan, IngestError> {
             i,
         )
     };
-    let mut groups: Vec<Vec<usize>> = repeated.into_values().collect();
     for group in &mut groups {
         group.sort_by_key(|&i| rank(i));
         for &i in &group[1..] {

@@ -222,14 +222,14 @@ pub struct IngestOptions {
     pub columns: Option<Vec<&'static str>>,
 }
 
-/// The columns deduplication and the per-file account read, decoded whatever the projection.
+/// The columns deduplication's order check and the per-file account read, decoded whatever
+/// the projection. (Copies of one sign-in are ranked on every column: a load that finds
+/// some reads its unread columns whole first.)
 pub const KEY_COLUMNS: &[&str] = &[
     col::time,
     col::request_id,
     col::user_id,
     col::user_principal_name,
-    col::source_file,
-    col::source_line,
 ];
 
 /// The default chunk size.

@@ -401,14 +401,22 @@ mod tests {
     /// Three row groups; correlation ids unique (plain pages), user agents recurring
     /// (dictionary pages), some of each null.
     fn write(path: &Path, rows: usize, first: usize) {
+        write_with(path, rows, first, true);
+    }
+
+    /// `agents`: the rows carry user agents (a copy without them has fewer filled columns).
+    fn write_with(path: &Path, rows: usize, first: usize, agents: bool) {
         let mut builder = FrameBuilder::with_capacity(rows);
+        let source = path.to_string_lossy().into_owned();
         for k in first..first + rows {
             builder.push(&Row {
                 time: 1_740_787_200_000_000 + k as i64,
                 request_id: Some(Cow::Owned(format!("req-{k:07}"))),
                 correlation_id: (k % 5 != 0).then(|| Cow::Owned(format!("corr-{k:07}"))),
                 user_id: Some(Cow::Owned(format!("user-{}", k % 11))),
-                user_agent: (k % 7 != 0).then(|| Cow::Owned(format!("agent {}", k % 13))),
+                user_agent: (agents && k % 7 != 0).then(|| Cow::Owned(format!("agent {}", k % 13))),
+                source_file: Some(Cow::Owned(source.clone())),
+                source_line: Some(k as u64),
                 ..Row::default()
             });
         }
@@ -518,19 +526,22 @@ mod tests {
         let a = dir.path().join("a.parquet");
         let b = dir.path().join("b.parquet");
         // Overlapping files, the later one first by name: rows are deduplicated and reordered.
-        write(&a, 300, 200);
+        // The copies in `a` lack user agents: the copies in `b` are kept, as a full load keeps
+        // them, though a projected load never decoded the agents to count them.
+        write_with(&a, 300, 200, false);
         write(&b, 300, 0);
         let files = [a, b];
         let whole = load(&files, false);
         let projected = load(&files, true);
         assert_eq!(projected.frame.height(), 500);
         assert!(projected.unread.columns().is_empty());
+        assert!(projected.frame.equals_missing(&whole.frame));
         let rows: Vec<usize> = (0..500).collect();
-        for column in [col::correlation_id, col::user_agent] {
-            assert_eq!(
-                texts(&projected.frame, column, &rows),
-                texts(&whole.frame, column, &rows)
-            );
-        }
+        let agents = texts(&projected.frame, col::user_agent, &rows);
+        assert_eq!(agents[250], Some("agent 3".to_string()));
+        let files = texts(&projected.frame, col::source_file, &rows);
+        assert!(files[250]
+            .as_deref()
+            .is_some_and(|f| f.ends_with("b.parquet")));
     }
 }
