@@ -75,20 +75,34 @@ pub(super) fn finish(files: &[PathBuf], loads: Vec<FileLoad>) -> Result<Ingested
 
     let times = frame::time_values(&all)?;
     let id_column = all.column(col::request_id)?.str()?;
-    let users = user_keys(&all)?;
-    let mut order: Vec<IdxSize> = (0..all.height() as IdxSize)
-        .filter(|&i| keep[i as usize])
-        .collect();
+    let user_ids = all.column(col::user_id)?.str()?;
+    let user_names = all.column(col::user_principal_name)?.str()?;
     // Canonical Parquet is written in this order; checking is far cheaper than sorting, and
     // the ids are read only where times tie.
     let id = |i: usize| id_column.get(i).unwrap_or("");
-    let already_ordered = order.is_sorted_by(|&a, &b| {
-        let (a, b) = (a as usize, b as usize);
+    let in_order = |a: usize, b: usize| {
         times[a]
             .cmp(&times[b])
             .then_with(|| id(a).cmp(id(b)))
             .is_le()
-    });
+    };
+    let all_kept = keep.iter().all(|&k| k);
+    let (mut order, already_ordered) = if all_kept {
+        // Every row kept (no copies): the rows themselves are checked, no list is built.
+        let ordered = (1..all.height()).all(|i| in_order(i - 1, i));
+        let order = if ordered {
+            Vec::new()
+        } else {
+            (0..all.height() as IdxSize).collect()
+        };
+        (order, ordered)
+    } else {
+        let order: Vec<IdxSize> = (0..all.height() as IdxSize)
+            .filter(|&i| keep[i as usize])
+            .collect();
+        let ordered = order.is_sorted_by(|&a, &b| in_order(a as usize, b as usize));
+        (order, ordered)
+    };
     if !already_ordered {
         let ids: Vec<&str> = id_column.iter().map(|id| id.unwrap_or("")).collect();
         order.par_sort_unstable_by(|&a, &b| {
@@ -107,9 +121,10 @@ pub(super) fn finish(files: &[PathBuf], loads: Vec<FileLoad>) -> Result<Ingested
     let mut all_users = AHashSet::new();
     let mut quarantine = Vec::new();
     for ((path, load), range) in files.iter().zip(loads).zip(ranges) {
-        let (kept, first, last, file_users) = account(range.clone(), keep, &times, &users);
+        let (kept, first, last, file_users) =
+            account(range.clone(), keep, &times, user_ids, user_names);
         // Per file first: a file's distinct users are far fewer than its rows.
-        all_users.extend(file_users.iter().copied());
+        all_users.extend(file_users.iter().cloned());
         let report = FileReport {
             path: path.to_string_lossy().into_owned(),
             shape: load.shape,
@@ -134,9 +149,9 @@ pub(super) fn finish(files: &[PathBuf], loads: Vec<FileLoad>) -> Result<Ingested
     }
     totals.users = all_users.len() as u64;
     quarantine.sort();
-    drop((users, times, span));
+    drop((times, span));
     let span = crate::trace::span("dedupe: gather");
-    let (frame, unread) = if already_ordered && order.len() == all.height() {
+    let (frame, unread) = if already_ordered && all_kept {
         // Every row kept, already in order: nothing to copy, and each frame row is still the
         // file row its unread columns are fetched from.
         (all, unread)
@@ -277,30 +292,36 @@ fn release_freed_memory() {
 
 /// One file's rows: how many are kept, their first and last times, their distinct users.
 /// Parts of the range are counted in parallel, then merged.
-fn account<'a>(
+fn account(
     range: std::ops::Range<usize>,
     keep: &[bool],
     times: &[i64],
-    users: &[Option<&'a str>],
-) -> (u64, i64, i64, AHashSet<&'a str>) {
+    ids: &StringChunked,
+    names: &StringChunked,
+) -> (u64, i64, i64, AHashSet<String>) {
     use rayon::prelude::*;
     let part = (range.len() / (4 * rayon::current_num_threads())).max(1 << 16);
-    let start = range.start;
-    let parts: Vec<(u64, i64, i64, AHashSet<&'a str>)> = users[range]
-        .par_chunks(part)
-        .enumerate()
-        .map(|(k, chunk)| {
-            let offset = start + k * part;
+    let starts: Vec<usize> = range.clone().step_by(part).collect();
+    let parts: Vec<(u64, i64, i64, AHashSet<String>)> = starts
+        .into_par_iter()
+        .map(|lo| {
+            let hi = (lo + part).min(range.end);
             let mut kept = 0u64;
             let mut first = i64::MAX;
             let mut last = i64::MIN;
-            let mut seen = AHashSet::new();
-            for (i, user) in (offset..).zip(chunk) {
+            let mut seen: AHashSet<String> = AHashSet::new();
+            // Slices share the columns' buffers: the user key (id, else name) is read where
+            // it lies, and only distinct keys are copied.
+            let ids = ids.slice(lo as i64, hi - lo);
+            let names = names.slice(lo as i64, hi - lo);
+            for ((i, id), name) in (lo..hi).zip(ids.iter()).zip(names.iter()) {
                 kept += u64::from(keep[i]);
                 first = first.min(times[i]);
                 last = last.max(times[i]);
-                if let Some(user) = user {
-                    seen.insert(*user);
+                if let Some(user) = id.or(name) {
+                    if !seen.contains(user) {
+                        seen.insert(user.to_string());
+                    }
                 }
             }
             (kept, first, last, seen)
@@ -314,15 +335,4 @@ fn account<'a>(
         total.3.extend(seen);
     }
     total
-}
-
-/// Per row, the user key (user id, else principal name) for counting distinct users.
-fn user_keys(all: &DataFrame) -> Result<Vec<Option<&str>>, IngestError> {
-    let ids = all.column(col::user_id)?.str()?;
-    let names = all.column(col::user_principal_name)?.str()?;
-    Ok(ids
-        .iter()
-        .zip(names.iter())
-        .map(|(id, name)| id.or(name))
-        .collect())
 }
