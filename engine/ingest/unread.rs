@@ -4,7 +4,8 @@
 //! display name, user agent…) only for the sign-ins it reports: a tenth of a million rows of
 //! ten million. Canonical Parquet lets a load decode only the columns asked for; the others
 //! stay null in the frame and [`Unread::fetch`] decodes them later, row group by row group,
-//! for the rows asked (pages are still read, but no ten-million-row column is built). Other
+//! for the rows asked (pages are still read, but no ten-million-row column is built), while
+//! [`Unread::codes`] hands columns of few distinct values over as dictionary codes. Other
 //! shapes are parsed whole, so their rows always hold every column.
 
 use std::fs::File;
@@ -126,7 +127,8 @@ impl Unread {
         Ok(merge_pieces(pieces, frame.height()))
     }
 
-    /// Reads every unread column whole into `frame`, for passes that reorder the rows.
+    /// Reads every unread column whole into `frame`, for passes that need every value: ranking
+    /// copies of a sign-in, reordering the rows.
     pub(super) fn read_into(&self, frame: &mut DataFrame) -> Result<(), IngestError> {
         for &name in &self.columns {
             let dtype = frame.column(name)?.dtype().clone();
