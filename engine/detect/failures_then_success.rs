@@ -37,6 +37,7 @@ impl FailuresThenSuccess {
 }
 
 /// An address's current run of failures.
+#[derive(Clone, Copy)]
 struct Run {
     /// The address, as an index into the context's distinct addresses.
     address: u32,
@@ -63,7 +64,9 @@ impl Detector for FailuresThenSuccess {
     fn detect(&self, ctx: &Context) -> Vec<Finding> {
         let gap = i64::from(self.config.session_gap_minutes) * 60_000_000;
         ctx.per_user(|_, start, end, findings| {
-            // Few addresses per user: a small list beats a hash map.
+            // Only addresses with failures in their current run are tracked (a run without
+            // failures behaves as no run at all), so the list stays short even for users
+            // who roam over hundreds of addresses.
             let mut runs: Vec<Run> = Vec::new();
             for row in start..end {
                 let address = ctx.address[row];
@@ -72,30 +75,31 @@ impl Detector for FailuresThenSuccess {
                 }
                 let time = ctx.time[row];
                 let outcome = ctx.outcome[row];
-                let run = match runs.iter_mut().position(|r| r.address == address) {
-                    Some(k) => &mut runs[k],
-                    None => {
-                        runs.push(Run {
-                            address,
-                            failures: 0,
-                            first: time,
-                            last: time,
-                        });
-                        runs.last_mut().expect("just pushed")
-                    }
-                };
-                if time - run.last > gap {
-                    run.failures = 0;
-                }
+                let tracked = runs.iter().position(|r| r.address == address);
+                // A run whose last failure is more than the gap ago has ended.
+                let tracked = tracked.filter(|&k| time - runs[k].last <= gap);
                 match outcome {
-                    Outcome::CredentialFailure => {
-                        if run.failures == 0 {
-                            run.first = time;
+                    Outcome::CredentialFailure => match tracked {
+                        Some(k) => {
+                            runs[k].failures += 1;
+                            runs[k].last = time;
                         }
-                        run.failures += 1;
-                        run.last = time;
-                    }
-                    o if o.validated() && run.failures >= self.config.min_failures => {
+                        None => {
+                            runs.retain(|r| r.address != address);
+                            runs.push(Run {
+                                address,
+                                failures: 1,
+                                first: time,
+                                last: time,
+                            });
+                        }
+                    },
+                    o if o.validated() => {
+                        let Some(k) = tracked else { continue };
+                        let run = runs[k];
+                        if run.failures < self.config.min_failures {
+                            continue;
+                        }
                         if time >= ctx.score_since {
                             findings.push(Finding {
                                 detector: "failures_then_success",
@@ -115,7 +119,7 @@ impl Detector for FailuresThenSuccess {
                                 )],
                             });
                         }
-                        run.failures = 0;
+                        runs.swap_remove(k);
                     }
                     _ => {}
                 }
