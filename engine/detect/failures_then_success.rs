@@ -163,6 +163,29 @@ mod tests {
     }
 
     #[test]
+    fn after_a_detection_or_a_long_pause_the_count_starts_over() {
+        let ip = "198.51.100.7";
+        let mut s = failures("ada", ip, 0, 12, 1);
+        s.push(sign_in("ada", 13, ip, 0));
+        // Five more failures: not ten since the detection, so the next success is quiet.
+        s.extend(failures("ada", ip, 14, 5, 1));
+        s.push(sign_in("ada", 20, ip, 0));
+        // Eight failures, a pause beyond the session gap, three more: no run of ten.
+        s.extend(failures("ada", ip, 30, 8, 1));
+        s.extend(failures("ada", ip, 30 + 8 * 60, 3, 1));
+        s.push(sign_in("ada", 30 + 8 * 60 + 4, ip, 0));
+        // Ten more inside the gap: the run started at the pause's end now reaches 13.
+        s.extend(failures("ada", ip, 30 + 8 * 60 + 5, 10, 1));
+        s.push(sign_in("ada", 30 + 8 * 60 + 16, ip, 0));
+        let found = detect(&s, None);
+        let counts: Vec<_> = found
+            .iter()
+            .map(|f| f.evidence["failures"].clone())
+            .collect();
+        assert_eq!(counts, [12, 13]);
+    }
+
+    #[test]
     fn an_mfa_interrupt_after_the_failures_proves_the_password_and_fires() {
         let mut s = failures("ada", "198.51.100.7", 0, 10, 1);
         s.push(sign_in("ada", 11, "198.51.100.7", 50074));
