@@ -149,13 +149,17 @@ impl Detector for UnfamiliarSignIn {
 }
 
 impl UnfamiliarSignIn {
+    /// Within the familiar radius of a known place. Most sign-ins repeat a known place's
+    /// coordinates exactly, which needs no trigonometry.
+    fn near(&self, known: (f64, f64), p: (f64, f64)) -> bool {
+        let radius = self.config.familiar_radius_km;
+        (known == p && radius > 0.0) || distance_km(known.0, known.1, p.0, p.1) < radius
+    }
+
     fn learn(&self, known: &mut Familiar, props: Properties) {
         known.countries.extend(props.country);
         if let Some(p) = props.place {
-            let near = known
-                .places
-                .iter()
-                .any(|q| distance_km(q.0, q.1, p.0, p.1) < self.config.familiar_radius_km);
+            let near = known.places.iter().any(|&q| self.near(q, p));
             if !near {
                 known.places.push(p);
             }
@@ -182,12 +186,8 @@ impl UnfamiliarSignIn {
                 .as_ref()
                 .is_some_and(|c| !known.countries.contains(c));
         let new_city = !egress
-            && p.place.is_some_and(|h| {
-                known
-                    .places
-                    .iter()
-                    .all(|q| distance_km(q.0, q.1, h.0, h.1) >= self.config.familiar_radius_km)
-            });
+            && p.place
+                .is_some_and(|h| known.places.iter().all(|&q| !self.near(q, h)));
         let new_asn = !egress && p.asn.is_some_and(|a| !known.asns.contains(&a));
         let new_network = !egress && p.network.is_some_and(|n| !known.networks.contains(&n));
         let new_system = p
