@@ -6,12 +6,14 @@
 //! so they cannot drift apart. Columns hold nulls where the export had no value; readers
 //! never invent values.
 
+mod rows;
 mod text;
 
 use std::borrow::Cow;
 
 use polars::prelude::*;
 
+pub use rows::{floats_at, texts_at};
 pub use text::TextBuilder;
 
 /// Who the sign-in frame is sorted by when it is written (`idrisk convert`): time, then

@@ -26,7 +26,7 @@ use polars_parquet::read::{
 use rayon::prelude::*;
 
 use super::IngestError;
-use crate::frame::TextCodes;
+use crate::frame::{texts_at, TextCodes};
 
 /// One load's rows in the frame, and the file their unread columns are fetched from.
 #[derive(Debug, Clone)]
@@ -83,11 +83,14 @@ impl Unread {
         rows: &[usize],
     ) -> Result<Vec<Option<String>>, IngestError> {
         let in_frame = frame.column(column)?.str()?;
+        let from_frame = |rows: &[usize]| -> Vec<Option<String>> {
+            texts_at(in_frame, rows)
+                .into_iter()
+                .map(|v| v.map(String::from))
+                .collect()
+        };
         if !self.is_unread(column) {
-            return Ok(rows
-                .iter()
-                .map(|&r| in_frame.get(r).map(String::from))
-                .collect());
+            return Ok(from_frame(rows));
         }
         let mut out = Vec::with_capacity(rows.len());
         for part in &self.parts {
@@ -100,7 +103,7 @@ impl Unread {
                         wanted.iter().map(|&r| r - part.rows.start).collect();
                     out.extend(read_text_rows(path, column, &file_rows)?);
                 }
-                None => out.extend(wanted.iter().map(|&r| in_frame.get(r).map(String::from))),
+                None => out.extend(from_frame(wanted)),
             }
         }
         Ok(out)

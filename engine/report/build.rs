@@ -3,15 +3,13 @@
 
 use std::borrow::Cow;
 
-use polars::prelude::{Float64Chunked, StringChunked};
-use polars_arrow::array::Array;
 use rayon::prelude::*;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::{additional_info, Detection, GeoCoordinates, SignInLocation};
 use crate::detect::{Context, Finding, Identity};
-use crate::frame::col;
+use crate::frame::{col, floats_at, texts_at};
 use crate::ingest::values::format_time;
 use crate::ingest::{IngestError, Unread};
 
@@ -67,7 +65,10 @@ impl<'a> Columns<'a> {
                         .collect()
                 } else {
                     match frame.column(name).ok().and_then(|c| c.str().ok()) {
-                        Some(values) => texts_at(values, rows),
+                        Some(values) => texts_at(values, rows)
+                            .into_iter()
+                            .map(|v| v.map(Cow::Borrowed))
+                            .collect(),
                         None => vec![None; rows.len()],
                     }
                 };
@@ -99,47 +100,6 @@ impl<'a> Columns<'a> {
             .find(|(name, _)| std::ptr::eq(*name, column) || *name == column)?;
         values[at].as_deref().map(String::from)
     }
-}
-
-/// For each of `rows` (ascending), its chunk and its index in the chunk, walking the chunks
-/// once.
-fn chunk_positions(lengths: impl Iterator<Item = usize>, rows: &[usize]) -> Vec<(usize, usize)> {
-    let mut positions = Vec::with_capacity(rows.len());
-    let mut rows = rows.iter().peekable();
-    let mut start = 0;
-    for (chunk, length) in lengths.enumerate() {
-        while let Some(&&row) = rows.peek() {
-            if row >= start + length {
-                break;
-            }
-            positions.push((chunk, row - start));
-            rows.next();
-        }
-        start += length;
-    }
-    positions
-}
-
-/// A text column's values at `rows` (ascending).
-fn texts_at<'a>(column: &'a StringChunked, rows: &[usize]) -> Vec<Option<Cow<'a, str>>> {
-    let arrays: Vec<_> = column.downcast_iter().collect();
-    chunk_positions(arrays.iter().map(|a| a.len()), rows)
-        .into_iter()
-        .map(|(c, i)| {
-            arrays[c]
-                .is_valid(i)
-                .then(|| Cow::Borrowed(arrays[c].value(i)))
-        })
-        .collect()
-}
-
-/// A float column's values at `rows` (ascending).
-fn floats_at(column: &Float64Chunked, rows: &[usize]) -> Vec<Option<f64>> {
-    let arrays: Vec<_> = column.downcast_iter().collect();
-    chunk_positions(arrays.iter().map(|a| a.len()), rows)
-        .into_iter()
-        .map(|(c, i)| arrays[c].is_valid(i).then(|| arrays[c].value(i)))
-        .collect()
 }
 
 fn detection(ctx: &Context, columns: &Columns<'_>, identity: &Identity, f: Finding) -> Detection {
@@ -244,32 +204,5 @@ impl std::io::Write for HashWriter<'_> {
 
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use polars::prelude::NewChunkedArray;
-
-    use super::*;
-
-    #[test]
-    fn rows_are_found_in_their_chunks_across_every_boundary() {
-        let lengths = [3, 0, 2, 4];
-        let rows = [0, 2, 3, 4, 5, 8];
-        assert_eq!(
-            chunk_positions(lengths.into_iter(), &rows),
-            [(0, 0), (0, 2), (2, 0), (2, 1), (3, 0), (3, 3)]
-        );
-        let mut column =
-            StringChunked::from_iter_options("c".into(), [Some("a"), None].into_iter());
-        column
-            .append(&StringChunked::from_iter_options(
-                "c".into(),
-                [Some("b")].into_iter(),
-            ))
-            .unwrap();
-        let values = texts_at(&column, &[1, 2]);
-        assert_eq!(values, [None, Some(Cow::Borrowed("b"))]);
     }
 }
