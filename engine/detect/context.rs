@@ -383,6 +383,14 @@ fn user_keys(frame: &DataFrame) -> PolarsResult<order::Interned<'_>> {
     Ok(order::Interned { distinct, index })
 }
 
+/// A column among those a load handed over as codes.
+fn find_coded<'a>(coded: &'a [(&str, TextCodes)], column: &str) -> Option<&'a TextCodes> {
+    coded
+        .iter()
+        .find(|(c, _)| *c == column)
+        .map(|(_, codes)| codes)
+}
+
 /// The per-row columns the kernels read, in the detectors' order.
 struct Columns {
     time: Vec<i64>,
@@ -581,10 +589,7 @@ impl Context {
         let (columns, addresses) = rayon::join(
             || -> PolarsResult<_> {
                 let _span = crate::trace::span("context: columns");
-                let outcome = coded
-                    .iter()
-                    .find(|(c, _)| *c == col::outcome)
-                    .map(|(_, codes)| codes);
+                let outcome = find_coded(&coded, col::outcome);
                 let columns = Columns::gather(frame, outcome, &order, &times)?;
                 let _span = crate::trace::span("context: org-common networks");
                 let org_common = org_common_networks(
@@ -783,10 +788,7 @@ impl Context {
 
     /// A column the load handed over as codes (see [`Context::with_codes`]), if it did.
     pub fn coded(&self, column: &str) -> Option<&TextCodes> {
-        self.coded
-            .iter()
-            .find(|(c, _)| *c == column)
-            .map(|(_, codes)| codes)
+        find_coded(&self.coded, column)
     }
 
     /// A text column's value at a position of the order.

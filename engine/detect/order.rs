@@ -26,23 +26,26 @@ pub fn intern<'a>(values: &[Option<&'a str>]) -> Interned<'a> {
     let part = (values.len() / (4 * rayon::current_num_threads())).max(1 << 16);
     let parts: Vec<(Vec<&'a str>, Vec<u32>)> = values
         .par_chunks(part)
-        .map(|rows| {
-            let mut seen: Vec<&'a str> = Vec::new();
-            let mut local: AHashMap<&'a str, u32> = AHashMap::new();
-            let mut index = Vec::with_capacity(rows.len());
-            for value in rows {
-                index.push(match value {
-                    None => NONE,
-                    Some(text) => *local.entry(text).or_insert_with(|| {
-                        seen.push(text);
-                        (seen.len() - 1) as u32
-                    }),
-                });
-            }
-            (seen, index)
-        })
+        .map(|rows| intern_part(rows.iter().copied()))
         .collect();
     merge(parts)
+}
+
+/// One part's values interned on their own: its distinct values in order of first sight,
+/// and each value's index into them.
+fn intern_part<'a>(values: impl Iterator<Item = Option<&'a str>>) -> (Vec<&'a str>, Vec<u32>) {
+    let mut seen: Vec<&'a str> = Vec::new();
+    let mut local: AHashMap<&'a str, u32> = AHashMap::new();
+    let index = values
+        .map(|value| match value {
+            None => NONE,
+            Some(text) => *local.entry(text).or_insert_with(|| {
+                seen.push(text);
+                (seen.len() - 1) as u32
+            }),
+        })
+        .collect();
+    (seen, index)
 }
 
 /// Rows `start..end` of one chunk of a text column.
@@ -83,21 +86,7 @@ pub fn intern_column(column: &StringChunked) -> Interned<'_> {
     let rows = (column.len() / (4 * rayon::current_num_threads())).max(1 << 16);
     let parts: Vec<(Vec<&str>, Vec<u32>)> = parts_of(column, rows)
         .into_par_iter()
-        .map(|runs| {
-            let mut seen: Vec<&str> = Vec::new();
-            let mut local: AHashMap<&str, u32> = AHashMap::new();
-            let mut index = Vec::new();
-            for value in values_of(&runs) {
-                index.push(match value {
-                    None => NONE,
-                    Some(text) => *local.entry(text).or_insert_with(|| {
-                        seen.push(text);
-                        (seen.len() - 1) as u32
-                    }),
-                });
-            }
-            (seen, index)
-        })
+        .map(|runs| intern_part(values_of(&runs)))
         .collect();
     merge(parts)
 }
