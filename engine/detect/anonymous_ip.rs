@@ -83,6 +83,7 @@ impl Detector for AnonymousIp {
                         "ipAddress": ctx.ip(row),
                         "kinds": flags.kinds(),
                     }),
+                    related_requests: Vec::new(),
                     related: vec![("clientIp", Value::from(ctx.ip(row)))],
                 });
             }

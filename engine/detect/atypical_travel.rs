@@ -136,7 +136,6 @@ impl AtypicalTravel {
             level: self.config.level,
             detected_at: ctx.time[row],
             evidence: json!({
-                "previousRequestId": ctx.text(crate::frame::col::request_id, prev),
                 "previousTime": format_time(ctx.time[prev]),
                 "previousLocation": place(prev),
                 "location": place(row),
@@ -145,6 +144,7 @@ impl AtypicalTravel {
                 "minutes": round(minutes),
                 "speedKmh": if kmh.is_finite() { Value::from(round(kmh)) } else { Value::from("instant") },
             }),
+            related_requests: vec![("previousRequestId", prev)],
             related: vec![
                 (
                     "relatedEventTimeInUtc",

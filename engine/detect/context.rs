@@ -312,6 +312,8 @@ struct UserOrder {
 fn user_order(frame: &DataFrame) -> PolarsResult<UserOrder> {
     let times = crate::frame::time_values(frame)?;
     let user = user_keys(frame)?;
+    // A load hands its frame over in (time, request id) order, and may leave the ids unread
+    // (null): rows of equal time then keep the frame's order, which is that order.
     let ids = frame.column(col::request_id)?.str()?;
     let time_ordered = order::is_time_ordered(&times, |r| ids.get(r).unwrap_or(""));
     let order = if time_ordered {

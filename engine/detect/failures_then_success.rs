@@ -113,6 +113,7 @@ impl Detector for FailuresThenSuccess {
                                     "lastFailure": crate::ingest::values::format_time(run.last),
                                     "sourceIp": ctx.ip(row),
                                 }),
+                                related_requests: Vec::new(),
                                 related: vec![(
                                     "relatedEventTimeInUtc",
                                     Value::from(crate::ingest::values::format_time(run.first)),

@@ -79,6 +79,7 @@ impl Detector for LeakedCredentials {
                     "leakDate": leak.map(format_time),
                     "usedAfterLeak": used_after.map(|r| format_time(ctx.time[r])),
                 }),
+                related_requests: Vec::new(),
                 related: Vec::new(),
             });
         })

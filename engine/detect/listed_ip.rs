@@ -79,6 +79,7 @@ impl Detector for ListedIp {
                     level: self.config.level,
                     detected_at: ctx.time[row],
                     evidence: json!({"ipAddress": ctx.ip(row), "list": id}),
+                    related_requests: Vec::new(),
                     related: vec![("clientIp", Value::from(ctx.ip(row)))],
                 });
             }

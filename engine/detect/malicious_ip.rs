@@ -84,6 +84,7 @@ impl Detector for MaliciousIp {
                             "failureRatio": (ratio * 1000.0).round() / 1000.0,
                             "windowStart": format_time(first),
                         }),
+                        related_requests: Vec::new(),
                         related: vec![("clientIp", Value::from(ctx.ip(row)))],
                     });
                 }

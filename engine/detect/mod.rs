@@ -31,7 +31,6 @@ use crate::rules::Rules;
 /// test proves the projection changes nothing.
 pub const COLUMNS: &[&str] = &[
     col::time,
-    col::request_id,
     col::user_id,
     col::user_principal_name,
     col::ip_address,
@@ -96,6 +95,9 @@ pub struct Finding {
     pub evidence: Value,
     /// Microsoft-style additionalInfo pairs beyond the sign-in's own.
     pub related: Vec<(&'static str, Value)>,
+    /// Evidence keys naming another sign-in's request id, with that sign-in's row: the report
+    /// fills them in, as request ids are decoded only for the sign-ins it reports.
+    pub related_requests: Vec<(&'static str, usize)>,
 }
 
 /// What a detector is, in Identity Protection's vocabulary.

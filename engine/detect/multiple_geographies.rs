@@ -12,7 +12,6 @@ use serde_json::{json, Value};
 
 use super::order::Codes;
 use super::{Context, Detector, Finding, Identity, Level};
-use crate::frame::col;
 use crate::geo::distance_km;
 use crate::ingest::values::format_time;
 
@@ -107,12 +106,12 @@ impl MultipleGeographies {
             detected_at: ctx.time[row],
             evidence: json!({
                 "countries": [countries.get(other), countries.get(row)],
-                "otherRequestId": ctx.text(col::request_id, other),
                 "otherTime": format_time(ctx.time[other]),
                 "distanceKm": km,
                 "minutesApart": ((ctx.time[row] - ctx.time[other]) as f64 / 60_000_000.0 * 10.0).round() / 10.0,
                 "windowMinutes": self.config.window_minutes,
             }),
+            related_requests: vec![("otherRequestId", other)],
             related: vec![
                 (
                     "relatedEventTimeInUtc",

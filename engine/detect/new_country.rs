@@ -105,6 +105,7 @@ impl Detector for NewCountry {
                                 "historyDays": (ctx.time[row] - first_seen) / 86_400_000_000,
                                 "firstSeen": format_time(first_seen),
                             }),
+                            related_requests: Vec::new(),
                             related: Vec::new(),
                         });
                     }

@@ -271,6 +271,7 @@ impl PasswordSpray {
                             "campaignStart": format_time(campaign.start),
                             "campaignEnd": format_time(campaign.end),
                         }),
+                        related_requests: Vec::new(),
                         related: vec![(
                             "relatedEventTimeInUtc",
                             Value::from(format_time(campaign.start)),

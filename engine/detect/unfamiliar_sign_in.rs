@@ -243,6 +243,7 @@ impl UnfamiliarSignIn {
                 "familiarCountries": known.countries.len(),
                 "familiarDevices": known.systems.len(),
             }),
+            related_requests: Vec::new(),
             related: vec![("riskReasons", Value::from(unfamiliar.join(",")))],
         })
     }

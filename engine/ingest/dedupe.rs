@@ -61,6 +61,8 @@ pub(super) fn finish(files: &[PathBuf], loads: Vec<FileLoad>) -> Result<Ingested
     let repeated = if already_unique {
         Vec::new()
     } else {
+        // Finding copies takes every row's id.
+        unread.read_column_into(&mut all, col::request_id)?;
         repeated_ids(&all)?
     };
     if !repeated.is_empty() {
@@ -74,42 +76,39 @@ pub(super) fn finish(files: &[PathBuf], loads: Vec<FileLoad>) -> Result<Ingested
     let keep = &plan.keep;
 
     let times = frame::time_values(&all)?;
-    let id_column = all.column(col::request_id)?.str()?;
-    let user_ids = all.column(col::user_id)?.str()?;
-    let user_names = all.column(col::user_principal_name)?.str()?;
-    // Canonical Parquet is written in this order; checking is far cheaper than sorting, and
-    // the ids are read only where times tie.
-    let id = |i: usize| id_column.get(i).unwrap_or("");
-    let in_order = |a: usize, b: usize| {
-        times[a]
-            .cmp(&times[b])
-            .then_with(|| id(a).cmp(id(b)))
-            .is_le()
-    };
     let all_kept = keep.iter().all(|&k| k);
-    let (mut order, already_ordered) = if all_kept {
+    // Canonical Parquet is written in this order; checking is far cheaper than sorting.
+    let already_ordered = if all_kept {
         // Every row kept (no copies): the rows themselves are checked, no list is built.
-        let ordered = (1..all.height()).all(|i| in_order(i - 1, i));
-        let order = if ordered {
-            Vec::new()
-        } else {
-            (0..all.height() as IdxSize).collect()
-        };
-        (order, ordered)
+        let ids = TiedIds::new(&all, &unread, &times)?;
+        (1..all.height()).all(|i| ids.in_order(&times, i - 1, i))
     } else {
-        let order: Vec<IdxSize> = (0..all.height() as IdxSize)
+        // Copies were found, so every column is in the frame.
+        let ids = TiedIds::new(&all, &Unread::none(), &times)?;
+        (0..all.height())
+            .filter(|&i| keep[i])
+            .is_sorted_by(|&a, &b| ids.in_order(&times, a, b))
+    };
+    let mut order: Vec<IdxSize> = Vec::new();
+    if !already_ordered {
+        // Sorting takes every row's id.
+        unread.read_column_into(&mut all, col::request_id)?;
+        let id_column = all.column(col::request_id)?.str()?;
+        let ids: Vec<&str> = id_column.iter().map(|id| id.unwrap_or("")).collect();
+        order = (0..all.height() as IdxSize)
             .filter(|&i| keep[i as usize])
             .collect();
-        let ordered = order.is_sorted_by(|&a, &b| in_order(a as usize, b as usize));
-        (order, ordered)
-    };
-    if !already_ordered {
-        let ids: Vec<&str> = id_column.iter().map(|id| id.unwrap_or("")).collect();
         order.par_sort_unstable_by(|&a, &b| {
             let (a, b) = (a as usize, b as usize);
             times[a].cmp(&times[b]).then_with(|| ids[a].cmp(ids[b]))
         });
+    } else if !all_kept {
+        order = (0..all.height() as IdxSize)
+            .filter(|&i| keep[i as usize])
+            .collect();
     }
+    let user_ids = all.column(col::user_id)?.str()?;
+    let user_names = all.column(col::user_principal_name)?.str()?;
     drop(span);
 
     let span = crate::trace::span("dedupe: per-file account");
@@ -170,6 +169,52 @@ pub(super) fn finish(files: &[PathBuf], loads: Vec<FileLoad>) -> Result<Ingested
         totals,
         unread,
     })
+}
+
+/// The request ids the order check compares: only where two neighbouring rows have the same
+/// time. When the load left the ids unread, just those rows' ids are fetched.
+enum TiedIds<'a> {
+    InFrame(&'a StringChunked),
+    /// Tied frame rows, ascending, and their ids.
+    Fetched(Vec<usize>, Vec<Option<String>>),
+}
+
+impl<'a> TiedIds<'a> {
+    fn new(all: &'a DataFrame, unread: &Unread, times: &[i64]) -> Result<Self, IngestError> {
+        if !unread.is_unread(col::request_id) {
+            return Ok(TiedIds::InFrame(all.column(col::request_id)?.str()?));
+        }
+        let mut rows: Vec<usize> = Vec::new();
+        for i in 1..times.len() {
+            if times[i - 1] == times[i] {
+                if rows.last() != Some(&(i - 1)) {
+                    rows.push(i - 1);
+                }
+                rows.push(i);
+            }
+        }
+        let ids = unread.fetch(all, col::request_id, &rows)?;
+        Ok(TiedIds::Fetched(rows, ids))
+    }
+
+    fn get(&self, row: usize) -> &str {
+        match self {
+            TiedIds::InFrame(ids) => ids.get(row),
+            TiedIds::Fetched(rows, ids) => rows
+                .binary_search(&row)
+                .ok()
+                .and_then(|k| ids[k].as_deref()),
+        }
+        .unwrap_or("")
+    }
+
+    /// Row `a` may come before row `b`: by time, then by id.
+    fn in_order(&self, times: &[i64], a: usize, b: usize) -> bool {
+        times[a]
+            .cmp(&times[b])
+            .then_with(|| self.get(a).cmp(self.get(b)))
+            .is_le()
+    }
 }
 
 /// What deduplication keeps: one row per request id, and for each id seen more than once its

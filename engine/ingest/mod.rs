@@ -222,15 +222,12 @@ pub struct IngestOptions {
     pub columns: Option<Vec<&'static str>>,
 }
 
-/// The columns deduplication's order check and the per-file account read, decoded whatever
-/// the projection. (Copies of one sign-in are ranked on every column: a load that finds
-/// some reads its unread columns whole first.)
-pub const KEY_COLUMNS: &[&str] = &[
-    col::time,
-    col::request_id,
-    col::user_id,
-    col::user_principal_name,
-];
+/// The columns the per-file account reads, decoded whatever the projection. (Request ids are
+/// read whole only when a load needs every one: to find copies across inputs, or to sort
+/// rows out of order; the order check fetches just the ids of rows with equal times.
+/// Copies of one sign-in are ranked on every column: a load that finds some reads its
+/// unread columns whole first.)
+pub const KEY_COLUMNS: &[&str] = &[col::time, col::user_id, col::user_principal_name];
 
 /// The default chunk size.
 pub const CHUNK_BYTES: usize = 16 << 20;

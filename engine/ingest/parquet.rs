@@ -299,7 +299,8 @@ mod tests {
             .column(col::country)
             .unwrap()
             .equals(frame.column(col::country).unwrap()));
-        assert_eq!(projected.column(col::request_id).unwrap().null_count(), 0);
+        assert_eq!(projected.column(col::user_id).unwrap().null_count(), 0);
+        assert_eq!(projected.column(col::request_id).unwrap().null_count(), 50);
         assert_eq!(projected.column(col::user_agent).unwrap().null_count(), 50);
         assert_eq!(projected.column(col::asn).unwrap().null_count(), 50);
     }

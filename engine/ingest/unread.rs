@@ -134,19 +134,41 @@ impl Unread {
     /// copies of a sign-in, reordering the rows.
     pub(super) fn read_into(&self, frame: &mut DataFrame) -> Result<(), IngestError> {
         for &name in &self.columns {
-            let dtype = frame.column(name)?.dtype().clone();
-            let mut whole = Column::new_empty(name.into(), &dtype);
-            for part in &self.parts {
-                let slice = match &part.parquet {
-                    Some(path) => read_whole(path, name)?,
-                    None => frame
-                        .column(name)?
-                        .slice(part.rows.start as i64, part.rows.len()),
-                };
-                whole.append(&slice)?;
-            }
-            frame.replace(name, whole)?;
+            self.read_whole_into(frame, name)?;
         }
+        Ok(())
+    }
+
+    /// Reads one column whole into `frame` if it was unread; it is unread no more.
+    pub(super) fn read_column_into(
+        &mut self,
+        frame: &mut DataFrame,
+        column: &str,
+    ) -> Result<(), IngestError> {
+        if !self.is_unread(column) {
+            return Ok(());
+        }
+        self.read_whole_into(frame, column)?;
+        self.columns.retain(|&c| c != column);
+        if self.columns.is_empty() {
+            *self = Unread::none();
+        }
+        Ok(())
+    }
+
+    fn read_whole_into(&self, frame: &mut DataFrame, name: &str) -> Result<(), IngestError> {
+        let dtype = frame.column(name)?.dtype().clone();
+        let mut whole = Column::new_empty(name.into(), &dtype);
+        for part in &self.parts {
+            let slice = match &part.parquet {
+                Some(path) => read_whole(path, name)?,
+                None => frame
+                    .column(name)?
+                    .slice(part.rows.start as i64, part.rows.len()),
+            };
+            whole.append(&slice)?;
+        }
+        frame.replace(name, whole)?;
         Ok(())
     }
 }
@@ -548,5 +570,58 @@ mod tests {
         assert!(files[250]
             .as_deref()
             .is_some_and(|f| f.ends_with("b.parquet")));
+    }
+
+    /// One file of sign-ins at `times`, named by `ids`, in that order.
+    fn write_rows(path: &Path, times: &[i64], ids: &[&str]) {
+        let mut builder = FrameBuilder::with_capacity(times.len());
+        for (&time, &id) in times.iter().zip(ids) {
+            builder.push(&Row {
+                time,
+                request_id: Some(Cow::Borrowed(id)),
+                user_id: Some(Cow::Borrowed("user")),
+                ..Row::default()
+            });
+        }
+        write_canonical_parquet(&builder.finish(), path, Compression::Zstd).unwrap();
+    }
+
+    #[test]
+    fn request_ids_stay_unread_and_only_equal_times_are_checked_by_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.parquet");
+        // Rows 1–3 share a time, their ids in order: the file's order stands.
+        write_rows(&path, &[1, 2, 2, 2, 3], &["e", "a", "b", "c", "d"]);
+        let projected = load(std::slice::from_ref(&path), true);
+        assert!(projected.unread.is_unread(col::request_id));
+        let ids = projected
+            .unread
+            .fetch(&projected.frame, col::request_id, &[0, 1, 2, 3, 4])
+            .unwrap();
+        let ids: Vec<&str> = ids.iter().flatten().map(String::as_str).collect();
+        assert_eq!(ids, ["e", "a", "b", "c", "d"]);
+
+        // Tied rows whose ids are out of order (a writer that did not sort them): the load
+        // reads the ids and sorts, as a whole load does.
+        write_rows(&path, &[1, 2, 2, 2, 3], &["e", "c", "a", "b", "d"]);
+        let whole = load(std::slice::from_ref(&path), false);
+        let projected = load(std::slice::from_ref(&path), true);
+        let rows: Vec<usize> = (0..5).collect();
+        let sorted = texts(&whole.frame, col::request_id, &rows);
+        assert_eq!(
+            sorted
+                .iter()
+                .flatten()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+            ["e", "a", "b", "c", "d"]
+        );
+        assert_eq!(
+            projected
+                .unread
+                .fetch(&projected.frame, col::request_id, &rows)
+                .unwrap(),
+            sorted
+        );
     }
 }

@@ -20,9 +20,11 @@ pub fn detections(
     unread: &Unread,
     findings: Vec<(Identity, Finding)>,
 ) -> Result<Vec<Detection>, IngestError> {
+    // The detections' sign-ins, and those their evidence names by request id.
     let mut rows: Vec<usize> = findings
         .iter()
-        .map(|(_, f)| ctx.order[f.row] as usize)
+        .flat_map(|(_, f)| std::iter::once(f.row).chain(f.related_requests.iter().map(|&(_, r)| r)))
+        .map(|row| ctx.order[row] as usize)
         .collect();
     rows.par_sort_unstable();
     rows.dedup();
@@ -102,7 +104,20 @@ impl<'a> Columns<'a> {
     }
 }
 
-fn detection(ctx: &Context, columns: &Columns<'_>, identity: &Identity, f: Finding) -> Detection {
+fn detection(
+    ctx: &Context,
+    columns: &Columns<'_>,
+    identity: &Identity,
+    mut f: Finding,
+) -> Detection {
+    if let Value::Object(evidence) = &mut f.evidence {
+        for &(key, related) in &f.related_requests {
+            let id = columns
+                .position(ctx.order[related] as usize)
+                .and_then(|at| columns.text(col::request_id, at));
+            evidence.insert(key.into(), Value::from(id));
+        }
+    }
     let row = f.row;
     let at = columns
         .position(ctx.order[row] as usize)
