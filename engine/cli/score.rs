@@ -123,21 +123,21 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating '{}'", args.out.display()))?;
     let ext = args.format.extension();
-    write_table(
-        detections,
-        args.format,
-        &args.out.join(format!("detections.{ext}")),
-    )?;
-    write_table(
-        signins,
-        args.format,
-        &args.out.join(format!("risky_signins.{ext}")),
-    )?;
-    write_table(
-        users,
-        args.format,
-        &args.out.join(format!("risky_users.{ext}")),
-    )?;
+    // The tables are written side by side: one file's bytes go to the kernel while the
+    // next file's rows are serialised.
+    let path = |table: &str| args.out.join(format!("{table}.{ext}"));
+    let (written, (signins_written, users_written)) = rayon::join(
+        || write_table(detections, args.format, &path("detections")),
+        || {
+            rayon::join(
+                || write_table(signins, args.format, &path("risky_signins")),
+                || write_table(users, args.format, &path("risky_users")),
+            )
+        },
+    );
+    written?;
+    signins_written?;
+    users_written?;
     drop(span);
     let quarantine = args.out.join("quarantine.jsonl");
     replace_atomically(&quarantine, |p| {

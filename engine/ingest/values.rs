@@ -228,10 +228,65 @@ fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
 
 /// Formats UTC microseconds as RFC 3339 with microseconds and `Z`.
 pub fn format_time(micros: Micros) -> String {
-    match chrono::DateTime::from_timestamp_micros(micros) {
-        Some(t) => t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
-        None => micros.to_string(),
+    const DAY: i64 = 86_400_000_000;
+    let (date, year) = civil_date(micros.div_euclid(DAY));
+    if !(0..=9999).contains(&year) {
+        // Years of other widths, as chrono writes them.
+        return match chrono::DateTime::from_timestamp_micros(micros) {
+            Some(t) => t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
+            None => micros.to_string(),
+        };
     }
+    // Written by hand: every detection carries three times, and a format string is
+    // interpreted anew on each call.
+    let of_day = micros.rem_euclid(DAY);
+    let seconds = of_day / 1_000_000;
+    let mut text = [0u8; 27];
+    let mut put = |at: usize, value: i64, width: usize| {
+        let mut value = value;
+        for k in (at..at + width).rev() {
+            text[k] = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+    };
+    put(0, year, 4);
+    put(5, date.0, 2);
+    put(8, date.1, 2);
+    put(11, seconds / 3600, 2);
+    put(14, seconds / 60 % 60, 2);
+    put(17, seconds % 60, 2);
+    put(20, of_day % 1_000_000, 6);
+    for (at, sign) in [
+        (4, b'-'),
+        (7, b'-'),
+        (10, b'T'),
+        (13, b':'),
+        (16, b':'),
+        (19, b'.'),
+    ] {
+        text[at] = sign;
+    }
+    text[26] = b'Z';
+    text.iter().map(|&b| b as char).collect()
+}
+
+/// The proleptic Gregorian ((month, day), year) of a day counted from 1970-01-01.
+fn civil_date(days: i64) -> ((i64, i64), i64) {
+    // Counted in 400-year eras from 0000-03-01, so the leap day ends each year.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let of_era = z.rem_euclid(146_097);
+    let year_of_era = (of_era - of_era / 1460 + of_era / 36_524 - of_era / 146_096) / 365;
+    let of_year = of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * of_year + 2) / 153;
+    let day = of_year - (153 * shifted_month + 2) / 5 + 1;
+    let month = if shifted_month < 10 {
+        shifted_month + 3
+    } else {
+        shifted_month - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    ((month, day), year)
 }
 
 /// A parsed IP address: its canonical text when that differs from the input, and its /24
@@ -343,6 +398,30 @@ pub fn parse_bool(text: &str) -> Result<bool, &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_are_formatted_as_chrono_formats_them() {
+        let chrono_text = |micros: i64| {
+            chrono::DateTime::from_timestamp_micros(micros)
+                .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string())
+                .unwrap_or_else(|| micros.to_string())
+        };
+        let day = 86_400_000_000i64;
+        let mut samples = vec![0, -1, 1, i64::MIN, i64::MAX, 951_782_400_000_000];
+        // Every day of four centuries around 2000 (leap days, century years), at varied
+        // times of day, and far years either side of the four-digit range.
+        for k in -80_000i64..80_000 {
+            samples.push(k * day + (k * 7_919_993).rem_euclid(day));
+        }
+        for year_micros in [-62_167_219_200_000_000i64, 253_402_300_800_000_000] {
+            for delta in [-day, -1, 0, 1, day] {
+                samples.push(year_micros + delta);
+            }
+        }
+        for micros in samples {
+            assert_eq!(format_time(micros), chrono_text(micros), "{micros}");
+        }
+    }
 
     fn iso(t: &str) -> String {
         format_time(parse_time(t).unwrap())

@@ -149,6 +149,7 @@ fn detection(
     } else {
         ctx.time[row]
     };
+    let detected = format_time(f.detected_at);
     let mut info: Vec<(&str, Value)> = Vec::new();
     if let Some(agent) = text(col::user_agent) {
         info.push(("userAgent", Value::from(agent)));
@@ -177,8 +178,8 @@ fn detection(
         },
         location: (!f.user_level).then_some(location),
         activity_date_time: format_time(activity),
-        detected_date_time: format_time(f.detected_at),
-        last_updated_date_time: format_time(f.detected_at),
+        detected_date_time: detected.clone(),
+        last_updated_date_time: detected,
         user_id,
         user_display_name: text(col::user_display_name),
         user_principal_name: upn,
