@@ -3,6 +3,8 @@
 //! contiguous range. The frame itself is not reordered (that would copy every column);
 //! `row` numbers are positions in the order, and text is looked up through it when needed.
 
+use std::sync::Arc;
+
 use polars::prelude::*;
 use polars_arrow::array::Array;
 use rayon::prelude::*;
@@ -13,7 +15,7 @@ use crate::enrich::ip_set::IpSet;
 use crate::enrich::leaked::LeakedAccounts;
 use crate::enrich::{AnonymousFlags, AnonymousPolicy, AnonymousSources};
 use crate::enrich::{GeoFacts, GeoIp};
-use crate::frame::{col, outcome, TextCodes};
+use crate::frame::{col, outcome, TextCodes, UserKeys};
 
 /// An outcome class as a small number, for tight loops.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,8 +92,8 @@ pub struct Context {
     ip: StringChunked,
     /// The frame's rows are in (time, request id) order.
     time_ordered: bool,
-    /// Columns of [`super::CODED_COLUMNS`] the load handed over as codes, not in the frame.
-    coded: Vec<(&'static str, TextCodes)>,
+    /// Columns the load handed over as codes, not in the frame.
+    coded: Vec<(&'static str, Arc<TextCodes>)>,
 }
 
 /// The distinct addresses of a column, sorted, with their parsed form.
@@ -278,6 +280,17 @@ pub fn org_common_networks(
         .collect()
 }
 
+/// A loaded frame as the context reads it.
+pub struct Loaded<'f> {
+    pub frame: &'f DataFrame,
+    /// Columns handed over as codes rather than in the frame: user columns and
+    /// [`super::CODED_COLUMNS`] a projected load left unread.
+    pub coded: Vec<(&'static str, Arc<TextCodes>)>,
+    /// Each row's user key, when the load built it (else it comes from the frame's user
+    /// columns).
+    pub users: Option<&'f UserKeys>,
+}
+
 /// What enrichment sources the context consults.
 pub struct Enrichment<'e> {
     pub anonymous: &'e AnonymousSources,
@@ -309,20 +322,31 @@ struct UserOrder {
     times: Vec<i64>,
 }
 
-fn user_order(frame: &DataFrame) -> PolarsResult<UserOrder> {
+fn user_order(frame: &DataFrame, keys: Option<&UserKeys>) -> PolarsResult<UserOrder> {
     let times = crate::frame::time_values(frame)?;
-    let user = user_keys(frame)?;
+    let from_frame;
+    let user = match keys {
+        Some(keys) => keys,
+        None => {
+            let interned = user_keys(frame)?;
+            from_frame = UserKeys {
+                count: interned.distinct.len(),
+                index: interned.index,
+            };
+            &from_frame
+        }
+    };
     // A load hands its frame over in (time, request id) order, and may leave the ids unread
     // (null): rows of equal time then keep the frame's order, which is that order.
     let ids = frame.column(col::request_id)?.str()?;
     let time_ordered = order::is_time_ordered(&times, |r| ids.get(r).unwrap_or(""));
     let order = if time_ordered {
-        order::by_user(&user.index, user.distinct.len())
+        order::by_user(&user.index, user.count)
     } else {
         let request: Vec<&str> = ids.iter().map(|r| r.unwrap_or("")).collect();
-        order::by_user_time_request(&user.index, user.distinct.len(), &times, &request)
+        order::by_user_time_request(&user.index, user.count, &times, &request)
     };
-    let users = order::user_ranges(&user.index, user.distinct.len());
+    let users = order::user_ranges(&user.index, user.count);
     Ok(UserOrder {
         order,
         users,
@@ -386,11 +410,11 @@ fn user_keys(frame: &DataFrame) -> PolarsResult<order::Interned<'_>> {
 }
 
 /// A column among those a load handed over as codes.
-fn find_coded<'a>(coded: &'a [(&str, TextCodes)], column: &str) -> Option<&'a TextCodes> {
+fn find_coded<'a>(coded: &'a [(&str, Arc<TextCodes>)], column: &str) -> Option<&'a TextCodes> {
     coded
         .iter()
         .find(|(c, _)| *c == column)
-        .map(|(_, codes)| codes)
+        .map(|(_, codes)| codes.as_ref())
 }
 
 /// The per-row columns the kernels read, in the detectors' order.
@@ -567,25 +591,34 @@ impl Context {
         networks_config: &NetworksConfig,
         enrichment: &Enrichment<'_>,
     ) -> PolarsResult<Context> {
-        Self::with_codes(frame, Vec::new(), score_since, networks_config, enrichment)
+        let loaded = Loaded {
+            frame,
+            coded: Vec::new(),
+            users: None,
+        };
+        Self::with_codes(loaded, score_since, networks_config, enrichment)
     }
 
-    /// Like [`Context::with_enrichment`], with some of [`super::CODED_COLUMNS`] handed over
-    /// as codes (the frame's own columns are then not read).
+    /// Like [`Context::with_enrichment`], with columns the load handed over as codes (the
+    /// frame's own columns are then not read) and the users' keys when it built them.
     pub fn with_codes(
-        frame: &DataFrame,
-        coded: Vec<(&'static str, TextCodes)>,
+        loaded: Loaded<'_>,
         score_since: Option<i64>,
         networks_config: &NetworksConfig,
         enrichment: &Enrichment<'_>,
     ) -> PolarsResult<Context> {
+        let Loaded {
+            frame,
+            coded,
+            users: user_keys,
+        } = loaded;
         let span = crate::trace::span("context: order");
         let UserOrder {
             order,
             users,
             time_ordered,
             times,
-        } = user_order(frame)?;
+        } = user_order(frame, user_keys)?;
         drop(span);
         // The per-row columns and the per-address facts are independent: build them at once.
         let (columns, addresses) = rayon::join(
@@ -865,6 +898,18 @@ mod tests {
             let got = user_keys(&frame).unwrap();
             assert_eq!(got.distinct, expected.distinct, "{missing}");
             assert_eq!(got.index, expected.index, "{missing}");
+            // Keys a load builds from the columns' codes are the same.
+            let codes = |column: &StringChunked| {
+                let values: Vec<Option<&str>> = column.iter().collect();
+                let interned = order::intern(&values);
+                TextCodes {
+                    distinct: interned.distinct.iter().map(|t| t.to_string()).collect(),
+                    index: interned.index,
+                }
+            };
+            let from_codes = UserKeys::from_codes(&codes(ids), &codes(names));
+            assert_eq!(from_codes.count, expected.distinct.len(), "{missing}");
+            assert_eq!(from_codes.index, expected.index, "{missing}");
         }
     }
 

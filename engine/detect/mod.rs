@@ -27,12 +27,10 @@ use crate::frame::col;
 use crate::rules::Rules;
 
 /// The canonical columns the context and the detectors read for every row. `score` decodes
-/// only these from Parquet inputs (the report fetches its own for the detections' rows); a
-/// test proves the projection changes nothing.
+/// only these from Parquet inputs (the report fetches its own for the detections' rows, and
+/// the load reads the user columns as codes); a test proves the projection changes nothing.
 pub const COLUMNS: &[&str] = &[
     col::time,
-    col::user_id,
-    col::user_principal_name,
     col::ip_address,
     col::ip_network,
     col::is_interactive,

@@ -8,6 +8,7 @@
 
 mod rows;
 mod text;
+mod users;
 
 use std::borrow::Cow;
 
@@ -15,6 +16,7 @@ use polars::prelude::*;
 
 pub use rows::{floats_at, texts_at};
 pub use text::TextBuilder;
+pub use users::UserKeys;
 
 /// Who the sign-in frame is sorted by when it is written (`idrisk convert`): time, then
 /// request id, which is unique after deduplication, so the order is total.

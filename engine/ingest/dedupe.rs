@@ -9,6 +9,7 @@
 //! one export shape has and another lacks is never lost to deduplication.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use ahash::{AHashMap, AHashSet};
 use polars::prelude::*;
@@ -16,7 +17,8 @@ use rayon::slice::ParallelSliceMut;
 
 use super::values::format_time;
 use super::{Counts, FileLoad, FileReport, IngestError, Ingested, Unread};
-use crate::frame::{self, col};
+
+use crate::frame::{self, col, UserKeys};
 
 pub(super) fn finish(files: &[PathBuf], loads: Vec<FileLoad>) -> Result<Ingested, IngestError> {
     crate::trace::rss("rss after parse");
@@ -107,9 +109,42 @@ pub(super) fn finish(files: &[PathBuf], loads: Vec<FileLoad>) -> Result<Ingested
             .filter(|&i| keep[i as usize])
             .collect();
     }
-    let user_ids = all.column(col::user_id)?.str()?;
-    let user_names = all.column(col::user_principal_name)?.str()?;
     drop(span);
+    let rows_stay = already_ordered && all_kept;
+    if !rows_stay {
+        // Rows move: unread columns are read whole first, so copies fill each other's gaps.
+        unread.read_into(&mut all)?;
+        unread = Unread::none();
+    }
+    // User columns a projection left unread come as codes from their dictionaries, and
+    // each row's user key is built once: for the account here and the detectors' order.
+    let span = crate::trace::span("dedupe: user codes");
+    let (codes, user_keys) =
+        if unread.is_unread(col::user_id) && unread.is_unread(col::user_principal_name) {
+            let (ids, names) = rayon::join(
+                || unread.codes(&all, col::user_id),
+                || unread.codes(&all, col::user_principal_name),
+            );
+            let (ids, names) = (ids?, names?);
+            let keys = UserKeys::from_codes(&ids, &names);
+            let codes = vec![
+                (col::user_id, Arc::new(ids)),
+                (col::user_principal_name, Arc::new(names)),
+            ];
+            (codes, Some(keys))
+        } else {
+            unread.read_column_into(&mut all, col::user_id)?;
+            unread.read_column_into(&mut all, col::user_principal_name)?;
+            (Vec::new(), None)
+        };
+    drop(span);
+    let users = match &user_keys {
+        Some(keys) => Users::Keys(keys),
+        None => Users::Text(
+            all.column(col::user_id)?.str()?,
+            all.column(col::user_principal_name)?.str()?,
+        ),
+    };
 
     let span = crate::trace::span("dedupe: per-file account");
     let mut reports = Vec::with_capacity(loads.len());
@@ -117,13 +152,10 @@ pub(super) fn finish(files: &[PathBuf], loads: Vec<FileLoad>) -> Result<Ingested
         files: loads.len() as u64,
         ..Counts::default()
     };
-    let mut all_users = AHashSet::new();
+    let mut all_users = Seen::new(&users);
     let mut quarantine = Vec::new();
     for ((path, load), range) in files.iter().zip(loads).zip(ranges) {
-        let (kept, first, last, file_users) =
-            account(range.clone(), keep, &times, user_ids, user_names);
-        // Per file first: a file's distinct users are far fewer than its rows.
-        all_users.extend(file_users.iter().cloned());
+        let (kept, first, last, file_users) = account(range.clone(), keep, &times, &users);
         let report = FileReport {
             path: path.to_string_lossy().into_owned(),
             shape: load.shape,
@@ -138,6 +170,8 @@ pub(super) fn finish(files: &[PathBuf], loads: Vec<FileLoad>) -> Result<Ingested
             users: file_users.len() as u64,
             warnings: load.warnings,
         };
+        // Per file first: a file's distinct users are far fewer than its rows.
+        all_users.add(file_users);
         totals.read += report.read;
         totals.kept += report.kept;
         totals.duplicates += report.duplicates;
@@ -150,14 +184,12 @@ pub(super) fn finish(files: &[PathBuf], loads: Vec<FileLoad>) -> Result<Ingested
     quarantine.sort();
     drop((times, span));
     let span = crate::trace::span("dedupe: gather");
-    let (frame, unread) = if already_ordered && all_kept {
+    let frame = if rows_stay {
         // Every row kept, already in order: nothing to copy, and each frame row is still the
         // file row its unread columns are fetched from.
-        (all, unread)
+        all
     } else {
-        // Rows move: unread columns are read whole first, so copies fill each other's gaps.
-        unread.read_into(&mut all)?;
-        (assemble(all, order, &plan)?, Unread::none())
+        assemble(all, order, &plan)?
     };
     drop(span);
     crate::trace::note("frame bytes", frame.estimated_size());
@@ -168,6 +200,8 @@ pub(super) fn finish(files: &[PathBuf], loads: Vec<FileLoad>) -> Result<Ingested
         files: reports,
         totals,
         unread,
+        codes,
+        users: user_keys,
     })
 }
 
@@ -335,49 +369,102 @@ fn release_freed_memory() {
     }
 }
 
-/// One file's rows: how many are kept, their first and last times, their distinct users.
-/// Parts of the range are counted in parallel, then merged.
+/// The users of a load's rows: their id and name columns, or the keys the load built.
+enum Users<'a> {
+    Text(&'a StringChunked, &'a StringChunked),
+    Keys(&'a UserKeys),
+}
+
+/// Distinct users seen: their keys as text, or as bits by key number.
+enum Seen {
+    Text(AHashSet<String>),
+    Keys(Vec<u64>),
+}
+
+impl Seen {
+    fn new(users: &Users<'_>) -> Seen {
+        match users {
+            Users::Text(..) => Seen::Text(AHashSet::new()),
+            Users::Keys(keys) => Seen::Keys(vec![0; keys.count.div_ceil(64)]),
+        }
+    }
+
+    fn add(&mut self, other: Seen) {
+        match (self, other) {
+            (Seen::Text(all), Seen::Text(more)) => all.extend(more),
+            (Seen::Keys(all), Seen::Keys(more)) => {
+                for (word, more) in all.iter_mut().zip(more) {
+                    *word |= more;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Seen::Text(set) => set.len(),
+            Seen::Keys(bits) => bits.iter().map(|w| w.count_ones() as usize).sum(),
+        }
+    }
+}
+
+/// One file's account: rows kept, first and last time, and its distinct users (user id,
+/// else principal name). Parts of the file are counted in parallel.
 fn account(
     range: std::ops::Range<usize>,
     keep: &[bool],
     times: &[i64],
-    ids: &StringChunked,
-    names: &StringChunked,
-) -> (u64, i64, i64, AHashSet<String>) {
+    users: &Users<'_>,
+) -> (u64, i64, i64, Seen) {
     use rayon::prelude::*;
     let part = (range.len() / (4 * rayon::current_num_threads())).max(1 << 16);
     let starts: Vec<usize> = range.clone().step_by(part).collect();
-    let parts: Vec<(u64, i64, i64, AHashSet<String>)> = starts
+    let parts: Vec<(u64, i64, i64, Seen)> = starts
         .into_par_iter()
         .map(|lo| {
             let hi = (lo + part).min(range.end);
             let mut kept = 0u64;
             let mut first = i64::MAX;
             let mut last = i64::MIN;
-            let mut seen: AHashSet<String> = AHashSet::new();
-            // Slices share the columns' buffers: the user key (id, else name) is read where
-            // it lies, and only distinct keys are copied.
-            let ids = ids.slice(lo as i64, hi - lo);
-            let names = names.slice(lo as i64, hi - lo);
-            for ((i, id), name) in (lo..hi).zip(ids.iter()).zip(names.iter()) {
+            for i in lo..hi {
                 kept += u64::from(keep[i]);
                 first = first.min(times[i]);
                 last = last.max(times[i]);
-                if let Some(user) = id.or(name) {
-                    if !seen.contains(user) {
-                        seen.insert(user.to_string());
+            }
+            let mut seen = Seen::new(users);
+            match (users, &mut seen) {
+                (Users::Text(ids, names), Seen::Text(set)) => {
+                    // Slices share the columns' buffers: the user key (id, else name) is
+                    // read where it lies, and only distinct keys are copied.
+                    let ids = ids.slice(lo as i64, hi - lo);
+                    let names = names.slice(lo as i64, hi - lo);
+                    for (id, name) in ids.iter().zip(names.iter()) {
+                        if let Some(user) = id.or(name) {
+                            if !set.contains(user) {
+                                set.insert(user.to_string());
+                            }
+                        }
                     }
                 }
+                (Users::Keys(keys), Seen::Keys(bits)) => {
+                    for &k in &keys.index[lo..hi] {
+                        if k != UserKeys::NONE {
+                            bits[k as usize / 64] |= 1 << (k % 64);
+                        }
+                    }
+                }
+                _ => {}
             }
             (kept, first, last, seen)
         })
         .collect();
-    let mut total = (0, i64::MAX, i64::MIN, AHashSet::new());
+    let mut total = (0, i64::MAX, i64::MIN, Seen::new(users));
     for (kept, first, last, seen) in parts {
         total.0 += kept;
         total.1 = total.1.min(first);
         total.2 = total.2.max(last);
-        total.3.extend(seen);
+        total.3.add(seen);
     }
     total
 }

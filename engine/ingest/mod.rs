@@ -25,7 +25,7 @@ use std::sync::Arc;
 use polars::prelude::*;
 use serde::Serialize;
 
-use crate::frame::{col, FrameBuilder, OutcomeCodes};
+use crate::frame::{col, FrameBuilder, OutcomeCodes, TextCodes, UserKeys};
 pub use parquet::{
     read_canonical_parquet, write_canonical_parquet, CanonicalParquetWriter, Compression,
 };
@@ -205,6 +205,12 @@ pub struct Ingested {
     pub totals: Counts,
     /// Columns a projected load left null, and where to fetch them (see [`IngestOptions::columns`]).
     pub unread: Unread,
+    /// Unread columns the load read as codes (the user columns, when the projection left
+    /// them out): the frame holds nulls there.
+    pub codes: Vec<(&'static str, Arc<TextCodes>)>,
+    /// Each row's user key, when the load built it from the user columns' codes (else the
+    /// user columns are in the frame).
+    pub users: Option<UserKeys>,
 }
 
 /// Options of a load.
@@ -222,12 +228,11 @@ pub struct IngestOptions {
     pub columns: Option<Vec<&'static str>>,
 }
 
-/// The columns the per-file account reads, decoded whatever the projection. (Request ids are
-/// read whole only when a load needs every one: to find copies across inputs, or to sort
-/// rows out of order; the order check fetches just the ids of rows with equal times.
-/// Copies of one sign-in are ranked on every column: a load that finds some reads its
-/// unread columns whole first.)
-pub const KEY_COLUMNS: &[&str] = &[col::time, col::user_id, col::user_principal_name];
+/// The columns every load decodes, whatever the projection. The rest are read only when a
+/// load needs them: request ids whole to find copies across inputs or to sort rows out of
+/// order (the order check fetches just the ids of rows with equal times); user columns as
+/// dictionary codes for the per-file account; every column whole when copies are ranked.
+pub const KEY_COLUMNS: &[&str] = &[col::time];
 
 /// The default chunk size.
 pub const CHUNK_BYTES: usize = 16 << 20;

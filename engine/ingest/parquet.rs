@@ -288,7 +288,7 @@ mod tests {
     }
 
     #[test]
-    fn a_projection_decodes_only_what_is_asked_and_the_keys() {
+    fn a_projection_decodes_only_what_is_asked_and_the_time() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f.parquet");
         let frame = small_frame(50);
@@ -299,7 +299,8 @@ mod tests {
             .column(col::country)
             .unwrap()
             .equals(frame.column(col::country).unwrap()));
-        assert_eq!(projected.column(col::user_id).unwrap().null_count(), 0);
+        assert_eq!(projected.column(col::time).unwrap().null_count(), 0);
+        assert_eq!(projected.column(col::user_id).unwrap().null_count(), 50);
         assert_eq!(projected.column(col::request_id).unwrap().null_count(), 50);
         assert_eq!(projected.column(col::user_agent).unwrap().null_count(), 50);
         assert_eq!(projected.column(col::asn).unwrap().null_count(), 50);

@@ -262,7 +262,8 @@ fn read_group_rows(
 
 /// A run of rows as codes into its own small dictionary.
 struct Piece {
-    values: Vec<String>,
+    /// The dictionary (a row group's dictionary page, or the distinct texts of a run).
+    values: Utf8ViewArray,
     /// Per row, an index into `values`, or [`TextCodes::NULL`].
     keys: Vec<u32>,
 }
@@ -271,53 +272,103 @@ impl Piece {
     /// A text column's rows, interned.
     fn of_text(text: &StringChunked) -> Piece {
         let mut seen: AHashMap<&str, u32> = AHashMap::new();
-        let mut values = Vec::new();
+        let mut values: Vec<&str> = Vec::new();
         let keys = text
             .iter()
             .map(|v| match v {
                 None => TextCodes::NULL,
                 Some(t) => *seen.entry(t).or_insert_with(|| {
-                    values.push(t.to_string());
+                    values.push(t);
                     (values.len() - 1) as u32
                 }),
             })
             .collect();
-        Piece { values, keys }
+        Piece {
+            values: Utf8ViewArray::from_slice_values(&values),
+            keys,
+        }
     }
 }
 
 /// The pieces' dictionaries merged into one, sorted, and every row's index into it.
+///
+/// Row groups repeat most of each other's dictionary (a user signs in in many of them), so
+/// the dictionaries hold far more entries than there are distinct values: runs of pieces
+/// are first interned on their own threads, and only their distinct values are merged.
 fn merge_pieces(pieces: Vec<Piece>, rows: usize) -> TextCodes {
-    let mut distinct: Vec<&str> = pieces
+    let runs = (2 * rayon::current_num_threads()).clamp(1, pieces.len().max(1));
+    let per_run = pieces.len().div_ceil(runs).max(1);
+    // Per run: its distinct values, and each piece's values as indices into them.
+    let interned: Vec<(Vec<&str>, Vec<Vec<u32>>)> = pieces
+        .par_chunks(per_run)
+        .map(|run| {
+            let mut seen: AHashMap<&str, u32> = AHashMap::new();
+            let mut distinct: Vec<&str> = Vec::new();
+            let local = run
+                .iter()
+                .map(|piece| {
+                    piece
+                        .values
+                        .values_iter()
+                        .map(|v| {
+                            *seen.entry(v).or_insert_with(|| {
+                                distinct.push(v);
+                                (distinct.len() - 1) as u32
+                            })
+                        })
+                        .collect()
+                })
+                .collect();
+            (distinct, local)
+        })
+        .collect();
+    let mut distinct: Vec<&str> = interned
         .iter()
-        .flat_map(|p| p.values.iter().map(String::as_str))
+        .flat_map(|(values, _)| values.iter().copied())
         .collect::<ahash::AHashSet<&str>>()
         .into_iter()
         .collect();
-    distinct.sort_unstable();
+    distinct.par_sort_unstable();
     let rank: AHashMap<&str, u32> = distinct
         .iter()
         .enumerate()
         .map(|(k, &t)| (t, k as u32))
         .collect();
-    let mapped: Vec<Vec<u32>> = pieces
+    // Each piece's values as global ranks, then each row's key through them.
+    let global: Vec<Vec<u32>> = interned
         .par_iter()
-        .map(|piece| {
-            let global: Vec<u32> = piece.values.iter().map(|v| rank[v.as_str()]).collect();
-            piece
-                .keys
+        .flat_map_iter(|(values, local)| {
+            let run_rank: Vec<u32> = values.iter().map(|v| rank[v]).collect();
+            local
                 .iter()
-                .map(|&k| match k {
-                    TextCodes::NULL => TextCodes::NULL,
-                    k => global[k as usize],
+                .map(move |ids| {
+                    ids.iter()
+                        .map(|&k| run_rank[k as usize])
+                        .collect::<Vec<u32>>()
                 })
-                .collect()
+                .collect::<Vec<_>>()
         })
         .collect();
-    let mut index = Vec::with_capacity(rows);
-    for part in mapped {
-        index.extend(part);
+    // Every piece writes its rows' keys into its own stretch of one index.
+    let mut index = vec![TextCodes::NULL; rows];
+    let mut stretches: Vec<&mut [u32]> = Vec::with_capacity(pieces.len());
+    let mut rest = index.as_mut_slice();
+    for piece in &pieces {
+        let (stretch, after) = rest.split_at_mut(piece.keys.len().min(rest.len()));
+        stretches.push(stretch);
+        rest = after;
     }
+    pieces
+        .par_iter()
+        .zip(&global)
+        .zip(stretches)
+        .for_each(|((piece, global), stretch)| {
+            for (out, &k) in stretch.iter_mut().zip(&piece.keys) {
+                if k != TextCodes::NULL {
+                    *out = global[k as usize];
+                }
+            }
+        });
     TextCodes {
         distinct: distinct.into_iter().map(String::from).collect(),
         index,
@@ -382,8 +433,10 @@ fn read_group_codes(
             .iter()
             .map(|k| k.map_or(TextCodes::NULL, |&k| k))
             .collect();
-        let values = values.iter().map(|v| v.unwrap_or("").to_string()).collect();
-        pieces.push(Piece { values, keys });
+        pieces.push(Piece {
+            values: values.clone(),
+            keys,
+        });
     }
     Ok(pieces)
 }
@@ -623,5 +676,40 @@ mod tests {
                 .unwrap(),
             sorted
         );
+    }
+
+    #[test]
+    fn user_columns_left_unread_come_as_codes_and_keys_that_count_as_the_text_does() {
+        let (_dir, files, n) = two_files();
+        let whole = load(&files, false);
+        assert!(whole.users.is_none() && whole.codes.is_empty());
+        // One file alone (nothing moves) and both files (read whole to find copies, none
+        // found, so nothing moves either).
+        for paths in [&files[..1], &files[..]] {
+            let whole = load(paths, false);
+            let projected = load(paths, true);
+            let keys = projected.users.as_ref().expect("keys built from codes");
+            assert_eq!(keys.index.len(), projected.frame.height());
+            assert_eq!(projected.totals.users, whole.totals.users);
+            assert_eq!(projected.totals.users, keys.count as u64);
+            let per_file = |i: &crate::ingest::Ingested| -> Vec<u64> {
+                i.files.iter().map(|f| f.users).collect()
+            };
+            assert_eq!(per_file(&projected), per_file(&whole));
+            let rows: Vec<usize> = (0..projected.frame.height()).collect();
+            for column in [col::user_id, col::user_principal_name] {
+                let (_, codes) = projected
+                    .codes
+                    .iter()
+                    .find(|(c, _)| *c == column)
+                    .expect("handed over as codes");
+                let got: Vec<Option<String>> = rows
+                    .iter()
+                    .map(|&r| codes.get(r).map(String::from))
+                    .collect();
+                assert_eq!(got, texts(&whole.frame, column, &rows), "{column}");
+            }
+        }
+        assert_eq!(n, 2 * ROW_GROUP_ROWS + 100);
     }
 }

@@ -2,12 +2,14 @@
 //! parallel, and turn their findings into detections, risky sign-ins and risky users. What
 //! `idrisk score` does between reading the inputs and writing the files; benches call it too.
 
+use std::sync::Arc;
+
 use rayon::prelude::*;
 use serde_json::{json, Value};
 
 use super::build::detections;
 use super::{risky_signins, risky_users, Detection, RiskySignIn, RiskyUser};
-use crate::detect::context::Enrichment;
+use crate::detect::context::{Enrichment, Loaded};
 use crate::detect::{registry, run_all, Context};
 use crate::ingest::{IngestError, Ingested};
 use crate::rules::Rules;
@@ -41,15 +43,19 @@ pub fn score(
     let span = crate::trace::span("score: sort context");
     // Columns of few values the load left unread come as codes from their dictionaries.
     let coding = crate::trace::span("score: coded columns");
-    let coded = crate::detect::CODED_COLUMNS
+    let mut coded = crate::detect::CODED_COLUMNS
         .par_iter()
         .filter(|c| loaded.unread.is_unread(c))
-        .map(|&c| Ok((c, loaded.unread.codes(&loaded.frame, c)?)))
+        .map(|&c| Ok((c, Arc::new(loaded.unread.codes(&loaded.frame, c)?))))
         .collect::<Result<Vec<_>, IngestError>>()?;
+    coded.extend(loaded.codes.iter().cloned());
     drop(coding);
     let ctx = Context::with_codes(
-        &loaded.frame,
-        coded,
+        Loaded {
+            frame: &loaded.frame,
+            coded,
+            users: loaded.users.as_ref(),
+        },
         score_since,
         &rules.networks,
         enrichment,
