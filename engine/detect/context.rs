@@ -85,7 +85,9 @@ pub struct Context {
     pub radius_km: Vec<f64>,
     by_address: std::sync::OnceLock<Groups>,
     by_time: std::sync::OnceLock<Vec<usize>>,
-    country: std::sync::OnceLock<Codes>,
+    /// [`IN_ORDER_CODES`] in the detectors' order, each built once (at once, when the load
+    /// handed them over as codes).
+    in_order: Vec<(&'static str, std::sync::OnceLock<Option<Codes>>)>,
     /// Each position's address as an index into the distinct addresses (for per-address
     /// detectors); [`order::NONE`] for rows without an address.
     pub address: Vec<u32>,
@@ -101,10 +103,15 @@ struct Addresses {
     parsed: Vec<Option<std::net::IpAddr>>,
     /// For each position of the order, the index into the distinct addresses.
     index: Vec<u32>,
+    /// The positions of each distinct address in time order, when asked for.
+    groups: Option<Groups>,
 }
 
 impl Addresses {
-    fn new(ip: &StringChunked, order: &[IdxSize]) -> Self {
+    /// `position_of` (each frame row's position), given when the frame rows are in time
+    /// order: the sort that numbers the addresses then also groups their positions in time
+    /// order, which [`Context::by_address`] would otherwise build apart.
+    fn new(ip: &StringChunked, order: &[IdxSize], position_of: Option<&[usize]>) -> Self {
         use std::net::{IpAddr, Ipv4Addr};
         // IPv4 text (nearly every row) is parsed and sorted as numbers, far cheaper than
         // hashing text; the strict parser accepts one spelling per address, so equal numbers
@@ -139,14 +146,24 @@ impl Addresses {
         keyed.par_sort_unstable();
         let mut index = vec![order::NONE; ip.len()];
         let mut parsed: Vec<Option<IpAddr>> = Vec::new();
+        // Each address's frame rows, in frame order: where its group starts in `members`.
+        let mut starts: Vec<usize> = Vec::new();
+        let mut members: Vec<usize> = Vec::new();
+        let grouping = position_of.is_some();
         let mut last = None;
         for key in keyed {
             let (address, row) = ((key >> 32) as u32, key as u32 as usize);
             if last != Some(address) {
                 parsed.push(Some(IpAddr::V4(address.into())));
                 last = Some(address);
+                if grouping {
+                    starts.push(members.len());
+                }
             }
             index[row] = (parsed.len() - 1) as u32;
+            if grouping {
+                members.push(row);
+            }
         }
         let texts: Vec<Option<&str>> = other.iter().map(|&(_, t)| Some(t)).collect();
         let interned = order::intern(&texts);
@@ -155,9 +172,27 @@ impl Addresses {
         for (&(row, _), &code) in other.iter().zip(&interned.index) {
             index[row as usize] = base + code;
         }
+        let groups = position_of.map(|position_of| {
+            // The other addresses' rows, grouped by address, each group in frame order.
+            let mut others: Vec<(u32, u32)> = other
+                .iter()
+                .zip(&interned.index)
+                .map(|(&(row, _), &code)| (code, row))
+                .collect();
+            others.sort_unstable();
+            for run in others.chunk_by(|a, b| a.0 == b.0) {
+                starts.push(members.len());
+                members.extend(run.iter().map(|&(_, row)| row as usize));
+            }
+            // Frame rows are in time order, so each group already is: only the frame rows
+            // become positions.
+            let members = members.par_iter().map(|&row| position_of[row]).collect();
+            Groups::from_parts(starts, members)
+        });
         Addresses {
             parsed,
             index: order::gather(&index, order),
+            groups,
         }
     }
 
@@ -314,6 +349,89 @@ pub fn org_common_networks(
         .par_iter()
         .map(|net| net.is_some_and(|n| common.contains(&n)))
         .collect()
+}
+
+/// The text columns of few values detectors read row by row in their order, as codes.
+const IN_ORDER_CODES: [&str; 3] = [col::country, col::operating_system, col::browser];
+
+/// [`IN_ORDER_CODES`] in the detectors' order: those the load handed over as codes are
+/// gathered now, together; the others are built from the frame when first asked for.
+fn codes_in_order(
+    coded: &[(&'static str, Arc<TextCodes>)],
+    order: &[IdxSize],
+) -> Vec<(&'static str, std::sync::OnceLock<Option<Codes>>)> {
+    let handed: Vec<&TextCodes> = IN_ORDER_CODES
+        .iter()
+        .filter_map(|c| find_coded(coded, c))
+        .collect();
+    let mut gathered = gather_codes(&handed, order).into_iter();
+    IN_ORDER_CODES
+        .iter()
+        .map(|&column| {
+            let built = find_coded(coded, column).and_then(|codes| {
+                Some(Codes {
+                    distinct: codes.distinct.clone(),
+                    code: gathered.next()?,
+                })
+            });
+            let cell = std::sync::OnceLock::new();
+            if let Some(codes) = built {
+                let _ = cell.set(Some(codes));
+            }
+            (column, cell)
+        })
+        .collect()
+}
+
+/// Code columns (in frame order) gathered into `order` together: each row's codes are
+/// packed 16 bits apiece into one word, so a position costs one random read rather than one
+/// per column. Columns with too many distinct values for 16 bits are gathered one by one.
+fn gather_codes(columns: &[&TextCodes], order: &[IdxSize]) -> Vec<Vec<u32>> {
+    const NULL16: u32 = u16::MAX as u32;
+    let rows = columns.first().map_or(0, |c| c.index.len());
+    let packable = columns.len() <= 4
+        && columns
+            .iter()
+            .all(|c| c.distinct.len() < NULL16 as usize && c.index.len() == rows);
+    if !packable || columns.len() < 2 {
+        return columns
+            .iter()
+            .map(|c| order::gather(&c.index, order))
+            .collect();
+    }
+    let packed: Vec<u64> = (0..rows)
+        .into_par_iter()
+        .map(|row| {
+            columns.iter().enumerate().fold(0u64, |word, (k, c)| {
+                let code = match c.index[row] {
+                    TextCodes::NULL => NULL16,
+                    code => code,
+                };
+                word | (u64::from(code) << (16 * k))
+            })
+        })
+        .collect();
+    let gathered = order::gather(&packed, order);
+    (0..columns.len())
+        .map(|k| {
+            gathered
+                .par_iter()
+                .map(|&word| match (word >> (16 * k)) as u32 & NULL16 {
+                    NULL16 => order::NONE,
+                    code => code,
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Each frame row's position in `order`.
+fn inverse(order: &[IdxSize]) -> Vec<usize> {
+    let mut position = vec![0usize; order.len()];
+    for (k, &row) in order.iter().enumerate() {
+        position[row as usize] = k;
+    }
+    position
 }
 
 /// A loaded frame as the context reads it.
@@ -549,6 +667,10 @@ where
 /// distinct address looked up once.
 struct AddressFacts {
     ip: StringChunked,
+    /// Positions grouped by address in time order, when the frame rows are in time order.
+    groups: Option<Groups>,
+    /// Each frame row's position, when the frame rows are in time order.
+    position_of: Option<Vec<usize>>,
     address: Vec<u32>,
     anonymous_flags: Vec<AnonymousFlags>,
     threat_intel: Vec<bool>,
@@ -563,12 +685,14 @@ impl AddressFacts {
     fn look_up(
         frame: &DataFrame,
         order: &[IdxSize],
+        time_ordered: bool,
         e: &Enrichment<'_>,
         networks_config: &NetworksConfig,
     ) -> PolarsResult<AddressFacts> {
         let ip = frame.column(col::ip_address)?.str()?.clone();
         let trusted = networks_config.trusted_set().unwrap_or_default();
-        let addresses = Addresses::new(&ip, order);
+        let position_of = time_ordered.then(|| inverse(order));
+        let mut addresses = Addresses::new(&ip, order, position_of.as_deref());
         Ok(AddressFacts {
             anonymous_flags: addresses.lookup(!e.anonymous.is_empty(), |a| e.anonymous.lookup(a)),
             threat_intel: addresses
@@ -576,6 +700,8 @@ impl AddressFacts {
             infected: addresses.lookup(!e.infected.is_empty(), |a| e.infected.contains(a)),
             geo: (!e.geoip.is_empty()).then(|| addresses.lookup(true, |a| e.geoip.lookup(a))),
             trusted: addresses.lookup(!trusted.is_empty(), |a| trusted.contains(a)),
+            groups: addresses.groups.take(),
+            position_of,
             address: addresses.index,
             ip,
         })
@@ -673,11 +799,26 @@ impl Context {
                 Ok((columns, org_common))
             },
             || {
-                let _span = crate::trace::span("context: addresses");
-                AddressFacts::look_up(frame, &order, enrichment, networks_config)
+                rayon::join(
+                    || {
+                        let _span = crate::trace::span("context: addresses");
+                        AddressFacts::look_up(
+                            frame,
+                            &order,
+                            time_ordered,
+                            enrichment,
+                            networks_config,
+                        )
+                    },
+                    || {
+                        let _span = crate::trace::span("context: codes in order");
+                        codes_in_order(&coded, &order)
+                    },
+                )
             },
         );
         let (columns, mut org_common) = columns?;
+        let (addresses, in_order) = addresses;
         let facts = addresses?;
         let first_validated = users
             .iter()
@@ -726,17 +867,26 @@ impl Context {
             columns.asn,
             columns.network,
         );
-        let (anonymous_flags, threat_intel, infected, address, ip) = (
+        let (anonymous_flags, threat_intel, infected, address, ip, groups, position_of) = (
             facts.anonymous_flags,
             facts.threat_intel,
             facts.infected,
             facts.address,
             facts.ip,
+            facts.groups,
+            facts.position_of,
         );
+        let (by_address, by_time) = (std::sync::OnceLock::new(), std::sync::OnceLock::new());
+        if let Some(groups) = groups {
+            let _ = by_address.set(groups);
+        }
+        if let Some(position_of) = position_of {
+            let _ = by_time.set(position_of);
+        }
         Ok(Context {
-            by_address: std::sync::OnceLock::new(),
-            by_time: std::sync::OnceLock::new(),
-            country: std::sync::OnceLock::new(),
+            by_address,
+            by_time,
+            in_order,
             radius_km,
             asn,
             network: networks,
@@ -780,11 +930,7 @@ impl Context {
             if self.time_ordered {
                 // The frame's rows are in time order, so each frame row's position, listed
                 // by frame row, is the positions in time order.
-                let mut position = vec![0usize; self.order.len()];
-                for (k, &row) in self.order.iter().enumerate() {
-                    position[row as usize] = k;
-                }
-                return position;
+                return inverse(&self.order);
             }
             let mut positions: Vec<usize> = (0..self.order.len()).collect();
             positions.par_sort_unstable_by_key(|&p| (self.time[p], p));
@@ -809,26 +955,23 @@ impl Context {
         selected
     }
 
-    /// A text column of few distinct values (country, device names) as codes in the
-    /// detectors' order (see [`Codes`]).
-    pub fn codes(&self, column: &str) -> PolarsResult<Codes> {
-        if let Some(codes) = self.coded(column) {
-            return Ok(Codes {
-                distinct: codes.distinct.clone(),
-                code: order::gather(&codes.index, &self.order),
-            });
-        }
-        Ok(Codes::new(self.frame.column(column)?.str()?, &self.order))
+    /// One of [`IN_ORDER_CODES`] as codes in the detectors' order (see [`Codes`]), built
+    /// once; `None` for another column or one the frame cannot give as text.
+    pub fn codes(&self, column: &str) -> Option<&Codes> {
+        let (_, codes) = self.in_order.iter().find(|(c, _)| *c == column)?;
+        codes
+            .get_or_init(|| {
+                let text = self.frame.column(column).ok()?.str().ok()?;
+                Some(Codes::new(text, &self.order))
+            })
+            .as_ref()
     }
 
-    /// The country column as codes, built once: several detectors read it.
+    /// The country column as codes: several detectors read it.
     pub fn country(&self) -> &Codes {
-        self.country.get_or_init(|| {
-            self.codes(col::country).unwrap_or_else(|_| Codes {
-                distinct: Vec::new(),
-                code: vec![order::NONE; self.order.len()],
-            })
-        })
+        static NONE: std::sync::OnceLock<Codes> = std::sync::OnceLock::new();
+        self.codes(col::country)
+            .unwrap_or_else(|| NONE.get_or_init(Codes::default))
     }
 
     /// Runs `kernel(k, start, end, out)` over every user's range of positions, users in

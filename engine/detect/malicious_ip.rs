@@ -50,6 +50,11 @@ impl Detector for MaliciousIp {
     fn detect(&self, ctx: &Context) -> Vec<Finding> {
         let window = i64::from(self.config.window_hours) * 3_600_000_000;
         ctx.by_address().per_group(|_, group, findings| {
+            // A finding takes `min_failures` failures and a validated sign-in: the many
+            // addresses with fewer sign-ins than that are passed over unread.
+            if group.len() <= self.config.min_failures as usize {
+                return;
+            }
             // Sign-ins of the window ending at the current one: `group[oldest..=k]` (the
             // group is in time order, so the window slides without a queue).
             let mut oldest = 0;
@@ -122,6 +127,22 @@ mod tests {
         let found = detect(&s);
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].evidence["credentialFailures"], 25);
+    }
+
+    #[test]
+    fn exactly_min_failures_then_a_valid_sign_in_fire_one_fewer_do_not() {
+        let min = Rules::builtin().malicious_ip.min_failures as usize;
+        let attack = |failures: usize| -> Vec<SignIn> {
+            let mut s: Vec<SignIn> = USERS[..failures]
+                .iter()
+                .enumerate()
+                .map(|(k, u)| sign_in(u, k as i64, "198.51.100.7", 50126))
+                .collect();
+            s.push(sign_in("victim", failures as i64, "198.51.100.7", 0));
+            s
+        };
+        assert_eq!(detect(&attack(min)).len(), 1);
+        assert!(detect(&attack(min - 1)).is_empty());
     }
 
     #[test]

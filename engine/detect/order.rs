@@ -315,6 +315,15 @@ impl Groups {
         Groups { offsets, members }
     }
 
+    /// Groups from where each starts in `members` (ascending), the groups laid end to end.
+    pub fn from_parts(mut starts: Vec<usize>, members: Vec<usize>) -> Groups {
+        starts.push(members.len());
+        Groups {
+            offsets: starts,
+            members,
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.offsets.len() - 1
     }

@@ -109,6 +109,11 @@ impl PasswordSpray {
     fn all_campaigns(&self, ctx: &Context) -> Vec<(Campaign, Source)> {
         let user_of = user_of(ctx);
         let mut out = ctx.by_address().per_group(|group, rows, out| {
+            // A campaign takes `min_users` users: the many addresses with fewer sign-ins
+            // than that are passed over unread.
+            if rows.len() < self.config.min_users as usize {
+                return;
+            }
             let Some(&first) = rows.first() else { return };
             // Most addresses run no campaign: their source text is not made.
             for mut campaign in self.campaigns_in(ctx, &user_of, rows, "") {
@@ -328,6 +333,20 @@ mod tests {
         let (found, campaigns) = run(&s);
         assert!(found.is_empty());
         assert!(!campaigns.is_empty());
+    }
+
+    #[test]
+    fn exactly_min_users_make_a_campaign_one_fewer_do_not() {
+        let min = Rules::builtin().password_spray.min_users as usize;
+        let spray = |users: usize| -> Vec<SignIn> {
+            USERS[..users]
+                .iter()
+                .enumerate()
+                .map(|(k, u)| sign_in(u, k as i64, "198.51.100.7", 50126))
+                .collect()
+        };
+        assert!(!run(&spray(min)).1.is_empty());
+        assert!(run(&spray(min - 1)).1.is_empty());
     }
 
     #[test]

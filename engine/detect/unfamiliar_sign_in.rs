@@ -106,7 +106,7 @@ impl Detector for UnfamiliarSignIn {
         // The few columns this detector reads, in the detectors' order, as codes; device
         // names reduced to their families once per distinct name.
         let countries = ctx.country();
-        let (Ok(systems), Ok(browsers)) =
+        let (Some(systems), Some(browsers)) =
             (ctx.codes(col::operating_system), ctx.codes(col::browser))
         else {
             return Vec::new();
