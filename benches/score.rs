@@ -3,7 +3,9 @@
 //! them, against a baseline measured in the same run: Polars reading the same file whole.
 //!
 //! The tenant is generated once during setup (`IDRISK_BENCH_USERS`, default 25,000 users ×
-//! 30 days ≈ 10.2 M sign-ins; set it lower for a quick run). Peak memory is the run's, as
+//! 30 days ≈ 10.2 M sign-ins; set it lower for a quick run) and written twice: zstd-compressed
+//! (the default of `convert` and `synth`) and LZ4-compressed (`--compression lz4`: a larger
+//! file that decompresses faster). Peak memory is the run's, as
 //! `/usr/bin/time -v cargo bench --bench score` reports it.
 
 use std::path::Path;
@@ -15,12 +17,14 @@ use idrisk::enrich::leaked::LeakedAccounts;
 use idrisk::enrich::{AnonymousSources, GeoIp};
 use idrisk::ingest::{self, IngestOptions};
 use idrisk::report::score::{columns_read, score};
-use idrisk::report::{write_table, Format};
+use idrisk::report::{write_tables, Format};
 use idrisk::rules::Rules;
 use idrisk::synth::output::{write_signins, SynthShape, Target};
 use idrisk::synth::side_files::write_side_files;
 use idrisk::synth::{generate, SynthConfig};
 
+/// Writes the tenant's sign-ins under `dir/signins` (zstd) and `dir/signins-lz4`, and its
+/// side files into `dir`.
 fn make_tenant(dir: &Path, users: u32) -> u64 {
     let codes = Rules::builtin().outcome_codes();
     let config = SynthConfig {
@@ -31,14 +35,19 @@ fn make_tenant(dir: &Path, users: u32) -> u64 {
         attack_rate: 0.003,
     };
     let tenant = generate(&config, &codes);
-    let signins = dir.join("signins");
-    std::fs::create_dir_all(&signins).expect("bench directory");
-    let target = Target {
-        dir: &signins,
-        gzip: false,
-        compression: idrisk::ingest::Compression::Zstd,
-    };
-    write_signins(&tenant, SynthShape::Parquet, target, &codes).expect("tenant written");
+    for (name, compression) in [
+        ("signins", idrisk::ingest::Compression::Zstd),
+        ("signins-lz4", idrisk::ingest::Compression::Lz4),
+    ] {
+        let signins = dir.join(name);
+        std::fs::create_dir_all(&signins).expect("bench directory");
+        let target = Target {
+            dir: &signins,
+            gzip: false,
+            compression,
+        };
+        write_signins(&tenant, SynthShape::Parquet, target, &codes).expect("tenant written");
+    }
     write_side_files(&tenant, dir).expect("side files written");
     tenant.events.len() as u64
 }
@@ -51,6 +60,7 @@ fn whole_score(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temporary directory");
     let rows = make_tenant(dir.path(), users);
     let parquet = dir.path().join("signins/signins.parquet");
+    let parquet_lz4 = dir.path().join("signins-lz4/signins.parquet");
     let rules = Rules::builtin();
     let anonymous = AnonymousSources::open(
         Some(&dir.path().join("anonymous-ip.mmdb")),
@@ -86,34 +96,22 @@ fn whole_score(c: &mut Criterion) {
                 .height()
         })
     });
-    group.bench_function("whole score, every detector", |b| {
-        b.iter(|| {
-            let mut options = IngestOptions::new(rules.outcome_codes());
-            options.columns = Some(columns_read());
-            let ingested =
-                ingest::load_files(std::slice::from_ref(&parquet), &options).expect("loaded");
-            let scored = score(&ingested, &rules, &enrichment, None).expect("scored");
-            write_table(
-                &scored.detections,
-                Format::Jsonl,
-                &out.join("detections.jsonl"),
-            )
-            .expect("written");
-            write_table(
-                &scored.risky_signins,
-                Format::Jsonl,
-                &out.join("risky_signins.jsonl"),
-            )
-            .expect("written");
-            write_table(
-                &scored.risky_users,
-                Format::Jsonl,
-                &out.join("risky_users.jsonl"),
-            )
-            .expect("written");
-            scored.detections.len()
-        })
-    });
+    for (name, file) in [
+        ("whole score, every detector", &parquet),
+        ("whole score, every detector, LZ4 file", &parquet_lz4),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let mut options = IngestOptions::new(rules.outcome_codes());
+                options.columns = Some(columns_read());
+                let ingested =
+                    ingest::load_files(std::slice::from_ref(file), &options).expect("loaded");
+                let scored = score(&ingested, &rules, &enrichment, None).expect("scored");
+                write_tables(&scored, Format::Jsonl, &out).expect("written");
+                scored.detections.len()
+            })
+        });
+    }
     group.finish();
 }
 

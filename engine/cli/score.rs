@@ -19,7 +19,7 @@ use crate::enrich::{AnonymousSources, GeoIp};
 use crate::ingest::values::parse_time;
 use crate::report::score::{columns_read, score};
 use crate::report::{
-    detection_counts, replace_atomically, write_quarantine_jsonl, write_table, Format, Summary,
+    detection_counts, replace_atomically, write_quarantine_jsonl, write_tables, Format, Summary,
 };
 use crate::rules::{Rules, DEFAULT_RULES};
 
@@ -123,21 +123,7 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating '{}'", args.out.display()))?;
     let ext = args.format.extension();
-    // The tables are written side by side: one file's bytes go to the kernel while the
-    // next file's rows are serialised.
-    let path = |table: &str| args.out.join(format!("{table}.{ext}"));
-    let (written, (signins_written, users_written)) = rayon::join(
-        || write_table(detections, args.format, &path("detections")),
-        || {
-            rayon::join(
-                || write_table(signins, args.format, &path("risky_signins")),
-                || write_table(users, args.format, &path("risky_users")),
-            )
-        },
-    );
-    written?;
-    signins_written?;
-    users_written?;
+    write_tables(&scored, args.format, &args.out)?;
     drop(span);
     let quarantine = args.out.join("quarantine.jsonl");
     replace_atomically(&quarantine, |p| {

@@ -13,7 +13,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use write::{replace_atomically, write_quarantine_jsonl, write_table, Format, Kind, Record};
+pub use write::{
+    replace_atomically, write_quarantine_jsonl, write_table, write_tables, Format, Kind, Record,
+};
 
 pub use crate::detect::Level as RiskLevel;
 

@@ -13,6 +13,7 @@ use polars::prelude::*;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::score::Scored;
 use super::{Detection, RiskySignIn, RiskyUser};
 use crate::ingest::values::parse_time;
 use crate::ingest::Quarantined;
@@ -168,6 +169,27 @@ pub fn write_table<R: Record>(rows: &[R], format: Format, path: &Path) -> anyhow
         }
         Ok(())
     })
+}
+
+/// Writes a scoring pass's detections, risky sign-ins and risky users into `dir` as
+/// `detections.<ext>`, `risky_signins.<ext>` and `risky_users.<ext>`, each atomically. The
+/// tables are written side by side: one file's bytes go to the kernel while the next file's
+/// rows are serialised.
+pub fn write_tables(scored: &Scored, format: Format, dir: &Path) -> anyhow::Result<()> {
+    let path = |table: &str| dir.join(format!("{table}.{}", format.extension()));
+    let (detections, (signins, users)) = rayon::join(
+        || write_table(&scored.detections, format, &path("detections")),
+        || {
+            rayon::join(
+                || write_table(&scored.risky_signins, format, &path("risky_signins")),
+                || write_table(&scored.risky_users, format, &path("risky_users")),
+            )
+        },
+    );
+    detections?;
+    signins?;
+    users?;
+    Ok(())
 }
 
 fn write_jsonl<R: Serialize + Sync>(rows: &[R], path: &Path) -> io::Result<()> {
