@@ -127,35 +127,72 @@ impl Rules {
         Ok(rules)
     }
 
+    /// Checks what the types cannot: every problem found, one per line, each naming its
+    /// section, key and value.
     fn validate(&self) -> Result<(), String> {
-        self.networks.trusted_set()?;
-        let share = self.networks.org_common_min_share;
-        if !(0.0..=1.0).contains(&share) {
-            return Err(format!(
-                "networks: 'org_common_min_share' is a share from 0 to 1, value: {share}"
-            ));
+        let mut problems: Vec<String> = Vec::new();
+        if let Err(problem) = self.networks.trusted_set() {
+            problems.push(problem);
         }
-        let f = &self.failures_then_success;
-        if f.min_failures == 0 {
-            return Err("failures_then_success: only positive numbers are allowed for 'min_failures', value: 0".into());
-        }
-        if f.session_gap_minutes == 0 {
-            return Err("failures_then_success: only positive numbers are allowed for 'session_gap_minutes', value: 0".into());
+        // A count or window of zero would make a detector fire on everything or nothing, a
+        // radius of zero or less every place unfamiliar.
+        let (f, t, g, u, m, p) = (
+            &self.failures_then_success,
+            &self.atypical_travel,
+            &self.multiple_geographies,
+            &self.unfamiliar_sign_in,
+            &self.malicious_ip,
+            &self.password_spray,
+        );
+        // One row per setting: (section, key, value, what it must be).
+        #[rustfmt::skip]
+        let checks: [(&str, &str, f64, Need); 16] = [
+            ("failures_then_success", "min_failures", f.min_failures.into(), Need::Positive),
+            ("failures_then_success", "session_gap_minutes", f.session_gap_minutes.into(), Need::Positive),
+            ("atypical_travel", "min_distance_km", t.min_distance_km, Need::Positive),
+            ("atypical_travel", "min_speed_kmh", t.min_speed_kmh, Need::Positive),
+            ("atypical_travel", "familiar_radius_km", t.familiar_radius_km, Need::Positive),
+            ("multiple_geographies", "window_minutes", g.window_minutes.into(), Need::Positive),
+            ("multiple_geographies", "min_distance_km", g.min_distance_km, Need::Positive),
+            ("unfamiliar_sign_in", "familiar_radius_km", u.familiar_radius_km, Need::Positive),
+            ("unfamiliar_sign_in", "min_unfamiliar", u.min_unfamiliar.into(), Need::Positive),
+            ("malicious_ip", "min_failures", m.min_failures.into(), Need::Positive),
+            ("malicious_ip", "window_hours", m.window_hours.into(), Need::Positive),
+            ("password_spray", "min_users", p.min_users.into(), Need::Positive),
+            ("password_spray", "window_minutes", p.window_minutes.into(), Need::Positive),
+            ("networks", "org_common_min_share", self.networks.org_common_min_share, Need::Share),
+            ("new_country", "rare_share", self.new_country.rare_share, Need::Share),
+            ("malicious_ip", "min_failure_ratio", m.min_failure_ratio, Need::Share),
+        ];
+        for (section, key, value, need) in checks {
+            match need {
+                Need::Positive if !(value.is_finite() && value > 0.0) => problems.push(format!(
+                    "{section}: only positive numbers are allowed for '{key}', value: {value}"
+                )),
+                Need::Share if !(0.0..=1.0).contains(&value) => problems.push(format!(
+                    "{section}: '{key}' is a share from 0 to 1, value: {value}"
+                )),
+                _ => {}
+            }
         }
         let o = &self.outcomes;
-        if let Some(code) = o
+        for code in o
             .credential_failure
             .iter()
-            .find(|c| o.credential_valid.contains(c))
+            .filter(|c| o.credential_valid.contains(c))
         {
-            return Err(format!(
+            problems.push(format!(
                 "outcomes: code {code} is in both 'credential_failure' and 'credential_valid'"
             ));
         }
         if o.credential_failure.contains(&0) || o.credential_valid.contains(&0) {
-            return Err("outcomes: code 0 is success and cannot be listed".into());
+            problems.push("outcomes: code 0 is success and cannot be listed".into());
         }
-        Ok(())
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("\n  "))
+        }
     }
 
     /// SHA-256 of the effective rules, as TOML: identifies the rules a run used.
@@ -174,6 +211,13 @@ impl Rules {
             credential_valid: self.outcomes.credential_valid.clone(),
         }
     }
+}
+
+/// What a numeric setting must be.
+enum Need {
+    Positive,
+    /// From 0 to 1.
+    Share,
 }
 
 /// Lays `overrides` over `base`, table by table; other values replace.
@@ -262,5 +306,24 @@ mod tests {
         let text = DEFAULT_RULES.replace("credential_valid = [", "credential_valid = [50126, ");
         let err = Rules::parse(&text, "x").unwrap_err().to_string();
         assert!(err.contains("50126"), "{err}");
+    }
+
+    #[test]
+    fn every_problem_is_reported_each_with_its_key_and_value() {
+        let text = "[atypical_travel]\nfamiliar_radius_km = -5.0\n\
+                    [unfamiliar_sign_in]\nfamiliar_radius_km = 0.0\n\
+                    [malicious_ip]\nmin_failure_ratio = 1.5\nwindow_hours = 0\n\
+                    [password_spray]\nmin_users = 0\n";
+        let err = Rules::parse(text, "x").unwrap_err().to_string();
+        for expected in [
+            "atypical_travel: only positive numbers are allowed for 'familiar_radius_km', value: -5",
+            "unfamiliar_sign_in: only positive numbers are allowed for 'familiar_radius_km', value: 0",
+            "malicious_ip: 'min_failure_ratio' is a share from 0 to 1, value: 1.5",
+            "malicious_ip: only positive numbers are allowed for 'window_hours', value: 0",
+            "password_spray: only positive numbers are allowed for 'min_users', value: 0",
+        ] {
+            assert!(err.contains(expected), "{expected} not in {err}");
+        }
+        assert_eq!(err.lines().count(), 5, "{err}");
     }
 }
