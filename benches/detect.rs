@@ -3,13 +3,17 @@
 //! every user's rows (what a window LAG + haversine query does), the least any travel-style
 //! kernel must do.
 //!
-//! The tenant (500 users, 30 days) is generated and sorted during setup; only detection is
-//! timed.
+//! The tenant (500 users, 30 days) is generated and sorted during setup, with its side files
+//! (anonymous-IP database, Tor, threat-intelligence, infected and leaked-account lists) as
+//! enrichment, so the list detectors have lists to read; only detection is timed.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use idrisk::detect::context::Enrichment;
 use idrisk::detect::{registry, run_all, Context};
+use idrisk::enrich::sources::Sources;
 use idrisk::geo::distance_km;
 use idrisk::rules::Rules;
+use idrisk::synth::side_files::{source_files, write_side_files};
 use idrisk::synth::{generate, SynthConfig};
 
 fn detect(c: &mut Criterion) {
@@ -22,8 +26,15 @@ fn detect(c: &mut Criterion) {
         start: 1_740_787_200_000_000,
         attack_rate: 0.003,
     };
-    let frame = generate(&config, &codes).frame(&codes);
-    let ctx = Context::new(&frame, None, &rules.networks).expect("context");
+    let tenant = generate(&config, &codes);
+    let frame = tenant.frame(&codes);
+    let dir = tempfile::tempdir().expect("temporary directory");
+    write_side_files(&tenant, dir.path()).expect("side files written");
+    // As the README's command: the log's own coordinates, no GeoIP databases.
+    let sources = Sources::open(&source_files(dir.path(), false)).expect("side files opened");
+    let enrichment = Enrichment::from_sources(&sources, &rules);
+    let ctx =
+        Context::with_enrichment(&frame, None, &rules.networks, &enrichment).expect("context");
     let detectors = registry(&rules);
     let mut group = c.benchmark_group("detect");
     group.throughput(Throughput::Elements(frame.height() as u64));

@@ -12,15 +12,13 @@ use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use idrisk::detect::context::Enrichment;
-use idrisk::enrich::ip_set::IpSet;
-use idrisk::enrich::leaked::LeakedAccounts;
-use idrisk::enrich::{AnonymousSources, GeoIp};
+use idrisk::enrich::sources::Sources;
 use idrisk::ingest::{self, IngestOptions};
 use idrisk::report::score::{columns_read, score};
 use idrisk::report::{write_tables, Format};
 use idrisk::rules::Rules;
 use idrisk::synth::output::{write_signins, SynthShape, Target};
-use idrisk::synth::side_files::write_side_files;
+use idrisk::synth::side_files::{source_files, write_side_files};
 use idrisk::synth::{generate, SynthConfig};
 
 /// Writes the tenant's sign-ins under `dir/signins` (zstd) and `dir/signins-lz4`, and its
@@ -62,26 +60,9 @@ fn whole_score(c: &mut Criterion) {
     let parquet = dir.path().join("signins/signins.parquet");
     let parquet_lz4 = dir.path().join("signins-lz4/signins.parquet");
     let rules = Rules::builtin();
-    let anonymous = AnonymousSources::open(
-        Some(&dir.path().join("anonymous-ip.mmdb")),
-        &[dir.path().join("tor-exit-nodes.txt")],
-    )
-    .expect("anonymous sources");
-    let read_list =
-        |name: &str| idrisk::enrich::anonymous::read_list(&dir.path().join(name)).expect("list");
-    let threat_intel: IpSet = read_list("threat-intel.txt");
-    let infected: IpSet = read_list("infected-ips.txt");
-    let leaked = LeakedAccounts::read(&[dir.path().join("leaked-accounts.txt")]).expect("leaked");
-    let geoip = GeoIp::default();
-    let enrichment = Enrichment {
-        anonymous: &anonymous,
-        policy: rules.anonymous_ip.policy(),
-        threat_intel: &threat_intel,
-        infected: &infected,
-        leaked: &leaked,
-        geoip: &geoip,
-        prefer_geoip: false,
-    };
+    // As the README's command: the log's own coordinates, no GeoIP databases.
+    let sources = Sources::open(&source_files(dir.path(), false)).expect("side files opened");
+    let enrichment = Enrichment::from_sources(&sources, &rules);
     let out = dir.path().join("out");
     std::fs::create_dir_all(&out).expect("output directory");
 

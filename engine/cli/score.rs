@@ -12,16 +12,13 @@ use serde_json::{json, Value};
 use super::load::load_inputs;
 use super::{InputArgs, EXIT_OK, EXIT_QUARANTINED};
 use crate::detect::context::Enrichment;
-use crate::enrich::anonymous::read_list;
-use crate::enrich::ip_set::IpSet;
-use crate::enrich::leaked::LeakedAccounts;
-use crate::enrich::{AnonymousSources, GeoIp};
+use crate::enrich::sources::Sources;
 use crate::ingest::values::parse_time;
 use crate::report::score::{columns_read, score};
 use crate::report::{
     detection_counts, replace_atomically, write_quarantine_jsonl, write_tables, Format, Summary,
 };
-use crate::rules::{Rules, DEFAULT_RULES};
+use crate::rules::{FilesConfig, Rules, DEFAULT_RULES};
 
 #[derive(Debug, Args)]
 pub struct ScoreArgs {
@@ -89,30 +86,20 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
             flag.to_vec()
         }
     };
-    let geoip_city = args.geoip_city.clone().or(files.geoip_city);
-    let geoip_asn = args.geoip_asn.clone().or(files.geoip_asn);
-    let anonymous_ip = args.anonymous_ip.clone().or(files.anonymous_ip);
-    let anonymous_lists = either(&args.anonymous_list, &files.anonymous_lists);
-    let threat_intel_lists = either(&args.threat_intel, &files.threat_intel);
-    let infected_lists = either(&args.infected_list, &files.infected_lists);
-    let leaked_lists = either(&args.leaked_accounts, &files.leaked_accounts);
+    let files = FilesConfig {
+        geoip_city: args.geoip_city.clone().or(files.geoip_city),
+        geoip_asn: args.geoip_asn.clone().or(files.geoip_asn),
+        anonymous_ip: args.anonymous_ip.clone().or(files.anonymous_ip),
+        anonymous_lists: either(&args.anonymous_list, &files.anonymous_lists),
+        threat_intel: either(&args.threat_intel, &files.threat_intel),
+        infected_lists: either(&args.infected_list, &files.infected_lists),
+        leaked_accounts: either(&args.leaked_accounts, &files.leaked_accounts),
+    };
     let span = crate::trace::span("score: enrichment files");
-    let anonymous = AnonymousSources::open(anonymous_ip.as_deref(), &anonymous_lists)?;
-    let threat_intel = read_lists(&threat_intel_lists)?;
-    let infected = read_lists(&infected_lists)?;
-    let leaked = LeakedAccounts::read(&leaked_lists)?;
-    let geoip = GeoIp::open(geoip_city.as_deref(), geoip_asn.as_deref())?;
+    let sources = Sources::open(&files)?;
     drop(span);
     let ingested = load_inputs(&args.input, &rules, Some(columns_read()))?;
-    let enrichment = Enrichment {
-        anonymous: &anonymous,
-        policy: rules.anonymous_ip.policy(),
-        threat_intel: &threat_intel,
-        infected: &infected,
-        leaked: &leaked,
-        geoip: &geoip,
-        prefer_geoip: rules.geoip.prefer_over_log,
-    };
+    let enrichment = Enrichment::from_sources(&sources, &rules);
     let scored = score(&ingested, &rules, &enrichment, score_since)?;
     let span = crate::trace::span("score: write");
     let (detections, signins, users) = (
@@ -132,13 +119,13 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
     let parameters: BTreeMap<String, Value> = [
         ("score_since".to_string(), json!(args.score_since)),
         ("format".to_string(), json!(ext)),
-        ("geoip_city".to_string(), json!(geoip_city)),
-        ("geoip_asn".to_string(), json!(geoip_asn)),
-        ("anonymous_ip".to_string(), json!(anonymous_ip)),
-        ("anonymous_lists".to_string(), json!(anonymous_lists)),
-        ("threat_intel".to_string(), json!(threat_intel_lists)),
-        ("infected_lists".to_string(), json!(infected_lists)),
-        ("leaked_accounts".to_string(), json!(leaked_lists)),
+        ("geoip_city".to_string(), json!(files.geoip_city)),
+        ("geoip_asn".to_string(), json!(files.geoip_asn)),
+        ("anonymous_ip".to_string(), json!(files.anonymous_ip)),
+        ("anonymous_lists".to_string(), json!(files.anonymous_lists)),
+        ("threat_intel".to_string(), json!(files.threat_intel)),
+        ("infected_lists".to_string(), json!(files.infected_lists)),
+        ("leaked_accounts".to_string(), json!(files.leaked_accounts)),
         (
             "detectors".to_string(),
             Value::from(scored.detectors.clone()),
@@ -188,15 +175,6 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
     std::mem::forget(scored);
     std::mem::forget(ingested);
     Ok(code)
-}
-
-/// Several list files as one set.
-fn read_lists(paths: &[PathBuf]) -> anyhow::Result<IpSet> {
-    let mut set = IpSet::default();
-    for path in paths {
-        set = set.union(&read_list(path)?);
-    }
-    Ok(set)
 }
 
 /// The riskiest users: highest level first, then most detections.

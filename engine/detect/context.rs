@@ -13,9 +13,11 @@ use super::order::{self, Codes, Groups};
 
 use crate::enrich::ip_set::IpSet;
 use crate::enrich::leaked::LeakedAccounts;
+use crate::enrich::sources::Sources;
 use crate::enrich::{AnonymousFlags, AnonymousPolicy, AnonymousSources};
 use crate::enrich::{GeoFacts, GeoIp};
 use crate::frame::{col, outcome, TextCodes, UserKeys};
+use crate::rules::Rules;
 
 /// An outcome class as a small number, for tight loops.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -455,6 +457,22 @@ pub struct Enrichment<'e> {
     pub geoip: &'e GeoIp,
     /// Take GeoIP coordinates over the log's.
     pub prefer_geoip: bool,
+}
+
+impl<'e> Enrichment<'e> {
+    /// The opened sources, looked up as the rules say (anonymous-IP policy, GeoIP over the
+    /// log or not).
+    pub fn from_sources(sources: &'e Sources, rules: &Rules) -> Self {
+        Enrichment {
+            anonymous: &sources.anonymous,
+            policy: rules.anonymous_ip.policy(),
+            threat_intel: &sources.threat_intel,
+            infected: &sources.infected,
+            leaked: &sources.leaked,
+            geoip: &sources.geoip,
+            prefer_geoip: rules.geoip.prefer_over_log,
+        }
+    }
 }
 
 /// `[geoip]` in the rules.
@@ -1025,7 +1043,6 @@ impl Context {
 mod tests {
     use super::*;
     use crate::detect::testing::{frame, sign_in, SignIn};
-    use crate::rules::Rules;
 
     fn sign_ins() -> Vec<SignIn> {
         let mut all = Vec::new();

@@ -6,6 +6,7 @@ pub mod anonymous;
 pub mod geoip;
 pub mod ip_set;
 pub mod leaked;
+pub mod sources;
 
 pub use anonymous::{AnonymousFlags, AnonymousPolicy, AnonymousSources, SourceError};
 pub use geoip::{GeoFacts, GeoIp};
