@@ -316,3 +316,98 @@ fn enrichment_files_named_in_the_rules_are_used_and_checked() {
         .unwrap()
         .contains("/no/such/leaks.txt"));
 }
+
+/// Scoring decodes from canonical Parquet only what it reads per row, takes users and other
+/// text of few values as dictionary codes, and leaves request ids unread but where times tie:
+/// on a file with sign-ins keyed by name alone and tied times, it must score exactly as a
+/// load of every column does.
+#[test]
+fn a_projected_parquet_load_scores_as_a_whole_load_with_nameless_users_and_tied_times() {
+    use idrisk::detect::context::Enrichment;
+    use idrisk::enrich::sources::Sources;
+    use idrisk::frame::{col, time_values};
+    use idrisk::ingest::{load_files, write_canonical_parquet, Compression, IngestOptions};
+    use idrisk::report::score::{columns_read, score};
+    use idrisk::rules::Rules;
+    use idrisk::synth::side_files::{source_files, write_side_files};
+    use idrisk::synth::{generate, SynthConfig};
+    use polars::prelude::*;
+
+    let rules = Rules::builtin();
+    let codes = rules.outcome_codes();
+    let config = SynthConfig {
+        users: 150,
+        days: 20,
+        seed: 11,
+        start: 1_740_787_200_000_000,
+        attack_rate: 0.01,
+    };
+    let tenant = generate(&config, &codes);
+    let mut frame = tenant.frame(&codes);
+    // Every 40th sign-in has no user id (keyed by its principal name); every 97th shares the
+    // time of the one before.
+    let ids: StringChunked = frame
+        .column(col::user_id)
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .enumerate()
+        .map(|(i, id)| if i % 40 == 0 { None } else { id })
+        .collect();
+    frame
+        .replace(
+            col::user_id,
+            ids.with_name(col::user_id.into()).into_column(),
+        )
+        .unwrap();
+    let mut times = time_values(&frame).unwrap();
+    for i in (97..times.len()).step_by(97) {
+        times[i] = times[i - 1];
+    }
+    let time = Int64Chunked::from_vec(col::time.into(), times.clone())
+        .into_datetime(TimeUnit::Microseconds, Some(TimeZone::UTC));
+    frame.replace(col::time, time.into_column()).unwrap();
+    // Canonical order: time, then request id.
+    let request: Vec<String> = frame
+        .column(col::request_id)
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .map(|r| r.unwrap_or("").to_string())
+        .collect();
+    let mut order: Vec<IdxSize> = (0..frame.height() as IdxSize).collect();
+    order.sort_by(|&a, &b| {
+        let (a, b) = (a as usize, b as usize);
+        times[a]
+            .cmp(&times[b])
+            .then_with(|| request[a].cmp(&request[b]))
+    });
+    let frame = frame.take(&IdxCa::from_vec("order".into(), order)).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let parquet = dir.path().join("signins.parquet");
+    write_canonical_parquet(&frame, &parquet, Compression::Zstd).unwrap();
+    write_side_files(&tenant, dir.path()).unwrap();
+    let sources = Sources::open(&source_files(dir.path(), true)).unwrap();
+    let enrichment = Enrichment::from_sources(&sources, &rules);
+    let run = |columns: Option<Vec<&'static str>>| {
+        let mut options = IngestOptions::new(codes.clone());
+        let projected = columns.is_some();
+        options.columns = columns;
+        let ingested = load_files(std::slice::from_ref(&parquet), &options).unwrap();
+        // The projected load takes the fast paths this test is about.
+        assert_eq!(ingested.users.is_some(), projected);
+        assert_eq!(ingested.unread.is_unread(col::request_id), projected);
+        let scored = score(&ingested, &rules, &enrichment, None).unwrap();
+        assert!(scored.detections.len() > 10);
+        serde_json::to_string(&(
+            &scored.detections,
+            &scored.risky_signins,
+            &scored.risky_users,
+        ))
+        .unwrap()
+    };
+    assert_eq!(run(Some(columns_read())), run(None));
+}
