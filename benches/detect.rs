@@ -19,13 +19,7 @@ use idrisk::synth::{generate, SynthConfig};
 fn detect(c: &mut Criterion) {
     let rules = Rules::builtin();
     let codes = rules.outcome_codes();
-    let config = SynthConfig {
-        users: 500,
-        days: 30,
-        seed: 3,
-        start: 1_740_787_200_000_000,
-        attack_rate: 0.003,
-    };
+    let config = SynthConfig::new(500, 30, 3);
     let tenant = generate(&config, &codes);
     let frame = tenant.frame(&codes);
     let dir = tempfile::tempdir().expect("temporary directory");

@@ -14,13 +14,7 @@ use rayon::prelude::*;
 fn enrich(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temp dir");
     let codes = Rules::builtin().outcome_codes();
-    let config = SynthConfig {
-        users: 20,
-        days: 2,
-        seed: 1,
-        start: 1_740_787_200_000_000,
-        attack_rate: 0.003,
-    };
+    let config = SynthConfig::new(20, 2, 1);
     write_side_files(&generate(&config, &codes), dir.path()).expect("side files");
     let geo = GeoIp::open(
         Some(&dir.path().join("geoip-city.mmdb")),

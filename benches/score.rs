@@ -25,13 +25,7 @@ use idrisk::synth::{generate, SynthConfig};
 /// side files into `dir`.
 fn make_tenant(dir: &Path, users: u32) -> u64 {
     let codes = Rules::builtin().outcome_codes();
-    let config = SynthConfig {
-        users,
-        days: 30,
-        seed: 3,
-        start: 1_740_787_200_000_000,
-        attack_rate: 0.003,
-    };
+    let config = SynthConfig::new(users, 30, 3);
     let tenant = generate(&config, &codes);
     for (name, compression) in [
         ("signins", idrisk::ingest::Compression::Zstd),

@@ -39,6 +39,20 @@ pub struct SynthConfig {
     pub attack_rate: f64,
 }
 
+impl SynthConfig {
+    /// `users` × `days` from 2025-03-01 (UTC) with the default attack rate, as `idrisk
+    /// synth` makes them without `--start` or `--attack-rate`.
+    pub fn new(users: u32, days: u32, seed: u64) -> Self {
+        SynthConfig {
+            users,
+            days,
+            seed,
+            start: 1_740_787_200_000_000,
+            attack_rate: 0.003,
+        }
+    }
+}
+
 /// One ground-truth label: a detection a correct engine must raise.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Label {

@@ -336,11 +336,8 @@ fn a_projected_parquet_load_scores_as_a_whole_load_with_nameless_users_and_tied_
     let rules = Rules::builtin();
     let codes = rules.outcome_codes();
     let config = SynthConfig {
-        users: 150,
-        days: 20,
-        seed: 11,
-        start: 1_740_787_200_000_000,
         attack_rate: 0.01,
+        ..SynthConfig::new(150, 20, 11)
     };
     let tenant = generate(&config, &codes);
     let mut frame = tenant.frame(&codes);

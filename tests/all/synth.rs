@@ -14,13 +14,7 @@ use polars::prelude::DataFrame;
 use crate::support::{load_paths, rows, rows_by_id};
 
 fn config(users: u32, days: u32, seed: u64) -> SynthConfig {
-    SynthConfig {
-        users,
-        days,
-        seed,
-        start: idrisk::ingest::values::parse_time("2025-03-01T00:00:00Z").unwrap(),
-        attack_rate: 0.003,
-    }
+    SynthConfig::new(users, days, seed)
 }
 
 fn synth(dir: &Path, shape: &str, extra: &[&str]) {
