@@ -10,8 +10,10 @@ use polars::prelude::{IdxSize, StringChunked};
 use polars_arrow::array::{Array, Utf8ViewArray};
 use rayon::prelude::*;
 
+use crate::frame::{first_seen, rank_together};
+
 /// The index of a null value in [`Interned::index`].
-pub const NONE: u32 = u32::MAX;
+pub const NONE: u32 = crate::frame::TextCodes::NULL;
 
 /// The distinct values of a text column, sorted, and each row's index into them.
 pub struct Interned<'a> {
@@ -26,26 +28,9 @@ pub fn intern<'a>(values: &[Option<&'a str>]) -> Interned<'a> {
     let part = (values.len() / (4 * rayon::current_num_threads())).max(1 << 16);
     let parts: Vec<(Vec<&'a str>, Vec<u32>)> = values
         .par_chunks(part)
-        .map(|rows| intern_part(rows.iter().copied()))
+        .map(|rows| first_seen(rows.iter().copied()))
         .collect();
     merge(parts)
-}
-
-/// One part's values interned on their own: its distinct values in order of first sight,
-/// and each value's index into them.
-fn intern_part<'a>(values: impl Iterator<Item = Option<&'a str>>) -> (Vec<&'a str>, Vec<u32>) {
-    let mut seen: Vec<&'a str> = Vec::new();
-    let mut local: AHashMap<&'a str, u32> = AHashMap::new();
-    let index = values
-        .map(|value| match value {
-            None => NONE,
-            Some(text) => *local.entry(text).or_insert_with(|| {
-                seen.push(text);
-                (seen.len() - 1) as u32
-            }),
-        })
-        .collect();
-    (seen, index)
 }
 
 /// Rows `start..end` of one chunk of a text column.
@@ -86,7 +71,7 @@ pub fn intern_column(column: &StringChunked) -> Interned<'_> {
     let rows = (column.len() / (4 * rayon::current_num_threads())).max(1 << 16);
     let parts: Vec<(Vec<&str>, Vec<u32>)> = parts_of(column, rows)
         .into_par_iter()
-        .map(|runs| intern_part(values_of(&runs)))
+        .map(|runs| first_seen(values_of(&runs)))
         .collect();
     merge(parts)
 }
@@ -128,18 +113,12 @@ pub fn intern_few(column: &StringChunked) -> Interned<'_> {
 /// Merges parts interned on their own: the distinct values of all, sorted, and each row's
 /// rank among them.
 fn merge<'a>(parts: Vec<(Vec<&'a str>, Vec<u32>)>) -> Interned<'a> {
-    let mut distinct: Vec<&'a str> = parts.iter().flat_map(|(seen, _)| seen.clone()).collect();
-    distinct.par_sort_unstable();
-    distinct.dedup();
-    let rank: AHashMap<&str, u32> = distinct
-        .iter()
-        .enumerate()
-        .map(|(k, &text)| (text, k as u32))
-        .collect();
+    let lists: Vec<&[&'a str]> = parts.iter().map(|(seen, _)| seen.as_slice()).collect();
+    let (distinct, ranks) = rank_together(&lists);
     let index = parts
         .par_iter()
-        .flat_map_iter(|(seen, local)| {
-            let global: Vec<u32> = seen.iter().map(|text| rank[text]).collect();
+        .zip(&ranks)
+        .flat_map_iter(|((_, local), global)| {
             local
                 .iter()
                 .map(move |&i| if i == NONE { NONE } else { global[i as usize] })

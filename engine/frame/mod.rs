@@ -6,6 +6,7 @@
 //! so they cannot drift apart. Columns hold nulls where the export had no value; readers
 //! never invent values.
 
+mod intern;
 mod rows;
 mod text;
 mod users;
@@ -14,6 +15,7 @@ use std::borrow::Cow;
 
 use polars::prelude::*;
 
+pub use intern::{first_seen, rank_together};
 pub use rows::{floats_at, texts_at};
 pub use text::TextBuilder;
 pub use users::UserKeys;

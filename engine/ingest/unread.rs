@@ -14,7 +14,6 @@ use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use ahash::AHashMap;
 use polars::prelude::*;
 use polars_arrow::array::{DictionaryArray, Utf8ViewArray};
 use polars_arrow::bitmap::MutableBitmap;
@@ -26,7 +25,7 @@ use polars_parquet::read::{
 use rayon::prelude::*;
 
 use super::IngestError;
-use crate::frame::{texts_at, TextCodes};
+use crate::frame::{first_seen, rank_together, texts_at, TextCodes};
 
 /// One load's rows in the frame, and the file their unread columns are fetched from.
 #[derive(Debug, Clone)]
@@ -271,18 +270,7 @@ struct Piece {
 impl Piece {
     /// A text column's rows, interned.
     fn of_text(text: &StringChunked) -> Piece {
-        let mut seen: AHashMap<&str, u32> = AHashMap::new();
-        let mut values: Vec<&str> = Vec::new();
-        let keys = text
-            .iter()
-            .map(|v| match v {
-                None => TextCodes::NULL,
-                Some(t) => *seen.entry(t).or_insert_with(|| {
-                    values.push(t);
-                    (values.len() - 1) as u32
-                }),
-            })
-            .collect();
+        let (values, keys) = first_seen(text.iter());
         Piece {
             values: Utf8ViewArray::from_slice_values(&values),
             keys,
@@ -298,52 +286,27 @@ impl Piece {
 fn merge_pieces(pieces: Vec<Piece>, rows: usize) -> TextCodes {
     let runs = (2 * rayon::current_num_threads()).clamp(1, pieces.len().max(1));
     let per_run = pieces.len().div_ceil(runs).max(1);
-    // Per run: its distinct values, and each piece's values as indices into them.
-    let interned: Vec<(Vec<&str>, Vec<Vec<u32>>)> = pieces
+    // Per run: its distinct values, and its pieces' dictionary entries, end to end, as
+    // indices into them.
+    let interned: Vec<(Vec<&str>, Vec<u32>)> = pieces
         .par_chunks(per_run)
-        .map(|run| {
-            let mut seen: AHashMap<&str, u32> = AHashMap::new();
-            let mut distinct: Vec<&str> = Vec::new();
-            let local = run
-                .iter()
+        .map(|run| first_seen(run.iter().flat_map(|p| p.values.values_iter().map(Some))))
+        .collect();
+    let lists: Vec<&[&str]> = interned.iter().map(|(seen, _)| seen.as_slice()).collect();
+    let (distinct, run_ranks) = rank_together(&lists);
+    // Each piece's dictionary entries as global ranks.
+    let global: Vec<Vec<u32>> = pieces
+        .par_chunks(per_run)
+        .zip(&interned)
+        .zip(&run_ranks)
+        .flat_map_iter(|((run, (_, entries)), rank)| {
+            let mut entries = entries.iter();
+            run.iter()
                 .map(|piece| {
-                    piece
-                        .values
-                        .values_iter()
-                        .map(|v| {
-                            *seen.entry(v).or_insert_with(|| {
-                                distinct.push(v);
-                                (distinct.len() - 1) as u32
-                            })
-                        })
-                        .collect()
-                })
-                .collect();
-            (distinct, local)
-        })
-        .collect();
-    let mut distinct: Vec<&str> = interned
-        .iter()
-        .flat_map(|(values, _)| values.iter().copied())
-        .collect::<ahash::AHashSet<&str>>()
-        .into_iter()
-        .collect();
-    distinct.par_sort_unstable();
-    let rank: AHashMap<&str, u32> = distinct
-        .iter()
-        .enumerate()
-        .map(|(k, &t)| (t, k as u32))
-        .collect();
-    // Each piece's values as global ranks, then each row's key through them.
-    let global: Vec<Vec<u32>> = interned
-        .par_iter()
-        .flat_map_iter(|(values, local)| {
-            let run_rank: Vec<u32> = values.iter().map(|v| rank[v]).collect();
-            local
-                .iter()
-                .map(move |ids| {
-                    ids.iter()
-                        .map(|&k| run_rank[k as usize])
+                    entries
+                        .by_ref()
+                        .take(piece.values.len())
+                        .map(|&k| rank[k as usize])
                         .collect::<Vec<u32>>()
                 })
                 .collect::<Vec<_>>()
