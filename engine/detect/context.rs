@@ -500,11 +500,7 @@ fn user_order(frame: &DataFrame, keys: Option<&UserKeys>) -> PolarsResult<UserOr
     let user = match keys {
         Some(keys) => keys,
         None => {
-            let interned = user_keys(frame)?;
-            from_frame = UserKeys {
-                count: interned.distinct.len(),
-                index: interned.index,
-            };
+            from_frame = user_keys(frame)?;
             &from_frame
         }
     };
@@ -527,58 +523,33 @@ fn user_order(frame: &DataFrame, keys: Option<&UserKeys>) -> PolarsResult<UserOr
     })
 }
 
-/// Each row's user, as the rank of its key among the sorted keys (so ordering compares
-/// integers): its user id, else its principal name.
-fn user_keys(frame: &DataFrame) -> PolarsResult<order::Interned<'_>> {
+/// Each row's user from the frame's user columns, keyed as a load keys it from their codes
+/// ([`UserKeys::from_codes`]): its user id, else its principal name.
+fn user_keys(frame: &DataFrame) -> PolarsResult<UserKeys> {
     let ids = frame.column(col::user_id)?.str()?;
     let names = frame.column(col::user_principal_name)?.str()?;
-    if ids.null_count() > ids.len() / 100 {
-        // Many rows without an id (an export that leaves it out): key every row by text.
-        let keys: Vec<Option<&str>> = ids
-            .iter()
-            .zip(names.iter())
-            .map(|(id, name)| id.or(name))
-            .collect();
-        return Ok(order::intern(&keys));
-    }
+    let as_codes = |interned: order::Interned<'_>| TextCodes {
+        distinct: interned.distinct.iter().map(|t| t.to_string()).collect(),
+        index: interned.index,
+    };
     let by_id = order::intern_column(ids);
     if ids.null_count() == 0 {
-        return Ok(by_id);
+        return Ok(UserKeys {
+            count: by_id.distinct.len(),
+            index: by_id.index,
+        });
     }
-    // The few rows without a user id (service principals) are keyed by their principal
-    // name, ranked together with the ids.
-    let nameless: Vec<(usize, &str)> = by_id
-        .index
+    // Names key only the rows without an id (service principals, exports that leave ids
+    // out): only those are interned.
+    let nameless: Vec<Option<&str>> = ids
         .iter()
-        .enumerate()
-        .filter(|(_, &k)| k == order::NONE)
-        .filter_map(|(row, _)| names.get(row).map(|name| (row, name)))
+        .zip(names.iter())
+        .map(|(id, name)| if id.is_none() { name } else { None })
         .collect();
-    let mut distinct = by_id.distinct.clone();
-    distinct.extend(nameless.iter().map(|&(_, name)| name));
-    distinct.par_sort_unstable();
-    distinct.dedup();
-    let rank = |text: &str| {
-        distinct
-            .binary_search(&text)
-            .map_or(order::NONE, |k| k as u32)
-    };
-    let id_rank: Vec<u32> = by_id.distinct.iter().map(|t| rank(t)).collect();
-    let mut index: Vec<u32> = by_id
-        .index
-        .par_iter()
-        .map(|&k| {
-            if k == order::NONE {
-                k
-            } else {
-                id_rank[k as usize]
-            }
-        })
-        .collect();
-    for &(row, name) in &nameless {
-        index[row] = rank(name);
-    }
-    Ok(order::Interned { distinct, index })
+    Ok(UserKeys::from_codes(
+        &as_codes(by_id),
+        &as_codes(order::intern(&nameless)),
+    ))
 }
 
 /// A column among those a load handed over as codes.
@@ -1092,7 +1063,7 @@ mod tests {
                 ids.iter().zip(names.iter()).map(|(i, n)| i.or(n)).collect();
             let expected = order::intern(&keys);
             let got = user_keys(&frame).unwrap();
-            assert_eq!(got.distinct, expected.distinct, "{missing}");
+            assert_eq!(got.count, expected.distinct.len(), "{missing}");
             assert_eq!(got.index, expected.index, "{missing}");
             // Keys a load builds from the columns' codes are the same.
             let codes = |column: &StringChunked| {
