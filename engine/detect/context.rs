@@ -500,7 +500,10 @@ fn user_order(frame: &DataFrame, keys: Option<&UserKeys>) -> PolarsResult<UserOr
     let user = match keys {
         Some(keys) => keys,
         None => {
-            from_frame = user_keys(frame)?;
+            from_frame = UserKeys::from_columns(
+                frame.column(col::user_id)?.str()?,
+                frame.column(col::user_principal_name)?.str()?,
+            );
             &from_frame
         }
     };
@@ -521,35 +524,6 @@ fn user_order(frame: &DataFrame, keys: Option<&UserKeys>) -> PolarsResult<UserOr
         time_ordered,
         times,
     })
-}
-
-/// Each row's user from the frame's user columns, keyed as a load keys it from their codes
-/// ([`UserKeys::from_codes`]): its user id, else its principal name.
-fn user_keys(frame: &DataFrame) -> PolarsResult<UserKeys> {
-    let ids = frame.column(col::user_id)?.str()?;
-    let names = frame.column(col::user_principal_name)?.str()?;
-    let as_codes = |interned: order::Interned<'_>| TextCodes {
-        distinct: interned.distinct.iter().map(|t| t.to_string()).collect(),
-        index: interned.index,
-    };
-    let by_id = order::intern_column(ids);
-    if ids.null_count() == 0 {
-        return Ok(UserKeys {
-            count: by_id.distinct.len(),
-            index: by_id.index,
-        });
-    }
-    // Names key only the rows without an id (service principals, exports that leave ids
-    // out): only those are interned.
-    let nameless: Vec<Option<&str>> = ids
-        .iter()
-        .zip(names.iter())
-        .map(|(id, name)| if id.is_none() { name } else { None })
-        .collect();
-    Ok(UserKeys::from_codes(
-        &as_codes(by_id),
-        &as_codes(order::intern(&nameless)),
-    ))
 }
 
 /// A column among those a load handed over as codes.
@@ -1062,7 +1036,7 @@ mod tests {
             let keys: Vec<Option<&str>> =
                 ids.iter().zip(names.iter()).map(|(i, n)| i.or(n)).collect();
             let expected = order::intern(&keys);
-            let got = user_keys(&frame).unwrap();
+            let got = UserKeys::from_columns(ids, names);
             assert_eq!(got.count, expected.distinct.len(), "{missing}");
             assert_eq!(got.index, expected.index, "{missing}");
             // Keys a load builds from the columns' codes are the same.

@@ -6,7 +6,7 @@
 //! so they cannot drift apart. Columns hold nulls where the export had no value; readers
 //! never invent values.
 
-mod intern;
+pub mod intern;
 mod rows;
 mod text;
 mod users;

@@ -1,8 +1,10 @@
-//! Each row's user as a number, built from the user columns' codes: what a load hands the
-//! per-file account and the detectors' order when it read the user columns as codes.
+//! Each row's user as a number: what the per-file account and the detectors' order count
+//! and sort, built from the user columns' codes or from their text.
 
+use polars::prelude::StringChunked;
 use rayon::prelude::*;
 
+use super::intern::{intern, intern_column, Interned};
 use super::TextCodes;
 
 /// Each row's user: the rank of its key (the user id, else the principal name) among the
@@ -17,6 +19,30 @@ pub struct UserKeys {
 
 impl UserKeys {
     pub const NONE: u32 = u32::MAX;
+
+    /// Keys from the user id and principal name columns' text, as [`UserKeys::from_codes`]
+    /// keys them.
+    pub fn from_columns(ids: &StringChunked, names: &StringChunked) -> UserKeys {
+        let as_codes = |interned: Interned<'_>| TextCodes {
+            distinct: interned.distinct.iter().map(|t| t.to_string()).collect(),
+            index: interned.index,
+        };
+        let by_id = intern_column(ids);
+        if ids.null_count() == 0 {
+            return UserKeys {
+                count: by_id.distinct.len(),
+                index: by_id.index,
+            };
+        }
+        // Names key only the rows without an id (service principals, exports that leave
+        // ids out): only those are interned.
+        let nameless: Vec<Option<&str>> = ids
+            .iter()
+            .zip(names.iter())
+            .map(|(id, name)| if id.is_none() { name } else { None })
+            .collect();
+        UserKeys::from_codes(&as_codes(by_id), &as_codes(intern(&nameless)))
+    }
 
     /// Keys from the codes of the user id and principal name columns (same rows). Names
     /// count only for rows without an id, so the keys are those a pass over the text finds.

@@ -11,7 +11,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use ahash::{AHashMap, AHashSet};
+use ahash::AHashMap;
 use polars::prelude::*;
 use rayon::slice::ParallelSliceMut;
 
@@ -116,10 +116,11 @@ pub(super) fn finish(files: &[PathBuf], loads: Vec<FileLoad>) -> Result<Ingested
         unread.read_into(&mut all)?;
         unread = Unread::none();
     }
-    // User columns a projection left unread come as codes from their dictionaries, and
-    // each row's user key is built once: for the account here and the detectors' order.
-    let span = crate::trace::span("dedupe: user codes");
-    let (codes, user_keys) =
+    // Each row's user key, built once for the account here and, when the rows stay where
+    // they are, for the detectors' order: from the user columns' dictionary codes when a
+    // projection left them unread, else from their text.
+    let span = crate::trace::span("dedupe: user keys");
+    let (codes, keys) =
         if unread.is_unread(col::user_id) && unread.is_unread(col::user_principal_name) {
             let (ids, names) = rayon::join(
                 || unread.codes(&all, col::user_id),
@@ -131,20 +132,17 @@ pub(super) fn finish(files: &[PathBuf], loads: Vec<FileLoad>) -> Result<Ingested
                 (col::user_id, Arc::new(ids)),
                 (col::user_principal_name, Arc::new(names)),
             ];
-            (codes, Some(keys))
+            (codes, keys)
         } else {
             unread.read_column_into(&mut all, col::user_id)?;
             unread.read_column_into(&mut all, col::user_principal_name)?;
-            (Vec::new(), None)
+            let keys = UserKeys::from_columns(
+                all.column(col::user_id)?.str()?,
+                all.column(col::user_principal_name)?.str()?,
+            );
+            (Vec::new(), keys)
         };
     drop(span);
-    let users = match &user_keys {
-        Some(keys) => Users::Keys(keys),
-        None => Users::Text(
-            all.column(col::user_id)?.str()?,
-            all.column(col::user_principal_name)?.str()?,
-        ),
-    };
 
     let span = crate::trace::span("dedupe: per-file account");
     let mut reports = Vec::with_capacity(loads.len());
@@ -152,10 +150,10 @@ pub(super) fn finish(files: &[PathBuf], loads: Vec<FileLoad>) -> Result<Ingested
         files: loads.len() as u64,
         ..Counts::default()
     };
-    let mut all_users = Seen::new(&users);
+    let mut all_users = vec![0u64; keys.count.div_ceil(64)];
     let mut quarantine = Vec::new();
     for ((path, load), range) in files.iter().zip(loads).zip(ranges) {
-        let (kept, first, last, file_users) = account(range.clone(), keep, &times, &users);
+        let (kept, first, last, file_users) = account(range.clone(), keep, &times, &keys);
         let report = FileReport {
             path: path.to_string_lossy().into_owned(),
             shape: load.shape,
@@ -167,11 +165,11 @@ pub(super) fn finish(files: &[PathBuf], loads: Vec<FileLoad>) -> Result<Ingested
             quarantined: load.quarantine.len() as u64,
             first: (!range.is_empty()).then(|| format_time(first)),
             last: (!range.is_empty()).then(|| format_time(last)),
-            users: file_users.len() as u64,
+            users: count_bits(&file_users),
             warnings: load.warnings,
         };
         // Per file first: a file's distinct users are far fewer than its rows.
-        all_users.add(file_users);
+        add_bits(&mut all_users, &file_users);
         totals.read += report.read;
         totals.kept += report.kept;
         totals.duplicates += report.duplicates;
@@ -180,7 +178,7 @@ pub(super) fn finish(files: &[PathBuf], loads: Vec<FileLoad>) -> Result<Ingested
         quarantine.extend(load.quarantine);
         reports.push(report);
     }
-    totals.users = all_users.len() as u64;
+    totals.users = count_bits(&all_users);
     quarantine.sort();
     drop((times, span));
     let span = crate::trace::span("dedupe: gather");
@@ -201,7 +199,8 @@ pub(super) fn finish(files: &[PathBuf], loads: Vec<FileLoad>) -> Result<Ingested
         totals,
         unread,
         codes,
-        users: user_keys,
+        // Moved rows may have had cells filled from their copies: the detectors key them anew.
+        users: rows_stay.then_some(keys),
     })
 }
 
@@ -369,102 +368,55 @@ fn release_freed_memory() {
     }
 }
 
-/// The users of a load's rows: their id and name columns, or the keys the load built.
-enum Users<'a> {
-    Text(&'a StringChunked, &'a StringChunked),
-    Keys(&'a UserKeys),
+/// Distinct user keys as bits, one per key number.
+fn add_bits(all: &mut [u64], more: &[u64]) {
+    for (word, more) in all.iter_mut().zip(more) {
+        *word |= more;
+    }
 }
 
-/// Distinct users seen: their keys as text, or as bits by key number.
-enum Seen {
-    Text(AHashSet<String>),
-    Keys(Vec<u64>),
-}
-
-impl Seen {
-    fn new(users: &Users<'_>) -> Seen {
-        match users {
-            Users::Text(..) => Seen::Text(AHashSet::new()),
-            Users::Keys(keys) => Seen::Keys(vec![0; keys.count.div_ceil(64)]),
-        }
-    }
-
-    fn add(&mut self, other: Seen) {
-        match (self, other) {
-            (Seen::Text(all), Seen::Text(more)) => all.extend(more),
-            (Seen::Keys(all), Seen::Keys(more)) => {
-                for (word, more) in all.iter_mut().zip(more) {
-                    *word |= more;
-                }
-            }
-            _ => {}
-        }
-    }
-
-    fn len(&self) -> usize {
-        match self {
-            Seen::Text(set) => set.len(),
-            Seen::Keys(bits) => bits.iter().map(|w| w.count_ones() as usize).sum(),
-        }
-    }
+fn count_bits(bits: &[u64]) -> u64 {
+    bits.iter().map(|w| u64::from(w.count_ones())).sum()
 }
 
 /// One file's account: rows kept, first and last time, and its distinct users (user id,
-/// else principal name). Parts of the file are counted in parallel.
+/// else principal name) as bits by key. Parts of the file are counted in parallel.
 fn account(
     range: std::ops::Range<usize>,
     keep: &[bool],
     times: &[i64],
-    users: &Users<'_>,
-) -> (u64, i64, i64, Seen) {
+    keys: &UserKeys,
+) -> (u64, i64, i64, Vec<u64>) {
     use rayon::prelude::*;
+    let words = keys.count.div_ceil(64);
     let part = (range.len() / (4 * rayon::current_num_threads())).max(1 << 16);
     let starts: Vec<usize> = range.clone().step_by(part).collect();
-    let parts: Vec<(u64, i64, i64, Seen)> = starts
+    let parts: Vec<(u64, i64, i64, Vec<u64>)> = starts
         .into_par_iter()
         .map(|lo| {
             let hi = (lo + part).min(range.end);
             let mut kept = 0u64;
             let mut first = i64::MAX;
             let mut last = i64::MIN;
+            let mut seen = vec![0u64; words];
             for i in lo..hi {
                 kept += u64::from(keep[i]);
                 first = first.min(times[i]);
                 last = last.max(times[i]);
-            }
-            let mut seen = Seen::new(users);
-            match (users, &mut seen) {
-                (Users::Text(ids, names), Seen::Text(set)) => {
-                    // Slices share the columns' buffers: the user key (id, else name) is
-                    // read where it lies, and only distinct keys are copied.
-                    let ids = ids.slice(lo as i64, hi - lo);
-                    let names = names.slice(lo as i64, hi - lo);
-                    for (id, name) in ids.iter().zip(names.iter()) {
-                        if let Some(user) = id.or(name) {
-                            if !set.contains(user) {
-                                set.insert(user.to_string());
-                            }
-                        }
-                    }
+                let k = keys.index[i];
+                if k != UserKeys::NONE {
+                    seen[k as usize / 64] |= 1 << (k % 64);
                 }
-                (Users::Keys(keys), Seen::Keys(bits)) => {
-                    for &k in &keys.index[lo..hi] {
-                        if k != UserKeys::NONE {
-                            bits[k as usize / 64] |= 1 << (k % 64);
-                        }
-                    }
-                }
-                _ => {}
             }
             (kept, first, last, seen)
         })
         .collect();
-    let mut total = (0, i64::MAX, i64::MIN, Seen::new(users));
+    let mut total = (0, i64::MAX, i64::MIN, vec![0u64; words]);
     for (kept, first, last, seen) in parts {
         total.0 += kept;
         total.1 = total.1.min(first);
         total.2 = total.2.max(last);
-        total.3.add(seen);
+        add_bits(&mut total.3, &seen);
     }
     total
 }

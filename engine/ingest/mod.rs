@@ -208,8 +208,9 @@ pub struct Ingested {
     /// Unread columns the load read as codes (the user columns, when the projection left
     /// them out): the frame holds nulls there.
     pub codes: Vec<(&'static str, Arc<TextCodes>)>,
-    /// Each row's user key, when the load built it from the user columns' codes (else the
-    /// user columns are in the frame).
+    /// Each row's user key, built by the load for its per-file account; `None` when rows
+    /// moved in deduplication (their cells may have been filled from copies, so keys are
+    /// built anew from the frame). Unread user columns always come with keys.
     pub users: Option<UserKeys>,
 }
 
