@@ -16,6 +16,7 @@ use crate::enrich::leaked::LeakedAccounts;
 use crate::enrich::sources::Sources;
 use crate::enrich::{AnonymousFlags, AnonymousPolicy, AnonymousSources};
 use crate::enrich::{GeoFacts, GeoIp};
+use crate::frame::address::address_codes;
 use crate::frame::{col, outcome, TextCodes, UserKeys};
 use crate::rules::Rules;
 
@@ -93,14 +94,15 @@ pub struct Context {
     /// Each position's address as an index into the distinct addresses (for per-address
     /// detectors); [`order::NONE`] for rows without an address.
     pub address: Vec<u32>,
-    ip: StringChunked,
+    /// The address column as codes in address order.
+    ip: Arc<TextCodes>,
     /// The frame's rows are in (time, request id) order.
     time_ordered: bool,
     /// Columns the load handed over as codes, not in the frame.
     coded: Vec<(&'static str, Arc<TextCodes>)>,
 }
 
-/// The distinct addresses of a column, sorted, with their parsed form.
+/// The distinct addresses of a column, in address order, with their parsed form.
 struct Addresses {
     parsed: Vec<Option<std::net::IpAddr>>,
     /// For each position of the order, the index into the distinct addresses.
@@ -110,90 +112,23 @@ struct Addresses {
 }
 
 impl Addresses {
-    /// `position_of` (each frame row's position), given when the frame rows are in time
-    /// order: the sort that numbers the addresses then also groups their positions in time
-    /// order, which [`Context::by_address`] would otherwise build apart.
-    fn new(ip: &StringChunked, order: &[IdxSize], position_of: Option<&[usize]>) -> Self {
-        use std::net::{IpAddr, Ipv4Addr};
-        // IPv4 text (nearly every row) is parsed and sorted as numbers, far cheaper than
-        // hashing text; the strict parser accepts one spelling per address, so equal numbers
-        // are equal texts. Anything else (IPv6, unparseable text) is interned as text and
-        // numbered after them. Parts of the column are parsed in parallel, straight from its
-        // chunks.
-        let rows = (ip.len() / (4 * rayon::current_num_threads())).max(1 << 16);
-        // Per part: (address << 32 | row) of IPv4 rows, and the other rows with their text.
-        type Part<'a> = (Vec<u64>, Vec<(u32, &'a str)>);
-        let parts: Vec<Part<'_>> = order::parts_of(ip, rows)
-            .into_par_iter()
-            .enumerate()
-            .map(|(k, runs)| {
-                let mut keyed = Vec::new();
-                let mut other = Vec::new();
-                for (row, value) in (k * rows..).zip(order::values_of(&runs)) {
-                    let Some(text) = value else { continue };
-                    match text.parse::<Ipv4Addr>() {
-                        Ok(a) => keyed.push((u64::from(u32::from(a)) << 32) | row as u64),
-                        Err(_) => other.push((row as u32, text)),
-                    }
-                }
-                (keyed, other)
-            })
+    /// `codes`: the address column as codes in address order (see [`crate::frame::address`]),
+    /// so an address's code is its number. `position_of` (each frame row's position), given
+    /// when the frame rows are in time order: the addresses' frame rows, grouped in frame
+    /// order, are then their positions in time order, which [`Context::by_address`] would
+    /// otherwise build apart, reading the order at random.
+    fn new(codes: &TextCodes, order: &[IdxSize], position_of: Option<&[usize]>) -> Self {
+        let parsed = codes
+            .distinct
+            .par_iter()
+            .map(|text| text.parse::<std::net::IpAddr>().ok())
             .collect();
-        let mut keyed: Vec<u64> = Vec::with_capacity(ip.len());
-        let mut other: Vec<(u32, &str)> = Vec::new();
-        for (k, o) in parts {
-            keyed.extend(k);
-            other.extend(o);
-        }
-        keyed.par_sort_unstable();
-        let mut index = vec![order::NONE; ip.len()];
-        let mut parsed: Vec<Option<IpAddr>> = Vec::new();
-        // Each address's frame rows, in frame order: where its group starts in `members`.
-        let mut starts: Vec<usize> = Vec::new();
-        let mut members: Vec<usize> = Vec::new();
-        let grouping = position_of.is_some();
-        let mut last = None;
-        for key in keyed {
-            let (address, row) = ((key >> 32) as u32, key as u32 as usize);
-            if last != Some(address) {
-                parsed.push(Some(IpAddr::V4(address.into())));
-                last = Some(address);
-                if grouping {
-                    starts.push(members.len());
-                }
-            }
-            index[row] = (parsed.len() - 1) as u32;
-            if grouping {
-                members.push(row);
-            }
-        }
-        let texts: Vec<Option<&str>> = other.iter().map(|&(_, t)| Some(t)).collect();
-        let interned = order::intern(&texts);
-        let base = parsed.len() as u32;
-        parsed.extend(interned.distinct.iter().map(|t| t.parse::<IpAddr>().ok()));
-        for (&(row, _), &code) in other.iter().zip(&interned.index) {
-            index[row as usize] = base + code;
-        }
         let groups = position_of.map(|position_of| {
-            // The other addresses' rows, grouped by address, each group in frame order.
-            let mut others: Vec<(u32, u32)> = other
-                .iter()
-                .zip(&interned.index)
-                .map(|(&(row, _), &code)| (code, row))
-                .collect();
-            others.sort_unstable();
-            for run in others.chunk_by(|a, b| a.0 == b.0) {
-                starts.push(members.len());
-                members.extend(run.iter().map(|&(_, row)| row as usize));
-            }
-            // Frame rows are in time order, so each group already is: only the frame rows
-            // become positions.
-            let members = members.par_iter().map(|&row| position_of[row]).collect();
-            Groups::from_parts(starts, members)
+            Groups::new(&codes.index, 0..codes.index.len()).mapped(|row| position_of[row])
         });
         Addresses {
             parsed,
-            index: order::gather(&index, order),
+            index: order::gather(&codes.index, order),
             groups,
         }
     }
@@ -629,7 +564,7 @@ where
 /// What the enrichment sources say of each row's address, in the detectors' order, each
 /// distinct address looked up once.
 struct AddressFacts {
-    ip: StringChunked,
+    ip: Arc<TextCodes>,
     /// Positions grouped by address in time order, when the frame rows are in time order.
     groups: Option<Groups>,
     /// Each frame row's position, when the frame rows are in time order.
@@ -645,14 +580,19 @@ struct AddressFacts {
 }
 
 impl AddressFacts {
+    /// `handed`: the address codes the load handed over, if it did.
     fn look_up(
         frame: &DataFrame,
+        handed: Option<Arc<TextCodes>>,
         order: &[IdxSize],
         time_ordered: bool,
         e: &Enrichment<'_>,
         networks_config: &NetworksConfig,
     ) -> PolarsResult<AddressFacts> {
-        let ip = frame.column(col::ip_address)?.str()?.clone();
+        let ip = match handed {
+            Some(codes) => codes,
+            None => Arc::new(address_codes(frame.column(col::ip_address)?.str()?)),
+        };
         let trusted = networks_config.trusted_set().unwrap_or_default();
         let position_of = time_ordered.then(|| inverse(order));
         let mut addresses = Addresses::new(&ip, order, position_of.as_deref());
@@ -767,6 +707,10 @@ impl Context {
                         let _span = crate::trace::span("context: addresses");
                         AddressFacts::look_up(
                             frame,
+                            coded
+                                .iter()
+                                .find(|(c, _)| *c == col::ip_address)
+                                .map(|(_, codes)| Arc::clone(codes)),
                             &order,
                             time_ordered,
                             enrichment,

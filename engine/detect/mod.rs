@@ -31,7 +31,6 @@ use crate::rules::Rules;
 /// the load reads the user columns as codes); a test proves the projection changes nothing.
 pub const COLUMNS: &[&str] = &[
     col::time,
-    col::ip_address,
     col::ip_network,
     col::is_interactive,
     col::latitude,
@@ -39,10 +38,12 @@ pub const COLUMNS: &[&str] = &[
     col::asn,
 ];
 
-/// The text columns of few distinct values the context and the detectors read as codes
-/// ([`Context::codes`]): a load may hand them over as codes instead of frame columns.
+/// The text columns the context and the detectors read as codes ([`Context::codes`], and the
+/// address, keyed in address order by [`crate::frame::address`]): a load may hand them over
+/// as codes instead of frame columns. Each holds far fewer distinct values than rows.
 pub const CODED_COLUMNS: &[&str] = &[
     col::outcome,
+    col::ip_address,
     col::country,
     col::city,
     col::operating_system,

@@ -190,6 +190,12 @@ impl Groups {
         }
     }
 
+    /// The same groups with each member replaced by `f(member)`, in place.
+    pub fn mapped(mut self, f: impl Fn(usize) -> usize + Sync) -> Groups {
+        self.members.par_iter_mut().for_each(|m| *m = f(*m));
+        self
+    }
+
     pub fn len(&self) -> usize {
         self.offsets.len() - 1
     }

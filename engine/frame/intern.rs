@@ -12,15 +12,19 @@ use super::TextCodes;
 const NULL: u32 = TextCodes::NULL;
 
 /// Values numbered in order of first sight: the distinct values, and each value's number
-/// ([`TextCodes::NULL`] for a null).
-pub fn first_seen<'a>(values: impl Iterator<Item = Option<&'a str>>) -> (Vec<&'a str>, Vec<u32>) {
-    let mut seen: Vec<&'a str> = Vec::new();
-    let mut local: AHashMap<&'a str, u32> = AHashMap::new();
+/// ([`TextCodes::NULL`] for a null). Values are texts, or any small key standing for one
+/// (see [`crate::frame::address`]).
+pub fn first_seen<K>(values: impl Iterator<Item = Option<K>>) -> (Vec<K>, Vec<u32>)
+where
+    K: Copy + Eq + std::hash::Hash,
+{
+    let mut seen: Vec<K> = Vec::new();
+    let mut local: AHashMap<K, u32> = AHashMap::new();
     let index = values
         .map(|value| match value {
             None => NULL,
-            Some(text) => *local.entry(text).or_insert_with(|| {
-                seen.push(text);
+            Some(key) => *local.entry(key).or_insert_with(|| {
+                seen.push(key);
                 (seen.len() - 1) as u32
             }),
         })
@@ -30,18 +34,21 @@ pub fn first_seen<'a>(values: impl Iterator<Item = Option<&'a str>>) -> (Vec<&'a
 
 /// Lists of distinct values (each interned on its own) ranked together: all their values,
 /// sorted and deduplicated, and for each list its values' ranks in that order.
-pub fn rank_together<'a>(lists: &[&[&'a str]]) -> (Vec<&'a str>, Vec<Vec<u32>>) {
-    let mut distinct: Vec<&'a str> = lists.iter().flat_map(|list| list.iter().copied()).collect();
+pub fn rank_together<K>(lists: &[&[K]]) -> (Vec<K>, Vec<Vec<u32>>)
+where
+    K: Copy + Ord + std::hash::Hash + Send + Sync,
+{
+    let mut distinct: Vec<K> = lists.iter().flat_map(|list| list.iter().copied()).collect();
     distinct.par_sort_unstable();
     distinct.dedup();
-    let rank: AHashMap<&str, u32> = distinct
+    let rank: AHashMap<K, u32> = distinct
         .iter()
         .enumerate()
-        .map(|(k, &text)| (text, k as u32))
+        .map(|(k, &key)| (key, k as u32))
         .collect();
     let ranks = lists
         .par_iter()
-        .map(|list| list.iter().map(|text| rank[text]).collect())
+        .map(|list| list.iter().map(|key| rank[key]).collect())
         .collect();
     (distinct, ranks)
 }
@@ -144,7 +151,16 @@ pub fn intern_few(column: &StringChunked) -> Interned<'_> {
 /// Merges parts interned on their own: the distinct values of all, sorted, and each row's
 /// rank among them.
 fn merge<'a>(parts: Vec<(Vec<&'a str>, Vec<u32>)>) -> Interned<'a> {
-    let lists: Vec<&[&'a str]> = parts.iter().map(|(seen, _)| seen.as_slice()).collect();
+    let (distinct, index) = merge_parts(parts);
+    Interned { distinct, index }
+}
+
+/// [`merge`] for any key: the sorted distinct keys of all parts, and each row's rank.
+pub(super) fn merge_parts<K>(parts: Vec<(Vec<K>, Vec<u32>)>) -> (Vec<K>, Vec<u32>)
+where
+    K: Copy + Ord + std::hash::Hash + Send + Sync,
+{
+    let lists: Vec<&[K]> = parts.iter().map(|(seen, _)| seen.as_slice()).collect();
     let (distinct, ranks) = rank_together(&lists);
     let index = parts
         .par_iter()
@@ -155,7 +171,7 @@ fn merge<'a>(parts: Vec<(Vec<&'a str>, Vec<u32>)>) -> Interned<'a> {
                 .map(move |&i| if i == NULL { NULL } else { global[i as usize] })
         })
         .collect();
-    Interned { distinct, index }
+    (distinct, index)
 }
 
 #[cfg(test)]

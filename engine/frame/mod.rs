@@ -6,6 +6,7 @@
 //! so they cannot drift apart. Columns hold nulls where the export had no value; readers
 //! never invent values.
 
+pub mod address;
 pub mod intern;
 mod rows;
 mod text;
@@ -339,8 +340,8 @@ pub fn time_values(frame: &DataFrame) -> PolarsResult<Vec<i64>> {
         .collect())
 }
 
-/// A text column as codes: its distinct values, sorted, and each frame row's index into
-/// them. What a load hands over for columns of few distinct values that it left out of the
+/// A text column as codes: its distinct values, sorted (addresses in their own order, see
+/// [`address`]), and each frame row's index into them. What a load hands over for columns of few distinct values that it left out of the
 /// frame (read from Parquet dictionary pages, no per-row text built).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TextCodes {

@@ -25,7 +25,8 @@ use polars_parquet::read::{
 use rayon::prelude::*;
 
 use super::IngestError;
-use crate::frame::{first_seen, rank_together, texts_at, TextCodes};
+use crate::frame::address::Keys;
+use crate::frame::{col, first_seen, rank_together, texts_at, TextCodes};
 
 /// One load's rows in the frame, and the file their unread columns are fetched from.
 #[derive(Debug, Clone)]
@@ -112,6 +113,32 @@ impl Unread {
     /// left it unread, straight from the Parquet file's dictionary pages (no text per row is
     /// built), else from the frame.
     pub fn codes(&self, frame: &DataFrame, column: &str) -> Result<TextCodes, IngestError> {
+        let pieces = self.pieces(frame, column)?;
+        let (distinct, index) = merge_pieces(&pieces, frame.height(), |p, entry| {
+            pieces[p].values.value(entry)
+        });
+        Ok(TextCodes {
+            distinct: distinct.into_iter().map(String::from).collect(),
+            index,
+        })
+    }
+
+    /// The address column as codes in address order (see [`crate::frame::address`]), read
+    /// like [`Unread::codes`]: each distinct address of a row group is parsed once.
+    pub fn address_codes(&self, frame: &DataFrame) -> Result<TextCodes, IngestError> {
+        let pieces = self.pieces(frame, col::ip_address)?;
+        let keys = Keys::new(pieces.par_iter().flat_map_iter(|p| p.values.values_iter()));
+        // Each dictionary entry's key, parsed once.
+        let keyed: Vec<Vec<u64>> = pieces
+            .par_iter()
+            .map(|p| p.values.values_iter().map(|t| keys.key(t)).collect())
+            .collect();
+        let (distinct, index) = merge_pieces(&pieces, frame.height(), |p, entry| keyed[p][entry]);
+        Ok(keys.codes(&distinct, index))
+    }
+
+    /// A text column as pieces of codes, part by part of the frame.
+    fn pieces(&self, frame: &DataFrame, column: &str) -> Result<Vec<Piece>, IngestError> {
         let in_frame = frame.column(column)?.str()?;
         let mut pieces: Vec<Piece> = Vec::new();
         if self.is_unread(column) {
@@ -126,7 +153,7 @@ impl Unread {
         } else {
             pieces.push(Piece::of_text(in_frame));
         }
-        Ok(merge_pieces(pieces, frame.height()))
+        Ok(pieces)
     }
 
     /// Reads every unread column whole into `frame`, for passes that need every value: ranking
@@ -278,21 +305,37 @@ impl Piece {
     }
 }
 
-/// The pieces' dictionaries merged into one, sorted, and every row's index into it.
+/// The pieces' dictionaries merged into one, each entry keyed by `key(piece, entry)`: the
+/// distinct keys, sorted, and every row's index into them.
 ///
 /// Row groups repeat most of each other's dictionary (a user signs in in many of them), so
 /// the dictionaries hold far more entries than there are distinct values: runs of pieces
-/// are first interned on their own threads, and only their distinct values are merged.
-fn merge_pieces(pieces: Vec<Piece>, rows: usize) -> TextCodes {
+/// are first interned on their own threads, and only their distinct keys are merged.
+fn merge_pieces<K>(
+    pieces: &[Piece],
+    rows: usize,
+    key: impl Fn(usize, usize) -> K + Sync,
+) -> (Vec<K>, Vec<u32>)
+where
+    K: Copy + Ord + std::hash::Hash + Send + Sync,
+{
     let runs = (2 * rayon::current_num_threads()).clamp(1, pieces.len().max(1));
     let per_run = pieces.len().div_ceil(runs).max(1);
-    // Per run: its distinct values, and its pieces' dictionary entries, end to end, as
+    // Per run: its distinct keys, and its pieces' dictionary entries, end to end, as
     // indices into them.
-    let interned: Vec<(Vec<&str>, Vec<u32>)> = pieces
-        .par_chunks(per_run)
-        .map(|run| first_seen(run.iter().flat_map(|p| p.values.values_iter().map(Some))))
-        .collect();
-    let lists: Vec<&[&str]> = interned.iter().map(|(seen, _)| seen.as_slice()).collect();
+    let interned: Vec<(Vec<K>, Vec<u32>)> =
+        pieces
+            .par_chunks(per_run)
+            .enumerate()
+            .map(|(k, run)| {
+                let key = &key;
+                let first = k * per_run;
+                first_seen((first..first + run.len()).flat_map(|p| {
+                    (0..pieces[p].values.len()).map(move |entry| Some(key(p, entry)))
+                }))
+            })
+            .collect();
+    let lists: Vec<&[K]> = interned.iter().map(|(seen, _)| seen.as_slice()).collect();
     let (distinct, run_ranks) = rank_together(&lists);
     // Each piece's dictionary entries as global ranks.
     let global: Vec<Vec<u32>> = pieces
@@ -316,7 +359,7 @@ fn merge_pieces(pieces: Vec<Piece>, rows: usize) -> TextCodes {
     let mut index = vec![TextCodes::NULL; rows];
     let mut stretches: Vec<&mut [u32]> = Vec::with_capacity(pieces.len());
     let mut rest = index.as_mut_slice();
-    for piece in &pieces {
+    for piece in pieces {
         let (stretch, after) = rest.split_at_mut(piece.keys.len().min(rest.len()));
         stretches.push(stretch);
         rest = after;
@@ -332,10 +375,7 @@ fn merge_pieces(pieces: Vec<Piece>, rows: usize) -> TextCodes {
                 }
             }
         });
-    TextCodes {
-        distinct: distinct.into_iter().map(String::from).collect(),
-        index,
-    }
+    (distinct, index)
 }
 
 /// A text column of a Parquet file as codes, a piece per row group, row groups decoded in
@@ -458,12 +498,26 @@ mod tests {
                 correlation_id: (k % 5 != 0).then(|| Cow::Owned(format!("corr-{k:07}"))),
                 user_id: Some(Cow::Owned(format!("user-{}", k % 11))),
                 user_agent: (agents && k % 7 != 0).then(|| Cow::Owned(format!("agent {}", k % 13))),
+                ip_address: address(k).map(Cow::Owned),
                 source_file: Some(Cow::Owned(source.clone())),
                 source_line: Some(k as u64),
                 ..Row::default()
             });
         }
         write_canonical_parquet(&builder.finish(), path, Compression::Zstd).unwrap();
+    }
+
+    /// Recurring IPv4 and IPv6 addresses and nulls, except in the second row group, where
+    /// every address is new (too many for a dictionary page).
+    fn address(k: usize) -> Option<String> {
+        if (ROW_GROUP_ROWS..2 * ROW_GROUP_ROWS).contains(&k) {
+            return Some(format!("10.{}.{}.{}", k >> 16, (k >> 8) & 255, k & 255));
+        }
+        match k % 9 {
+            0 => None,
+            1 | 2 => Some(format!("2001:db8::{:x}", k % 17)),
+            _ => Some(format!("192.0.{}.{}", k % 3, k % 200)),
+        }
     }
 
     fn load(paths: &[PathBuf], projected: bool) -> crate::ingest::Ingested {
@@ -561,6 +615,34 @@ mod tests {
                 assert_eq!(got, expected, "{column}");
             }
         }
+    }
+
+    #[test]
+    fn address_codes_read_from_the_file_equal_those_of_the_text() {
+        let (_dir, files, n) = two_files();
+        let mut file = File::open(&files[0]).unwrap();
+        let metadata = read_metadata(&mut file).unwrap();
+        let groups = &metadata.row_groups;
+        assert!(read_group_codes(&file, &groups[0], col::ip_address).is_ok());
+        assert!(read_group_codes(&file, &groups[1], col::ip_address).is_err());
+        let whole = load(&files, false);
+        let mut options = IngestOptions::new(crate::rules::Rules::builtin().outcome_codes());
+        options.columns = Some(vec![col::time]);
+        let projected = load_files(&files, &options).unwrap();
+        assert!(projected.unread.is_unread(col::ip_address));
+        let text = whole.frame.column(col::ip_address).unwrap().str().unwrap();
+        let expected = crate::frame::address::address_codes(text);
+        assert!(expected.distinct.iter().any(|a| a.contains(':')));
+        for ingested in [&whole, &projected] {
+            let codes = ingested.unread.address_codes(&ingested.frame).unwrap();
+            assert_eq!(codes, expected);
+        }
+        let all: Vec<usize> = (0..n + 50).collect();
+        let got: Vec<Option<String>> = all
+            .iter()
+            .map(|&r| expected.get(r).map(String::from))
+            .collect();
+        assert_eq!(got, texts(&whole.frame, col::ip_address, &all));
     }
 
     #[test]

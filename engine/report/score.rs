@@ -46,7 +46,14 @@ pub fn score(
     let mut coded = crate::detect::CODED_COLUMNS
         .par_iter()
         .filter(|c| loaded.unread.is_unread(c))
-        .map(|&c| Ok((c, Arc::new(loaded.unread.codes(&loaded.frame, c)?))))
+        .map(|&c| {
+            let codes = if c == crate::frame::col::ip_address {
+                loaded.unread.address_codes(&loaded.frame)?
+            } else {
+                loaded.unread.codes(&loaded.frame, c)?
+            };
+            Ok((c, Arc::new(codes)))
+        })
         .collect::<Result<Vec<_>, IngestError>>()?;
     coded.extend(loaded.codes.iter().cloned());
     drop(coding);
