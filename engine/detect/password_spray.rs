@@ -124,11 +124,14 @@ impl PasswordSpray {
         if self.config.by_asn {
             // Only credential failures make a campaign: group those alone, in time order.
             let mut groups: AHashMap<u32, Vec<usize>> = AHashMap::new();
-            for &row in ctx.by_time() {
-                if ctx.outcome[row] == Outcome::CredentialFailure && user_of[row] != usize::MAX {
-                    if let Some(asn) = ctx.asn[row] {
-                        groups.entry(asn).or_default().push(row);
-                    }
+            let failures = ctx.select_by_time(|row| {
+                ctx.outcome[row] == Outcome::CredentialFailure
+                    && user_of[row] != usize::MAX
+                    && ctx.asn[row].is_some()
+            });
+            for row in failures {
+                if let Some(asn) = ctx.asn[row] {
+                    groups.entry(asn).or_default().push(row);
                 }
             }
             let mut groups: Vec<(u32, Vec<usize>)> = groups.into_iter().collect();

@@ -29,21 +29,40 @@ fn ipv4(text: &str) -> Option<u32> {
 }
 
 impl<'a> Keys<'a> {
-    /// Keys for the addresses `texts` lists (each at least once).
-    pub fn new(texts: impl ParallelIterator<Item = &'a str>) -> Self {
-        let mut others: Vec<&'a str> = texts.filter(|t| ipv4(t).is_none()).collect();
+    /// Keys every text of `lists` (each list on its own thread; a text may recur), each text
+    /// parsed once: the keys, and each list's texts' keys in its order.
+    pub fn of_lists<T, I>(
+        lists: &'a [T],
+        texts: impl Fn(&'a T) -> I + Sync,
+    ) -> (Self, Vec<Vec<u64>>)
+    where
+        T: Sync,
+        I: Iterator<Item = &'a str>,
+    {
+        let parsed: Vec<Vec<Result<u32, &'a str>>> = lists
+            .par_iter()
+            .map(|list| texts(list).map(|t| ipv4(t).ok_or(t)).collect())
+            .collect();
+        let mut others: Vec<&'a str> = parsed
+            .iter()
+            .flat_map(|list| list.iter().filter_map(|p| p.err()))
+            .collect();
         others.par_sort_unstable();
         others.dedup();
-        Keys { others }
-    }
-
-    /// The key of an address [`Keys::new`] was given.
-    pub fn key(&self, text: &str) -> u64 {
-        match ipv4(text) {
-            Some(number) => u64::from(number),
-            // Every other text was listed: the search finds it.
-            None => OTHER + self.others.partition_point(|&o| o < text) as u64,
-        }
+        let keys = Keys { others };
+        let keyed = parsed
+            .par_iter()
+            .map(|list| {
+                list.iter()
+                    .map(|p| match *p {
+                        Ok(number) => u64::from(number),
+                        // Every other text is listed: the search finds it.
+                        Err(text) => OTHER + keys.others.partition_point(|&o| o < text) as u64,
+                    })
+                    .collect()
+            })
+            .collect();
+        (keys, keyed)
     }
 
     /// The address's text, as the log wrote it.
@@ -71,17 +90,14 @@ impl<'a> Keys<'a> {
 /// straight from its chunks.
 pub fn address_codes(column: &StringChunked) -> TextCodes {
     let rows = (column.len() / (4 * rayon::current_num_threads())).max(1 << 16);
-    let parts = parts_of(column, rows);
-    let keys = Keys::new(
-        parts
-            .par_iter()
-            .flat_map_iter(|runs| values_of(runs).flatten()),
-    );
-    let keyed: Vec<(Vec<u64>, Vec<u32>)> = parts
-        .par_iter()
-        .map(|runs| first_seen(values_of(runs).map(|v| v.map(|t| keys.key(t)))))
-        .collect();
-    let (distinct, index) = merge_parts(keyed);
+    // Each part interned as text first, so that each distinct text of a part is parsed once.
+    let (seen, indices): (Vec<Vec<&str>>, Vec<Vec<u32>>) = parts_of(column, rows)
+        .into_par_iter()
+        .map(|runs| first_seen(values_of(&runs)))
+        .unzip();
+    let (keys, keyed) = Keys::of_lists(&seen, |texts| texts.iter().copied());
+    let parts: Vec<(Vec<u64>, Vec<u32>)> = keyed.into_iter().zip(indices).collect();
+    let (distinct, index) = merge_parts(parts);
     keys.codes(&distinct, index)
 }
 
@@ -125,14 +141,15 @@ mod tests {
         // Leading zeros are another text for the same number: kept as the log wrote it.
         let rejected = ["010.0.0.1", "1.2.3", "1.2.3.4 ", "256.1.1.1"];
         let accepted = ["0.0.0.0", "1.2.3.4", "255.255.255.255", "192.168.10.100"];
-        let keys = Keys::new(rejected.into_par_iter().chain(accepted));
-        for text in rejected {
-            assert!(keys.key(text) >= OTHER, "{text}");
-            assert_eq!(keys.text(keys.key(text)), text);
+        let lists = [rejected, accepted];
+        let (keys, keyed) = Keys::of_lists(&lists, |list| list.iter().copied());
+        for (text, &key) in rejected.iter().zip(&keyed[0]) {
+            assert!(key >= OTHER, "{text}");
+            assert_eq!(keys.text(key), *text);
         }
-        for text in accepted {
-            assert!(keys.key(text) < OTHER, "{text}");
-            assert_eq!(keys.text(keys.key(text)), text);
+        for (text, &key) in accepted.iter().zip(&keyed[1]) {
+            assert!(key < OTHER, "{text}");
+            assert_eq!(keys.text(key), *text);
         }
     }
 }

@@ -127,12 +127,8 @@ impl Unread {
     /// like [`Unread::codes`]: each distinct address of a row group is parsed once.
     pub fn address_codes(&self, frame: &DataFrame) -> Result<TextCodes, IngestError> {
         let pieces = self.pieces(frame, col::ip_address)?;
-        let keys = Keys::new(pieces.par_iter().flat_map_iter(|p| p.values.values_iter()));
         // Each dictionary entry's key, parsed once.
-        let keyed: Vec<Vec<u64>> = pieces
-            .par_iter()
-            .map(|p| p.values.values_iter().map(|t| keys.key(t)).collect())
-            .collect();
+        let (keys, keyed) = Keys::of_lists(&pieces, |p| p.values.values_iter());
         let (distinct, index) = merge_pieces(&pieces, frame.height(), |p, entry| keyed[p][entry]);
         Ok(keys.codes(&distinct, index))
     }
