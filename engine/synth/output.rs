@@ -157,7 +157,7 @@ fn write_parquet(
     let mut writer = crate::ingest::CanonicalParquetWriter::create(path, compression)?;
     // Each row group is built and encoded by one task while it is still in cache; groups are
     // written in order, a batch at a time so memory follows the batch, not the tenant.
-    for batch in tenant.events.chunks(16 * ROW_GROUP_ROWS) {
+    for batch in tenant.events.chunks(4 * ROW_GROUP_ROWS) {
         let _span = crate::trace::span("synth: parquet batch");
         let groups: Vec<_> = batch
             .par_chunks(ROW_GROUP_ROWS)
