@@ -25,7 +25,8 @@ pub struct ConvertArgs {
 
 /// `signins.parquet` → `signins.quarantine.jsonl`.
 pub fn quarantine_path(out: &Path) -> PathBuf {
-    out.with_extension("quarantine.jsonl")
+    // A directory of inputs leaves files so named out (see `source::expand_inputs`).
+    out.with_extension(crate::ingest::source::QUARANTINE_SUFFIX.trim_start_matches('.'))
 }
 
 pub fn run(args: ConvertArgs) -> anyhow::Result<i32> {

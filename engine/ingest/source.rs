@@ -13,8 +13,10 @@ use super::json_split::skip_ws;
 use super::IngestError;
 
 /// Expands the inputs a user named into a sorted, de-duplicated list of files. A directory
-/// contributes every regular file under it (hidden files and folders left out); a pattern
-/// with `*`, `?` or `[` is a glob. A name that matches nothing is an error.
+/// contributes every regular file under it, except hidden files and folders and the
+/// quarantine files `convert` writes beside its output (`*.quarantine.jsonl`: rejected
+/// records, not an export; read only when named); a pattern with `*`, `?` or `[` is a glob.
+/// A name that matches nothing is an error.
 pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, IngestError> {
     let mut files = Vec::new();
     for input in inputs {
@@ -62,10 +64,15 @@ fn is_glob(path: &Path) -> bool {
     path.to_string_lossy().contains(['*', '?', '['])
 }
 
+/// How the quarantine files `convert` writes end (see [`crate::cli::convert::quarantine_path`]).
+pub const QUARANTINE_SUFFIX: &str = ".quarantine.jsonl";
+
 fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
-        if entry.file_name().to_string_lossy().starts_with('.') {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') || name.ends_with(QUARANTINE_SUFFIX) {
             continue;
         }
         let path = entry.path();
@@ -279,6 +286,32 @@ impl<R: Read> Read for CountingReader<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn directories_leave_out_hidden_entries_and_quarantine_files_unless_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("day1/.cache")).unwrap();
+        for name in [
+            "day1/signins.parquet",
+            "day1/signins.quarantine.jsonl",
+            "day1/.cache/x.json",
+            ".hidden.json",
+            "b.json",
+        ] {
+            std::fs::write(root.join(name), b"").unwrap();
+        }
+        let found = expand_inputs(&[root.to_path_buf()]).unwrap();
+        assert_eq!(
+            found,
+            [root.join("b.json"), root.join("day1/signins.parquet")]
+        );
+        let named = root.join("day1/signins.quarantine.jsonl");
+        assert_eq!(
+            expand_inputs(std::slice::from_ref(&named)).unwrap(),
+            [named]
+        );
+    }
 
     #[test]
     fn sniffing_is_by_content() {
