@@ -9,7 +9,7 @@ use polars::prelude::*;
 use polars_arrow::array::Array;
 use rayon::prelude::*;
 
-use super::order::{self, Codes, Groups};
+use super::order::{self, Codes, Groups, Positions};
 
 use crate::enrich::ip_set::IpSet;
 use crate::enrich::leaked::LeakedAccounts;
@@ -113,22 +113,22 @@ struct Addresses {
 
 impl Addresses {
     /// `codes`: the address column as codes in address order (see [`crate::frame::address`]),
-    /// so an address's code is its number. `position_of` (each frame row's position), given
-    /// when the frame rows are in time order: the addresses' frame rows, grouped in frame
-    /// order, are then their positions in time order, which [`Context::by_address`] would
-    /// otherwise build apart, reading the order at random.
-    fn new(codes: &TextCodes, order: &[IdxSize], position_of: Option<&[usize]>) -> Self {
+    /// so an address's code is its number. When the frame rows are in time order, the
+    /// addresses' frame rows, grouped in frame order, are their positions in time order,
+    /// which [`Context::by_address`] would otherwise build apart, reading the order at random.
+    fn new(codes: &TextCodes, positions: &Positions, time_ordered: bool) -> Self {
         let parsed = codes
             .distinct
             .par_iter()
             .map(|text| text.parse::<std::net::IpAddr>().ok())
             .collect();
-        let groups = position_of.map(|position_of| {
+        let groups = time_ordered.then(|| {
+            let position_of = positions.as_slice();
             Groups::new(&codes.index, 0..codes.index.len()).mapped(|row| position_of[row])
         });
         Addresses {
             parsed,
-            index: order::gather(&codes.index, order),
+            index: positions.scatter(|row| codes.index[row]),
             groups,
         }
     }
@@ -295,80 +295,21 @@ const IN_ORDER_CODES: [&str; 3] = [col::country, col::operating_system, col::bro
 /// gathered now, together; the others are built from the frame when first asked for.
 fn codes_in_order(
     coded: &[(&'static str, Arc<TextCodes>)],
-    order: &[IdxSize],
+    positions: &Positions,
 ) -> Vec<(&'static str, std::sync::OnceLock<Option<Codes>>)> {
-    let handed: Vec<&TextCodes> = IN_ORDER_CODES
-        .iter()
-        .filter_map(|c| find_coded(coded, c))
-        .collect();
-    let mut gathered = gather_codes(&handed, order).into_iter();
     IN_ORDER_CODES
         .iter()
         .map(|&column| {
-            let built = find_coded(coded, column).and_then(|codes| {
-                Some(Codes {
-                    distinct: codes.distinct.clone(),
-                    code: gathered.next()?,
-                })
-            });
             let cell = std::sync::OnceLock::new();
-            if let Some(codes) = built {
-                let _ = cell.set(Some(codes));
+            if let Some(codes) = find_coded(coded, column) {
+                let _ = cell.set(Some(Codes {
+                    distinct: codes.distinct.clone(),
+                    code: positions.scatter(|row| codes.index[row]),
+                }));
             }
             (column, cell)
         })
         .collect()
-}
-
-/// Code columns (in frame order) gathered into `order` together: each row's codes are
-/// packed 16 bits apiece into one word, so a position costs one random read rather than one
-/// per column. Columns with too many distinct values for 16 bits are gathered one by one.
-fn gather_codes(columns: &[&TextCodes], order: &[IdxSize]) -> Vec<Vec<u32>> {
-    const NULL16: u32 = u16::MAX as u32;
-    let rows = columns.first().map_or(0, |c| c.index.len());
-    let packable = columns.len() <= 4
-        && columns
-            .iter()
-            .all(|c| c.distinct.len() < NULL16 as usize && c.index.len() == rows);
-    if !packable || columns.len() < 2 {
-        return columns
-            .iter()
-            .map(|c| order::gather(&c.index, order))
-            .collect();
-    }
-    let packed: Vec<u64> = (0..rows)
-        .into_par_iter()
-        .map(|row| {
-            columns.iter().enumerate().fold(0u64, |word, (k, c)| {
-                let code = match c.index[row] {
-                    TextCodes::NULL => NULL16,
-                    code => code,
-                };
-                word | (u64::from(code) << (16 * k))
-            })
-        })
-        .collect();
-    let gathered = order::gather(&packed, order);
-    (0..columns.len())
-        .map(|k| {
-            gathered
-                .par_iter()
-                .map(|&word| match (word >> (16 * k)) as u32 & NULL16 {
-                    NULL16 => order::NONE,
-                    code => code,
-                })
-                .collect()
-        })
-        .collect()
-}
-
-/// Each frame row's position in `order`.
-fn inverse(order: &[IdxSize]) -> Vec<usize> {
-    let mut position = vec![0usize; order.len()];
-    for (k, &row) in order.iter().enumerate() {
-        position[row as usize] = k;
-    }
-    position
 }
 
 /// A loaded frame as the context reads it.
@@ -484,28 +425,32 @@ impl Columns {
     fn gather(
         frame: &DataFrame,
         outcome: Option<&TextCodes>,
-        order: &[IdxSize],
+        positions: &Positions,
         times: &[i64],
     ) -> PolarsResult<Columns> {
-        let outcomes: Vec<Outcome> = match outcome {
+        let outcome = match outcome {
             Some(codes) => {
                 let classes: Vec<Outcome> = codes
                     .distinct
                     .iter()
                     .map(|t| Outcome::from_text(Some(t)))
                     .collect();
-                codes
-                    .index
-                    .par_iter()
-                    .map(|&k| classes.get(k as usize).copied().unwrap_or(Outcome::Unknown))
-                    .collect()
+                positions.scatter(|row| {
+                    classes
+                        .get(codes.index[row] as usize)
+                        .copied()
+                        .unwrap_or(Outcome::Unknown)
+                })
             }
-            None => frame
-                .column(col::outcome)?
-                .str()?
-                .iter()
-                .map(Outcome::from_text)
-                .collect(),
+            None => {
+                let outcomes: Vec<Outcome> = frame
+                    .column(col::outcome)?
+                    .str()?
+                    .iter()
+                    .map(Outcome::from_text)
+                    .collect();
+                positions.scatter(|row| outcomes[row])
+            }
         };
         let flags: Vec<bool> = frame
             .column(col::is_interactive)?
@@ -515,48 +460,43 @@ impl Columns {
             .collect();
         let latitude = frame.column(col::latitude)?.f64()?.rechunk();
         let longitude = frame.column(col::longitude)?.f64()?.rechunk();
-        // Both coordinates in one pass over the order, straight into places.
+        // Both coordinates in one pass over the rows, straight into places.
+        let rows = times.len();
         let place = match (
             latitude.downcast_iter().next(),
             longitude.downcast_iter().next(),
         ) {
-            (Some(lat), Some(lon)) if lat.len() == order.len() && lon.len() == order.len() => order
-                .par_iter()
-                .map(|&row| {
-                    let row = row as usize;
+            (Some(lat), Some(lon)) if lat.len() == rows && lon.len() == rows => {
+                positions.scatter(|row| {
                     (lat.is_valid(row) && lon.is_valid(row))
                         .then(|| (lat.value(row), lon.value(row)))
                 })
-                .collect(),
-            _ => vec![None; order.len()],
+            }
+            _ => vec![None; rows],
         };
         Ok(Columns {
-            time: order::gather(times, order),
-            outcome: order::gather(&outcomes, order),
-            interactive: order::gather(&flags, order),
+            time: positions.scatter(|row| times[row]),
+            outcome,
+            interactive: positions.scatter(|row| flags[row]),
             place,
-            network: gathered(frame.column(col::ip_network)?.u64()?, order),
-            asn: gathered(frame.column(col::asn)?.u32()?, order),
+            network: in_order(frame.column(col::ip_network)?.u64()?, positions),
+            asn: in_order(frame.column(col::asn)?.u32()?, positions),
         })
     }
 }
 
-/// A numeric column's values in `order`, read from one contiguous copy of the column (a
-/// copy costs less than the per-row values of every chunk collected first).
-fn gathered<T>(column: &ChunkedArray<T>, order: &[IdxSize]) -> Vec<Option<T::Native>>
+/// A numeric column's values in the detectors' order, read from one contiguous copy of the
+/// column (a copy costs less than finding each row's chunk).
+fn in_order<T>(column: &ChunkedArray<T>, positions: &Positions) -> Vec<Option<T::Native>>
 where
     T: PolarsNumericType,
 {
     let column = column.rechunk();
     let values = match column.downcast_iter().next() {
-        Some(values) if values.len() == column.len() => order
-            .par_iter()
-            .map(|&row| {
-                let row = row as usize;
-                values.is_valid(row).then(|| values.value(row))
-            })
-            .collect(),
-        _ => vec![None; order.len()],
+        Some(values) if values.len() == column.len() => {
+            positions.scatter(|row| values.is_valid(row).then(|| values.value(row)))
+        }
+        _ => vec![None; positions.as_slice().len()],
     };
     values
 }
@@ -567,8 +507,6 @@ struct AddressFacts {
     ip: Arc<TextCodes>,
     /// Positions grouped by address in time order, when the frame rows are in time order.
     groups: Option<Groups>,
-    /// Each frame row's position, when the frame rows are in time order.
-    position_of: Option<Vec<usize>>,
     address: Vec<u32>,
     anonymous_flags: Vec<AnonymousFlags>,
     threat_intel: Vec<bool>,
@@ -584,7 +522,7 @@ impl AddressFacts {
     fn look_up(
         frame: &DataFrame,
         handed: Option<Arc<TextCodes>>,
-        order: &[IdxSize],
+        positions: &Positions,
         time_ordered: bool,
         e: &Enrichment<'_>,
         networks_config: &NetworksConfig,
@@ -594,8 +532,7 @@ impl AddressFacts {
             None => Arc::new(address_codes(frame.column(col::ip_address)?.str()?)),
         };
         let trusted = networks_config.trusted_set().unwrap_or_default();
-        let position_of = time_ordered.then(|| inverse(order));
-        let mut addresses = Addresses::new(&ip, order, position_of.as_deref());
+        let mut addresses = Addresses::new(&ip, positions, time_ordered);
         Ok(AddressFacts {
             anonymous_flags: addresses.lookup(!e.anonymous.is_empty(), |a| e.anonymous.lookup(a)),
             threat_intel: addresses
@@ -604,7 +541,6 @@ impl AddressFacts {
             geo: (!e.geoip.is_empty()).then(|| addresses.lookup(true, |a| e.geoip.lookup(a))),
             trusted: addresses.lookup(!trusted.is_empty(), |a| trusted.contains(a)),
             groups: addresses.groups.take(),
-            position_of,
             address: addresses.index,
             ip,
         })
@@ -684,13 +620,14 @@ impl Context {
             time_ordered,
             times,
         } = user_order(frame, user_keys)?;
+        let positions = Positions::of(&order);
         drop(span);
         // The per-row columns and the per-address facts are independent: build them at once.
         let (columns, addresses) = rayon::join(
             || -> PolarsResult<_> {
                 let _span = crate::trace::span("context: columns");
                 let outcome = find_coded(&coded, col::outcome);
-                let columns = Columns::gather(frame, outcome, &order, &times)?;
+                let columns = Columns::gather(frame, outcome, &positions, &times)?;
                 let _span = crate::trace::span("context: org-common networks");
                 let org_common = org_common_networks(
                     &columns.network,
@@ -711,7 +648,7 @@ impl Context {
                                 .iter()
                                 .find(|(c, _)| *c == col::ip_address)
                                 .map(|(_, codes)| Arc::clone(codes)),
-                            &order,
+                            &positions,
                             time_ordered,
                             enrichment,
                             networks_config,
@@ -719,7 +656,7 @@ impl Context {
                     },
                     || {
                         let _span = crate::trace::span("context: codes in order");
-                        codes_in_order(&coded, &order)
+                        codes_in_order(&coded, &positions)
                     },
                 )
             },
@@ -774,21 +711,22 @@ impl Context {
             columns.asn,
             columns.network,
         );
-        let (anonymous_flags, threat_intel, infected, address, ip, groups, position_of) = (
+        let (anonymous_flags, threat_intel, infected, address, ip, groups) = (
             facts.anonymous_flags,
             facts.threat_intel,
             facts.infected,
             facts.address,
             facts.ip,
             facts.groups,
-            facts.position_of,
         );
         let (by_address, by_time) = (std::sync::OnceLock::new(), std::sync::OnceLock::new());
         if let Some(groups) = groups {
             let _ = by_address.set(groups);
         }
-        if let Some(position_of) = position_of {
-            let _ = by_time.set(position_of);
+        if time_ordered {
+            // Frame rows are in time order: the positions listed by frame row are the
+            // positions in time order.
+            let _ = by_time.set(positions.into_vec());
         }
         Ok(Context {
             by_address,
@@ -837,7 +775,7 @@ impl Context {
             if self.time_ordered {
                 // The frame's rows are in time order, so each frame row's position, listed
                 // by frame row, is the positions in time order.
-                return inverse(&self.order);
+                return Positions::of(&self.order).into_vec();
             }
             let mut positions: Vec<usize> = (0..self.order.len()).collect();
             positions.par_sort_unstable_by_key(|&p| (self.time[p], p));

@@ -148,6 +148,87 @@ pub fn gather<T: Copy + Send + Sync>(values: &[T], order: &[IdxSize]) -> Vec<T> 
     order.par_iter().map(|&row| values[row as usize]).collect()
 }
 
+/// Each frame row's position in an order (the order's inverse), and the fast way to lay
+/// per-row values out in that order.
+///
+/// [`gather`] reads the rows at random, and every read waits for its cache line. Reading the
+/// rows in their own order and writing each value to its position at random
+/// ([`Positions::scatter`]) lets the writes drain in the background: about twice as fast for
+/// the ten million rows of a tenant's month.
+pub struct Positions(Vec<usize>);
+
+/// Rows per parallel task when scattering.
+const SCATTER_ROWS: usize = 1 << 16;
+
+/// The output of a scatter, written from many threads at once (see [`Positions::scatter`]).
+struct Slots<T>(*mut std::mem::MaybeUninit<T>);
+
+// SAFETY: the threads that share `Slots` write disjoint slots (see `Positions::scatter`).
+unsafe impl<T: Send> Send for Slots<T> {}
+unsafe impl<T: Send> Sync for Slots<T> {}
+
+impl<T> Slots<T> {
+    fn at(&self, slot: usize) -> *mut std::mem::MaybeUninit<T> {
+        // SAFETY: callers pass a slot inside the allocation (see `Positions::scatter`).
+        unsafe { self.0.add(slot) }
+    }
+}
+
+impl Positions {
+    /// The positions of `order`'s rows. Panics unless `order` lists each of `0..order.len()`
+    /// exactly once (every order the context builds does): scattering relies on it.
+    pub fn of(order: &[IdxSize]) -> Positions {
+        let mut position = vec![usize::MAX; order.len()];
+        for (k, &row) in order.iter().enumerate() {
+            let slot = &mut position[row as usize];
+            assert!(*slot == usize::MAX, "an order lists frame row {row} twice");
+            *slot = k;
+        }
+        Positions(position)
+    }
+
+    /// `position[row]` for every frame row.
+    pub fn as_slice(&self) -> &[usize] {
+        &self.0
+    }
+
+    pub fn into_vec(self) -> Vec<usize> {
+        self.0
+    }
+
+    /// `value(row)` for every frame row, laid out in the order: rows are visited in their
+    /// own order (so `value` reads its columns in sequence) and each value is written at its
+    /// row's position.
+    pub fn scatter<T: Send>(&self, value: impl Fn(usize) -> T + Sync) -> Vec<T> {
+        let rows = self.0.len();
+        let mut out: Vec<std::mem::MaybeUninit<T>> = Vec::with_capacity(rows);
+        let slots = Slots(out.as_mut_ptr());
+        self.0
+            .par_chunks(SCATTER_ROWS)
+            .enumerate()
+            .for_each(|(part, positions)| {
+                let first = part * SCATTER_ROWS;
+                for (k, &at) in positions.iter().enumerate() {
+                    // SAFETY: `self.0` is a permutation of `0..rows` (checked in `of`), so
+                    // `at` is inside the allocation of `rows` slots and no two writes, on any
+                    // thread, touch the same slot.
+                    unsafe {
+                        slots
+                            .at(at)
+                            .write(std::mem::MaybeUninit::new(value(first + k)))
+                    };
+                }
+            });
+        // SAFETY: every one of the `rows` slots was written above (a permutation covers them
+        // all), and `MaybeUninit<T>` has `T`'s layout.
+        unsafe {
+            out.set_len(rows);
+            let mut out = std::mem::ManuallyDrop::new(out);
+            Vec::from_raw_parts(out.as_mut_ptr().cast::<T>(), rows, out.capacity())
+        }
+    }
+}
+
 /// Positions grouped by a key (`NONE`: in no group), as one flat list with offsets.
 pub struct Groups {
     offsets: Vec<usize>,
@@ -234,6 +315,29 @@ impl Groups {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scattering_by_position_equals_gathering_by_order() {
+        // Rows of three users, time-ordered, ordered by user: more rows than one task takes.
+        let user: Vec<u32> = (0..3 * SCATTER_ROWS as u32 + 7)
+            .map(|r| (r * 7) % 3)
+            .collect();
+        let order = by_user(&user, 3);
+        let values: Vec<String> = (0..user.len()).map(|r| format!("row {r}")).collect();
+        let positions = Positions::of(&order);
+        let scattered = positions.scatter(|row| values[row].clone());
+        let gathered: Vec<String> = order.iter().map(|&r| values[r as usize].clone()).collect();
+        assert_eq!(scattered, gathered);
+        for (k, &row) in order.iter().enumerate() {
+            assert_eq!(positions.as_slice()[row as usize], k);
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "twice")]
+    fn an_order_that_repeats_a_row_has_no_positions() {
+        Positions::of(&[0, 2, 2]);
+    }
 
     #[test]
     fn mapped_codes_merge_values_with_one_image() {
