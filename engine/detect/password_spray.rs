@@ -7,6 +7,7 @@
 use std::collections::{BTreeSet, VecDeque};
 
 use ahash::AHashMap;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -49,25 +50,16 @@ impl PasswordSpray {
         PasswordSpray { config }
     }
 
-    /// Campaigns in one source's time-ordered positions.
-    fn campaigns_in(
-        &self,
-        ctx: &Context,
-        user_of: &[usize],
-        rows: &[usize],
-        source: &str,
-    ) -> Vec<Campaign> {
+    /// Campaigns in one source's credential failures (see [`failures`]), in time order.
+    fn campaigns_in(&self, ctx: &Context, failures: &[Failure], source: &str) -> Vec<Campaign> {
         let window = i64::from(self.config.window_minutes) * 60_000_000;
         let mut campaigns: Vec<Campaign> = Vec::new();
-        let mut recent: VecDeque<usize> = VecDeque::new();
+        let mut recent: VecDeque<Failure> = VecDeque::new();
         let mut attempts: AHashMap<usize, u32> = AHashMap::new();
-        for &row in rows {
-            if ctx.outcome[row] != Outcome::CredentialFailure || user_of[row] == usize::MAX {
-                continue;
-            }
-            let now = ctx.time[row];
-            while let Some(&old) = recent.front().filter(|&&r| now - ctx.time[r] > window) {
-                let user = user_of[old];
+        for &failure in failures {
+            let now = ctx.time[failure.row];
+            while let Some(&old) = recent.front().filter(|f| now - ctx.time[f.row] > window) {
+                let user = old.user;
                 if let Some(n) = attempts.get_mut(&user) {
                     *n -= 1;
                     if *n == 0 {
@@ -76,8 +68,8 @@ impl PasswordSpray {
                 }
                 recent.pop_front();
             }
-            recent.push_back(row);
-            *attempts.entry(user_of[row]).or_default() += 1;
+            recent.push_back(failure);
+            *attempts.entry(failure.user).or_default() += 1;
             if attempts.len() < self.config.min_users as usize {
                 continue;
             }
@@ -86,7 +78,7 @@ impl PasswordSpray {
             if counts[counts.len() / 2] > self.config.max_median_attempts {
                 continue;
             }
-            let start = recent.front().map_or(now, |&r| ctx.time[r]);
+            let start = recent.front().map_or(now, |f| ctx.time[f.row]);
             match campaigns.last_mut().filter(|c| start <= c.end + window) {
                 Some(c) => {
                     c.end = now;
@@ -107,37 +99,45 @@ impl PasswordSpray {
 
     /// Every campaign with its source, by address then by ASN.
     fn all_campaigns(&self, ctx: &Context) -> Vec<(Campaign, Source)> {
-        let user_of = user_of(ctx);
-        let mut out = ctx.by_address().per_group(|group, rows, out| {
-            // A campaign takes `min_users` users: the many addresses with fewer sign-ins
-            // than that are passed over unread.
-            if rows.len() < self.config.min_users as usize {
-                return;
-            }
-            let Some(&first) = rows.first() else { return };
-            // Most addresses run no campaign: their source text is not made.
-            for mut campaign in self.campaigns_in(ctx, &user_of, rows, "") {
-                campaign.source = format!("ip {}", ctx.ip(first).unwrap_or(""));
-                out.push((campaign, Source::Address(group)));
-            }
-        });
+        let failures = failures(ctx);
+        // Each address's failures, addresses in their order, each in time order (the sort
+        // is stable). A campaign takes `min_users` users, so smaller groups are passed over.
+        let mut by_address: Vec<(u32, Failure)> = failures
+            .iter()
+            .map(|&f| (ctx.address[f.row], f))
+            .filter(|&(address, _)| address != super::order::NONE)
+            .collect();
+        by_address.par_sort_by_key(|&(address, _)| address);
+        let groups: Vec<&[(u32, Failure)]> = by_address
+            .chunk_by(|a, b| a.0 == b.0)
+            .filter(|group| group.len() >= self.config.min_users as usize)
+            .collect();
+        let mut out: Vec<(Campaign, Source)> = groups
+            .par_iter()
+            .flat_map_iter(|group| {
+                let address = group[0].0;
+                let failures: Vec<Failure> = group.iter().map(|&(_, f)| f).collect();
+                // Most addresses run no campaign: their source text is not made.
+                let mut campaigns = self.campaigns_in(ctx, &failures, "");
+                for campaign in &mut campaigns {
+                    campaign.source = format!("ip {}", ctx.ip(failures[0].row).unwrap_or(""));
+                }
+                campaigns
+                    .into_iter()
+                    .map(move |c| (c, Source::Address(address as usize)))
+            })
+            .collect();
         if self.config.by_asn {
-            // Only credential failures make a campaign: group those alone, in time order.
-            let mut groups: AHashMap<u32, Vec<usize>> = AHashMap::new();
-            let failures = ctx.select_by_time(|row| {
-                ctx.outcome[row] == Outcome::CredentialFailure
-                    && user_of[row] != usize::MAX
-                    && ctx.asn[row].is_some()
-            });
-            for row in failures {
-                if let Some(asn) = ctx.asn[row] {
-                    groups.entry(asn).or_default().push(row);
+            let mut groups: AHashMap<u32, Vec<Failure>> = AHashMap::new();
+            for &failure in &failures {
+                if let Some(asn) = ctx.asn[failure.row] {
+                    groups.entry(asn).or_default().push(failure);
                 }
             }
-            let mut groups: Vec<(u32, Vec<usize>)> = groups.into_iter().collect();
+            let mut groups: Vec<(u32, Vec<Failure>)> = groups.into_iter().collect();
             groups.sort_unstable_by_key(|(asn, _)| *asn);
-            for (asn, rows) in groups {
-                for campaign in self.campaigns_in(ctx, &user_of, &rows, &format!("asn {asn}")) {
+            for (asn, failures) in groups {
+                for campaign in self.campaigns_in(ctx, &failures, &format!("asn {asn}")) {
                     out.push((campaign, Source::Asn(asn)));
                 }
             }
@@ -154,13 +154,23 @@ enum Source {
     Asn(u32),
 }
 
-/// The user index of every position (`usize::MAX` for rows without a user).
-fn user_of(ctx: &Context) -> Vec<usize> {
-    let mut out = vec![usize::MAX; ctx.time.len()];
-    for (k, &(start, end)) in ctx.users.iter().enumerate() {
-        out[start..end].fill(k);
-    }
-    out
+/// A credential failure of a known user: a position, and the index of its user.
+#[derive(Debug, Clone, Copy)]
+struct Failure {
+    row: usize,
+    user: usize,
+}
+
+/// Every credential failure of a known user, in time order: all that campaigns are made of.
+/// Found by one scan in position order, a small share of all sign-ins.
+fn failures(ctx: &Context) -> Vec<Failure> {
+    ctx.select_by_time(|row| ctx.outcome[row] == Outcome::CredentialFailure && ctx.users_row(row))
+        .into_par_iter()
+        .map(|row| Failure {
+            row,
+            user: ctx.users.partition_point(|&(_, end)| end <= row),
+        })
+        .collect()
 }
 
 impl Detector for PasswordSpray {
