@@ -362,6 +362,8 @@ pub struct GeoIpConfig {
 /// Rows in the detectors' order: (user rank, time, request id).
 struct UserOrder {
     order: Vec<IdxSize>,
+    /// Each frame row's position in `order`.
+    positions: Positions,
     /// Each user's range of positions.
     users: Vec<(usize, usize)>,
     /// The frame's own rows were in (time, request id) order.
@@ -387,15 +389,18 @@ fn user_order(frame: &DataFrame, keys: Option<&UserKeys>) -> PolarsResult<UserOr
     // (null): rows of equal time then keep the frame's order, which is that order.
     let ids = frame.column(col::request_id)?.str()?;
     let time_ordered = order::is_time_ordered(&times, |r| ids.get(r).unwrap_or(""));
-    let order = if time_ordered {
+    let (order, positions) = if time_ordered {
         order::by_user(&user.index, user.count)
     } else {
         let request: Vec<&str> = ids.iter().map(|r| r.unwrap_or("")).collect();
-        order::by_user_time_request(&user.index, user.count, &times, &request)
+        let order = order::by_user_time_request(&user.index, user.count, &times, &request);
+        let positions = Positions::of(&order);
+        (order, positions)
     };
     let users = order::user_ranges(&user.index, user.count);
     Ok(UserOrder {
         order,
+        positions,
         users,
         time_ordered,
         times,
@@ -616,11 +621,11 @@ impl Context {
         let span = crate::trace::span("context: order");
         let UserOrder {
             order,
+            positions,
             users,
             time_ordered,
             times,
         } = user_order(frame, user_keys)?;
-        let positions = Positions::of(&order);
         drop(span);
         // The per-row columns and the per-address facts are independent: build them at once.
         let (columns, addresses) = rayon::join(

@@ -75,8 +75,9 @@ pub fn is_time_ordered<'a>(times: &[i64], request: impl Fn(usize) -> &'a str) ->
 }
 
 /// Rows of a frame in (time, request id) order (see [`is_time_ordered`]), stably ordered by
-/// user rank: a counting sort. Rows without a user ([`NONE`]) come last.
-pub fn by_user(user: &[u32], users: usize) -> Vec<IdxSize> {
+/// user rank: a counting sort. Rows without a user ([`NONE`]) come last. With the order,
+/// each row's position in it, which the sort finds as it goes.
+pub fn by_user(user: &[u32], users: usize) -> (Vec<IdxSize>, Positions) {
     let bucket = |row: usize| (user[row] as usize).min(users);
     let mut start = vec![0usize; users + 2];
     for row in 0..user.len() {
@@ -86,12 +87,15 @@ pub fn by_user(user: &[u32], users: usize) -> Vec<IdxSize> {
         start[k] += start[k - 1];
     }
     let mut order = vec![0 as IdxSize; user.len()];
+    let mut position = Vec::with_capacity(user.len());
     for row in 0..user.len() {
         let slot = &mut start[bucket(row)];
         order[*slot] = row as IdxSize;
+        position.push(*slot);
         *slot += 1;
     }
-    order
+    // A counting sort gives each row its own slot: the positions are a permutation.
+    (order, Positions(position))
 }
 
 /// Rows in any order sorted by (user rank, time, request id, row); rows without a user
@@ -322,7 +326,8 @@ mod tests {
         let user: Vec<u32> = (0..3 * SCATTER_ROWS as u32 + 7)
             .map(|r| (r * 7) % 3)
             .collect();
-        let order = by_user(&user, 3);
+        let (order, by_sort) = by_user(&user, 3);
+        assert_eq!(by_sort.as_slice(), Positions::of(&order).as_slice());
         let values: Vec<String> = (0..user.len()).map(|r| format!("row {r}")).collect();
         let positions = Positions::of(&order);
         let scattered = positions.scatter(|row| values[row].clone());
@@ -360,7 +365,7 @@ mod tests {
         let times = [1, 2, 2, 3, 3, 3];
         let request = ["a", "b", "c", "d", "e", "f"];
         assert!(is_time_ordered(&times, |r| request[r]));
-        let fast = by_user(&user, 2);
+        let (fast, _) = by_user(&user, 2);
         let full = by_user_time_request(&user, 2, &times, &request);
         assert_eq!(fast, [1, 4, 0, 3, 5, 2]);
         assert_eq!(fast, full);

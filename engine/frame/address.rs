@@ -39,29 +39,41 @@ impl<'a> Keys<'a> {
         T: Sync,
         I: Iterator<Item = &'a str>,
     {
-        let parsed: Vec<Vec<Result<u32, &'a str>>> = lists
+        // Each text's number, or a mark for the few that are no IPv4 (kept aside as text).
+        const MARK: u64 = u64::MAX;
+        let mut keyed: Vec<(Vec<u64>, Vec<&'a str>)> = lists
             .par_iter()
-            .map(|list| texts(list).map(|t| ipv4(t).ok_or(t)).collect())
+            .map(|list| {
+                let mut others = Vec::new();
+                let keys = texts(list)
+                    .map(|t| match ipv4(t) {
+                        Some(number) => u64::from(number),
+                        None => {
+                            others.push(t);
+                            MARK
+                        }
+                    })
+                    .collect();
+                (keys, others)
+            })
             .collect();
-        let mut others: Vec<&'a str> = parsed
-            .iter()
-            .flat_map(|list| list.iter().filter_map(|p| p.err()))
-            .collect();
+        let mut others: Vec<&'a str> = keyed.iter().flat_map(|(_, o)| o.iter().copied()).collect();
         others.par_sort_unstable();
         others.dedup();
         let keys = Keys { others };
-        let keyed = parsed
-            .par_iter()
-            .map(|list| {
-                list.iter()
-                    .map(|p| match *p {
-                        Ok(number) => u64::from(number),
-                        // Every other text is listed: the search finds it.
-                        Err(text) => OTHER + keys.others.partition_point(|&o| o < text) as u64,
-                    })
-                    .collect()
-            })
-            .collect();
+        keyed.par_iter_mut().for_each(|(list, others)| {
+            if others.is_empty() {
+                return;
+            }
+            // The marks, in order, stand for the list's other texts, in order.
+            let mut others = others.iter();
+            for key in list.iter_mut().filter(|k| **k == MARK) {
+                let text = others.next().copied().unwrap_or_default();
+                // Every other text is listed: the search finds it.
+                *key = OTHER + keys.others.partition_point(|&o| o < text) as u64;
+            }
+        });
+        let keyed = keyed.into_iter().map(|(list, _)| list).collect();
         (keys, keyed)
     }
 
