@@ -6,7 +6,6 @@
 use std::sync::Arc;
 
 use polars::prelude::*;
-use polars_arrow::array::Array;
 use rayon::prelude::*;
 
 use super::order::{self, Codes, Groups, Positions};
@@ -457,32 +456,31 @@ impl Columns {
                 positions.scatter(|row| outcomes[row])
             }
         };
-        let flags: Vec<bool> = frame
-            .column(col::is_interactive)?
-            .bool()?
-            .iter()
-            .map(|f| f.unwrap_or(false))
-            .collect();
-        let latitude = frame.column(col::latitude)?.f64()?.rechunk();
-        let longitude = frame.column(col::longitude)?.f64()?.rechunk();
+        let flags = frame.column(col::is_interactive)?.bool()?;
+        let latitude = frame.column(col::latitude)?.f64()?;
+        let longitude = frame.column(col::longitude)?.f64()?;
         // Both coordinates in one pass over the rows, straight into places.
-        let rows = times.len();
-        let place = match (
-            latitude.downcast_iter().next(),
-            longitude.downcast_iter().next(),
-        ) {
-            (Some(lat), Some(lon)) if lat.len() == rows && lon.len() == rows => {
-                positions.scatter(|row| {
-                    (lat.is_valid(row) && lon.is_valid(row))
-                        .then(|| (lat.value(row), lon.value(row)))
-                })
-            }
-            _ => vec![None; rows],
-        };
+        let place = positions.scatter_runs(|rows| {
+            let (start, length) = (rows.start as i64, rows.len());
+            latitude
+                .slice(start, length)
+                .iter()
+                .zip(longitude.slice(start, length).iter())
+                .map(|(lat, lon)| lat.zip(lon))
+                .collect::<Vec<_>>()
+                .into_iter()
+        });
         Ok(Columns {
             time: positions.scatter(|row| times[row]),
             outcome,
-            interactive: positions.scatter(|row| flags[row]),
+            interactive: positions.scatter_runs(|rows| {
+                flags
+                    .slice(rows.start as i64, rows.len())
+                    .iter()
+                    .map(|f| f.unwrap_or(false))
+                    .collect::<Vec<_>>()
+                    .into_iter()
+            }),
             place,
             network: in_order(frame.column(col::ip_network)?.u64()?, positions),
             asn: in_order(frame.column(col::asn)?.u32()?, positions),
@@ -490,20 +488,18 @@ impl Columns {
     }
 }
 
-/// A numeric column's values in the detectors' order, read from one contiguous copy of the
-/// column (a copy costs less than finding each row's chunk).
+/// A numeric column's values in the detectors' order, read run by run from its chunks.
 fn in_order<T>(column: &ChunkedArray<T>, positions: &Positions) -> Vec<Option<T::Native>>
 where
     T: PolarsNumericType,
 {
-    let column = column.rechunk();
-    let values = match column.downcast_iter().next() {
-        Some(values) if values.len() == column.len() => {
-            positions.scatter(|row| values.is_valid(row).then(|| values.value(row)))
-        }
-        _ => vec![None; positions.as_slice().len()],
-    };
-    values
+    positions.scatter_runs(|rows| {
+        column
+            .slice(rows.start as i64, rows.len())
+            .iter()
+            .collect::<Vec<_>>()
+            .into_iter()
+    })
 }
 
 /// What the enrichment sources say of each row's address, in the detectors' order, each

@@ -204,6 +204,17 @@ impl Positions {
     /// own order (so `value` reads its columns in sequence) and each value is written at its
     /// row's position.
     pub fn scatter<T: Send>(&self, value: impl Fn(usize) -> T + Sync) -> Vec<T> {
+        self.scatter_runs(|rows| rows.map(&value))
+    }
+
+    /// Like [`Positions::scatter`], with the values of each run of rows from one iterator
+    /// (`values(rows)` must yield one value per row of `rows`, in order): a chunked column
+    /// is then read chunk by chunk, with no contiguous copy made first.
+    pub fn scatter_runs<T, I>(&self, values: impl Fn(std::ops::Range<usize>) -> I + Sync) -> Vec<T>
+    where
+        T: Send,
+        I: Iterator<Item = T>,
+    {
         let rows = self.0.len();
         let mut out: Vec<std::mem::MaybeUninit<T>> = Vec::with_capacity(rows);
         let slots = Slots(out.as_mut_ptr());
@@ -212,15 +223,14 @@ impl Positions {
             .enumerate()
             .for_each(|(part, positions)| {
                 let first = part * SCATTER_ROWS;
-                for (k, &at) in positions.iter().enumerate() {
-                    // SAFETY: `self.0` is a permutation of `0..rows` (checked in `of`), so
-                    // `at` is inside the allocation of `rows` slots and no two writes, on any
-                    // thread, touch the same slot.
-                    unsafe {
-                        slots
-                            .at(at)
-                            .write(std::mem::MaybeUninit::new(value(first + k)))
-                    };
+                let mut values = values(first..first + positions.len());
+                for &at in positions {
+                    // Panics (leaving `out` empty, nothing read) if the run is short.
+                    let value = values.next().expect("a value for every row of the run");
+                    // SAFETY: `self.0` is a permutation of `0..rows` (checked in `of`, or
+                    // made so by a counting sort), so `at` is inside the allocation of `rows`
+                    // slots and no two writes, on any thread, touch the same slot.
+                    unsafe { slots.at(at).write(std::mem::MaybeUninit::new(value)) };
                 }
             });
         // SAFETY: every one of the `rows` slots was written above (a permutation covers them
