@@ -32,9 +32,10 @@ pub fn detections(
     let columns = Columns::new(ctx, unread, &rows)?;
     drop(span);
     let _span = crate::trace::span("report: records");
+    let texts = Texts::of(&columns);
     Ok(findings
         .into_par_iter()
-        .map(|(identity, f)| detection(ctx, &columns, &identity, f))
+        .map(|(identity, f)| detection(ctx, &columns, &texts, &identity, f))
         .collect())
 }
 
@@ -94,19 +95,57 @@ impl<'a> Columns<'a> {
         self.rows.binary_search(&frame_row).ok()
     }
 
-    /// A text column's value at a position.
-    fn text(&self, column: &str, at: usize) -> Option<String> {
-        let (_, values) = self
-            .texts
+    /// A text column's values, one per position (none for a column not gathered).
+    fn values(&self, column: &str) -> &[Option<Cow<'a, str>>] {
+        self.texts
             .iter()
-            .find(|(name, _)| std::ptr::eq(*name, column) || *name == column)?;
-        values[at].as_deref().map(String::from)
+            .find(|(name, _)| *name == column)
+            .map_or(&[], |(_, values)| values.as_slice())
     }
+}
+
+/// The text columns a detection reads, each looked up once for all detections.
+struct Texts<'c, 'a> {
+    request_id: &'c [Option<Cow<'a, str>>],
+    correlation_id: &'c [Option<Cow<'a, str>>],
+    user_id: &'c [Option<Cow<'a, str>>],
+    user_principal_name: &'c [Option<Cow<'a, str>>],
+    user_display_name: &'c [Option<Cow<'a, str>>],
+    ip_address: &'c [Option<Cow<'a, str>>],
+    country: &'c [Option<Cow<'a, str>>],
+    state: &'c [Option<Cow<'a, str>>],
+    city: &'c [Option<Cow<'a, str>>],
+    user_agent: &'c [Option<Cow<'a, str>>],
+    token_issuer_type: &'c [Option<Cow<'a, str>>],
+}
+
+impl<'c, 'a> Texts<'c, 'a> {
+    fn of(columns: &'c Columns<'a>) -> Self {
+        Texts {
+            request_id: columns.values(col::request_id),
+            correlation_id: columns.values(col::correlation_id),
+            user_id: columns.values(col::user_id),
+            user_principal_name: columns.values(col::user_principal_name),
+            user_display_name: columns.values(col::user_display_name),
+            ip_address: columns.values(col::ip_address),
+            country: columns.values(col::country),
+            state: columns.values(col::state),
+            city: columns.values(col::city),
+            user_agent: columns.values(col::user_agent),
+            token_issuer_type: columns.values(col::token_issuer_type),
+        }
+    }
+}
+
+/// A column's value at a position, owned.
+fn owned(values: &[Option<Cow<'_, str>>], at: usize) -> Option<String> {
+    values.get(at)?.as_deref().map(String::from)
 }
 
 fn detection(
     ctx: &Context,
     columns: &Columns<'_>,
+    texts: &Texts<'_, '_>,
     identity: &Identity,
     mut f: Finding,
 ) -> Detection {
@@ -114,7 +153,7 @@ fn detection(
         for &(key, related) in &f.related_requests {
             let id = columns
                 .position(ctx.order[related] as usize)
-                .and_then(|at| columns.text(col::request_id, at));
+                .and_then(|at| owned(texts.request_id, at));
             evidence.insert(key.into(), Value::from(id));
         }
     }
@@ -122,10 +161,10 @@ fn detection(
     let at = columns
         .position(ctx.order[row] as usize)
         .expect("every finding's row was gathered");
-    let text = |column: &str| columns.text(column, at);
-    let request_id = (!f.user_level).then(|| text(col::request_id)).flatten();
-    let user_id = text(col::user_id);
-    let upn = text(col::user_principal_name);
+    let text = |values: &[Option<Cow<'_, str>>]| owned(values, at);
+    let request_id = (!f.user_level).then(|| text(texts.request_id)).flatten();
+    let user_id = text(texts.user_id);
+    let upn = text(texts.user_principal_name);
     let subject = request_id
         .clone()
         .or_else(|| user_id.clone())
@@ -133,9 +172,9 @@ fn detection(
         .unwrap_or_default();
     let id = stable_id(identity.id, &subject, &f.evidence);
     let location = SignInLocation {
-        city: text(col::city),
-        state: text(col::state),
-        country_or_region: text(col::country),
+        city: text(texts.city),
+        state: text(texts.state),
+        country_or_region: text(texts.country),
         geo_coordinates: match (columns.latitude[at], columns.longitude[at]) {
             (Some(latitude), Some(longitude)) => Some(GeoCoordinates {
                 latitude,
@@ -151,7 +190,7 @@ fn detection(
     };
     let detected = format_time(f.detected_at);
     let mut info: Vec<(&str, Value)> = Vec::new();
-    if let Some(agent) = text(col::user_agent) {
+    if let Some(agent) = text(texts.user_agent) {
         info.push(("userAgent", Value::from(agent)));
     }
     info.extend(f.related);
@@ -161,7 +200,7 @@ fn detection(
         correlation_id: if f.user_level {
             None
         } else {
-            text(col::correlation_id)
+            text(texts.correlation_id)
         },
         risk_event_type: identity.risk_event_type.to_string(),
         risk_state: "atRisk".into(),
@@ -170,18 +209,18 @@ fn detection(
         source: "idrisk".into(),
         detection_timing_type: identity.timing.into(),
         activity: identity.activity.into(),
-        token_issuer_type: text(col::token_issuer_type),
+        token_issuer_type: text(texts.token_issuer_type),
         ip_address: if f.user_level {
             None
         } else {
-            text(col::ip_address)
+            text(texts.ip_address)
         },
         location: (!f.user_level).then_some(location),
         activity_date_time: format_time(activity),
         detected_date_time: detected.clone(),
         last_updated_date_time: detected,
         user_id,
-        user_display_name: text(col::user_display_name),
+        user_display_name: text(texts.user_display_name),
         user_principal_name: upn,
         additional_info: additional_info(info),
         report: identity.report.into(),
