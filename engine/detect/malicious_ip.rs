@@ -49,10 +49,22 @@ impl Detector for MaliciousIp {
 
     fn detect(&self, ctx: &Context) -> Vec<Finding> {
         let window = i64::from(self.config.window_hours) * 3_600_000_000;
-        ctx.by_address().per_group(|_, group, findings| {
-            // A finding takes `min_failures` failures and a validated sign-in: the many
-            // addresses with fewer sign-ins than that are passed over unread.
-            if group.len() <= self.config.min_failures as usize {
+        let groups = ctx.by_address();
+        // Credential failures per address, counted in one scan in position order. A finding
+        // takes `min_failures` of them and a validated sign-in: the many addresses with fewer
+        // (homes, offices, carriers) are passed over without reading their sign-ins.
+        let mut failures_at = vec![0u32; groups.len()];
+        for (&address, &outcome) in ctx.address.iter().zip(&ctx.outcome) {
+            if outcome == Outcome::CredentialFailure {
+                if let Some(n) = failures_at.get_mut(address as usize) {
+                    *n += 1;
+                }
+            }
+        }
+        groups.per_group(|address, group, findings| {
+            if group.len() <= self.config.min_failures as usize
+                || failures_at[address] < self.config.min_failures
+            {
                 return;
             }
             // Sign-ins of the window ending at the current one: `group[oldest..=k]` (the
