@@ -66,12 +66,14 @@ impl Codes {
 
 /// True when rows are in (time, request id) order, the order every ingested frame has.
 /// `request` is asked only for rows whose times tie, so callers need not collect the ids.
-pub fn is_time_ordered<'a>(times: &[i64], request: impl Fn(usize) -> &'a str) -> bool {
-    (1..times.len()).all(|r| match times[r - 1].cmp(&times[r]) {
-        std::cmp::Ordering::Less => true,
-        std::cmp::Ordering::Greater => false,
-        std::cmp::Ordering::Equal => request(r - 1) <= request(r),
-    })
+pub fn is_time_ordered<'a>(times: &[i64], request: impl Fn(usize) -> &'a str + Sync) -> bool {
+    (1..times.len())
+        .into_par_iter()
+        .all(|r| match times[r - 1].cmp(&times[r]) {
+            std::cmp::Ordering::Less => true,
+            std::cmp::Ordering::Greater => false,
+            std::cmp::Ordering::Equal => request(r - 1) <= request(r),
+        })
 }
 
 /// Rows of a frame in (time, request id) order (see [`is_time_ordered`]), stably ordered by
@@ -79,23 +81,47 @@ pub fn is_time_ordered<'a>(times: &[i64], request: impl Fn(usize) -> &'a str) ->
 /// each row's position in it, which the sort finds as it goes.
 pub fn by_user(user: &[u32], users: usize) -> (Vec<IdxSize>, Positions) {
     let bucket = |row: usize| (user[row] as usize).min(users);
-    let mut start = vec![0usize; users + 2];
-    for row in 0..user.len() {
-        start[bucket(row) + 1] += 1;
+    // Parts of the rows are counted and placed on their own threads: within a user, an
+    // earlier part's rows come first, so the sort stays stable.
+    let parts = (2 * rayon::current_num_threads()).clamp(1, user.len().div_ceil(1 << 16).max(1));
+    let part_rows = user.len().div_ceil(parts).max(1);
+    let counts: Vec<Vec<usize>> = user
+        .par_chunks(part_rows)
+        .enumerate()
+        .map(|(part, chunk)| {
+            let mut counts = vec![0usize; users + 1];
+            for row in part * part_rows..part * part_rows + chunk.len() {
+                counts[bucket(row)] += 1;
+            }
+            counts
+        })
+        .collect();
+    // Where each part's rows of each user start.
+    let mut starts = vec![vec![0usize; users + 1]; counts.len()];
+    let mut next = 0;
+    for b in 0..=users {
+        for (part, counts) in counts.iter().enumerate() {
+            starts[part][b] = next;
+            next += counts[b];
+        }
     }
-    for k in 1..start.len() {
-        start[k] += start[k - 1];
-    }
-    let mut order = vec![0 as IdxSize; user.len()];
-    let mut position = Vec::with_capacity(user.len());
-    for row in 0..user.len() {
-        let slot = &mut start[bucket(row)];
-        order[*slot] = row as IdxSize;
-        position.push(*slot);
-        *slot += 1;
-    }
-    // A counting sort gives each row its own slot: the positions are a permutation.
-    (order, Positions(position))
+    let mut position = vec![0usize; user.len()];
+    position
+        .par_chunks_mut(part_rows)
+        .zip(starts)
+        .enumerate()
+        .for_each(|(part, (positions, mut start))| {
+            for (k, out) in positions.iter_mut().enumerate() {
+                let slot = &mut start[bucket(part * part_rows + k)];
+                *out = *slot;
+                *slot += 1;
+            }
+        });
+    // A counting sort gives each row its own slot: the positions are a permutation, and the
+    // order is each row written at its position.
+    let positions = Positions(position);
+    let order = positions.scatter(|row| row as IdxSize);
+    (order, positions)
 }
 
 /// Rows in any order sorted by (user rank, time, request id, row); rows without a user
@@ -337,6 +363,10 @@ mod tests {
             .map(|r| (r * 7) % 3)
             .collect();
         let (order, by_sort) = by_user(&user, 3);
+        // Counted and placed in parts, the sort is still the stable one.
+        let mut stable: Vec<IdxSize> = (0..user.len() as IdxSize).collect();
+        stable.sort_by_key(|&row| user[row as usize]);
+        assert_eq!(order, stable);
         assert_eq!(by_sort.as_slice(), Positions::of(&order).as_slice());
         let values: Vec<String> = (0..user.len()).map(|r| format!("row {r}")).collect();
         let positions = Positions::of(&order);

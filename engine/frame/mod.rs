@@ -331,13 +331,31 @@ impl<'a> Row<'a> {
 
 /// The `time` column as microseconds (it is never null in a canonical frame).
 pub fn time_values(frame: &DataFrame) -> PolarsResult<Vec<i64>> {
-    Ok(frame
+    use rayon::prelude::*;
+    let chunks: Vec<_> = frame
         .column(col::time)?
         .datetime()?
         .physical()
-        .iter()
-        .map(|t| t.unwrap_or(i64::MIN))
-        .collect())
+        .downcast_iter()
+        .collect();
+    // Each chunk copied on its own thread into its stretch of the result.
+    let mut times = vec![0i64; chunks.iter().map(|c| c.len()).sum()];
+    let mut stretches = Vec::with_capacity(chunks.len());
+    let mut rest = times.as_mut_slice();
+    for chunk in &chunks {
+        let (stretch, after) = rest.split_at_mut(chunk.len());
+        stretches.push(stretch);
+        rest = after;
+    }
+    chunks
+        .par_iter()
+        .zip(stretches)
+        .for_each(|(chunk, stretch)| {
+            for (out, t) in stretch.iter_mut().zip(chunk.iter()) {
+                *out = t.copied().unwrap_or(i64::MIN);
+            }
+        });
+    Ok(times)
 }
 
 /// A text column as codes: its distinct values, sorted (addresses in their own order, see

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use ahash::AHashMap;
 use polars::prelude::*;
+use rayon::iter::{IntoParallelIterator, ParallelIterator};
 use rayon::slice::ParallelSliceMut;
 
 use super::values::format_time;
@@ -83,7 +84,9 @@ pub(super) fn finish(files: &[PathBuf], loads: Vec<FileLoad>) -> Result<Ingested
     let already_ordered = if all_kept {
         // Every row kept (no copies): the rows themselves are checked, no list is built.
         let ids = TiedIds::new(&all, &unread, &times)?;
-        (1..all.height()).all(|i| ids.in_order(&times, i - 1, i))
+        (1..all.height())
+            .into_par_iter()
+            .all(|i| ids.in_order(&times, i - 1, i))
     } else {
         // Copies were found, so every column is in the frame.
         let ids = TiedIds::new(&all, &Unread::none(), &times)?;
