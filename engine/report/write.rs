@@ -195,22 +195,33 @@ pub fn write_tables(scored: &Scored, format: Format, dir: &Path) -> anyhow::Resu
 fn write_jsonl<R: Serialize + Sync>(rows: &[R], path: &Path) -> io::Result<()> {
     use rayon::prelude::*;
     // Rows serialised in parallel blocks, written in order: the bytes never depend on the
-    // thread count.
-    let blocks: Vec<io::Result<Vec<u8>>> = rows
-        .par_chunks(4096)
-        .map(|block| {
-            let mut bytes = Vec::with_capacity(block.len() * 512);
-            for row in block {
-                serde_json::to_writer(&mut bytes, row)?;
-                bytes.push(b'\n');
-            }
-            Ok(bytes)
-        })
-        .collect();
-    let mut out = BufWriter::new(File::create(path)?);
-    for block in blocks {
-        out.write_all(&block?)?;
+    // thread count. Batches of blocks are pipelined: one batch goes to the kernel while the
+    // next is serialised.
+    const BLOCK: usize = 4096;
+    let serialise = |batch: &[R]| -> io::Result<Vec<Vec<u8>>> {
+        batch
+            .par_chunks(BLOCK)
+            .map(|block| {
+                let mut bytes = Vec::with_capacity(block.len() * 512);
+                for row in block {
+                    serde_json::to_writer(&mut bytes, row)?;
+                    bytes.push(b'\n');
+                }
+                Ok(bytes)
+            })
+            .collect()
+    };
+    let mut out = File::create(path)?;
+    let mut pending: Vec<Vec<u8>> = Vec::new();
+    for batch in rows.chunks(8 * BLOCK) {
+        let (written, serialised) = rayon::join(
+            || pending.iter().try_for_each(|block| out.write_all(block)),
+            || serialise(batch),
+        );
+        written?;
+        pending = serialised?;
     }
+    pending.iter().try_for_each(|block| out.write_all(block))?;
     out.flush()
 }
 
