@@ -18,17 +18,28 @@ pub fn first_seen<K>(values: impl Iterator<Item = Option<K>>) -> (Vec<K>, Vec<u3
 where
     K: Copy + Eq + std::hash::Hash,
 {
-    let mut seen: Vec<K> = Vec::new();
-    let mut local: AHashMap<K, u32> = AHashMap::new();
-    let index = values
-        .map(|value| match value {
-            None => NULL,
-            Some(key) => *local.entry(key).or_insert_with(|| {
-                seen.push(key);
-                (seen.len() - 1) as u32
-            }),
-        })
-        .collect();
+    first_seen_sized(values, 0)
+}
+
+/// [`first_seen`] of `count` values (a hint: the result is the same for any count), with
+/// room made for them at once instead of growing the table step by step.
+pub fn first_seen_sized<K>(
+    values: impl Iterator<Item = Option<K>>,
+    count: usize,
+) -> (Vec<K>, Vec<u32>)
+where
+    K: Copy + Eq + std::hash::Hash,
+{
+    let mut seen: Vec<K> = Vec::with_capacity(count / 4);
+    let mut local: AHashMap<K, u32> = AHashMap::with_capacity(count / 4);
+    let mut index = Vec::with_capacity(count);
+    index.extend(values.map(|value| match value {
+        None => NULL,
+        Some(key) => *local.entry(key).or_insert_with(|| {
+            seen.push(key);
+            (seen.len() - 1) as u32
+        }),
+    }));
     (seen, index)
 }
 

@@ -16,7 +16,7 @@ use std::borrow::Cow;
 
 use polars::prelude::*;
 
-pub use intern::{first_seen, rank_together};
+pub use intern::{first_seen, first_seen_sized, rank_together};
 pub use rows::{floats_at, texts_at};
 pub use text::TextBuilder;
 pub use users::UserKeys;

@@ -26,7 +26,7 @@ use rayon::prelude::*;
 
 use super::IngestError;
 use crate::frame::address::Keys;
-use crate::frame::{col, first_seen, rank_together, texts_at, TextCodes};
+use crate::frame::{col, first_seen_sized, rank_together, texts_at, TextCodes};
 
 /// One load's rows in the frame, and the file their unread columns are fetched from.
 #[derive(Debug, Clone)]
@@ -293,7 +293,7 @@ struct Piece {
 impl Piece {
     /// A text column's rows, interned.
     fn of_text(text: &StringChunked) -> Piece {
-        let (values, keys) = first_seen(text.iter());
+        let (values, keys) = first_seen_sized(text.iter(), text.len());
         Piece {
             values: Utf8ViewArray::from_slice_values(&values),
             keys,
@@ -319,18 +319,18 @@ where
     let per_run = pieces.len().div_ceil(runs).max(1);
     // Per run: its distinct keys, and its pieces' dictionary entries, end to end, as
     // indices into them.
-    let interned: Vec<(Vec<K>, Vec<u32>)> =
-        pieces
-            .par_chunks(per_run)
-            .enumerate()
-            .map(|(k, run)| {
-                let key = &key;
-                let first = k * per_run;
-                first_seen((first..first + run.len()).flat_map(|p| {
-                    (0..pieces[p].values.len()).map(move |entry| Some(key(p, entry)))
-                }))
-            })
-            .collect();
+    let interned: Vec<(Vec<K>, Vec<u32>)> = pieces
+        .par_chunks(per_run)
+        .enumerate()
+        .map(|(k, run)| {
+            let key = &key;
+            let first = k * per_run;
+            let entries = run.iter().map(|p| p.values.len()).sum();
+            let values = (first..first + run.len())
+                .flat_map(|p| (0..pieces[p].values.len()).map(move |entry| Some(key(p, entry))));
+            first_seen_sized(values, entries)
+        })
+        .collect();
     let lists: Vec<&[K]> = interned.iter().map(|(seen, _)| seen.as_slice()).collect();
     let (distinct, run_ranks) = rank_together(&lists);
     // Each piece's dictionary entries as global ranks.

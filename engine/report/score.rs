@@ -47,6 +47,7 @@ pub fn score(
         .par_iter()
         .filter(|c| loaded.unread.is_unread(c))
         .map(|&c| {
+            let _span = crate::trace::span(format!("codes: {c}"));
             let codes = if c == crate::frame::col::ip_address {
                 loaded.unread.address_codes(&loaded.frame)?
             } else {
