@@ -153,19 +153,13 @@ fn write_parquet(
     codes: &OutcomeCodes,
     compression: crate::ingest::Compression,
 ) -> anyhow::Result<()> {
-    use rayon::prelude::*;
     let mut writer = crate::ingest::CanonicalParquetWriter::create(path, compression)?;
-    // Each row group is built and encoded by one task while it is still in cache; groups are
-    // written in order, a batch at a time so memory follows the batch, not the tenant.
-    for batch in tenant.events.chunks(4 * ROW_GROUP_ROWS) {
-        let _span = crate::trace::span("synth: parquet batch");
-        let groups: Vec<_> = batch
-            .par_chunks(ROW_GROUP_ROWS)
-            .map(|events| writer.encode(&tenant.transient_frame_of(events, codes)))
-            .collect();
-        for group in groups {
-            writer.write_encoded(group?)?;
-        }
+    // Row groups are built, encoded (their columns in parallel) and written one at a time,
+    // so memory follows a group, not the tenant.
+    for events in tenant.events.chunks(ROW_GROUP_ROWS) {
+        let _span = crate::trace::span("synth: parquet group");
+        let group = writer.encode(&tenant.transient_frame_of(events, codes))?;
+        writer.write_encoded(group)?;
     }
     writer.finish()?;
     Ok(())
