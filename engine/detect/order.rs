@@ -198,8 +198,10 @@ unsafe impl<T: Send> Send for Slots<T> {}
 unsafe impl<T: Send> Sync for Slots<T> {}
 
 impl<T> Slots<T> {
-    fn at(&self, slot: usize) -> *mut std::mem::MaybeUninit<T> {
-        // SAFETY: callers pass a slot inside the allocation (see `Positions::scatter`).
+    /// # Safety
+    /// `slot` must lie inside the allocation the pointer came from.
+    unsafe fn at(&self, slot: usize) -> *mut std::mem::MaybeUninit<T> {
+        // SAFETY: the caller keeps `slot` inside the allocation.
         unsafe { self.0.add(slot) }
     }
 }
