@@ -56,6 +56,7 @@ impl<'a> Columns<'a> {
         let texts = super::COLUMNS
             .par_iter()
             .map(|&name| {
+                let _span = crate::trace::span(format!("report: {name}"));
                 let values = if let Some(codes) = ctx.coded(name) {
                     rows.iter()
                         .map(|&r| codes.get(r).map(Cow::Borrowed))
