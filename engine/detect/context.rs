@@ -291,7 +291,7 @@ pub fn org_common_networks(
 const IN_ORDER_CODES: [&str; 3] = [col::country, col::operating_system, col::browser];
 
 /// [`IN_ORDER_CODES`] in the detectors' order: those the load handed over as codes are
-/// gathered now, together; the others are built from the frame when first asked for.
+/// laid out now; the others are built from the frame when first asked for.
 fn codes_in_order(
     coded: &[(&'static str, Arc<TextCodes>)],
     positions: &Positions,
@@ -426,7 +426,7 @@ struct Columns {
 
 impl Columns {
     /// `times` are the frame's, in frame order.
-    fn gather(
+    fn in_order(
         frame: &DataFrame,
         outcome: Option<&TextCodes>,
         positions: &Positions,
@@ -628,7 +628,7 @@ impl Context {
             || -> PolarsResult<_> {
                 let _span = crate::trace::span("context: columns");
                 let outcome = find_coded(&coded, col::outcome);
-                let columns = Columns::gather(frame, outcome, &positions, &times)?;
+                let columns = Columns::in_order(frame, outcome, &positions, &times)?;
                 let _span = crate::trace::span("context: org-common networks");
                 let org_common = org_common_networks(
                     &columns.network,
