@@ -407,11 +407,11 @@ fn user_order(frame: &DataFrame, keys: Option<&UserKeys>) -> PolarsResult<UserOr
 }
 
 /// A column among those a load handed over as codes.
-fn find_coded<'a>(coded: &'a [(&str, Arc<TextCodes>)], column: &str) -> Option<&'a TextCodes> {
+fn find_coded<'a>(coded: &'a [(&str, Arc<TextCodes>)], column: &str) -> Option<&'a Arc<TextCodes>> {
     coded
         .iter()
         .find(|(c, _)| *c == column)
-        .map(|(_, codes)| codes.as_ref())
+        .map(|(_, codes)| codes)
 }
 
 /// The per-row columns the kernels read, in the detectors' order.
@@ -627,7 +627,7 @@ impl Context {
         let (columns, addresses) = rayon::join(
             || -> PolarsResult<_> {
                 let _span = crate::trace::span("context: columns");
-                let outcome = find_coded(&coded, col::outcome);
+                let outcome = find_coded(&coded, col::outcome).map(Arc::as_ref);
                 let columns = Columns::in_order(frame, outcome, &positions, &times)?;
                 let _span = crate::trace::span("context: org-common networks");
                 let org_common = org_common_networks(
@@ -645,10 +645,7 @@ impl Context {
                         let _span = crate::trace::span("context: addresses");
                         AddressFacts::look_up(
                             frame,
-                            coded
-                                .iter()
-                                .find(|(c, _)| *c == col::ip_address)
-                                .map(|(_, codes)| Arc::clone(codes)),
+                            find_coded(&coded, col::ip_address).cloned(),
                             &positions,
                             time_ordered,
                             enrichment,
@@ -772,12 +769,9 @@ impl Context {
     /// Every position in time order (ties by request id when the frame is in ingest order,
     /// else by position). Built once and shared.
     pub fn by_time(&self) -> &[usize] {
+        // When the frame's rows are in time order, the context was built with this list
+        // (each frame row's position, listed by frame row); otherwise it is sorted now.
         self.by_time.get_or_init(|| {
-            if self.time_ordered {
-                // The frame's rows are in time order, so each frame row's position, listed
-                // by frame row, is the positions in time order.
-                return Positions::of(&self.order).into_vec();
-            }
             let mut positions: Vec<usize> = (0..self.order.len()).collect();
             positions.par_sort_unstable_by_key(|&p| (self.time[p], p));
             positions
@@ -848,7 +842,7 @@ impl Context {
 
     /// A column the load handed over as codes (see [`Context::with_codes`]), if it did.
     pub fn coded(&self, column: &str) -> Option<&TextCodes> {
-        find_coded(&self.coded, column)
+        find_coded(&self.coded, column).map(Arc::as_ref)
     }
 
     /// A text column's value at a position of the order.

@@ -340,16 +340,9 @@ pub fn time_values(frame: &DataFrame) -> PolarsResult<Vec<i64>> {
         .collect();
     // Each chunk copied on its own thread into its stretch of the result.
     let mut times = vec![0i64; chunks.iter().map(|c| c.len()).sum()];
-    let mut stretches = Vec::with_capacity(chunks.len());
-    let mut rest = times.as_mut_slice();
-    for chunk in &chunks {
-        let (stretch, after) = rest.split_at_mut(chunk.len());
-        stretches.push(stretch);
-        rest = after;
-    }
     chunks
         .par_iter()
-        .zip(stretches)
+        .zip(stretches(&mut times, chunks.iter().map(|c| c.len())))
         .for_each(|(chunk, stretch)| {
             for (out, t) in stretch.iter_mut().zip(chunk.iter()) {
                 *out = t.copied().unwrap_or(i64::MIN);
@@ -358,9 +351,23 @@ pub fn time_values(frame: &DataFrame) -> PolarsResult<Vec<i64>> {
     Ok(times)
 }
 
+/// `slice` cut into consecutive stretches of `lengths` (the last ones shorter, or empty, where
+/// the slice runs out), so that parallel tasks can each fill their own.
+pub fn stretches<T>(slice: &mut [T], lengths: impl Iterator<Item = usize>) -> Vec<&mut [T]> {
+    let mut out = Vec::new();
+    let mut rest = slice;
+    for length in lengths {
+        let (stretch, after) = rest.split_at_mut(length.min(rest.len()));
+        out.push(stretch);
+        rest = after;
+    }
+    out
+}
+
 /// A text column as codes: its distinct values, sorted (addresses in their own order, see
-/// [`address`]), and each frame row's index into them. What a load hands over for columns of few distinct values that it left out of the
-/// frame (read from Parquet dictionary pages, no per-row text built).
+/// [`address`]), and each frame row's index into them. What a load hands over for columns
+/// of few distinct values that it left out of the frame (read from Parquet dictionary pages,
+/// no per-row text built).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TextCodes {
     pub distinct: Vec<String>,
@@ -388,6 +395,16 @@ pub fn empty() -> DataFrame {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stretches_follow_the_lengths_until_the_slice_runs_out() {
+        let mut values = [0, 1, 2, 3, 4, 5];
+        let cut: Vec<Vec<i32>> = stretches(&mut values, [2, 0, 3, 4, 1].into_iter())
+            .into_iter()
+            .map(|s| s.to_vec())
+            .collect();
+        assert_eq!(cut, [vec![0, 1], vec![], vec![2, 3, 4], vec![5], vec![]]);
+    }
 
     #[test]
     fn builder_produces_the_documented_schema() {

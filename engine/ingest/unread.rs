@@ -26,7 +26,7 @@ use rayon::prelude::*;
 
 use super::IngestError;
 use crate::frame::address::Keys;
-use crate::frame::{col, first_seen_sized, rank_together, texts_at, TextCodes};
+use crate::frame::{col, first_seen_sized, rank_together, stretches, texts_at, TextCodes};
 
 /// One load's rows in the frame, and the file their unread columns are fetched from.
 #[derive(Debug, Clone)]
@@ -353,13 +353,7 @@ where
         .collect();
     // Every piece writes its rows' keys into its own stretch of one index.
     let mut index = vec![TextCodes::NULL; rows];
-    let mut stretches: Vec<&mut [u32]> = Vec::with_capacity(pieces.len());
-    let mut rest = index.as_mut_slice();
-    for piece in pieces {
-        let (stretch, after) = rest.split_at_mut(piece.keys.len().min(rest.len()));
-        stretches.push(stretch);
-        rest = after;
-    }
+    let stretches = stretches(&mut index, pieces.iter().map(|p| p.keys.len()));
     pieces
         .par_iter()
         .zip(&global)
