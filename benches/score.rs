@@ -79,9 +79,9 @@ fn whole_score(c: &mut Criterion) {
             b.iter(|| {
                 let mut options = IngestOptions::new(rules.outcome_codes());
                 options.columns = Some(columns_read());
-                let ingested =
+                let mut ingested =
                     ingest::load_files(std::slice::from_ref(file), &options).expect("loaded");
-                let scored = score(&ingested, &rules, &enrichment, None).expect("scored");
+                let scored = score(&mut ingested, &rules, &enrichment, None).expect("scored");
                 write_tables(&scored, Format::Jsonl, &out).expect("written");
                 scored.detections.len()
             })

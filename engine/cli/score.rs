@@ -98,9 +98,9 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
     let span = crate::trace::span("score: enrichment files");
     let sources = Sources::open(&files)?;
     drop(span);
-    let ingested = load_inputs(&args.input, &rules, Some(columns_read()))?;
+    let mut ingested = load_inputs(&args.input, &rules, Some(columns_read()))?;
     let enrichment = Enrichment::from_sources(&sources, &rules);
-    let scored = score(&ingested, &rules, &enrichment, score_since)?;
+    let scored = score(&mut ingested, &rules, &enrichment, score_since)?;
     let span = crate::trace::span("score: write");
     let (detections, signins, users) = (
         &scored.detections,

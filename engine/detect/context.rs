@@ -3,6 +3,7 @@
 //! contiguous range. The frame itself is not reordered (that would copy every column);
 //! `row` numbers are positions in the order, and text is looked up through it when needed.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use polars::prelude::*;
@@ -320,6 +321,9 @@ pub struct Loaded<'f> {
     /// Each row's user key, when the load built it (else it comes from the frame's user
     /// columns).
     pub users: Option<&'f UserKeys>,
+    /// The frame's times, when the load handed them over: it checked that its rows are in
+    /// (time, request id) order, so they are neither copied nor checked again.
+    pub times: Option<&'f [i64]>,
 }
 
 /// What enrichment sources the context consults.
@@ -359,7 +363,7 @@ pub struct GeoIpConfig {
 }
 
 /// Rows in the detectors' order: (user rank, time, request id).
-struct UserOrder {
+struct UserOrder<'f> {
     order: Vec<IdxSize>,
     /// Each frame row's position in `order`.
     positions: Positions,
@@ -368,11 +372,18 @@ struct UserOrder {
     /// The frame's own rows were in (time, request id) order.
     time_ordered: bool,
     /// The frame's times, in frame order.
-    times: Vec<i64>,
+    times: Cow<'f, [i64]>,
 }
 
-fn user_order(frame: &DataFrame, keys: Option<&UserKeys>) -> PolarsResult<UserOrder> {
-    let times = crate::frame::time_values(frame)?;
+fn user_order<'f>(
+    frame: &DataFrame,
+    keys: Option<&UserKeys>,
+    handed_times: Option<&'f [i64]>,
+) -> PolarsResult<UserOrder<'f>> {
+    let times = match handed_times {
+        Some(times) => Cow::Borrowed(times),
+        None => Cow::Owned(crate::frame::time_values(frame)?),
+    };
     let from_frame;
     let user = match keys {
         Some(keys) => keys,
@@ -387,7 +398,8 @@ fn user_order(frame: &DataFrame, keys: Option<&UserKeys>) -> PolarsResult<UserOr
     // A load hands its frame over in (time, request id) order, and may leave the ids unread
     // (null): rows of equal time then keep the frame's order, which is that order.
     let ids = frame.column(col::request_id)?.str()?;
-    let time_ordered = order::is_time_ordered(&times, |r| ids.get(r).unwrap_or(""));
+    let time_ordered =
+        handed_times.is_some() || order::is_time_ordered(&times, |r| ids.get(r).unwrap_or(""));
     let (order, positions) = if time_ordered {
         order::by_user(&user.index, user.count)
     } else {
@@ -597,6 +609,7 @@ impl Context {
             frame,
             coded: Vec::new(),
             users: None,
+            times: None,
         };
         Self::with_codes(loaded, score_since, networks_config, enrichment)
     }
@@ -613,6 +626,7 @@ impl Context {
             frame,
             coded,
             users: user_keys,
+            times: handed_times,
         } = loaded;
         let span = crate::trace::span("context: order");
         let UserOrder {
@@ -621,7 +635,7 @@ impl Context {
             users,
             time_ordered,
             times,
-        } = user_order(frame, user_keys)?;
+        } = user_order(frame, user_keys, handed_times)?;
         drop(span);
         // The per-row columns and the per-address facts are independent: build them at once.
         let (columns, addresses) = rayon::join(

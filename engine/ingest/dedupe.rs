@@ -183,7 +183,9 @@ pub(super) fn finish(files: &[PathBuf], loads: Vec<FileLoad>) -> Result<Ingested
     }
     totals.users = count_bits(&all_users);
     quarantine.sort();
-    drop((times, span));
+    drop(span);
+    // Rows that stay keep their times for the detectors; moved rows are timed anew.
+    let times = rows_stay.then_some(times);
     let span = crate::trace::span("dedupe: gather");
     let frame = if rows_stay {
         // Every row kept, already in order: nothing to copy, and each frame row is still the
@@ -204,6 +206,7 @@ pub(super) fn finish(files: &[PathBuf], loads: Vec<FileLoad>) -> Result<Ingested
         codes,
         // Moved rows may have had cells filled from their copies: the detectors key them anew.
         users: rows_stay.then_some(keys),
+        times,
     })
 }
 

@@ -650,8 +650,9 @@ mod tests {
         let projected = load(&files, true);
         assert_eq!(projected.frame.height(), 500);
         assert!(projected.unread.columns().is_empty());
-        // Moved rows may have taken cells from their copies: no keys are handed over.
+        // Moved rows may have taken cells from their copies: no keys or times are handed over.
         assert!(projected.users.is_none() && whole.users.is_none());
+        assert!(projected.times.is_none() && whole.times.is_none());
         assert!(projected.frame.equals_missing(&whole.frame));
         let rows: Vec<usize> = (0..500).collect();
         let agents = texts(&projected.frame, col::user_agent, &rows);
@@ -729,6 +730,10 @@ mod tests {
             assert_eq!(keys.index.len(), projected.frame.height());
             // Keys from codes and keys from text are the same keys.
             assert_eq!(projected.users, whole.users);
+            // Rows that stay come with their times, as the frame holds them.
+            let times = crate::frame::time_values(&projected.frame).unwrap();
+            assert_eq!(projected.times.as_ref(), Some(&times));
+            assert_eq!(whole.times.as_ref(), Some(&times));
             assert_eq!(projected.totals.users, whole.totals.users);
             assert_eq!(projected.totals.users, keys.count as u64);
             let per_file = |i: &crate::ingest::Ingested| -> Vec<u64> {

@@ -33,13 +33,16 @@ pub fn columns_read() -> Vec<&'static str> {
     crate::detect::COLUMNS.to_vec()
 }
 
-/// Scores a loaded canonical frame with every detector the rules enable.
+/// Scores a loaded canonical frame with every detector the rules enable. The times the load
+/// handed over are taken from it and freed once the detectors' order is built.
 pub fn score(
-    loaded: &Ingested,
+    loaded: &mut Ingested,
     rules: &Rules,
     enrichment: &Enrichment<'_>,
     score_since: Option<i64>,
 ) -> Result<Scored, IngestError> {
+    let times = loaded.times.take();
+    let loaded = &*loaded;
     let span = crate::trace::span("score: sort context");
     // Columns of few values the load left unread come as codes from their dictionaries.
     let coding = crate::trace::span("score: coded columns");
@@ -63,11 +66,13 @@ pub fn score(
             frame: &loaded.frame,
             coded,
             users: loaded.users.as_ref(),
+            times: times.as_deref(),
         },
         score_since,
         &rules.networks,
         enrichment,
     )?;
+    drop(times);
     drop(span);
     let detectors = registry(rules);
     let span = crate::trace::span("score: detectors");

@@ -393,12 +393,12 @@ fn a_projected_parquet_load_scores_as_a_whole_load_with_nameless_users_and_tied_
         let mut options = IngestOptions::new(codes.clone());
         let projected = columns.is_some();
         options.columns = columns;
-        let ingested = load_files(std::slice::from_ref(&parquet), &options).unwrap();
+        let mut ingested = load_files(std::slice::from_ref(&parquet), &options).unwrap();
         // The projected load takes the fast paths this test is about.
-        assert!(ingested.users.is_some());
+        assert!(ingested.users.is_some() && ingested.times.is_some());
         assert_eq!(!ingested.codes.is_empty(), projected);
         assert_eq!(ingested.unread.is_unread(col::request_id), projected);
-        let scored = score(&ingested, &rules, &enrichment, None).unwrap();
+        let scored = score(&mut ingested, &rules, &enrichment, None).unwrap();
         assert!(scored.detections.len() > 10);
         serde_json::to_string(&(
             &scored.detections,
