@@ -473,14 +473,10 @@ impl Columns {
         let longitude = frame.column(col::longitude)?.f64()?;
         // Both coordinates in one pass over the rows, straight into places.
         let place = positions.scatter_runs(|rows| {
-            let (start, length) = (rows.start as i64, rows.len());
-            latitude
-                .slice(start, length)
-                .iter()
-                .zip(longitude.slice(start, length).iter())
-                .map(|(lat, lon)| lat.zip(lon))
-                .collect::<Vec<_>>()
+            run_of(latitude, rows.clone())
                 .into_iter()
+                .zip(run_of(longitude, rows))
+                .map(|(lat, lon)| lat.zip(lon))
         });
         Ok(Columns {
             time: positions.scatter(|row| times[row]),
@@ -505,13 +501,15 @@ fn in_order<T>(column: &ChunkedArray<T>, positions: &Positions) -> Vec<Option<T:
 where
     T: PolarsNumericType,
 {
-    positions.scatter_runs(|rows| {
-        column
-            .slice(rows.start as i64, rows.len())
-            .iter()
-            .collect::<Vec<_>>()
-            .into_iter()
-    })
+    positions.scatter_runs(|rows| run_of(column, rows).into_iter())
+}
+
+/// A numeric column's values at a run of rows, read from the chunks that hold them.
+fn run_of<T>(column: &ChunkedArray<T>, rows: std::ops::Range<usize>) -> Vec<Option<T::Native>>
+where
+    T: PolarsNumericType,
+{
+    column.slice(rows.start as i64, rows.len()).iter().collect()
 }
 
 /// What the enrichment sources say of each row's address, in the detectors' order, each
