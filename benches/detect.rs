@@ -39,7 +39,7 @@ fn detect(c: &mut Criterion) {
             for &(start, end) in &ctx.users {
                 let mut previous: Option<(f64, f64)> = None;
                 for row in start..end {
-                    if let Some(here) = ctx.place[row] {
+                    if let Some(here) = ctx.place(row) {
                         if let Some(there) = previous {
                             total += distance_km(there.0, there.1, here.0, here.1);
                         }

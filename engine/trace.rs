@@ -44,16 +44,26 @@ pub fn note(name: &str, value: impl std::fmt::Display) {
     }
 }
 
-/// Prints the resident set size now, when tracing is on (Linux; silent elsewhere).
+/// Prints the resident set size now and its peak so far, when tracing is on (Linux; silent
+/// elsewhere).
 pub fn rss(name: &str) {
     if !enabled() {
         return;
     }
-    let pages = std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok());
-    if let Some(pages) = pages {
-        note(name, format!("{} MB", pages * 4096 / 1_000_000));
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
+        return;
+    };
+    let kilobytes = |field: &str| -> Option<u64> {
+        let line = status.lines().find(|l| l.starts_with(field))?;
+        line[field.len()..]
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()
+    };
+    if let (Some(now), Some(peak)) = (kilobytes("VmRSS:"), kilobytes("VmHWM:")) {
+        note(name, format!("{} MB, peak {} MB", now / 1000, peak / 1000));
     }
 }
 

@@ -62,7 +62,7 @@ impl Detector for AnonymousIp {
         let policy = self.config.policy();
         ctx.per_user(|_, start, end, findings| {
             for row in start..end {
-                let flags = ctx.anonymous_flags[row];
+                let flags = ctx.address_facts(row).anonymous_flags;
                 if !flags.is_anonymous(policy)
                     || !ctx.outcome[row].validated()
                     || ctx.time[row] < ctx.score_since

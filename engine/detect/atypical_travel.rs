@@ -77,7 +77,7 @@ impl Detector for AtypicalTravel {
                     sign_ins_seen += 1;
                 }
                 let usable = ctx.locates_user(row, c.include_non_interactive);
-                let Some(here) = ctx.place[row].filter(|_| usable) else {
+                let Some(here) = ctx.place(row).filter(|_| usable) else {
                     continue;
                 };
                 let familiar = places.iter().any(|&(lat, lon)| {
@@ -102,12 +102,12 @@ impl Detector for AtypicalTravel {
 impl AtypicalTravel {
     /// A finding for the pair (`prev`, `row`) when it is too fast.
     fn pair(&self, ctx: &Context, prev: usize, row: usize, here: (f64, f64)) -> Option<Finding> {
-        let there = ctx.place[prev]?;
+        let there = ctx.place(prev)?;
         // GeoIP accuracy radii widen the tolerance: the two places may be this much closer.
         let km = (distance_km(there.0, there.1, here.0, here.1)
-            - ctx.radius_km[prev]
-            - ctx.radius_km[row])
-            .max(0.0);
+            - ctx.radius_km(prev)
+            - ctx.radius_km(row))
+        .max(0.0);
         let minutes = (ctx.time[row] - ctx.time[prev]) as f64 / 60_000_000.0;
         let kmh = if minutes > 0.0 {
             km / (minutes / 60.0)
@@ -124,8 +124,8 @@ impl AtypicalTravel {
             json!({
                 "city": ctx.text(crate::frame::col::city, r),
                 "countryOrRegion": ctx.text(crate::frame::col::country, r),
-                "latitude": ctx.place[r].map(|p| p.0),
-                "longitude": ctx.place[r].map(|p| p.1),
+                "latitude": ctx.place(r).map(|p| p.0),
+                "longitude": ctx.place(r).map(|p| p.1),
             })
         };
         let round = |v: f64| (v * 10.0).round() / 10.0;
@@ -140,7 +140,7 @@ impl AtypicalTravel {
                 "previousLocation": place(prev),
                 "location": place(row),
                 "distanceKm": round(km),
-                "accuracyRadiiKm": [ctx.radius_km[prev], ctx.radius_km[row]],
+                "accuracyRadiiKm": [ctx.radius_km(prev), ctx.radius_km(row)],
                 "minutes": round(minutes),
                 "speedKmh": if kmh.is_finite() { Value::from(round(kmh)) } else { Value::from("instant") },
             }),

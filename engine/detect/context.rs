@@ -65,29 +65,26 @@ pub struct Context {
     pub first_validated: Vec<i64>,
     /// Detections are emitted only for events at or after this time (microseconds, UTC).
     pub score_since: i64,
-    /// Coordinates of each row, when the log or GeoIP gave them.
-    pub place: Vec<Option<(f64, f64)>>,
+    /// Coordinates of each row, when the log or GeoIP gave them ([`Context::place`]): a NaN
+    /// latitude for none, so a row takes 16 bytes rather than `Option`'s 24.
+    place: Vec<(f64, f64)>,
     /// The row's /24 or /48 is an egress many colleagues share (see [`org_common_networks`]),
     /// or its address is in a trusted block or ASN of the rules.
     pub org_common: Vec<bool>,
-    /// What the anonymous-network sources say of the row's address.
-    pub anonymous_flags: Vec<AnonymousFlags>,
-    /// The row's address is anonymous under the rules' policy (Tor, VPN, proxy, listed…).
-    pub anonymous: Vec<bool>,
-    /// The row's address is on a threat-intelligence list.
-    pub threat_intel: Vec<bool>,
-    /// The row's address is on an infected-device (botnet) list.
-    pub infected: Vec<bool>,
+    /// What the enrichment sources say of each distinct address (indexed like `address`),
+    /// read per position through [`Context::address_facts`]: a few million addresses
+    /// rather than ten million rows.
+    facts: Vec<AddressFacts>,
+    /// What the GeoIP databases say of each distinct address, when they were passed.
+    geo: Option<Vec<GeoFacts>>,
     /// Leaked accounts passed by the user.
     pub leaked: LeakedAccounts,
-    /// The row's autonomous system.
-    pub asn: Vec<Option<u32>>,
-    /// The row's /24 (IPv6 /48) network key.
-    pub network: Vec<Option<u64>>,
-    /// GeoIP accuracy radius of the row's address, in kilometres (0 when unknown).
-    pub radius_km: Vec<f64>,
+    /// The row's autonomous system ([`Context::asn`]); [`NO_ASN`] for none.
+    asn: Vec<u32>,
+    /// The row's /24 (IPv6 /48) network key ([`Context::network`]); [`NO_NETWORK`] for none.
+    network: Vec<u64>,
     by_address: std::sync::OnceLock<Groups>,
-    by_time: std::sync::OnceLock<Vec<usize>>,
+    by_time: std::sync::OnceLock<Vec<IdxSize>>,
     /// [`IN_ORDER_CODES`] in the detectors' order, each built once (at once, when the load
     /// handed them over as codes).
     in_order: Vec<(&'static str, std::sync::OnceLock<Option<Codes>>)>,
@@ -101,6 +98,17 @@ pub struct Context {
     /// Columns the load handed over as codes, not in the frame.
     coded: Vec<(&'static str, Arc<TextCodes>)>,
 }
+
+/// The autonomous system number that stands for none in per-row columns: 4294967295 is
+/// reserved (RFC 7300) and never a real one.
+pub const NO_ASN: u32 = u32::MAX;
+
+/// The network key that stands for none in per-row columns: no address has it (see
+/// [`crate::ingest::values::network_key`], whose IPv6 keys end in 16 zero bits).
+pub const NO_NETWORK: u64 = u64::MAX;
+
+/// No place: a NaN latitude.
+const NO_PLACE: (f64, f64) = (f64::NAN, f64::NAN);
 
 /// The distinct addresses of a column, in address order, with their parsed form.
 struct Addresses {
@@ -124,7 +132,7 @@ impl Addresses {
             .collect();
         let groups = time_ordered.then(|| {
             let position_of = positions.as_slice();
-            Groups::new(&codes.index, 0..codes.index.len()).mapped(|row| position_of[row])
+            Groups::new(&codes.index, 0..codes.index.len()).mapped(|row| position_of[row] as usize)
         });
         Addresses {
             parsed,
@@ -133,31 +141,31 @@ impl Addresses {
         }
     }
 
-    /// A per-address fact for each position of the order, looked up once per address.
-    fn lookup<T>(&self, active: bool, lookup: impl Fn(std::net::IpAddr) -> T + Sync) -> Vec<T>
+    /// `lookup` of each distinct address (the default for text that is no address).
+    fn per_address<T>(&self, lookup: impl Fn(std::net::IpAddr) -> T + Sync) -> Vec<T>
     where
-        T: Copy + Default + Send + Sync,
+        T: Default + Send,
     {
-        use rayon::prelude::*;
-        if !active {
-            return vec![T::default(); self.index.len()];
-        }
-        let values: Vec<T> = self
-            .parsed
+        self.parsed
             .par_iter()
             .map(|p| p.map(&lookup).unwrap_or_default())
-            .collect();
-        self.index
-            .par_iter()
-            .map(|&k| {
-                if k == order::NONE {
-                    T::default()
-                } else {
-                    values[k as usize]
-                }
-            })
             .collect()
     }
+}
+
+/// What the enrichment sources and the rules say of one distinct address.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AddressFacts {
+    /// What the anonymous-network sources say of it.
+    pub anonymous_flags: AnonymousFlags,
+    /// Anonymous under the rules' policy (Tor, VPN, proxy, listed…).
+    pub anonymous: bool,
+    /// On a threat-intelligence list.
+    pub threat_intel: bool,
+    /// On an infected-device (botnet) list.
+    pub infected: bool,
+    /// In a trusted block of the rules.
+    pub trusted: bool,
 }
 
 /// `[networks]` in the rules: what makes a network an organisation's common egress.
@@ -206,7 +214,7 @@ impl NetworksConfig {
 /// attacker's server used once per victim from it; counting validated sign-ins only keeps
 /// failed attempts out.
 pub fn org_common_networks(
-    networks: &[Option<u64>],
+    networks: &[u64],
     validated: impl Fn(usize) -> bool + Sync,
     users: &[(usize, usize)],
     time: &[i64],
@@ -221,7 +229,8 @@ pub fn org_common_networks(
             .par_iter()
             .fold(Vec::new, |mut out, &(start, end)| {
                 let mut pairs: Vec<(u64, i64)> = (start..end)
-                    .filter_map(|row| Some((networks[row].filter(|_| validated(row))?, day(row))))
+                    .filter(|&row| networks[row] != NO_NETWORK && validated(row))
+                    .map(|row| (networks[row], day(row)))
                     .collect();
                 pairs.sort_unstable();
                 pairs.dedup();
@@ -259,8 +268,10 @@ pub fn org_common_networks(
     let seen: Days = (0..networks.len())
         .into_par_iter()
         .fold(Days::default, |mut seen, row| {
-            if let Some(net) = networks[row]
-                .filter(|n| validated(row) && candidates.as_ref().is_none_or(|c| c.contains(n)))
+            let net = networks[row];
+            if net != NO_NETWORK
+                && validated(row)
+                && candidates.as_ref().is_none_or(|c| c.contains(&net))
             {
                 add(&mut seen, net, day(row));
             }
@@ -284,7 +295,7 @@ pub fn org_common_networks(
     }
     networks
         .par_iter()
-        .map(|net| net.is_some_and(|n| common.contains(&n)))
+        .map(|net| *net != NO_NETWORK && common.contains(net))
         .collect()
 }
 
@@ -310,6 +321,11 @@ fn codes_in_order(
             (column, cell)
         })
         .collect()
+}
+
+/// Coordinates stored with a NaN latitude for none, as an `Option`.
+fn place_of(stored: (f64, f64)) -> Option<(f64, f64)> {
+    (!stored.0.is_nan()).then_some(stored)
 }
 
 /// A loaded frame as the context reads it.
@@ -431,9 +447,9 @@ struct Columns {
     time: Vec<i64>,
     outcome: Vec<Outcome>,
     interactive: Vec<bool>,
-    place: Vec<Option<(f64, f64)>>,
-    network: Vec<Option<u64>>,
-    asn: Vec<Option<u32>>,
+    place: Vec<(f64, f64)>,
+    network: Vec<u64>,
+    asn: Vec<u32>,
 }
 
 impl Columns {
@@ -476,7 +492,7 @@ impl Columns {
             run_of(latitude, rows.clone())
                 .into_iter()
                 .zip(run_of(longitude, rows))
-                .map(|(lat, lon)| lat.zip(lon))
+                .map(|(lat, lon)| lat.zip(lon).unwrap_or(NO_PLACE))
         });
         Ok(Columns {
             time: positions.scatter(|row| times[row]),
@@ -490,18 +506,23 @@ impl Columns {
                     .into_iter()
             }),
             place,
-            network: in_order(frame.column(col::ip_network)?.u64()?, positions),
-            asn: in_order(frame.column(col::asn)?.u32()?, positions),
+            network: in_order(frame.column(col::ip_network)?.u64()?, positions, NO_NETWORK),
+            asn: in_order(frame.column(col::asn)?.u32()?, positions, NO_ASN),
         })
     }
 }
 
-/// A numeric column's values in the detectors' order, read run by run from its chunks.
-fn in_order<T>(column: &ChunkedArray<T>, positions: &Positions) -> Vec<Option<T::Native>>
+/// A numeric column's values in the detectors' order, read run by run from its chunks;
+/// `none` stands for a null.
+fn in_order<T>(column: &ChunkedArray<T>, positions: &Positions, none: T::Native) -> Vec<T::Native>
 where
     T: PolarsNumericType,
 {
-    positions.scatter_runs(|rows| run_of(column, rows).into_iter())
+    positions.scatter_runs(|rows| {
+        run_of(column, rows)
+            .into_iter()
+            .map(move |v| v.unwrap_or(none))
+    })
 }
 
 /// A numeric column's values at a run of rows, read from the chunks that hold them.
@@ -512,23 +533,19 @@ where
     column.slice(rows.start as i64, rows.len()).iter().collect()
 }
 
-/// What the enrichment sources say of each row's address, in the detectors' order, each
-/// distinct address looked up once.
-struct AddressFacts {
+/// Each position's address in the detectors' order, with what the enrichment sources say
+/// of each distinct address, looked up once.
+struct AddressColumns {
     ip: Arc<TextCodes>,
     /// Positions grouped by address in time order, when the frame rows are in time order.
     groups: Option<Groups>,
     address: Vec<u32>,
-    anonymous_flags: Vec<AnonymousFlags>,
-    threat_intel: Vec<bool>,
-    infected: Vec<bool>,
+    facts: Vec<AddressFacts>,
     /// `None` without GeoIP databases.
     geo: Option<Vec<GeoFacts>>,
-    /// In a trusted block of the rules.
-    trusted: Vec<bool>,
 }
 
-impl AddressFacts {
+impl AddressColumns {
     /// `handed`: the address codes the load handed over, if it did.
     fn look_up(
         frame: &DataFrame,
@@ -537,20 +554,25 @@ impl AddressFacts {
         time_ordered: bool,
         e: &Enrichment<'_>,
         networks_config: &NetworksConfig,
-    ) -> PolarsResult<AddressFacts> {
+    ) -> PolarsResult<AddressColumns> {
         let ip = match handed {
             Some(codes) => codes,
             None => Arc::new(address_codes(frame.column(col::ip_address)?.str()?)),
         };
         let trusted = networks_config.trusted_set().unwrap_or_default();
         let mut addresses = Addresses::new(&ip, positions, time_ordered);
-        Ok(AddressFacts {
-            anonymous_flags: addresses.lookup(!e.anonymous.is_empty(), |a| e.anonymous.lookup(a)),
-            threat_intel: addresses
-                .lookup(!e.threat_intel.is_empty(), |a| e.threat_intel.contains(a)),
-            infected: addresses.lookup(!e.infected.is_empty(), |a| e.infected.contains(a)),
-            geo: (!e.geoip.is_empty()).then(|| addresses.lookup(true, |a| e.geoip.lookup(a))),
-            trusted: addresses.lookup(!trusted.is_empty(), |a| trusted.contains(a)),
+        Ok(AddressColumns {
+            facts: addresses.per_address(|a| {
+                let anonymous_flags = e.anonymous.lookup(a);
+                AddressFacts {
+                    anonymous_flags,
+                    anonymous: anonymous_flags.is_anonymous(e.policy),
+                    threat_intel: e.threat_intel.contains(a),
+                    infected: e.infected.contains(a),
+                    trusted: trusted.contains(a),
+                }
+            }),
+            geo: (!e.geoip.is_empty()).then(|| addresses.per_address(|a| e.geoip.lookup(a))),
             groups: addresses.groups.take(),
             address: addresses.index,
             ip,
@@ -585,7 +607,39 @@ impl Context {
     /// True when the row's address says where the user is: neither an org-common egress nor
     /// an anonymous network.
     pub fn is_place(&self, row: usize) -> bool {
-        !self.org_common[row] && !self.anonymous[row]
+        !self.org_common[row] && !self.address_facts(row).anonymous
+    }
+
+    /// What the enrichment sources say of the position's address (nothing for a row
+    /// without one).
+    pub fn address_facts(&self, row: usize) -> AddressFacts {
+        match self.address[row] {
+            order::NONE => AddressFacts::default(),
+            k => self.facts[k as usize],
+        }
+    }
+
+    /// The position's coordinates, when the log or GeoIP gave them.
+    pub fn place(&self, row: usize) -> Option<(f64, f64)> {
+        place_of(self.place[row])
+    }
+
+    /// The position's autonomous system.
+    pub fn asn(&self, row: usize) -> Option<u32> {
+        Some(self.asn[row]).filter(|&a| a != NO_ASN)
+    }
+
+    /// The position's /24 (IPv6 /48) network key.
+    pub fn network(&self, row: usize) -> Option<u64> {
+        Some(self.network[row]).filter(|&n| n != NO_NETWORK)
+    }
+
+    /// GeoIP accuracy radius of the position's address, in kilometres (0 when unknown).
+    pub fn radius_km(&self, row: usize) -> f64 {
+        match (&self.geo, self.address[row]) {
+            (Some(geo), k) if k != order::NONE => geo[k as usize].radius_km,
+            _ => 0.0,
+        }
     }
 
     /// A validated sign-in that says where the user is: what every location detector reads.
@@ -655,7 +709,7 @@ impl Context {
                 rayon::join(
                     || {
                         let _span = crate::trace::span("context: addresses");
-                        AddressFacts::look_up(
+                        AddressColumns::look_up(
                             frame,
                             find_coded(&coded, col::ip_address).cloned(),
                             &positions,
@@ -688,32 +742,29 @@ impl Context {
             Some(geo) => columns
                 .place
                 .into_par_iter()
-                .zip(geo)
-                .map(|(logged, g)| match (logged, g.place) {
-                    (Some(_), Some(found)) if enrichment.prefer_geoip => Some(found),
-                    (None, found) => found,
-                    (logged, _) => logged,
+                .zip(&facts.address)
+                .map(|(logged, &k)| {
+                    let found = match k {
+                        order::NONE => None,
+                        k => geo[k as usize].place,
+                    };
+                    match (place_of(logged), found) {
+                        (Some(_), Some(found)) if enrichment.prefer_geoip => found,
+                        (None, found) => found.unwrap_or(NO_PLACE),
+                        (_, _) => logged,
+                    }
                 })
                 .collect(),
         };
-        let radius_km = match &facts.geo {
-            None => vec![0.0; order.len()],
-            Some(geo) => geo.iter().map(|g| g.radius_km).collect(),
-        };
         // Trusted corporate networks are egress like org-common ones, whatever their volume.
-        for (common, trusted) in org_common.iter_mut().zip(&facts.trusted) {
-            *common |= trusted;
+        for (common, &k) in org_common.iter_mut().zip(&facts.address) {
+            *common |= k != order::NONE && facts.facts[k as usize].trusted;
         }
         if !networks_config.trusted_asns.is_empty() {
-            for (common, asn) in org_common.iter_mut().zip(&columns.asn) {
-                *common |= asn.is_some_and(|a| networks_config.trusted_asns.contains(&a));
+            for (common, &asn) in org_common.iter_mut().zip(&columns.asn) {
+                *common |= asn != NO_ASN && networks_config.trusted_asns.contains(&asn);
             }
         }
-        let anonymous = facts
-            .anonymous_flags
-            .iter()
-            .map(|f| f.is_anonymous(enrichment.policy))
-            .collect();
         let (time, outcome, interactive, asn, networks) = (
             columns.time,
             columns.outcome,
@@ -721,14 +772,13 @@ impl Context {
             columns.asn,
             columns.network,
         );
-        let (anonymous_flags, threat_intel, infected, address, ip, groups) = (
-            facts.anonymous_flags,
-            facts.threat_intel,
-            facts.infected,
-            facts.address,
-            facts.ip,
-            facts.groups,
-        );
+        let AddressColumns {
+            ip,
+            groups,
+            address,
+            facts,
+            geo,
+        } = facts;
         let (by_address, by_time) = (std::sync::OnceLock::new(), std::sync::OnceLock::new());
         if let Some(groups) = groups {
             let _ = by_address.set(groups);
@@ -742,15 +792,12 @@ impl Context {
             by_address,
             by_time,
             in_order,
-            radius_km,
             asn,
             network: networks,
             address,
             leaked: enrichment.leaked.clone(),
-            threat_intel,
-            infected,
-            anonymous_flags,
-            anonymous,
+            facts,
+            geo,
             first_validated,
             place,
             org_common,
@@ -775,17 +822,17 @@ impl Context {
     }
 
     fn group_by_address(&self) -> Groups {
-        Groups::new(&self.address, self.by_time().iter().copied())
+        Groups::new(&self.address, self.by_time().iter().map(|&p| p as usize))
     }
 
     /// Every position in time order (ties by request id when the frame is in ingest order,
     /// else by position). Built once and shared.
-    pub fn by_time(&self) -> &[usize] {
+    pub fn by_time(&self) -> &[IdxSize] {
         // When the frame's rows are in time order, the context was built with this list
         // (each frame row's position, listed by frame row); otherwise it is sorted now.
         self.by_time.get_or_init(|| {
-            let mut positions: Vec<usize> = (0..self.order.len()).collect();
-            positions.par_sort_unstable_by_key(|&p| (self.time[p], p));
+            let mut positions: Vec<IdxSize> = (0..self.order.len() as IdxSize).collect();
+            positions.par_sort_unstable_by_key(|&p| (self.time[p as usize], p));
             positions
         })
     }
@@ -944,6 +991,59 @@ mod tests {
     }
 
     #[test]
+    fn per_row_columns_keep_their_nulls_and_addresses_their_facts() {
+        use crate::frame::{FrameBuilder, Row};
+        use std::borrow::Cow;
+        // One user; every other row lacks a place, an ASN and an address.
+        let mut builder = FrameBuilder::with_capacity(6);
+        let ips = ["203.0.113.7", "198.51.100.9", "203.0.113.7"];
+        for k in 0..6usize {
+            let full = k % 2 == 0;
+            let ip = ips[k / 2];
+            builder.push(&Row {
+                time: k as i64,
+                request_id: Some(Cow::Owned(format!("r{k}"))),
+                user_id: Some(Cow::Borrowed("ada")),
+                ip_address: full.then_some(Cow::Borrowed(ip)),
+                ip_network: full.then(|| crate::ingest::values::network_key(ip.parse().unwrap())),
+                latitude: full.then_some(10.0 + k as f64),
+                longitude: full.then_some(-20.0),
+                asn: full.then_some(64_500 + k as u32),
+                ..Row::default()
+            });
+        }
+        let frame = builder.finish();
+        let (threat, _) = IpSet::parse("203.0.113.0/24");
+        let (infected, _) = IpSet::parse("198.51.100.9");
+        let enrichment = Enrichment {
+            anonymous: &AnonymousSources::default(),
+            policy: AnonymousPolicy {
+                include_hosting: false,
+                include_residential_proxy: false,
+            },
+            threat_intel: &threat,
+            infected: &infected,
+            leaked: &LeakedAccounts::default(),
+            geoip: &GeoIp::default(),
+            prefer_geoip: false,
+        };
+        let networks = Rules::builtin().networks;
+        let ctx = Context::with_enrichment(&frame, None, &networks, &enrichment).unwrap();
+        for row in 0..6 {
+            let full = row % 2 == 0;
+            assert_eq!(ctx.place(row), full.then_some((10.0 + row as f64, -20.0)));
+            assert_eq!(ctx.asn(row), full.then_some(64_500 + row as u32));
+            assert_eq!(ctx.network(row).is_some(), full);
+            assert_eq!(ctx.radius_km(row), 0.0);
+            let facts = ctx.address_facts(row);
+            let ip = ips[row / 2];
+            assert_eq!(facts.threat_intel, full && ip.starts_with("203."));
+            assert_eq!(facts.infected, full && ip.starts_with("198."));
+            assert!(!facts.anonymous && !facts.trusted);
+        }
+    }
+
+    #[test]
     fn a_frame_out_of_time_order_gives_the_same_context_as_an_ordered_one() {
         let networks = Rules::builtin().networks;
         let shuffled = sign_ins();
@@ -962,23 +1062,33 @@ mod tests {
         let groups = |ctx: &Context| -> Vec<Vec<String>> {
             ctx.by_address()
                 .iter()
-                .map(|g| described(ctx, g.iter().copied()))
+                .map(|g| described(ctx, g.iter().map(|&p| p as usize)))
                 .collect()
         };
         assert_eq!(groups(&a), groups(&b));
         assert_eq!(
-            described(&a, a.by_time().iter().copied()),
-            described(&b, b.by_time().iter().copied())
+            described(&a, a.by_time().iter().map(|&p| p as usize)),
+            described(&b, b.by_time().iter().map(|&p| p as usize))
         );
         // Groups and the time sequence really are in time order.
+        let in_time_order = |positions: &[IdxSize]| {
+            positions
+                .windows(2)
+                .all(|w| a.time[w[0] as usize] <= a.time[w[1] as usize])
+        };
         for group in a.by_address().iter() {
-            assert!(group.windows(2).all(|w| a.time[w[0]] <= a.time[w[1]]));
+            assert!(in_time_order(group));
         }
-        assert!(a.by_time().windows(2).all(|w| a.time[w[0]] <= a.time[w[1]]));
+        assert!(in_time_order(a.by_time()));
         // Selecting positions lists them as walking the time order would.
         for ctx in [&a, &b] {
             let keep = |p: usize| ctx.time[p] % 3 == 0;
-            let walked: Vec<usize> = ctx.by_time().iter().copied().filter(|&p| keep(p)).collect();
+            let walked: Vec<usize> = ctx
+                .by_time()
+                .iter()
+                .map(|&p| p as usize)
+                .filter(|&p| keep(p))
+                .collect();
             assert!(!walked.is_empty());
             assert_eq!(ctx.select_by_time(keep), walked);
         }
@@ -1003,7 +1113,11 @@ mod tests {
         let mut groups: Vec<Vec<&str>> = ctx
             .by_address()
             .iter()
-            .map(|g| g.iter().map(|&p| ctx.ip(p).unwrap_or("")).collect())
+            .map(|g| {
+                g.iter()
+                    .map(|&p| ctx.ip(p as usize).unwrap_or(""))
+                    .collect()
+            })
             .collect();
         groups.sort();
         assert_eq!(
@@ -1131,7 +1245,8 @@ mod tests {
                 org_common_min_days: min_days,
                 ..base.clone()
             };
-            let got = org_common_networks(&networks, |r| validated[r], &users, &time, &config);
+            let keys: Vec<u64> = networks.iter().map(|n| n.unwrap_or(NO_NETWORK)).collect();
+            let got = org_common_networks(&keys, |r| validated[r], &users, &time, &config);
             let expected = org_common_by_definition(&networks, &validated, &users, &time, &config);
             assert_eq!(got, expected, "{min_users} {min_user_days} {min_days}");
             if min_days == 3 {

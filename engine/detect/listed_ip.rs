@@ -32,10 +32,12 @@ impl ListedIp {
         ListedIp { list, config }
     }
 
-    fn listed<'c>(&self, ctx: &'c Context) -> &'c [bool] {
+    /// The position's address is on this detector's list.
+    fn listed(&self, ctx: &Context, row: usize) -> bool {
+        let facts = ctx.address_facts(row);
         match self.list {
-            List::ThreatIntel => &ctx.threat_intel,
-            List::Infected => &ctx.infected,
+            List::ThreatIntel => facts.threat_intel,
+            List::Infected => facts.infected,
         }
     }
 }
@@ -65,11 +67,12 @@ impl Detector for ListedIp {
     }
 
     fn detect(&self, ctx: &Context) -> Vec<Finding> {
-        let listed = self.listed(ctx);
         let id = self.identity().id;
         ctx.per_user(|_, start, end, findings| {
             let hits = (start..end).filter(|&row| {
-                listed[row] && ctx.outcome[row].validated() && ctx.time[row] >= ctx.score_since
+                self.listed(ctx, row)
+                    && ctx.outcome[row].validated()
+                    && ctx.time[row] >= ctx.score_since
             });
             for row in hits {
                 findings.push(Finding {

@@ -72,9 +72,14 @@ impl Detector for MaliciousIp {
             let mut oldest = 0;
             let mut failures = 0u32;
             for (k, &row) in group.iter().enumerate() {
+                let row = row as usize;
                 let now = ctx.time[row];
-                while now - ctx.time[group[oldest]] > window {
-                    failures -= u32::from(ctx.outcome[group[oldest]] == Outcome::CredentialFailure);
+                loop {
+                    let first = group[oldest] as usize;
+                    if now - ctx.time[first] <= window {
+                        break;
+                    }
+                    failures -= u32::from(ctx.outcome[first] == Outcome::CredentialFailure);
                     oldest += 1;
                 }
                 failures += u32::from(ctx.outcome[row] == Outcome::CredentialFailure);
@@ -87,7 +92,7 @@ impl Detector for MaliciousIp {
                     && ratio >= self.config.min_failure_ratio
                     && now >= ctx.score_since
                 {
-                    let first = ctx.time[recent[0]];
+                    let first = ctx.time[recent[0] as usize];
                     findings.push(Finding {
                         detector: "malicious_ip",
                         row,

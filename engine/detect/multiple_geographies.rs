@@ -63,7 +63,7 @@ impl Detector for MultipleGeographies {
             let mut quiet_until = i64::MIN;
             for row in start..end {
                 let usable = ctx.locates_user(row, c.include_non_interactive);
-                let (Some(here), Some(_)) = (ctx.place[row], countries.get(row)) else {
+                let (Some(here), Some(_)) = (ctx.place(row), countries.get(row)) else {
                     continue;
                 };
                 if !usable {
@@ -75,7 +75,7 @@ impl Detector for MultipleGeographies {
                 }
                 let other = recent.iter().copied().find(|&r| {
                     countries.code[r] != countries.code[row]
-                        && ctx.place[r].is_some_and(|p| {
+                        && ctx.place(r).is_some_and(|p| {
                             distance_km(p.0, p.1, here.0, here.1) >= c.min_distance_km
                         })
                 });
@@ -94,8 +94,8 @@ impl Detector for MultipleGeographies {
 impl MultipleGeographies {
     fn finding(&self, ctx: &Context, countries: &Codes, other: usize, row: usize) -> Finding {
         let (a, b) = (
-            ctx.place[other].unwrap_or_default(),
-            ctx.place[row].unwrap_or_default(),
+            ctx.place(other).unwrap_or_default(),
+            ctx.place(row).unwrap_or_default(),
         );
         let km = (distance_km(a.0, a.1, b.0, b.1) * 10.0).round() / 10.0;
         Finding {

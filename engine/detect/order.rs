@@ -105,7 +105,7 @@ pub fn by_user(user: &[u32], users: usize) -> (Vec<IdxSize>, Positions) {
             next += counts[b];
         }
     }
-    let mut position = vec![0usize; user.len()];
+    let mut position: Vec<IdxSize> = vec![0; user.len()];
     position
         .par_chunks_mut(part_rows)
         .zip(starts)
@@ -113,7 +113,7 @@ pub fn by_user(user: &[u32], users: usize) -> (Vec<IdxSize>, Positions) {
         .for_each(|(part, (positions, mut start))| {
             for (k, out) in positions.iter_mut().enumerate() {
                 let slot = &mut start[bucket(part * part_rows + k)];
-                *out = *slot;
+                *out = *slot as IdxSize;
                 *slot += 1;
             }
         });
@@ -185,7 +185,7 @@ pub fn gather<T: Copy + Send + Sync>(values: &[T], order: &[IdxSize]) -> Vec<T> 
 /// rows in their own order and writing each value to its position at random
 /// ([`Positions::scatter`]) lets the writes drain in the background: about twice as fast for
 /// the ten million rows of a tenant's month.
-pub struct Positions(Vec<usize>);
+pub struct Positions(Vec<IdxSize>);
 
 /// Rows per parallel task when scattering.
 const SCATTER_ROWS: usize = 1 << 16;
@@ -210,21 +210,24 @@ impl Positions {
     /// The positions of `order`'s rows. Panics unless `order` lists each of `0..order.len()`
     /// exactly once (every order the context builds does): scattering relies on it.
     pub fn of(order: &[IdxSize]) -> Positions {
-        let mut position = vec![usize::MAX; order.len()];
+        let mut position = vec![IdxSize::MAX; order.len()];
         for (k, &row) in order.iter().enumerate() {
             let slot = &mut position[row as usize];
-            assert!(*slot == usize::MAX, "an order lists frame row {row} twice");
-            *slot = k;
+            assert!(
+                *slot == IdxSize::MAX,
+                "an order lists frame row {row} twice"
+            );
+            *slot = k as IdxSize;
         }
         Positions(position)
     }
 
     /// `position[row]` for every frame row.
-    pub fn as_slice(&self) -> &[usize] {
+    pub fn as_slice(&self) -> &[IdxSize] {
         &self.0
     }
 
-    pub fn into_vec(self) -> Vec<usize> {
+    pub fn into_vec(self) -> Vec<IdxSize> {
         self.0
     }
 
@@ -253,6 +256,7 @@ impl Positions {
                 let first = part * SCATTER_ROWS;
                 let mut values = values(first..first + positions.len());
                 for &at in positions {
+                    let at = at as usize;
                     // Panics (leaving `out` empty, nothing read) if the run is short.
                     let value = values.next().expect("a value for every row of the run");
                     // SAFETY: `self.0` is a permutation of `0..rows` (checked in `of`, or
@@ -272,9 +276,10 @@ impl Positions {
 }
 
 /// Positions grouped by a key (`NONE`: in no group), as one flat list with offsets.
+/// Members are [`IdxSize`], like the order: half the memory of `usize` at ten million rows.
 pub struct Groups {
     offsets: Vec<usize>,
-    members: Vec<usize>,
+    members: Vec<IdxSize>,
 }
 
 impl Groups {
@@ -293,29 +298,22 @@ impl Groups {
             offsets[g] += offsets[g - 1];
         }
         let mut next = offsets.clone();
-        let mut members = vec![0usize; offsets[groups]];
+        let mut members: Vec<IdxSize> = vec![0; offsets[groups]];
         for position in sequence {
             let k = key[position];
             if k != NONE {
-                members[next[k as usize]] = position;
+                members[next[k as usize]] = position as IdxSize;
                 next[k as usize] += 1;
             }
         }
         Groups { offsets, members }
     }
 
-    /// Groups from where each starts in `members` (ascending), the groups laid end to end.
-    pub fn from_parts(mut starts: Vec<usize>, members: Vec<usize>) -> Groups {
-        starts.push(members.len());
-        Groups {
-            offsets: starts,
-            members,
-        }
-    }
-
     /// The same groups with each member replaced by `f(member)`, in place.
     pub fn mapped(mut self, f: impl Fn(usize) -> usize + Sync) -> Groups {
-        self.members.par_iter_mut().for_each(|m| *m = f(*m));
+        self.members
+            .par_iter_mut()
+            .for_each(|m| *m = f(*m as usize) as IdxSize);
         self
     }
 
@@ -328,7 +326,7 @@ impl Groups {
     }
 
     /// The members of group `key`.
-    pub fn get(&self, key: usize) -> &[usize] {
+    pub fn get(&self, key: usize) -> &[IdxSize] {
         &self.members[self.offsets[key]..self.offsets[key + 1]]
     }
 
@@ -336,7 +334,7 @@ impl Groups {
     /// comes back in key order, whatever the thread count.
     pub fn per_group<T: Send>(
         &self,
-        kernel: impl Fn(usize, &[usize], &mut Vec<T>) + Sync,
+        kernel: impl Fn(usize, &[IdxSize], &mut Vec<T>) + Sync,
     ) -> Vec<T> {
         (0..self.len())
             .into_par_iter()
@@ -349,7 +347,7 @@ impl Groups {
     }
 
     /// Every group's members, by key.
-    pub fn iter(&self) -> impl Iterator<Item = &[usize]> {
+    pub fn iter(&self) -> impl Iterator<Item = &[IdxSize]> {
         self.offsets.windows(2).map(|w| &self.members[w[0]..w[1]])
     }
 }
@@ -376,7 +374,7 @@ mod tests {
         let gathered: Vec<String> = order.iter().map(|&r| values[r as usize].clone()).collect();
         assert_eq!(scattered, gathered);
         for (k, &row) in order.iter().enumerate() {
-            assert_eq!(positions.as_slice()[row as usize], k);
+            assert_eq!(positions.as_slice()[row as usize] as usize, k);
         }
     }
 
@@ -425,7 +423,7 @@ mod tests {
     fn groups_keep_the_sequence_order_and_skip_nulls() {
         let key = [2, 0, NONE, 2, 0];
         let groups = Groups::new(&key, [4, 3, 2, 1, 0].into_iter());
-        let listed: Vec<&[usize]> = groups.iter().collect();
+        let listed: Vec<&[IdxSize]> = groups.iter().collect();
         assert_eq!(listed, [&[4, 1][..], &[][..], &[3, 0][..]]);
     }
 }

@@ -7,6 +7,7 @@
 use std::collections::{BTreeSet, VecDeque};
 
 use ahash::AHashMap;
+use polars::prelude::IdxSize;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -130,7 +131,7 @@ impl PasswordSpray {
         if self.config.by_asn {
             let mut groups: AHashMap<u32, Vec<Failure>> = AHashMap::new();
             for &failure in &failures {
-                if let Some(asn) = ctx.asn[failure.row] {
+                if let Some(asn) = ctx.asn(failure.row) {
                     groups.entry(asn).or_default().push(failure);
                 }
             }
@@ -250,27 +251,28 @@ impl PasswordSpray {
                     .any(|&(_, end)| t <= end)
             })
         };
-        let mut by_asn: AHashMap<u32, Vec<usize>> = AHashMap::new();
+        let mut by_asn: AHashMap<u32, Vec<IdxSize>> = AHashMap::new();
         if !windows.is_empty() {
             let inside = ctx.select_by_time(|row| {
                 ctx.outcome[row].validated()
-                    && ctx.asn[row].is_some_and(|a| in_window(a, ctx.time[row]))
+                    && ctx.asn(row).is_some_and(|a| in_window(a, ctx.time[row]))
             });
             for row in inside {
-                if let Some(asn) = ctx.asn[row] {
-                    by_asn.entry(asn).or_default().push(row);
+                if let Some(asn) = ctx.asn(row) {
+                    by_asn.entry(asn).or_default().push(row as IdxSize);
                 }
             }
         }
         for (campaign, source) in campaigns {
-            let rows: &[usize] = match source {
+            let rows: &[IdxSize] = match source {
                 Source::Address(group) => ctx.by_address().get(*group),
                 Source::Asn(asn) => by_asn.get(asn).map_or(&[], Vec::as_slice),
             };
             // The rows are in time order: only the campaign's window is visited.
-            let first = rows.partition_point(|&r| ctx.time[r] < campaign.start);
-            let last = rows.partition_point(|&r| ctx.time[r] <= campaign.end + grace);
+            let first = rows.partition_point(|&r| ctx.time[r as usize] < campaign.start);
+            let last = rows.partition_point(|&r| ctx.time[r as usize] <= campaign.end + grace);
             for &row in &rows[first..last.max(first)] {
+                let row = row as usize;
                 let t = ctx.time[row];
                 if ctx.outcome[row].validated()
                     && ctx.users_row(row)

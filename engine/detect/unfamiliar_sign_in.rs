@@ -125,9 +125,9 @@ impl Detector for UnfamiliarSignIn {
                 }
                 let props = Properties {
                     country: code(countries.code[row]),
-                    place: ctx.place[row],
-                    asn: ctx.asn[row],
-                    network: ctx.network[row],
+                    place: ctx.place(row),
+                    asn: ctx.asn(row),
+                    network: ctx.network(row),
                     system: code(systems.code[row]),
                     browser: code(browsers.code[row]),
                 };

@@ -61,6 +61,7 @@ pub fn score(
         .collect::<Result<Vec<_>, IngestError>>()?;
     coded.extend(loaded.codes.iter().cloned());
     drop(coding);
+    crate::trace::rss("rss after codes");
     let ctx = Context::with_codes(
         Loaded {
             frame: &loaded.frame,
@@ -74,11 +75,13 @@ pub fn score(
     )?;
     drop(times);
     drop(span);
+    crate::trace::rss("rss after context");
     let detectors = registry(rules);
     let span = crate::trace::span("score: detectors");
     let detected = run_all(&detectors, &ctx);
     let findings = detected.findings;
     drop(span);
+    crate::trace::rss("rss after detectors");
     let span = crate::trace::span("score: report");
     let detections = detections(&ctx, &loaded.unread, findings)?;
     crate::trace::note("detections", detections.len());
@@ -87,6 +90,7 @@ pub fn score(
         rayon::join(|| risky_signins(&detections), || risky_users(&detections));
     drop(t);
     drop(span);
+    crate::trace::rss("rss after report");
     Ok(Scored {
         detections,
         risky_signins,
