@@ -15,6 +15,7 @@ pub mod malicious_ip;
 pub mod multiple_geographies;
 pub mod new_country;
 pub mod order;
+pub mod org_common;
 pub mod password_spray;
 pub mod unfamiliar_sign_in;
 

@@ -1,0 +1,223 @@
+//! Org-common networks: the /24s (IPv6 /48s) a tenant's colleagues share as egress (an
+//! office, a corporate VPN, a secure web gateway). Their sign-ins say nothing about where a
+//! user is, so the location detectors neither fire on them nor anchor pairs to them.
+//!
+//! A network is org-common when enough distinct users (see
+//! [`NetworksConfig::org_common_users_needed`]), each coming back on several days, sign in
+//! successfully from it on at least `min_days` distinct days. Requiring several days keeps a
+//! one-day campaign from one network from making itself common, and returning users keep an
+//! attacker's server used once per victim from it; counting validated sign-ins only keeps
+//! failed attempts out.
+
+use rayon::prelude::*;
+
+use super::context::{NetworksConfig, NO_NETWORK};
+
+const DAY: i64 = 86_400_000_000;
+
+/// Marks rows whose network is org-common. `networks` holds each row's network key
+/// ([`NO_NETWORK`] for none); `users` are ranges of rows, each in time order; rows after the
+/// last range (sign-ins without a user) count towards a network's days, not its users.
+pub fn org_common_networks(
+    networks: &[u64],
+    validated: impl Fn(usize) -> bool + Sync,
+    users: &[(usize, usize)],
+    time: &[i64],
+    config: &NetworksConfig,
+) -> Vec<bool> {
+    let day = |row: usize| time[row].div_euclid(DAY);
+    let needed = config.org_common_users_needed(users.len());
+    // First the networks enough users return to. Each user's (network, day) pairs are
+    // reduced on the user's own thread, where they are few and sorting them stays in cache.
+    let candidates: Option<ahash::AHashSet<u64>> = (needed > 0).then(|| {
+        let mut returning: Vec<u64> = users
+            .par_iter()
+            .fold(Vec::new, |mut out, &(start, end)| {
+                let mut pairs: Vec<(u64, i64)> = (start..end)
+                    .filter(|&row| networks[row] != NO_NETWORK && validated(row))
+                    .map(|row| (networks[row], day(row)))
+                    .collect();
+                pairs.sort_unstable();
+                pairs.dedup();
+                for days in pairs.chunk_by(|a, b| a.0 == b.0) {
+                    if days.len() as u32 >= config.org_common_min_user_days {
+                        out.push(days[0].0);
+                    }
+                }
+                out
+            })
+            .reduce(Vec::new, |mut a, b| {
+                a.extend(b);
+                a
+            });
+        returning.par_sort_unstable();
+        returning
+            .chunk_by(|a, b| a == b)
+            .filter(|users| users.len() as u32 >= needed)
+            .map(|users| users[0])
+            .collect()
+    });
+    if candidates.as_ref().is_some_and(|c| c.is_empty()) {
+        return vec![false; networks.len()];
+    }
+    // Then the days those networks see, over every user: at most `min_days` of them per
+    // network, as a network with that many is as common as one with more.
+    let kept_days = config.org_common_min_days.max(1) as usize;
+    type Days = ahash::AHashMap<u64, Vec<i64>>;
+    let add = |seen: &mut Days, net: u64, day: i64| {
+        let days = seen.entry(net).or_default();
+        if days.len() < kept_days && !days.contains(&day) {
+            days.push(day);
+        }
+    };
+    let seen: Days = (0..networks.len())
+        .into_par_iter()
+        .fold(Days::default, |mut seen, row| {
+            let net = networks[row];
+            if net != NO_NETWORK
+                && validated(row)
+                && candidates.as_ref().is_none_or(|c| c.contains(&net))
+            {
+                add(&mut seen, net, day(row));
+            }
+            seen
+        })
+        .reduce(Days::default, |mut a, b| {
+            for (net, days) in b {
+                for day in days {
+                    add(&mut a, net, day);
+                }
+            }
+            a
+        });
+    let common: ahash::AHashSet<u64> = seen
+        .into_iter()
+        .filter(|(_, days)| days.len() as u32 >= config.org_common_min_days)
+        .map(|(net, _)| net)
+        .collect();
+    if common.is_empty() {
+        return vec![false; networks.len()];
+    }
+    networks
+        .par_iter()
+        .map(|net| *net != NO_NETWORK && common.contains(net))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::Rules;
+    /// Org-common networks by their definition, over every (network, user, day) triple.
+    fn org_common_by_definition(
+        networks: &[u64],
+        validated: &[bool],
+        users: &[(usize, usize)],
+        time: &[i64],
+        config: &NetworksConfig,
+    ) -> Vec<bool> {
+        use std::collections::{BTreeMap, BTreeSet};
+        // Rows after the users' (no user) count as one more, never returning, user.
+        let mut days_of: BTreeMap<u64, BTreeMap<usize, BTreeSet<i64>>> = BTreeMap::new();
+        let tail = (users.last().map_or(0, |u| u.1), networks.len());
+        for (user, &(start, end)) in users.iter().chain([&tail]).enumerate() {
+            for row in start..end {
+                if networks[row] != NO_NETWORK && validated[row] {
+                    let day = time[row].div_euclid(DAY);
+                    days_of
+                        .entry(networks[row])
+                        .or_default()
+                        .entry(user)
+                        .or_default()
+                        .insert(day);
+                }
+            }
+        }
+        let needed = config.org_common_users_needed(users.len());
+        let common: BTreeSet<u64> = days_of
+            .iter()
+            .filter(|(_, by_user)| {
+                let returning = by_user
+                    .iter()
+                    .filter(|&(&user, d)| {
+                        user < users.len() && d.len() as u32 >= config.org_common_min_user_days
+                    })
+                    .count() as u32;
+                let days: BTreeSet<i64> = by_user.values().flatten().copied().collect();
+                returning >= needed && days.len() as u32 >= config.org_common_min_days
+            })
+            .map(|(&net, _)| net)
+            .collect();
+        networks.iter().map(|n| common.contains(n)).collect()
+    }
+
+    #[test]
+    fn org_common_networks_match_their_definition() {
+        // Small pseudo-random tenants: 40 users, a few days, some failures, sign-ins without
+        // a user at the end; 6 networks, or 40 so that users outgrow a short list.
+        for network_count in [6, 40] {
+            let (networks, validated, time, users) = tenant(network_count);
+            check(&networks, &validated, &time, &users);
+        }
+    }
+
+    /// (network, validated, time) per row and each user's rows.
+    type Tenant = (Vec<u64>, Vec<bool>, Vec<i64>, Vec<(usize, usize)>);
+
+    fn tenant(network_count: u64) -> Tenant {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % n
+        };
+        let mut users = Vec::new();
+        let (mut networks, mut validated, mut time) = (Vec::new(), Vec::new(), Vec::new());
+        for user in 0..41 {
+            let start = networks.len();
+            let mut t = next(DAY as u64) as i64;
+            for _ in 0..next(60) + 20 {
+                t += next(3 * 3_600_000_000) as i64 * 4;
+                let network = next(network_count + network_count / 6);
+                networks.push(if network < network_count {
+                    network
+                } else {
+                    NO_NETWORK
+                });
+                validated.push(next(5) > 0);
+                time.push(t);
+            }
+            if user < 40 {
+                users.push((start, networks.len()));
+            }
+        }
+        (networks, validated, time, users)
+    }
+
+    fn check(networks: &[u64], validated: &[bool], time: &[i64], users: &[(usize, usize)]) {
+        let base = Rules::builtin().networks;
+        for (min_users, min_user_days, min_days) in [
+            (3, 2, 3),
+            (3, 1, 0),
+            (5, 3, 5),
+            (3, 0, 1),
+            (8, 2, 8),
+            (0, 2, 3),
+        ] {
+            let config = NetworksConfig {
+                org_common_min_users: min_users,
+                org_common_min_share: 0.0,
+                org_common_min_user_days: min_user_days,
+                org_common_min_days: min_days,
+                ..base.clone()
+            };
+            let got = org_common_networks(networks, |r| validated[r], users, time, &config);
+            let expected = org_common_by_definition(networks, validated, users, time, &config);
+            assert_eq!(got, expected, "{min_users} {min_user_days} {min_days}");
+            if min_days == 3 {
+                assert!(got.iter().any(|&c| c) && got.iter().any(|&c| !c));
+            }
+        }
+    }
+}
