@@ -1,6 +1,7 @@
 //! Loading inputs for a command: rules, thread pool, progress bar, then the library's load.
 
 use std::sync::atomic::Ordering;
+use std::sync::mpsc::RecvTimeoutError;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -28,16 +29,20 @@ pub fn load_inputs(
     let mut options = IngestOptions::new(rules.outcome_codes());
     options.columns = columns;
     let bar = progress_bar(total, args.quiet);
-    let done = std::sync::atomic::AtomicBool::new(false);
     let ingested = std::thread::scope(|scope| {
-        let ticker = scope.spawn(|| {
-            while !done.load(Ordering::Relaxed) {
-                bar.set_position(options.progress.load(Ordering::Relaxed));
-                std::thread::sleep(Duration::from_millis(100));
+        // The ticker redraws every 100 ms until the load hangs up: it wakes at once then, so
+        // the command never waits out a tick.
+        let (done, finished) = std::sync::mpsc::channel::<()>();
+        let (bar, progress) = (&bar, &options.progress);
+        let ticker = scope.spawn(move || {
+            while let Err(RecvTimeoutError::Timeout) =
+                finished.recv_timeout(Duration::from_millis(100))
+            {
+                bar.set_position(progress.load(Ordering::Relaxed));
             }
         });
         let result = ingest::load_files(&files, &options);
-        done.store(true, Ordering::Relaxed);
+        drop(done);
         let _ = ticker.join();
         result
     })
