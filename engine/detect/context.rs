@@ -81,8 +81,10 @@ pub struct Context {
     pub leaked: LeakedAccounts,
     /// The row's autonomous system ([`Context::asn`]); [`NO_ASN`] for none.
     asn: Vec<u32>,
-    /// The row's /24 (IPv6 /48) network key ([`Context::network`]); [`NO_NETWORK`] for none.
-    network: Vec<u64>,
+    /// Each distinct address's /24 (IPv6 /48) network key (indexed like `address`), read per
+    /// position through [`Context::network`]; [`NO_NETWORK`] for text that is no address.
+    /// A network is its address's: the frame's own network column is not read.
+    networks: Vec<u64>,
     by_address: std::sync::OnceLock<Groups>,
     by_time: std::sync::OnceLock<Vec<IdxSize>>,
     /// [`IN_ORDER_CODES`] in the detectors' order, each built once (at once, when the load
@@ -231,6 +233,14 @@ fn codes_in_order(
         .collect()
 }
 
+/// The network key of the address at a position ([`NO_NETWORK`] for none).
+fn network_at(address: &[u32], networks: &[u64], row: usize) -> u64 {
+    match address[row] {
+        order::NONE => NO_NETWORK,
+        k => networks[k as usize],
+    }
+}
+
 /// Coordinates stored with a NaN latitude for none, as an `Option`.
 fn place_of(stored: (f64, f64)) -> Option<(f64, f64)> {
     (!stored.0.is_nan()).then_some(stored)
@@ -356,7 +366,6 @@ struct Columns {
     outcome: Vec<Outcome>,
     interactive: Vec<bool>,
     place: Vec<(f64, f64)>,
-    network: Vec<u64>,
     asn: Vec<u32>,
 }
 
@@ -414,7 +423,6 @@ impl Columns {
                     .into_iter()
             }),
             place,
-            network: in_order(frame.column(col::ip_network)?.u64()?, positions, NO_NETWORK),
             asn: in_order(frame.column(col::asn)?.u32()?, positions, NO_ASN),
         })
     }
@@ -449,6 +457,8 @@ struct AddressColumns {
     groups: Option<Groups>,
     address: Vec<u32>,
     facts: Vec<AddressFacts>,
+    /// Each distinct address's network key ([`NO_NETWORK`] for text that is no address).
+    networks: Vec<u64>,
     /// `None` without GeoIP databases.
     geo: Option<Vec<GeoFacts>>,
 }
@@ -480,6 +490,11 @@ impl AddressColumns {
                     trusted: trusted.contains(a),
                 }
             }),
+            networks: addresses
+                .parsed
+                .par_iter()
+                .map(|a| a.map_or(NO_NETWORK, crate::ingest::values::network_key))
+                .collect(),
             geo: (!e.geoip.is_empty()).then(|| addresses.per_address(|a| e.geoip.lookup(a))),
             groups: addresses.groups.take(),
             address: addresses.index,
@@ -539,7 +554,7 @@ impl Context {
 
     /// The position's /24 (IPv6 /48) network key.
     pub fn network(&self, row: usize) -> Option<u64> {
-        Some(self.network[row]).filter(|&n| n != NO_NETWORK)
+        Some(network_at(&self.address, &self.networks, row)).filter(|&n| n != NO_NETWORK)
     }
 
     /// GeoIP accuracy radius of the position's address, in kilometres (0 when unknown).
@@ -602,16 +617,7 @@ impl Context {
             || -> PolarsResult<_> {
                 let _span = crate::trace::span("context: columns");
                 let outcome = find_coded(&coded, col::outcome).map(Arc::as_ref);
-                let columns = Columns::in_order(frame, outcome, &positions, &times)?;
-                let _span = crate::trace::span("context: org-common networks");
-                let org_common = super::org_common::org_common_networks(
-                    &columns.network,
-                    |row| columns.outcome[row].validated(),
-                    &users,
-                    &columns.time,
-                    networks_config,
-                );
-                Ok((columns, org_common))
+                Columns::in_order(frame, outcome, &positions, &times)
             },
             || {
                 rayon::join(
@@ -633,9 +639,19 @@ impl Context {
                 )
             },
         );
-        let (columns, mut org_common) = columns?;
+        let columns = columns?;
         let (addresses, in_order) = addresses;
         let facts = addresses?;
+        let span = crate::trace::span("context: org-common networks");
+        let mut org_common = super::org_common::org_common_networks(
+            &facts.address,
+            &facts.networks,
+            |row| columns.outcome[row].validated(),
+            &users,
+            &columns.time,
+            networks_config,
+        );
+        drop(span);
         let first_validated = users
             .iter()
             .map(|&(start, end)| {
@@ -673,18 +689,18 @@ impl Context {
                 *common |= asn != NO_ASN && networks_config.trusted_asns.contains(&asn);
             }
         }
-        let (time, outcome, interactive, asn, networks) = (
+        let (time, outcome, interactive, asn) = (
             columns.time,
             columns.outcome,
             columns.interactive,
             columns.asn,
-            columns.network,
         );
         let AddressColumns {
             ip,
             groups,
             address,
             facts,
+            networks,
             geo,
         } = facts;
         let (by_address, by_time) = (std::sync::OnceLock::new(), std::sync::OnceLock::new());
@@ -701,7 +717,7 @@ impl Context {
             by_time,
             in_order,
             asn,
-            network: networks,
+            networks,
             address,
             leaked: enrichment.leaked.clone(),
             facts,

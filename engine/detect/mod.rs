@@ -32,7 +32,6 @@ use crate::rules::Rules;
 /// the load reads the user columns as codes); a test proves the projection changes nothing.
 pub const COLUMNS: &[&str] = &[
     col::time,
-    col::ip_network,
     col::is_interactive,
     col::latitude,
     col::longitude,

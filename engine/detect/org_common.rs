@@ -11,31 +11,42 @@
 
 use rayon::prelude::*;
 
+use ahash::{AHashMap, AHashSet};
+
 use super::context::{NetworksConfig, NO_NETWORK};
+use super::order::NONE;
 
 const DAY: i64 = 86_400_000_000;
 
-/// Marks rows whose network is org-common. `networks` holds each row's network key
-/// ([`NO_NETWORK`] for none); `users` are ranges of rows, each in time order; rows after the
-/// last range (sign-ins without a user) count towards a network's days, not its users.
+/// Marks rows whose network is org-common, for each of `time`'s rows. A row's network is
+/// its address's: `address[row]` indexes `networks` ([`NONE`] for a row without an address,
+/// [`NO_NETWORK`] for an address without a network), so most questions are asked once per
+/// address rather than once per row. `users` are ranges of rows; rows after the last range
+/// (sign-ins without a user) count towards a network's days, not its users.
 pub fn org_common_networks(
+    address: &[u32],
     networks: &[u64],
     validated: impl Fn(usize) -> bool + Sync,
     users: &[(usize, usize)],
     time: &[i64],
     config: &NetworksConfig,
 ) -> Vec<bool> {
+    let network = |row: usize| match address[row] {
+        NONE => NO_NETWORK,
+        k => networks[k as usize],
+    };
     let day = |row: usize| time[row].div_euclid(DAY);
     let needed = config.org_common_users_needed(users.len());
     // First the networks enough users return to. Each user's (network, day) pairs are
     // reduced on the user's own thread, where they are few and sorting them stays in cache.
-    let candidates: Option<ahash::AHashSet<u64>> = (needed > 0).then(|| {
+    let candidates: Option<AHashSet<u64>> = (needed > 0).then(|| {
         let mut returning: Vec<u64> = users
             .par_iter()
             .fold(Vec::new, |mut out, &(start, end)| {
                 let mut pairs: Vec<(u64, i64)> = (start..end)
-                    .filter(|&row| networks[row] != NO_NETWORK && validated(row))
-                    .map(|row| (networks[row], day(row)))
+                    .map(|row| (network(row), row))
+                    .filter(|&(net, row)| net != NO_NETWORK && validated(row))
+                    .map(|(net, row)| (net, day(row)))
                     .collect();
                 pairs.sort_unstable();
                 pairs.dedup();
@@ -58,27 +69,27 @@ pub fn org_common_networks(
             .collect()
     });
     if candidates.as_ref().is_some_and(|c| c.is_empty()) {
-        return vec![false; networks.len()];
+        return vec![false; time.len()];
     }
-    // Then the days those networks see, over every user: at most `min_days` of them per
+    // Then the days those networks see, over every row: at most `min_days` of them per
     // network, as a network with that many is as common as one with more.
+    let candidate = per_address(networks, |net| {
+        net != NO_NETWORK && candidates.as_ref().is_none_or(|c| c.contains(&net))
+    });
     let kept_days = config.org_common_min_days.max(1) as usize;
-    type Days = ahash::AHashMap<u64, Vec<i64>>;
+    type Days = AHashMap<u64, Vec<i64>>;
     let add = |seen: &mut Days, net: u64, day: i64| {
         let days = seen.entry(net).or_default();
         if days.len() < kept_days && !days.contains(&day) {
             days.push(day);
         }
     };
-    let seen: Days = (0..networks.len())
+    let seen: Days = (0..time.len())
         .into_par_iter()
         .fold(Days::default, |mut seen, row| {
-            let net = networks[row];
-            if net != NO_NETWORK
-                && validated(row)
-                && candidates.as_ref().is_none_or(|c| c.contains(&net))
-            {
-                add(&mut seen, net, day(row));
+            let k = address[row];
+            if k != NONE && candidate[k as usize] && validated(row) {
+                add(&mut seen, networks[k as usize], day(row));
             }
             seen
         })
@@ -90,18 +101,24 @@ pub fn org_common_networks(
             }
             a
         });
-    let common: ahash::AHashSet<u64> = seen
+    let common: AHashSet<u64> = seen
         .into_iter()
         .filter(|(_, days)| days.len() as u32 >= config.org_common_min_days)
         .map(|(net, _)| net)
         .collect();
     if common.is_empty() {
-        return vec![false; networks.len()];
+        return vec![false; time.len()];
     }
-    networks
+    let common = per_address(networks, |net| common.contains(&net));
+    address
         .par_iter()
-        .map(|net| *net != NO_NETWORK && common.contains(net))
+        .map(|&k| k != NONE && common[k as usize])
         .collect()
+}
+
+/// `f` of each address's network.
+fn per_address(networks: &[u64], f: impl Fn(u64) -> bool + Sync) -> Vec<bool> {
+    networks.par_iter().map(|&net| f(net)).collect()
 }
 
 #[cfg(test)]
@@ -196,6 +213,24 @@ mod tests {
     }
 
     fn check(networks: &[u64], validated: &[bool], time: &[i64], users: &[(usize, usize)]) {
+        // Two addresses in each network; a row without a network has no address, or one
+        // that is no IP address.
+        let top = networks
+            .iter()
+            .filter(|&&n| n != NO_NETWORK)
+            .max()
+            .map_or(0, |&n| n + 1);
+        let mut distinct: Vec<u64> = (0..2 * top).map(|k| k / 2).collect();
+        distinct.push(NO_NETWORK);
+        let address: Vec<u32> = networks
+            .iter()
+            .enumerate()
+            .map(|(row, &n)| match (n, row % 2) {
+                (NO_NETWORK, 0) => NONE,
+                (NO_NETWORK, _) => 2 * top as u32,
+                (n, side) => (2 * n as usize + side) as u32,
+            })
+            .collect();
         let base = Rules::builtin().networks;
         for (min_users, min_user_days, min_days) in [
             (3, 2, 3),
@@ -212,7 +247,8 @@ mod tests {
                 org_common_min_days: min_days,
                 ..base.clone()
             };
-            let got = org_common_networks(networks, |r| validated[r], users, time, &config);
+            let got =
+                org_common_networks(&address, &distinct, |r| validated[r], users, time, &config);
             let expected = org_common_by_definition(networks, validated, users, time, &config);
             assert_eq!(got, expected, "{min_users} {min_user_days} {min_days}");
             if min_days == 3 {
