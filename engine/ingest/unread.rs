@@ -11,7 +11,6 @@
 use std::fs::File;
 use std::io::Cursor;
 use std::ops::Range;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
@@ -237,11 +236,12 @@ fn read_text_rows(
 fn each_row_group<T: Send>(
     path: &Path,
     column: &str,
-    decode: impl Fn(&File, &polars_parquet::read::RowGroupMetadata, usize) -> PolarsResult<Vec<T>>
+    decode: impl Fn(&Mapped, &polars_parquet::read::RowGroupMetadata, usize) -> PolarsResult<Vec<T>>
         + Sync,
 ) -> Result<Vec<T>, IngestError> {
     let mut file = File::open(path).map_err(|e| IngestError::io(path, e))?;
     let metadata = read_metadata(&mut file)?;
+    let file = Mapped::new(&file).map_err(|e| IngestError::io(path, e))?;
     let mut starts = Vec::with_capacity(metadata.row_groups.len());
     let mut start = 0;
     for group in &metadata.row_groups {
@@ -264,7 +264,7 @@ fn each_row_group<T: Send>(
 
 /// The rows of one row group's column chunk that `mask` selects, as text.
 fn read_group_rows(
-    file: &File,
+    file: &Mapped,
     group: &polars_parquet::read::RowGroupMetadata,
     column: &str,
     mask: MutableBitmap,
@@ -280,6 +280,46 @@ fn read_group_rows(
         values.extend(text.iter().map(|v| v.map(String::from)));
     }
     Ok(values)
+}
+
+/// A Parquet file mapped into memory. Column chunks are decoded from the page cache where
+/// they lie: reading them into fresh memory first would touch (and have the kernel zero and
+/// fill) a page for every 4 KiB of a column, hundreds of megabytes for the id columns of a
+/// month, where mapped file pages come in batches and are never copied.
+struct Mapped(std::sync::Arc<memmap2::Mmap>);
+
+impl Mapped {
+    fn new(file: &File) -> std::io::Result<Mapped> {
+        // SAFETY: the map is only read. Like any reader of a mapped file (Polars maps the
+        // same inputs), it relies on no other process truncating the file while it is read.
+        let map = unsafe { memmap2::Mmap::map(file)? };
+        Ok(Mapped(std::sync::Arc::new(map)))
+    }
+
+    /// The bytes of `range` as a buffer that keeps the map alive; an error when the file is
+    /// shorter than its metadata says.
+    fn range(&self, range: Range<u64>) -> PolarsResult<Buffer<u8>> {
+        let (start, end) = (range.start as usize, range.end as usize);
+        if start > end || end > self.0.len() {
+            polars_bail!(ComputeError: "a column chunk lies beyond the end of the file");
+        }
+        Ok(Buffer::from_owner(MappedRange {
+            map: self.0.clone(),
+            range: start..end,
+        }))
+    }
+}
+
+/// A range of a mapped file, owned: what a [`Buffer`] of it holds on to.
+struct MappedRange {
+    map: std::sync::Arc<memmap2::Mmap>,
+    range: Range<usize>,
+}
+
+impl AsRef<[u8]> for MappedRange {
+    fn as_ref(&self) -> &[u8] {
+        &self.map[self.range.clone()]
+    }
 }
 
 /// A run of rows as codes into its own small dictionary.
@@ -393,7 +433,7 @@ fn read_codes(path: &Path, column: &str) -> Result<Vec<Piece>, IngestError> {
 /// One row group's column chunk decoded from its dictionary: the dictionary's values and
 /// each row's key. Fails when a data page is not dictionary-encoded.
 fn read_group_codes(
-    file: &File,
+    file: &Mapped,
     group: &polars_parquet::read::RowGroupMetadata,
     column: &str,
 ) -> PolarsResult<Vec<Piece>> {
@@ -437,7 +477,7 @@ fn read_group_codes(
 /// One row group's chunk of the flat column `field` names, read from the file and decoded
 /// as `field`'s type, keeping the rows `filter` selects.
 fn decode_chunk(
-    file: &File,
+    file: &Mapped,
     group: &polars_parquet::read::RowGroupMetadata,
     field: ArrowField,
     filter: Option<Filter>,
@@ -449,10 +489,8 @@ fn decode_chunk(
     let (Some(chunk), None) = (chunks.next(), chunks.next()) else {
         polars_bail!(ComputeError: "not a flat text column");
     };
-    let range = chunk.byte_range();
-    let mut bytes = vec![0u8; (range.end - range.start) as usize];
-    file.read_exact_at(&mut bytes, range.start)?;
-    let pages = PageReader::new(Cursor::new(Buffer::from(bytes)), chunk, vec![], usize::MAX);
+    let bytes = file.range(chunk.byte_range())?;
+    let pages = PageReader::new(Cursor::new(bytes), chunk, vec![], usize::MAX);
     let (arrays, _) = column_iter_to_arrays(
         vec![BasicDecompressor::new(pages, vec![])],
         vec![&chunk.descriptor().descriptor.primitive_type],
@@ -579,11 +617,23 @@ mod tests {
     }
 
     #[test]
+    fn a_chunk_beyond_the_end_of_a_mapped_file_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("short.parquet");
+        std::fs::write(&path, b"0123456789").unwrap();
+        let file = Mapped::new(&File::open(&path).unwrap()).unwrap();
+        assert_eq!(file.range(2..6).unwrap().as_slice(), b"2345");
+        assert!(file.range(5..20).is_err());
+        assert!(file.range(Range { start: 8, end: 4 }).is_err());
+    }
+
+    #[test]
     fn codes_of_unread_columns_give_every_row_its_value() {
         let (_dir, files, n) = two_files();
         // Recurring text is read from dictionary pages; unique ids (plain pages) are not.
         let mut file = File::open(&files[0]).unwrap();
         let metadata = read_metadata(&mut file).unwrap();
+        let file = Mapped::new(&file).unwrap();
         let group = &metadata.row_groups[1];
         let pieces = read_group_codes(&file, group, col::user_agent).unwrap();
         assert_eq!(pieces.iter().map(|p| p.values.len()).sum::<usize>(), 13);
@@ -612,6 +662,7 @@ mod tests {
         let (_dir, files, n) = two_files();
         let mut file = File::open(&files[0]).unwrap();
         let metadata = read_metadata(&mut file).unwrap();
+        let file = Mapped::new(&file).unwrap();
         let groups = &metadata.row_groups;
         assert!(read_group_codes(&file, &groups[0], col::ip_address).is_ok());
         assert!(read_group_codes(&file, &groups[1], col::ip_address).is_err());
