@@ -1,8 +1,6 @@
 //! Findings into `riskDetection` records: the sign-in's own fields from the sorted frame,
 //! the detector's identity, a stable id, and Microsoft-style additionalInfo.
 
-use std::borrow::Cow;
-
 use rayon::prelude::*;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -33,10 +31,45 @@ pub fn detections(
     drop(span);
     let _span = crate::trace::span("report: records");
     let texts = Texts::of(&columns);
-    Ok(findings
+    // Records are built in their sign-ins' frame order, so that each column's values are
+    // read in sequence rather than at random, and put back in the findings' order after.
+    let mut findings = findings;
+    let mut by_row: Vec<u64> = findings
+        .iter()
+        .enumerate()
+        .map(|(k, (_, f))| (ctx.order[f.row] as u64) << 32 | k as u64)
+        .collect();
+    by_row.par_sort_unstable();
+    let by_row: Vec<u32> = by_row.iter().map(|&key| key as u32).collect();
+    permute(&mut findings, &by_row);
+    let mut built: Vec<Detection> = findings
         .into_par_iter()
         .map(|(identity, f)| detection(ctx, &columns, &texts, &identity, f))
-        .collect())
+        .collect();
+    let mut back = vec![0u32; by_row.len()];
+    for (k, &from) in by_row.iter().enumerate() {
+        back[from as usize] = k as u32;
+    }
+    permute(&mut built, &back);
+    Ok(built)
+}
+
+/// Reorders `items` in place so that item `k` is the one at `from[k]` before (`from` lists
+/// each index once): each item moves once, following the permutation's cycles.
+fn permute<T>(items: &mut [T], from: &[u32]) {
+    let mut done = vec![false; items.len()];
+    for start in 0..items.len() {
+        let mut k = start;
+        while !done[k] {
+            done[k] = true;
+            let source = from[k] as usize;
+            if source == start {
+                break;
+            }
+            items.swap(k, source);
+            k = source;
+        }
+    }
 }
 
 /// The report's columns at the detections' frame rows, gathered once: looking a value up
@@ -44,7 +77,7 @@ pub fn detections(
 struct Columns<'a> {
     /// The frame rows of the detections, ascending; values sit at the same positions.
     rows: &'a [usize],
-    texts: Vec<(&'static str, Vec<Option<Cow<'a, str>>>)>,
+    texts: Vec<(&'static str, Packed)>,
     latitude: Vec<Option<f64>>,
     longitude: Vec<Option<f64>>,
 }
@@ -58,22 +91,14 @@ impl<'a> Columns<'a> {
             .map(|&name| {
                 let _span = crate::trace::span(format!("report: {name}"));
                 let values = if let Some(codes) = ctx.coded(name) {
-                    rows.iter()
-                        .map(|&r| codes.get(r).map(Cow::Borrowed))
-                        .collect()
+                    Packed::of(rows.iter().map(|&r| codes.get(r)))
                 } else if unread.is_unread(name) {
-                    unread
-                        .fetch(frame, name, rows)?
-                        .into_iter()
-                        .map(|v| v.map(Cow::Owned))
-                        .collect()
+                    let fetched = unread.fetch(frame, name, rows)?;
+                    Packed::of(fetched.iter().map(Option::as_deref))
                 } else {
                     match frame.column(name).ok().and_then(|c| c.str().ok()) {
-                        Some(values) => texts_at(values, rows)
-                            .into_iter()
-                            .map(|v| v.map(Cow::Borrowed))
-                            .collect(),
-                        None => vec![None; rows.len()],
+                        Some(values) => Packed::of(texts_at(values, rows).into_iter()),
+                        None => Packed::of(rows.iter().map(|_| None)),
                     }
                 };
                 Ok((name, values))
@@ -97,31 +122,71 @@ impl<'a> Columns<'a> {
     }
 
     /// A text column's values, one per position (none for a column not gathered).
-    fn values(&self, column: &str) -> &[Option<Cow<'a, str>>] {
+    fn values(&self, column: &str) -> &Packed {
+        static NONE: Packed = Packed {
+            text: String::new(),
+            offsets: Vec::new(),
+            present: Vec::new(),
+        };
         self.texts
             .iter()
             .find(|(name, _)| *name == column)
-            .map_or(&[], |(_, values)| values.as_slice())
+            .map_or(&NONE, |(_, values)| values)
+    }
+}
+
+/// A text column's values at the detections' rows, packed end to end in row order. The
+/// records read them in the findings' order, at random: a few megabytes packed stay in
+/// cache, where values spread over a ten-million-row frame cost a trip to memory each.
+struct Packed {
+    text: String,
+    /// Value `k` is `text[offsets[k]..offsets[k + 1]]`...
+    offsets: Vec<usize>,
+    /// ...when it is present.
+    present: Vec<bool>,
+}
+
+impl Packed {
+    fn of<'v>(values: impl Iterator<Item = Option<&'v str>>) -> Packed {
+        let mut packed = Packed {
+            text: String::new(),
+            offsets: vec![0],
+            present: Vec::with_capacity(values.size_hint().0),
+        };
+        for value in values {
+            packed.text.push_str(value.unwrap_or(""));
+            packed.offsets.push(packed.text.len());
+            packed.present.push(value.is_some());
+        }
+        packed
+    }
+
+    /// The value at a position.
+    fn get(&self, at: usize) -> Option<&str> {
+        if !*self.present.get(at)? {
+            return None;
+        }
+        self.text.get(self.offsets[at]..self.offsets[at + 1])
     }
 }
 
 /// The text columns a detection reads, each looked up once for all detections.
-struct Texts<'c, 'a> {
-    request_id: &'c [Option<Cow<'a, str>>],
-    correlation_id: &'c [Option<Cow<'a, str>>],
-    user_id: &'c [Option<Cow<'a, str>>],
-    user_principal_name: &'c [Option<Cow<'a, str>>],
-    user_display_name: &'c [Option<Cow<'a, str>>],
-    ip_address: &'c [Option<Cow<'a, str>>],
-    country: &'c [Option<Cow<'a, str>>],
-    state: &'c [Option<Cow<'a, str>>],
-    city: &'c [Option<Cow<'a, str>>],
-    user_agent: &'c [Option<Cow<'a, str>>],
-    token_issuer_type: &'c [Option<Cow<'a, str>>],
+struct Texts<'c> {
+    request_id: &'c Packed,
+    correlation_id: &'c Packed,
+    user_id: &'c Packed,
+    user_principal_name: &'c Packed,
+    user_display_name: &'c Packed,
+    ip_address: &'c Packed,
+    country: &'c Packed,
+    state: &'c Packed,
+    city: &'c Packed,
+    user_agent: &'c Packed,
+    token_issuer_type: &'c Packed,
 }
 
-impl<'c, 'a> Texts<'c, 'a> {
-    fn of(columns: &'c Columns<'a>) -> Self {
+impl<'c> Texts<'c> {
+    fn of(columns: &'c Columns<'_>) -> Self {
         Texts {
             request_id: columns.values(col::request_id),
             correlation_id: columns.values(col::correlation_id),
@@ -139,14 +204,14 @@ impl<'c, 'a> Texts<'c, 'a> {
 }
 
 /// A column's value at a position, owned.
-fn owned(values: &[Option<Cow<'_, str>>], at: usize) -> Option<String> {
-    values.get(at)?.as_deref().map(String::from)
+fn owned(values: &Packed, at: usize) -> Option<String> {
+    values.get(at).map(String::from)
 }
 
 fn detection(
     ctx: &Context,
     columns: &Columns<'_>,
-    texts: &Texts<'_, '_>,
+    texts: &Texts<'_>,
     identity: &Identity,
     mut f: Finding,
 ) -> Detection {
@@ -162,7 +227,7 @@ fn detection(
     let at = columns
         .position(ctx.order[row] as usize)
         .expect("every finding's row was gathered");
-    let text = |values: &[Option<Cow<'_, str>>]| owned(values, at);
+    let text = |values: &Packed| owned(values, at);
     let request_id = (!f.user_level).then(|| text(texts.request_id)).flatten();
     let user_id = text(texts.user_id);
     let upn = text(texts.user_principal_name);
@@ -260,5 +325,36 @@ impl std::io::Write for HashWriter<'_> {
 
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn permuting_in_place_equals_gathering_and_undoes_itself() {
+        // A permutation of several cycles, a fixed point among them.
+        let from: Vec<u32> = vec![3, 0, 2, 5, 1, 4, 7, 6];
+        let mut items: Vec<String> = (0..8).map(|k| format!("item {k}")).collect();
+        let gathered: Vec<String> = from.iter().map(|&k| items[k as usize].clone()).collect();
+        permute(&mut items, &from);
+        assert_eq!(items, gathered);
+        let mut back = vec![0u32; from.len()];
+        for (k, &source) in from.iter().enumerate() {
+            back[source as usize] = k as u32;
+        }
+        permute(&mut items, &back);
+        let original: Vec<String> = (0..8).map(|k| format!("item {k}")).collect();
+        assert_eq!(items, original);
+    }
+
+    #[test]
+    fn packed_values_keep_their_gaps() {
+        let values = [Some("a"), None, Some(""), Some("ccc"), None];
+        let packed = Packed::of(values.iter().copied());
+        let got: Vec<Option<&str>> = (0..values.len()).map(|k| packed.get(k)).collect();
+        assert_eq!(got, values);
+        assert_eq!(packed.get(5), None);
     }
 }
