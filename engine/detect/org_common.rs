@@ -18,6 +18,9 @@ use super::order::NONE;
 
 const DAY: i64 = 86_400_000_000;
 
+/// Networks of one user's day kept in a short list (a day with more asks the map).
+const TODAY: usize = 16;
+
 /// Marks rows whose network is org-common, for each of `time`'s rows. A row's network is
 /// its address's: `address[row]` indexes `networks` ([`NONE`] for a row without an address,
 /// [`NO_NETWORK`] for an address without a network), so most questions are asked once per
@@ -37,26 +40,52 @@ pub fn org_common_networks(
     };
     let day = |row: usize| time[row].div_euclid(DAY);
     let needed = config.org_common_users_needed(users.len());
-    // First the networks enough users return to. Each user's (network, day) pairs are
-    // reduced on the user's own thread, where they are few and sorting them stays in cache.
+    // First the networks enough users return to, counted per user on the user's own thread.
+    // A user's sign-ins come in time order, so a network's days are counted as the days
+    // turn: the networks already seen today are a short list, and the map is asked once
+    // per network and day rather than once per sign-in.
     let candidates: Option<AHashSet<u64>> = (needed > 0).then(|| {
+        type Counts = AHashMap<u64, (u32, i64)>;
         let mut returning: Vec<u64> = users
             .par_iter()
-            .fold(Vec::new, |mut out, &(start, end)| {
-                let mut pairs: Vec<(u64, i64)> = (start..end)
-                    .map(|row| (network(row), row))
-                    .filter(|&(net, row)| net != NO_NETWORK && validated(row))
-                    .map(|(net, row)| (net, day(row)))
-                    .collect();
-                pairs.sort_unstable();
-                pairs.dedup();
-                for days in pairs.chunk_by(|a, b| a.0 == b.0) {
-                    if days.len() as u32 >= config.org_common_min_user_days {
-                        out.push(days[0].0);
+            .fold(
+                || (Vec::new(), Counts::default(), Vec::new()),
+                |(mut out, mut counts, mut today), &(start, end)| {
+                    counts.clear();
+                    today.clear();
+                    let mut current = i64::MIN;
+                    for row in start..end {
+                        let net = network(row);
+                        if net == NO_NETWORK || !validated(row) {
+                            continue;
+                        }
+                        let day = day(row);
+                        if day != current {
+                            current = day;
+                            today.clear();
+                        }
+                        if today.contains(&net) {
+                            continue;
+                        }
+                        if today.len() < TODAY {
+                            today.push(net);
+                        }
+                        let (days, last) = counts.entry(net).or_insert((0, i64::MIN));
+                        if *last != day {
+                            *days += 1;
+                            *last = day;
+                        }
                     }
-                }
-                out
-            })
+                    out.extend(
+                        counts
+                            .iter()
+                            .filter(|(_, &(days, _))| days >= config.org_common_min_user_days)
+                            .map(|(&net, _)| net),
+                    );
+                    (out, counts, today)
+                },
+            )
+            .map(|(out, _, _)| out)
             .reduce(Vec::new, |mut a, b| {
                 a.extend(b);
                 a
