@@ -40,27 +40,42 @@ impl Codes {
         (code != NONE).then(|| self.distinct[code as usize].as_str())
     }
 
-    /// The codes of `f` applied to each value (`None` becomes null): `f` runs once per
-    /// distinct value, not once per row.
-    pub fn mapped(&self, f: impl Fn(&str) -> Option<String>) -> Codes {
+    /// These codes seen through `f` applied to each value (`None` becomes null): `f` runs
+    /// once per distinct value, and rows are mapped as they are read, not copied.
+    pub fn mapped(&self, f: impl Fn(&str) -> Option<String>) -> MappedCodes<'_> {
         let images: Vec<Option<String>> = self.distinct.iter().map(|t| f(t)).collect();
         let texts: Vec<Option<&str>> = images.iter().map(|i| i.as_deref()).collect();
         let interned = intern(&texts);
-        let code = self
-            .code
-            .par_iter()
-            .map(|&c| {
-                if c == NONE {
-                    NONE
-                } else {
-                    interned.index[c as usize]
-                }
-            })
-            .collect();
-        Codes {
+        MappedCodes {
+            codes: self,
             distinct: interned.distinct.iter().map(|t| t.to_string()).collect(),
-            code,
+            image: interned.index,
         }
+    }
+}
+
+/// [`Codes`] seen through a function of their values (see [`Codes::mapped`]).
+pub struct MappedCodes<'c> {
+    codes: &'c Codes,
+    /// The distinct images, sorted: a mapped code is an index into this.
+    pub distinct: Vec<String>,
+    /// Each original code's mapped code ([`NONE`] for a value mapped to nothing).
+    image: Vec<u32>,
+}
+
+impl MappedCodes<'_> {
+    /// The row's mapped code, [`NONE`] for a null.
+    pub fn code(&self, row: usize) -> u32 {
+        match self.codes.code[row] {
+            NONE => NONE,
+            c => self.image[c as usize],
+        }
+    }
+
+    /// The row's mapped value.
+    pub fn get(&self, row: usize) -> Option<&str> {
+        let code = self.code(row);
+        (code != NONE).then(|| self.distinct[code as usize].as_str())
     }
 }
 
@@ -394,7 +409,8 @@ mod tests {
         let codes = Codes::new(&values, &[0, 1, 2, 3]);
         let families = codes.mapped(|t| t.split(' ').next().map(String::from));
         assert_eq!(families.distinct, ["Windows", "iOS"]);
-        assert_eq!(families.code, [0, 0, NONE, 1]);
+        let mapped: Vec<u32> = (0..4).map(|row| families.code(row)).collect();
+        assert_eq!(mapped, [0, 0, NONE, 1]);
         assert_eq!(families.get(3), Some("iOS"));
         assert_eq!(families.get(2), None);
     }

@@ -12,7 +12,7 @@ use ahash::AHashSet;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::order::{Codes, NONE};
+use super::order::{Codes, MappedCodes, NONE};
 use super::{Context, Detector, Finding, Identity, Level};
 use crate::frame::col;
 use crate::geo::distance_km;
@@ -79,8 +79,8 @@ struct Properties {
 /// The texts behind the codes, for evidence.
 struct Names<'a> {
     countries: &'a Codes,
-    systems: &'a Codes,
-    browsers: &'a Codes,
+    systems: &'a MappedCodes<'a>,
+    browsers: &'a MappedCodes<'a>,
 }
 
 fn code(c: u32) -> Option<u32> {
@@ -128,8 +128,8 @@ impl Detector for UnfamiliarSignIn {
                     place: ctx.place(row),
                     asn: ctx.asn(row),
                     network: ctx.network(row),
-                    system: code(systems.code[row]),
-                    browser: code(browsers.code[row]),
+                    system: code(systems.code(row)),
+                    browser: code(browsers.code(row)),
                 };
                 let learnt = ctx.time[row] - first_seen >= learning;
                 if learnt && ctx.time[row] >= ctx.score_since {
