@@ -72,8 +72,8 @@ pub struct Context {
     /// or its address is in a trusted block or ASN of the rules.
     pub org_common: Vec<bool>,
     /// What the enrichment sources say of each distinct address (indexed like `address`),
-    /// read per position through [`Context::address_facts`]: a few million addresses
-    /// rather than ten million rows.
+    /// read per position through [`Context::address_facts`]: a month of a 25,000-user
+    /// tenant has 370,000 distinct addresses for its ten million rows.
     facts: Vec<AddressFacts>,
     /// What the GeoIP databases say of each distinct address, when they were passed.
     geo: Option<Vec<GeoFacts>>,
