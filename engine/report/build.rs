@@ -16,7 +16,7 @@ use crate::ingest::{IngestError, Unread};
 pub fn detections(
     ctx: &Context,
     unread: &Unread,
-    findings: Vec<(Identity, Finding)>,
+    mut findings: Vec<(Identity, Finding)>,
 ) -> Result<Vec<Detection>, IngestError> {
     // The detections' sign-ins, and those their evidence names by request id.
     let mut rows: Vec<usize> = findings
@@ -33,7 +33,6 @@ pub fn detections(
     let texts = Texts::of(&columns);
     // Records are built in their sign-ins' frame order, so that each column's values are
     // read in sequence rather than at random, and put back in the findings' order after.
-    let mut findings = findings;
     let mut by_row: Vec<u64> = findings
         .iter()
         .enumerate()
@@ -55,7 +54,7 @@ pub fn detections(
 }
 
 /// Reorders `items` in place so that item `k` is the one at `from[k]` before (`from` lists
-/// each index once): each item moves once, following the permutation's cycles.
+/// each index once), by swaps along the permutation's cycles: no second list is built.
 fn permute<T>(items: &mut [T], from: &[u32]) {
     let mut done = vec![false; items.len()];
     for start in 0..items.len() {
