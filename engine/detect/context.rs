@@ -234,7 +234,7 @@ fn codes_in_order(
 }
 
 /// The network key of the address at a position ([`NO_NETWORK`] for none).
-fn network_at(address: &[u32], networks: &[u64], row: usize) -> u64 {
+pub(super) fn network_at(address: &[u32], networks: &[u64], row: usize) -> u64 {
     match address[row] {
         order::NONE => NO_NETWORK,
         k => networks[k as usize],
@@ -643,7 +643,7 @@ impl Context {
         let (addresses, in_order) = addresses;
         let facts = addresses?;
         let span = crate::trace::span("context: org-common networks");
-        let mut org_common = super::org_common::org_common_networks(
+        let common = super::org_common::org_common_networks(
             &facts.address,
             &facts.networks,
             |row| columns.outcome[row].validated(),
@@ -651,6 +651,21 @@ impl Context {
             &columns.time,
             networks_config,
         );
+        // Trusted corporate networks and ASNs are egress like org-common networks, whatever
+        // their volume.
+        let trusted_asn = |asn: u32| asn != NO_ASN && networks_config.trusted_asns.contains(&asn);
+        let org_common: Vec<bool> = facts
+            .address
+            .par_iter()
+            .zip(&columns.asn)
+            .map(|(&k, &asn)| {
+                let egress = k != order::NONE && {
+                    let k = k as usize;
+                    common[k] || facts.facts[k].trusted
+                };
+                egress || trusted_asn(asn)
+            })
+            .collect();
         drop(span);
         let first_validated = users
             .iter()
@@ -680,15 +695,6 @@ impl Context {
                 })
                 .collect(),
         };
-        // Trusted corporate networks are egress like org-common ones, whatever their volume.
-        for (common, &k) in org_common.iter_mut().zip(&facts.address) {
-            *common |= k != order::NONE && facts.facts[k as usize].trusted;
-        }
-        if !networks_config.trusted_asns.is_empty() {
-            for (common, &asn) in org_common.iter_mut().zip(&columns.asn) {
-                *common |= asn != NO_ASN && networks_config.trusted_asns.contains(&asn);
-            }
-        }
         let (time, outcome, interactive, asn) = (
             columns.time,
             columns.outcome,
@@ -918,7 +924,8 @@ mod tests {
     fn per_row_columns_keep_their_nulls_and_addresses_their_facts() {
         use crate::frame::{FrameBuilder, Row};
         use std::borrow::Cow;
-        // One user; every other row lacks a place, an ASN and an address.
+        // One user; every other row lacks a place, an ASN and an address. The frame's network
+        // column is left empty: networks come from the addresses.
         let mut builder = FrameBuilder::with_capacity(6);
         let ips = ["203.0.113.7", "198.51.100.9", "203.0.113.7"];
         for k in 0..6usize {
@@ -929,7 +936,6 @@ mod tests {
                 request_id: Some(Cow::Owned(format!("r{k}"))),
                 user_id: Some(Cow::Borrowed("ada")),
                 ip_address: full.then_some(Cow::Borrowed(ip)),
-                ip_network: full.then(|| crate::ingest::values::network_key(ip.parse().unwrap())),
                 latitude: full.then_some(10.0 + k as f64),
                 longitude: full.then_some(-20.0),
                 asn: full.then_some(64_500 + k as u32),

@@ -13,7 +13,7 @@ use rayon::prelude::*;
 
 use ahash::{AHashMap, AHashSet};
 
-use super::context::{NetworksConfig, NO_NETWORK};
+use super::context::{network_at, NetworksConfig, NO_NETWORK};
 use super::order::NONE;
 
 const DAY: i64 = 86_400_000_000;
@@ -21,11 +21,11 @@ const DAY: i64 = 86_400_000_000;
 /// Networks of one user's day kept in a short list (a day with more asks the map).
 const TODAY: usize = 16;
 
-/// Marks rows whose network is org-common, for each of `time`'s rows. A row's network is
-/// its address's: `address[row]` indexes `networks` ([`NONE`] for a row without an address,
-/// [`NO_NETWORK`] for an address without a network), so most questions are asked once per
-/// address rather than once per row. `users` are ranges of rows; rows after the last range
-/// (sign-ins without a user) count towards a network's days, not its users.
+/// Marks each distinct address whose network is org-common. A row's network is its
+/// address's: `address[row]` indexes `networks` ([`NONE`] for a row without an address,
+/// [`NO_NETWORK`] for an address without a network), so the answer is one per address.
+/// `users` are ranges of rows; rows after the last range (sign-ins without a user) count
+/// towards a network's days, not its users.
 pub fn org_common_networks(
     address: &[u32],
     networks: &[u64],
@@ -34,10 +34,7 @@ pub fn org_common_networks(
     time: &[i64],
     config: &NetworksConfig,
 ) -> Vec<bool> {
-    let network = |row: usize| match address[row] {
-        NONE => NO_NETWORK,
-        k => networks[k as usize],
-    };
+    let network = |row: usize| network_at(address, networks, row);
     let day = |row: usize| time[row].div_euclid(DAY);
     let needed = config.org_common_users_needed(users.len());
     // First the networks enough users return to, counted per user on the user's own thread.
@@ -98,7 +95,7 @@ pub fn org_common_networks(
             .collect()
     });
     if candidates.as_ref().is_some_and(|c| c.is_empty()) {
-        return vec![false; time.len()];
+        return vec![false; networks.len()];
     }
     // Then the days those networks see, over every row: at most `min_days` of them per
     // network, as a network with that many is as common as one with more.
@@ -136,13 +133,9 @@ pub fn org_common_networks(
         .map(|(net, _)| net)
         .collect();
     if common.is_empty() {
-        return vec![false; time.len()];
+        return vec![false; networks.len()];
     }
-    let common = per_address(networks, |net| common.contains(&net));
-    address
-        .par_iter()
-        .map(|&k| k != NONE && common[k as usize])
-        .collect()
+    per_address(networks, |net| common.contains(&net))
 }
 
 /// `f` of each address's network.
@@ -276,8 +269,12 @@ mod tests {
                 org_common_min_days: min_days,
                 ..base.clone()
             };
-            let got =
+            let common =
                 org_common_networks(&address, &distinct, |r| validated[r], users, time, &config);
+            let got: Vec<bool> = address
+                .iter()
+                .map(|&k| k != NONE && common[k as usize])
+                .collect();
             let expected = org_common_by_definition(networks, validated, users, time, &config);
             assert_eq!(got, expected, "{min_users} {min_user_days} {min_days}");
             if min_days == 3 {
