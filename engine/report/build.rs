@@ -6,6 +6,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::{additional_info, Detection, GeoCoordinates, SignInLocation};
+use crate::detect::order::Positions;
 use crate::detect::{Context, Finding, Identity};
 use crate::frame::{col, floats_at, texts_at};
 use crate::ingest::values::format_time;
@@ -45,11 +46,8 @@ pub fn detections(
         .into_par_iter()
         .map(|(identity, f)| detection(ctx, &columns, &texts, &identity, f))
         .collect();
-    let mut back = vec![0u32; by_row.len()];
-    for (k, &from) in by_row.iter().enumerate() {
-        back[from as usize] = k as u32;
-    }
-    permute(&mut built, &back);
+    // Each finding's place in the frame order is where its record comes from.
+    permute(&mut built, Positions::of(&by_row).as_slice());
     Ok(built)
 }
 
@@ -339,11 +337,7 @@ mod tests {
         let gathered: Vec<String> = from.iter().map(|&k| items[k as usize].clone()).collect();
         permute(&mut items, &from);
         assert_eq!(items, gathered);
-        let mut back = vec![0u32; from.len()];
-        for (k, &source) in from.iter().enumerate() {
-            back[source as usize] = k as u32;
-        }
-        permute(&mut items, &back);
+        permute(&mut items, Positions::of(&from).as_slice());
         let original: Vec<String> = (0..8).map(|k| format!("item {k}")).collect();
         assert_eq!(items, original);
     }
