@@ -9,7 +9,6 @@ use polars::prelude::{IdxSize, StringChunked};
 use rayon::prelude::*;
 
 pub use crate::frame::intern::{intern, intern_column, intern_few, Interned};
-pub use crate::frame::intern::{parts_of, values_of, Run};
 
 /// The index of a null value in [`Interned::index`].
 pub const NONE: u32 = crate::frame::TextCodes::NULL;

@@ -616,6 +616,13 @@ mod tests {
             .is_empty());
     }
 
+    /// A Parquet file mapped, with its row groups.
+    fn mapped(path: &Path) -> (Mapped, Vec<polars_parquet::read::RowGroupMetadata>) {
+        let mut file = File::open(path).unwrap();
+        let metadata = read_metadata(&mut file).unwrap();
+        (Mapped::new(&file).unwrap(), metadata.row_groups)
+    }
+
     #[test]
     fn a_chunk_beyond_the_end_of_a_mapped_file_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
@@ -631,10 +638,8 @@ mod tests {
     fn codes_of_unread_columns_give_every_row_its_value() {
         let (_dir, files, n) = two_files();
         // Recurring text is read from dictionary pages; unique ids (plain pages) are not.
-        let mut file = File::open(&files[0]).unwrap();
-        let metadata = read_metadata(&mut file).unwrap();
-        let file = Mapped::new(&file).unwrap();
-        let group = &metadata.row_groups[1];
+        let (file, groups) = mapped(&files[0]);
+        let group = &groups[1];
         let pieces = read_group_codes(&file, group, col::user_agent).unwrap();
         assert_eq!(pieces.iter().map(|p| p.values.len()).sum::<usize>(), 13);
         assert!(read_group_codes(&file, group, col::correlation_id).is_err());
@@ -660,10 +665,7 @@ mod tests {
     #[test]
     fn address_codes_read_from_the_file_equal_those_of_the_text() {
         let (_dir, files, n) = two_files();
-        let mut file = File::open(&files[0]).unwrap();
-        let metadata = read_metadata(&mut file).unwrap();
-        let file = Mapped::new(&file).unwrap();
-        let groups = &metadata.row_groups;
+        let (file, groups) = mapped(&files[0]);
         assert!(read_group_codes(&file, &groups[0], col::ip_address).is_ok());
         assert!(read_group_codes(&file, &groups[1], col::ip_address).is_err());
         let whole = load(&files, false);
