@@ -110,8 +110,12 @@ impl Unread {
 
     /// A text column of few distinct values as codes, for every frame row: where the load
     /// left it unread, straight from the Parquet file's dictionary pages (no text per row is
-    /// built), else from the frame.
+    /// built), else from the frame. The address column's codes are in address order, as
+    /// everywhere (see [`crate::frame::address`]).
     pub fn codes(&self, frame: &DataFrame, column: &str) -> Result<TextCodes, IngestError> {
+        if column == col::ip_address {
+            return self.address_codes(frame);
+        }
         let pieces = self.pieces(frame, column)?;
         let (distinct, index) = merge_pieces(&pieces, frame.height(), |p, entry| {
             pieces[p].values.value(entry)
@@ -122,9 +126,9 @@ impl Unread {
         })
     }
 
-    /// The address column as codes in address order (see [`crate::frame::address`]), read
-    /// like [`Unread::codes`]: each distinct address of a row group is parsed once.
-    pub fn address_codes(&self, frame: &DataFrame) -> Result<TextCodes, IngestError> {
+    /// The address column as codes in address order, read like other codes: each distinct
+    /// address of a row group is parsed once.
+    fn address_codes(&self, frame: &DataFrame) -> Result<TextCodes, IngestError> {
         let pieces = self.pieces(frame, col::ip_address)?;
         // Each dictionary entry's key, parsed once.
         let (keys, keyed) = Keys::of_lists(&pieces, |p| p.values.values_iter());
@@ -677,7 +681,10 @@ mod tests {
         let expected = crate::frame::address::address_codes(text);
         assert!(expected.distinct.iter().any(|a| a.contains(':')));
         for ingested in [&whole, &projected] {
-            let codes = ingested.unread.address_codes(&ingested.frame).unwrap();
+            let codes = ingested
+                .unread
+                .codes(&ingested.frame, col::ip_address)
+                .unwrap();
             assert_eq!(codes, expected);
         }
         let all: Vec<usize> = (0..n + 50).collect();

@@ -51,12 +51,7 @@ pub fn score(
         .filter(|c| loaded.unread.is_unread(c))
         .map(|&c| {
             let _span = crate::trace::span(format!("codes: {c}"));
-            let codes = if c == crate::frame::col::ip_address {
-                loaded.unread.address_codes(&loaded.frame)?
-            } else {
-                loaded.unread.codes(&loaded.frame, c)?
-            };
-            Ok((c, Arc::new(codes)))
+            Ok((c, Arc::new(loaded.unread.codes(&loaded.frame, c)?)))
         })
         .collect::<Result<Vec<_>, IngestError>>()?;
     coded.extend(loaded.codes.iter().cloned());
