@@ -15,7 +15,7 @@ use idrisk::detect::context::Enrichment;
 use idrisk::enrich::sources::Sources;
 use idrisk::ingest::{self, IngestOptions};
 use idrisk::report::score::{columns_read, score};
-use idrisk::report::{write_tables, Format};
+use idrisk::report::{write_tables, Format, Staged};
 use idrisk::rules::Rules;
 use idrisk::synth::output::{write_signins, SynthShape, Target};
 use idrisk::synth::side_files::{source_files, write_side_files};
@@ -82,7 +82,9 @@ fn whole_score(c: &mut Criterion) {
                 let mut ingested =
                     ingest::load_files(std::slice::from_ref(file), &options).expect("loaded");
                 let scored = score(&mut ingested, &rules, &enrichment, None).expect("scored");
-                write_tables(&scored, Format::Jsonl, &out).expect("written");
+                let staged = Staged::new();
+                write_tables(&scored, Format::Jsonl, &out, &staged).expect("written");
+                staged.commit().expect("moved into place");
                 scored.detections.len()
             })
         });

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::frame::OutcomeCodes;
 
@@ -14,7 +14,7 @@ use crate::frame::OutcomeCodes;
 pub const DEFAULT_RULES: &str = include_str!("../rules/default.toml");
 
 /// A rules file, as read.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Rules {
     /// Error codes that sort sign-ins into outcome classes.
@@ -50,7 +50,7 @@ pub struct Rules {
 }
 
 /// `[outcomes]`: which error codes are credential failures and which prove the credential.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct OutcomesConfig {
     /// Bad or unknown credential (counted as password failures).
@@ -61,7 +61,7 @@ pub struct OutcomesConfig {
 
 /// `[files]`: enrichment files named in the rules (paths as written, relative to the working
 /// directory). A flag given on the command line replaces the matching entry.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct FilesConfig {
     pub geoip_city: Option<PathBuf>,
@@ -164,6 +164,28 @@ impl Rules {
             ("new_country", "rare_share", self.new_country.rare_share, Need::Share),
             ("malicious_ip", "min_failure_ratio", m.min_failure_ratio, Need::Share),
         ];
+        // Windows and learning periods are added to sign-in times (microseconds in an i64):
+        // ten years bounds them far inside that range and far beyond any sensible rule.
+        #[rustfmt::skip]
+        let spans: [(&str, &str, u32, Span); 9] = [
+            ("failures_then_success", "session_gap_minutes", f.session_gap_minutes, Span::Minutes),
+            ("atypical_travel", "learning_days", t.learning_days, Span::Days),
+            ("multiple_geographies", "window_minutes", g.window_minutes, Span::Minutes),
+            ("unfamiliar_sign_in", "learning_days", u.learning_days, Span::Days),
+            ("new_country", "min_history_days", self.new_country.min_history_days, Span::Days),
+            ("malicious_ip", "window_hours", m.window_hours, Span::Hours),
+            ("password_spray", "window_minutes", p.window_minutes, Span::Minutes),
+            ("password_spray", "success_grace_minutes", p.success_grace_minutes, Span::Minutes),
+            ("networks", "org_common_min_days", self.networks.org_common_min_days, Span::Days),
+        ];
+        for (section, key, value, span) in spans {
+            let max = span.ten_years();
+            if value > max {
+                problems.push(format!(
+                    "{section}: '{key}' is at most {max} (ten years), value: {value}"
+                ));
+            }
+        }
         for (section, key, value, need) in checks {
             match need {
                 Need::Positive if !(value.is_finite() && value > 0.0) => problems.push(format!(
@@ -195,10 +217,15 @@ impl Rules {
         }
     }
 
-    /// SHA-256 of the effective rules, as TOML: identifies the rules a run used.
-    pub fn digest(&self, text: &str) -> String {
+    /// SHA-256 of the effective rules (the defaults with a file's overrides laid over them)
+    /// in a canonical serialisation: every section and key in a fixed order, numbers as
+    /// their values. Two files that say the same thing in other words (comments, key order,
+    /// `10` spelt out where the default already was 10) hash alike; a changed value does not.
+    pub fn digest(&self) -> String {
         use sha2::Digest;
-        sha2::Sha256::digest(text.as_bytes())
+        // Serialising plain structs of numbers, strings and lists cannot fail.
+        let canonical = serde_json::to_vec(self).unwrap_or_default();
+        sha2::Sha256::digest(&canonical)
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect()
@@ -209,6 +236,26 @@ impl Rules {
         OutcomeCodes {
             credential_failure: self.outcomes.credential_failure.clone(),
             credential_valid: self.outcomes.credential_valid.clone(),
+        }
+    }
+}
+
+/// The unit of a setting that spans time.
+#[derive(Clone, Copy)]
+enum Span {
+    Minutes,
+    Hours,
+    Days,
+}
+
+impl Span {
+    /// Ten years in this unit: the longest window or learning period a rule may ask for.
+    fn ten_years(self) -> u32 {
+        const DAYS: u32 = 3653;
+        match self {
+            Span::Minutes => DAYS * 24 * 60,
+            Span::Hours => DAYS * 24,
+            Span::Days => DAYS,
         }
     }
 }
@@ -277,6 +324,39 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("'min_failures', value: 0"), "{err}");
+    }
+
+    #[test]
+    fn windows_and_learning_periods_beyond_ten_years_are_rejected() {
+        let text = "[atypical_travel]\nlearning_days = 200000\n\
+                    [malicious_ip]\nwindow_hours = 3000000\n\
+                    [password_spray]\nwindow_minutes = 4294967295\n";
+        let err = Rules::parse(text, "x").unwrap_err().to_string();
+        for expected in [
+            "atypical_travel: 'learning_days' is at most 3653 (ten years), value: 200000",
+            "malicious_ip: 'window_hours' is at most 87672 (ten years), value: 3000000",
+            "password_spray: 'window_minutes' is at most 5260320 (ten years), value: 4294967295",
+        ] {
+            assert!(err.contains(expected), "{expected} not in {err}");
+        }
+        assert!(Rules::parse("[atypical_travel]\nlearning_days = 3653\n", "x").is_ok());
+    }
+
+    #[test]
+    fn the_digest_follows_the_effective_rules_not_the_text() {
+        let builtin = Rules::builtin().digest();
+        let restated = Rules::parse(
+            "# same as the defaults\n[malicious_ip]\nmin_failures = 20\n",
+            "x",
+        )
+        .unwrap()
+        .digest();
+        assert_eq!(restated, builtin);
+        let changed = Rules::parse("[malicious_ip]\nmin_failures = 21\n", "x")
+            .unwrap()
+            .digest();
+        assert_ne!(changed, builtin);
+        assert_eq!(builtin.len(), 64);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use clap::Args;
 use super::load::load_inputs;
 use super::{InputArgs, EXIT_OK, EXIT_QUARANTINED};
 use crate::ingest::{write_canonical_parquet, Compression};
-use crate::report::{replace_atomically, write_quarantine_jsonl};
+use crate::report::{write_quarantine_jsonl, Staged};
 use crate::rules::Rules;
 
 #[derive(Debug, Args)]
@@ -38,16 +38,23 @@ pub fn run(args: ConvertArgs) -> anyhow::Result<i32> {
     }
     let rules = Rules::load(args.input.rules.as_deref())?;
     let ingested = load_inputs(&args.input, &rules, None)?;
-    replace_atomically(&args.out, |path| {
-        write_canonical_parquet(&ingested.frame, path, args.compression)
-            .map_err(anyhow::Error::from)
-    })
-    .with_context(|| format!("writing '{}'", args.out.display()))?;
+    // The frame and its quarantine are renamed into place together once both are written.
+    let staged = Staged::new();
+    staged
+        .write(&args.out, |path| {
+            write_canonical_parquet(&ingested.frame, path, args.compression)
+                .map_err(anyhow::Error::from)
+        })
+        .with_context(|| format!("writing '{}'", args.out.display()))?;
     let quarantine = quarantine_path(&args.out);
-    replace_atomically(&quarantine, |path| {
-        write_quarantine_jsonl(&ingested.quarantine, path).map_err(anyhow::Error::from)
-    })
-    .with_context(|| format!("writing '{}'", quarantine.display()))?;
+    staged
+        .write(&quarantine, |path| {
+            write_quarantine_jsonl(&ingested.quarantine, path).map_err(anyhow::Error::from)
+        })
+        .with_context(|| format!("writing '{}'", quarantine.display()))?;
+    staged
+        .commit()
+        .with_context(|| format!("moving '{}' into place", args.out.display()))?;
     let t = &ingested.totals;
     if !args.input.quiet {
         eprintln!(

@@ -20,7 +20,11 @@ pub fn load_inputs(
     columns: Option<Vec<&'static str>>,
 ) -> anyhow::Result<Ingested> {
     configure_threads(args.threads)?;
-    let files = ingest::source::expand_inputs(&args.inputs)?;
+    let files = if args.keep_going {
+        ingest::source::expand_inputs_keep_going(&args.inputs)
+    } else {
+        ingest::source::expand_inputs(&args.inputs)?
+    };
     let total: u64 = files
         .iter()
         .filter_map(|f| std::fs::metadata(f).ok())
@@ -28,6 +32,8 @@ pub fn load_inputs(
         .sum();
     let mut options = IngestOptions::new(rules.outcome_codes());
     options.columns = columns;
+    options.keep_going = args.keep_going;
+    options.max_record_bytes = (args.max_record_mib as usize) << 20;
     let bar = progress_bar(total, args.quiet);
     let ingested = std::thread::scope(|scope| {
         // The ticker redraws every 100 ms until the load hangs up: it wakes at once then, so

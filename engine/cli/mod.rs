@@ -88,6 +88,14 @@ pub struct InputArgs {
     /// Exit with code 1 when any record was quarantined.
     #[arg(long)]
     pub strict: bool,
+    /// Go on past inputs that are missing or unreadable: each is listed in the quarantine
+    /// and the summary, and the others are read.
+    #[arg(long)]
+    pub keep_going: bool,
+    /// The largest record (line, array element, CSV row) read, in MiB: a longer one is
+    /// quarantined with its first bytes and passed over.
+    #[arg(long, value_name = "MIB", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub max_record_mib: u32,
 }
 
 /// Runs the command line; returns the process exit code.

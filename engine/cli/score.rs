@@ -16,15 +16,15 @@ use crate::enrich::sources::Sources;
 use crate::ingest::values::parse_time;
 use crate::report::score::{columns_read, score};
 use crate::report::{
-    detection_counts, replace_atomically, write_quarantine_jsonl, write_tables, Format, Summary,
+    detection_counts, write_quarantine_jsonl, write_tables, Format, Staged, Summary,
 };
-use crate::rules::{FilesConfig, Rules, DEFAULT_RULES};
+use crate::rules::{FilesConfig, Rules};
 
 #[derive(Debug, Args)]
 pub struct ScoreArgs {
     #[command(flatten)]
     input: InputArgs,
-    /// Output directory (created if missing; files replaced atomically).
+    /// Output directory (created if missing; every file written aside, then moved into place).
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
     /// Events before this time build baselines only; detections are emitted for events at or
@@ -71,11 +71,6 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
             parse_time(&text).map_err(|e| anyhow::anyhow!("invalid value '{t}' for '--score-since': {e} (use 2025-03-30 or 2025-03-30T00:00:00Z)"))
         })
         .transpose()?;
-    let rules_text = match &args.input.rules {
-        Some(path) => std::fs::read_to_string(path)
-            .with_context(|| format!("reading '{}'", path.display()))?,
-        None => DEFAULT_RULES.to_string(),
-    };
     // Enrichment files (flags, else the rules' [files]) are checked before any sign-in is read.
     let rules = Rules::load(args.input.rules.as_deref())?;
     let files = rules.files.clone();
@@ -110,10 +105,12 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating '{}'", args.out.display()))?;
     let ext = args.format.extension();
-    write_tables(&scored, args.format, &args.out)?;
+    // Every output is written under a temporary name, then all are renamed into place.
+    let staged = Staged::new();
+    write_tables(&scored, args.format, &args.out, &staged)?;
     drop(span);
     let quarantine = args.out.join("quarantine.jsonl");
-    replace_atomically(&quarantine, |p| {
+    staged.write(&quarantine, |p| {
         write_quarantine_jsonl(&ingested.quarantine, p)
     })?;
     let parameters: BTreeMap<String, Value> = [
@@ -136,21 +133,37 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
     let span = crate::trace::span("score: summary");
     let summary = Summary {
         engine_version: env!("CARGO_PKG_VERSION").to_string(),
-        rules_sha256: rules.digest(&rules_text),
+        rules_sha256: rules.digest(),
         parameters,
-        input: json!({"totals": ingested.totals, "scored_rows": scored.scored_rows}),
+        input: json!({
+            "totals": ingested.totals,
+            "scored_rows": scored.scored_rows,
+            "unreadable": ingested
+                .files
+                .iter()
+                .filter(|f| f.shape == crate::ingest::Shape::Unreadable)
+                .map(|f| json!({"path": f.path, "reason": f.warnings.first()}))
+                .collect::<Vec<_>>(),
+            "warnings": scored.warnings,
+        }),
         detections: detection_counts(detections),
         risky_signins: signins.len() as u64,
         risky_users: users.len() as u64,
         campaigns: scored.campaigns.clone(),
         run: json!({"seconds": began.elapsed().as_secs_f64(), "threads": rayon::current_num_threads()}),
     };
-    replace_atomically(&args.out.join("summary.json"), |p| -> anyhow::Result<()> {
+    staged.write(&args.out.join("summary.json"), |p| -> anyhow::Result<()> {
         std::fs::write(p, serde_json::to_vec_pretty(&summary)?)?;
         Ok(())
     })?;
+    staged
+        .commit()
+        .with_context(|| format!("moving the outputs into '{}'", args.out.display()))?;
     drop(span);
     if !args.input.quiet {
+        for warning in &scored.warnings {
+            eprintln!("[!] {warning}");
+        }
         eprintln!("{}", closing_table(&summary));
         if !users.is_empty() {
             eprintln!("{}", top_users(users));

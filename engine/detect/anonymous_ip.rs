@@ -118,6 +118,7 @@ mod tests {
             leaked: &Default::default(),
             geoip: &Default::default(),
             prefer_geoip: false,
+            outcomes: crate::rules::Rules::builtin().outcome_codes(),
         };
         let ctx =
             Context::with_enrichment(&frame(sign_ins), None, &rules.networks, &enrichment).unwrap();

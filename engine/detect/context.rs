@@ -17,7 +17,7 @@ use crate::enrich::sources::Sources;
 use crate::enrich::{AnonymousFlags, AnonymousPolicy, AnonymousSources};
 use crate::enrich::{GeoFacts, GeoIp};
 use crate::frame::address::address_codes;
-use crate::frame::{col, outcome, TextCodes, UserKeys};
+use crate::frame::{col, outcome, OutcomeCodes, TextCodes, UserKeys};
 use crate::rules::Rules;
 
 /// An outcome class as a small number, for tight loops.
@@ -39,6 +39,16 @@ impl Outcome {
             Some(outcome::CREDENTIAL_FAILURE) => Outcome::CredentialFailure,
             Some(outcome::OTHER_FAILURE) => Outcome::OtherFailure,
             _ => Outcome::Unknown,
+        }
+    }
+
+    /// The class of an error code under the rules' lists; no code is no class.
+    pub fn of_code(code: Option<i32>, codes: &OutcomeCodes) -> Outcome {
+        match code {
+            None => Outcome::Unknown,
+            // Most sign-ins succeed: no list is searched for them.
+            Some(0) => Outcome::Success,
+            Some(code) => Outcome::from_text(Some(codes.classify(code))),
         }
     }
 
@@ -270,6 +280,10 @@ pub struct Enrichment<'e> {
     pub geoip: &'e GeoIp,
     /// Take GeoIP coordinates over the log's.
     pub prefer_geoip: bool,
+    /// The rules' error-code lists: each sign-in's outcome class is derived from its error
+    /// code with the lists in force, never taken from a class stored when a canonical file
+    /// was written under other rules.
+    pub outcomes: OutcomeCodes,
 }
 
 impl<'e> Enrichment<'e> {
@@ -284,6 +298,7 @@ impl<'e> Enrichment<'e> {
             leaked: &sources.leaked,
             geoip: &sources.geoip,
             prefer_geoip: rules.geoip.prefer_over_log,
+            outcomes: rules.outcome_codes(),
         }
     }
 }
@@ -373,34 +388,16 @@ impl Columns {
     /// `times` are the frame's, in frame order.
     fn in_order(
         frame: &DataFrame,
-        outcome: Option<&TextCodes>,
+        outcomes: &OutcomeCodes,
         positions: &Positions,
         times: &[i64],
     ) -> PolarsResult<Columns> {
-        let outcome = match outcome {
-            Some(codes) => {
-                let classes: Vec<Outcome> = codes
-                    .distinct
-                    .iter()
-                    .map(|t| Outcome::from_text(Some(t)))
-                    .collect();
-                positions.scatter(|row| {
-                    classes
-                        .get(codes.index[row] as usize)
-                        .copied()
-                        .unwrap_or(Outcome::Unknown)
-                })
-            }
-            None => {
-                let outcomes: Vec<Outcome> = frame
-                    .column(col::outcome)?
-                    .str()?
-                    .iter()
-                    .map(Outcome::from_text)
-                    .collect();
-                positions.scatter(|row| outcomes[row])
-            }
-        };
+        let codes = frame.column(col::error_code)?.i32()?;
+        let outcome = positions.scatter_runs(|rows| {
+            run_of(codes, rows)
+                .into_iter()
+                .map(|code| Outcome::of_code(code, outcomes))
+        });
         let flags = frame.column(col::is_interactive)?.bool()?;
         let latitude = frame.column(col::latitude)?.f64()?;
         let longitude = frame.column(col::longitude)?.f64()?;
@@ -523,6 +520,7 @@ impl Context {
             leaked: &LeakedAccounts::default(),
             geoip: &GeoIp::default(),
             prefer_geoip: false,
+            outcomes: crate::rules::Rules::builtin().outcome_codes(),
         };
         Self::with_enrichment(frame, score_since, networks_config, &enrichment)
     }
@@ -545,6 +543,14 @@ impl Context {
     /// The position's coordinates, when the log or GeoIP gave them.
     pub fn place(&self, row: usize) -> Option<(f64, f64)> {
         place_of(self.place[row])
+    }
+
+    /// Distinct addresses whose GeoIP coordinates were no place on Earth (taken as no
+    /// location).
+    pub fn geoip_out_of_range(&self) -> usize {
+        self.geo
+            .as_ref()
+            .map_or(0, |geo| geo.iter().filter(|g| g.out_of_range).count())
     }
 
     /// The position's autonomous system.
@@ -616,8 +622,7 @@ impl Context {
         let (columns, addresses) = rayon::join(
             || -> PolarsResult<_> {
                 let _span = crate::trace::span("context: columns");
-                let outcome = find_coded(&coded, col::outcome).map(Arc::as_ref);
-                Columns::in_order(frame, outcome, &positions, &times)
+                Columns::in_order(frame, &enrichment.outcomes, &positions, &times)
             },
             || {
                 rayon::join(
@@ -639,9 +644,22 @@ impl Context {
                 )
             },
         );
-        let columns = columns?;
+        let mut columns = columns?;
         let (addresses, in_order) = addresses;
         let facts = addresses?;
+        if let Some(geo) = &facts.geo {
+            // The ASN database fills what the log lacks (Graph v1.0 and some CSVs carry
+            // none); the log's own value wins.
+            columns
+                .asn
+                .par_iter_mut()
+                .zip(&facts.address)
+                .for_each(|(asn, &k)| {
+                    if *asn == NO_ASN && k != order::NONE {
+                        *asn = geo[k as usize].asn.unwrap_or(NO_ASN);
+                    }
+                });
+        }
         let span = crate::trace::span("context: org-common networks");
         let common = super::org_common::org_common_networks(
             &facts.address,
@@ -956,6 +974,7 @@ mod tests {
             leaked: &LeakedAccounts::default(),
             geoip: &GeoIp::default(),
             prefer_geoip: false,
+            outcomes: crate::rules::Rules::builtin().outcome_codes(),
         };
         let networks = Rules::builtin().networks;
         let ctx = Context::with_enrichment(&frame, None, &networks, &enrichment).unwrap();
@@ -971,6 +990,66 @@ mod tests {
             assert_eq!(facts.infected, full && ip.starts_with("198."));
             assert!(!facts.anonymous && !facts.trusted);
         }
+    }
+
+    #[test]
+    fn the_asn_database_fills_asns_the_log_lacks_and_the_log_wins() {
+        use crate::frame::{FrameBuilder, Row};
+        use std::borrow::Cow;
+        #[derive(serde::Serialize)]
+        struct AsnRecord {
+            autonomous_system_number: u32,
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = mmdb_writer::Writer::new("GeoLite2-ASN");
+        let net: ipnet::IpNet = "203.0.113.0/24".parse().unwrap();
+        let record = AsnRecord {
+            autonomous_system_number: 64_501,
+        };
+        writer.insert(net, &record).unwrap();
+        let path = dir.path().join("asn.mmdb");
+        std::fs::write(&path, writer.to_bytes().unwrap()).unwrap();
+        let geoip = GeoIp::open(None, Some(&path)).unwrap();
+        // A v1.0-shaped log: no ASN but on the second row; the third address is unknown to
+        // the database.
+        let mut builder = FrameBuilder::with_capacity(3);
+        for (k, (ip, asn)) in [
+            ("203.0.113.7", None),
+            ("203.0.113.8", Some(3320)),
+            ("198.51.100.1", None),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            builder.push(&Row {
+                time: k as i64,
+                request_id: Some(Cow::Owned(format!("r{k}"))),
+                user_id: Some(Cow::Borrowed("ada")),
+                ip_address: Some(Cow::Borrowed(ip)),
+                asn,
+                ..Row::default()
+            });
+        }
+        let frame = builder.finish();
+        let enrichment = Enrichment {
+            anonymous: &AnonymousSources::default(),
+            policy: AnonymousPolicy {
+                include_hosting: false,
+                include_residential_proxy: false,
+            },
+            threat_intel: &IpSet::default(),
+            infected: &IpSet::default(),
+            leaked: &LeakedAccounts::default(),
+            geoip: &geoip,
+            prefer_geoip: false,
+            outcomes: crate::rules::Rules::builtin().outcome_codes(),
+        };
+        let networks = Rules::builtin().networks;
+        let ctx = Context::with_enrichment(&frame, None, &networks, &enrichment).unwrap();
+        let asns: Vec<Option<u32>> = (0..3).map(|row| ctx.asn(row)).collect();
+        assert_eq!(asns, [Some(64_501), Some(3320), None]);
+        let without = Context::new(&frame, None, &networks).unwrap();
+        assert_eq!(without.asn(0), None);
     }
 
     #[test]

@@ -117,6 +117,7 @@ mod tests {
             leaked: &leaked,
             geoip: &Default::default(),
             prefer_geoip: false,
+            outcomes: crate::rules::Rules::builtin().outcome_codes(),
         };
         let s = [
             sign_in("ada", 0, "84.208.10.7", 0),

@@ -113,6 +113,7 @@ mod tests {
             leaked: &Default::default(),
             geoip: &Default::default(),
             prefer_geoip: false,
+            outcomes: crate::rules::Rules::builtin().outcome_codes(),
         };
         let s = [
             sign_in("ada", 0, "198.51.100.20", 0),

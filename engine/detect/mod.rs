@@ -32,6 +32,7 @@ use crate::rules::Rules;
 /// the load reads the user columns as codes); a test proves the projection changes nothing.
 pub const COLUMNS: &[&str] = &[
     col::time,
+    col::error_code,
     col::is_interactive,
     col::latitude,
     col::longitude,
@@ -42,7 +43,6 @@ pub const COLUMNS: &[&str] = &[
 /// address, keyed in address order by [`crate::frame::address`]): a load may hand them over
 /// as codes instead of frame columns. Each holds far fewer distinct values than rows.
 pub const CODED_COLUMNS: &[&str] = &[
-    col::outcome,
     col::ip_address,
     col::country,
     col::city,

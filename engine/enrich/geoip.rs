@@ -16,6 +16,9 @@ pub struct GeoFacts {
     /// Accuracy radius in kilometres (0 when the database gives none).
     pub radius_km: f64,
     pub asn: Option<u32>,
+    /// The database gave coordinates that are no place on Earth (NaN, a latitude beyond
+    /// ±90°, a longitude beyond ±180°): taken as no location, and counted for a warning.
+    pub out_of_range: bool,
 }
 
 /// The City and ASN databases passed.
@@ -54,8 +57,12 @@ impl GeoIp {
             .and_then(|r| r.decode::<City>().ok().flatten());
         if let Some(city) = city {
             if let (Some(lat), Some(lon)) = (city.location.latitude, city.location.longitude) {
-                facts.place = Some((lat, lon));
-                facts.radius_km = f64::from(city.location.accuracy_radius.unwrap_or(0));
+                if (-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lon) {
+                    facts.place = Some((lat, lon));
+                    facts.radius_km = f64::from(city.location.accuracy_radius.unwrap_or(0));
+                } else {
+                    facts.out_of_range = true;
+                }
             }
         }
         let asn: Option<Asn> = self
@@ -141,5 +148,37 @@ mod tests {
             geo.lookup("198.51.100.1".parse().unwrap()),
             GeoFacts::default()
         );
+    }
+
+    #[test]
+    fn coordinates_that_are_no_place_on_earth_are_no_location() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut city = Writer::new("GeoIP2-City");
+        for (net, latitude, longitude) in [
+            ("203.0.113.0/24", 59.91, 10.75),
+            ("203.0.114.0/24", 91.0, 10.0),
+            ("203.0.115.0/24", 10.0, -180.5),
+            ("203.0.116.0/24", f64::NAN, 10.0),
+        ] {
+            let location = Location {
+                latitude,
+                longitude,
+                accuracy_radius: 5,
+            };
+            city.insert(net.parse::<IpNet>().unwrap(), &CityRecord { location })
+                .unwrap();
+        }
+        let path = dir.path().join("city.mmdb");
+        std::fs::write(&path, city.to_bytes().unwrap()).unwrap();
+        let geo = GeoIp::open(Some(&path), None).unwrap();
+        let good = geo.lookup("203.0.113.1".parse().unwrap());
+        assert_eq!(
+            (good.place, good.out_of_range),
+            (Some((59.91, 10.75)), false)
+        );
+        for bad in ["203.0.114.1", "203.0.115.1", "203.0.116.1"] {
+            let facts = geo.lookup(bad.parse().unwrap());
+            assert_eq!((facts.place, facts.out_of_range), (None, true), "{bad}");
+        }
     }
 }

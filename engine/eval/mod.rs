@@ -145,6 +145,9 @@ pub struct TypeScore {
     pub true_positives: u64,
     pub false_positives: u64,
     pub false_negatives: u64,
+    /// Detections that repeat an earlier one (same sign-in or user, same type); each is
+    /// also counted among the false positives.
+    pub duplicates: u64,
     pub precision: f64,
     pub recall: f64,
     pub f1: f64,
@@ -160,6 +163,15 @@ pub struct Evaluation {
     pub types: Vec<TypeScore>,
     pub labels: u64,
     pub detections: u64,
+}
+
+/// One type's counts while detections are matched.
+#[derive(Debug, Clone, Default)]
+struct Tally {
+    true_positives: u64,
+    false_positives: u64,
+    duplicates: u64,
+    false_alarms: Vec<Value>,
 }
 
 /// How many misses and false alarms each type lists.
@@ -200,8 +212,27 @@ pub fn evaluate(labels: &[Label], detections: &[DetectionKey]) -> Evaluation {
         }
     }
     let mut matched: BTreeSet<*const Label> = BTreeSet::new();
-    let mut per_type: BTreeMap<String, (u64, u64, Vec<Value>)> = BTreeMap::new();
+    let mut per_type: BTreeMap<String, Tally> = BTreeMap::new();
+    let mut seen: BTreeSet<Key> = BTreeSet::new();
     for d in detections {
+        let entry = per_type.entry(d.risk_event_type.clone()).or_default();
+        // A detection that repeats an earlier one (same sign-in or user, same type) is a
+        // fault of the engine: counted as a duplicate and as a false alarm, whether or not
+        // the first one matched a label.
+        let own_key = match &d.request_id {
+            Some(id) => Some(Key::SignIn(id.clone(), d.risk_event_type.clone())),
+            None => user_keys(d.user_id.as_deref(), d.user_principal_name.as_deref())
+                .into_iter()
+                .next()
+                .map(|u| Key::User(u, d.risk_event_type.clone())),
+        };
+        if let Some(key) = own_key {
+            if !seen.insert(key) {
+                entry.duplicates += 1;
+                entry.false_positives += 1;
+                continue;
+            }
+        }
         let hit = match &d.request_id {
             Some(id) => label_keys
                 .get(&Key::SignIn(id.clone(), d.risk_event_type.clone()))
@@ -214,15 +245,15 @@ pub fn evaluate(labels: &[Label], detections: &[DetectionKey]) -> Evaluation {
                         .copied()
                 }),
         };
-        let entry = per_type.entry(d.risk_event_type.clone()).or_default();
         match hit {
-            // A second detection of an already-matched label is not a new true positive.
-            Some(label) if matched.insert(label as *const Label) => entry.0 += 1,
+            Some(label) if matched.insert(label as *const Label) => entry.true_positives += 1,
+            // Another detection of a label already matched under another key (its user by id
+            // and by name): not a new true positive.
             Some(_) => {}
             None => {
-                entry.1 += 1;
-                if entry.2.len() < EXAMPLES {
-                    entry.2.push(serde_json::json!({
+                entry.false_positives += 1;
+                if entry.false_alarms.len() < EXAMPLES {
+                    entry.false_alarms.push(serde_json::json!({
                         "requestId": d.request_id,
                         "userPrincipalName": d.user_principal_name,
                         "activityDateTime": d.activity_date_time,
@@ -246,7 +277,12 @@ pub fn evaluate(labels: &[Label], detections: &[DetectionKey]) -> Evaluation {
     let types = kinds
         .into_iter()
         .map(|kind| {
-            let (tp, fp, alarms) = per_type.get(kind).cloned().unwrap_or_default();
+            let Tally {
+                true_positives: tp,
+                false_positives: fp,
+                duplicates,
+                false_alarms: alarms,
+            } = per_type.get(kind).cloned().unwrap_or_default();
             let (fn_, missed) = misses.get(kind).cloned().unwrap_or_default();
             let precision = ratio(tp, tp + fp);
             let recall = ratio(tp, tp + fn_);
@@ -260,6 +296,7 @@ pub fn evaluate(labels: &[Label], detections: &[DetectionKey]) -> Evaluation {
                 true_positives: tp,
                 false_positives: fp,
                 false_negatives: fn_,
+                duplicates,
                 precision,
                 recall,
                 f1,
@@ -356,14 +393,27 @@ mod tests {
     }
 
     #[test]
-    fn a_repeated_detection_of_one_label_counts_once() {
-        let labels = [label(Some("a"), "passwordSpray")];
+    fn a_repeated_detection_is_a_duplicate_and_a_false_alarm() {
+        let labels = [
+            label(Some("a"), "passwordSpray"),
+            label(None, "leakedCredentials"),
+        ];
         let detections = [
             detection(Some("a"), "passwordSpray"),
             detection(Some("a"), "passwordSpray"),
+            detection(Some("a"), "passwordSpray"),
+            detection(None, "leakedCredentials"),
+            detection(None, "leakedCredentials"),
         ];
         let e = evaluate(&labels, &detections);
-        assert_eq!(e.types[0].true_positives, 1);
-        assert_eq!(e.types[0].false_positives, 0);
+        for t in &e.types {
+            assert_eq!(t.true_positives, 1, "{}", t.risk_event_type);
+        }
+        let spray = &e.types[1];
+        assert_eq!(spray.risk_event_type, "passwordSpray");
+        assert_eq!((spray.duplicates, spray.false_positives), (2, 2));
+        assert!((spray.precision - 1.0 / 3.0).abs() < 1e-9);
+        let leaked = &e.types[0];
+        assert_eq!((leaked.duplicates, leaked.false_positives), (1, 1));
     }
 }

@@ -329,6 +329,15 @@ impl<'a> Row<'a> {
     }
 }
 
+/// The earliest time a sign-in may have: 0001-01-01T00:00:00Z, in microseconds. Readers
+/// reject times outside [`MIN_TIME`, `MAX_TIME`] (text times cannot leave it; canonical
+/// Parquet written by another tool can), so the detectors' time arithmetic — a time plus a
+/// window of at most ten years — never overflows.
+pub const MIN_TIME: i64 = -62_135_596_800_000_000;
+
+/// The latest time a sign-in may have: 9999-12-31T23:59:59.999999Z, in microseconds.
+pub const MAX_TIME: i64 = 253_402_300_799_999_999;
+
 /// The `time` column as microseconds (it is never null in a canonical frame).
 pub fn time_values(frame: &DataFrame) -> PolarsResult<Vec<i64>> {
     use rayon::prelude::*;

@@ -9,6 +9,8 @@
 use std::borrow::Cow;
 use std::io::{self, Read};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use ::csv::{ByteRecord, ReaderBuilder};
 use rayon::prelude::*;
@@ -19,7 +21,7 @@ use super::records::{
 };
 use super::source::{stopped_warning, Opened};
 use super::values::{lowercase, parse_bool, parse_int};
-use super::{FileLoad, IngestError, Part, Quarantined, Shape};
+use super::{FileLoad, IngestError, IngestOptions, Part, Quarantined, Shape};
 use crate::frame::{event_type, FrameBuilder, OutcomeCodes, Row};
 
 /// Rows converted per parallel batch.
@@ -205,6 +207,9 @@ fn is_auth_details_file(path: &Path) -> bool {
 
 struct Context<'c> {
     name: &'c str,
+    /// Cells in the header: a row with more or fewer is cut or merged, and its cells cannot
+    /// be trusted to sit under their names.
+    cells: usize,
     codes: &'c OutcomeCodes,
     file_event_type: Option<&'static str>,
 }
@@ -213,8 +218,9 @@ pub(super) fn read(
     opened: Opened,
     path: &Path,
     name: &str,
-    codes: &OutcomeCodes,
+    options: &IngestOptions,
 ) -> Result<FileLoad, IngestError> {
+    let codes = &options.codes;
     let Opened {
         reader,
         head,
@@ -228,7 +234,13 @@ pub(super) fn read(
     } else {
         reader
     };
-    let input = io::Cursor::new(head).chain(rest);
+    let record_end = Arc::new(AtomicU64::new(0));
+    let input = CappedReader {
+        inner: io::Cursor::new(head).chain(rest),
+        read: 0,
+        record_end: record_end.clone(),
+        cap: options.max_record_bytes as u64,
+    };
     let mut csv = ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -270,6 +282,7 @@ pub(super) fn read(
     }
     let ctx = Context {
         name,
+        cells: header.len(),
         codes,
         file_event_type: match &dialect {
             Dialect::Portal {
@@ -282,8 +295,25 @@ pub(super) fn read(
     let mut batch: Vec<(u64, ByteRecord)> = Vec::with_capacity(BATCH_ROWS);
     loop {
         let mut record = ByteRecord::new();
+        record_end.store(csv.position().byte(), Ordering::Relaxed);
         let more = match csv.read_byte_record(&mut record) {
             Ok(more) => more,
+            Err(e) if is_oversized(&e) => {
+                // A quoted cell that never closes swallows the rest of the file: CSV has no
+                // way back to a row boundary, so what is left is one quarantined record.
+                load.read += 1;
+                load.quarantine.push(Quarantined::new(
+                    name,
+                    Some(csv.position().line()),
+                    format!(
+                        "record larger than the {} cap (a quoted cell that never closes?); \
+                         the rest of the file is passed over",
+                        super::byte_size(options.max_record_bytes)
+                    ),
+                    &join_cells(&record),
+                ));
+                false
+            }
             Err(e) => {
                 load.warnings.push(stopped_warning(&e.to_string()));
                 false
@@ -312,6 +342,46 @@ pub(super) fn read(
     Ok(load)
 }
 
+/// Fails the read once the CSV reader has taken more than the cap past the end of the last
+/// whole record: one record is growing without bound.
+struct CappedReader<R> {
+    inner: R,
+    read: u64,
+    /// Where the last whole record ended, set by the reading loop.
+    record_end: Arc<AtomicU64>,
+    cap: u64,
+}
+
+/// The error a [`CappedReader`] stops with.
+#[derive(Debug)]
+struct Oversized;
+
+impl std::fmt::Display for Oversized {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("record over the size cap")
+    }
+}
+
+impl std::error::Error for Oversized {}
+
+impl<R: Read> Read for CappedReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.read > self.record_end.load(Ordering::Relaxed) + self.cap {
+            return Err(io::Error::other(Oversized));
+        }
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        Ok(n)
+    }
+}
+
+fn is_oversized(error: &::csv::Error) -> bool {
+    match error.kind() {
+        ::csv::ErrorKind::Io(e) => e.get_ref().is_some_and(|inner| inner.is::<Oversized>()),
+        _ => false,
+    }
+}
+
 fn convert_batch(
     batch: &[(u64, ByteRecord)],
     dialect: &Dialect,
@@ -333,6 +403,11 @@ fn convert_batch(
                     line: *line,
                 };
                 let result = match dialect {
+                    _ if record.len() != ctx.cells => Err(format!(
+                        "ragged row: {} of {} cells",
+                        record.len(),
+                        ctx.cells
+                    )),
                     Dialect::Portal { columns, .. } => {
                         portal_row(record, columns, ctx, &source, &mut part.builder)
                     }

@@ -59,9 +59,20 @@ pub(super) fn finish(files: &[PathBuf], loads: Vec<FileLoad>) -> Result<Ingested
     let mut unread = Unread::new(unread_columns, parts);
     drop(span);
     let span = crate::trace::span("dedupe: plan");
-    // A single canonical Parquet frame was deduplicated when it was written.
-    let already_unique = loads.len() == 1 && loads[0].shape == super::Shape::CanonicalParquet;
-    let repeated = if already_unique {
+    let times = frame::time_values(&all)?;
+    // A single canonical Parquet frame was deduplicated when it was written, and is in
+    // (time, request id) order. That is trusted only once checked, cheaply (ids are fetched
+    // just for rows that share a time): copies of one sign-in share its time and id, so in
+    // that order they stand side by side, and strictly increasing rows prove there are none.
+    // A file another tool wrote or edited, out of order or with copies, is deduplicated.
+    let single_parquet = loads.len() == 1 && loads[0].shape == super::Shape::CanonicalParquet;
+    let strictly_ordered = single_parquet && {
+        let ids = TiedIds::new(&all, &unread, &times)?;
+        (1..all.height())
+            .into_par_iter()
+            .all(|i| ids.strictly_before(&times, i - 1, i))
+    };
+    let repeated = if strictly_ordered {
         Vec::new()
     } else {
         // Finding copies takes every row's id.
@@ -78,10 +89,11 @@ pub(super) fn finish(files: &[PathBuf], loads: Vec<FileLoad>) -> Result<Ingested
     let span = crate::trace::span("dedupe: order");
     let keep = &plan.keep;
 
-    let times = frame::time_values(&all)?;
     let all_kept = keep.iter().all(|&k| k);
     // Canonical Parquet is written in this order; checking is far cheaper than sorting.
-    let already_ordered = if all_kept {
+    let already_ordered = if strictly_ordered {
+        true
+    } else if all_kept {
         // Every row kept (no copies): the rows themselves are checked, no list is built.
         let ids = TiedIds::new(&all, &unread, &times)?;
         (1..all.height())
@@ -245,6 +257,14 @@ impl<'a> TiedIds<'a> {
                 .and_then(|k| ids[k].as_deref()),
         }
         .unwrap_or("")
+    }
+
+    /// Row `a` comes before row `b` and is not a copy of it: by time, then by id.
+    fn strictly_before(&self, times: &[i64], a: usize, b: usize) -> bool {
+        times[a]
+            .cmp(&times[b])
+            .then_with(|| self.get(a).cmp(self.get(b)))
+            .is_lt()
     }
 
     /// Row `a` may come before row `b`: by time, then by id.

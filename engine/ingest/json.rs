@@ -10,10 +10,10 @@
 use rayon::prelude::*;
 use serde::de::IgnoredAny;
 
-use super::json_split::{self, DocumentSplitter, Layout, RawRecord};
+use super::json_split::{self, DocumentSplitter, Layout, RawRecord, Skipper};
 use super::records::{push_record, Probe, RecordKind, SourceRef, Verdict};
 use super::source::{self, stopped_warning, Opened, Prefetcher};
-use super::{FileLoad, IngestError, Part, Quarantined, Shape};
+use super::{FileLoad, IngestError, IngestOptions, Part, Quarantined, Shape};
 use crate::frame::OutcomeCodes;
 use std::io::Read;
 
@@ -25,8 +25,7 @@ enum Splitter {
 pub(super) fn read(
     opened: Opened,
     name: &str,
-    codes: &OutcomeCodes,
-    chunk_bytes: usize,
+    options: &IngestOptions,
 ) -> Result<FileLoad, IngestError> {
     let Opened {
         reader,
@@ -35,6 +34,8 @@ pub(super) fn read(
         stopped,
         ..
     } = opened;
+    let codes = &options.codes;
+    let cap = options.max_record_bytes;
     let mut load = FileLoad::new(Shape::SignInLines, gzip);
     // The head decides the layout; then it is read again through the chunked stream, so every
     // byte takes the same path whatever the chunk size.
@@ -46,7 +47,7 @@ pub(super) fn read(
         }
         None => Box::new(std::io::Cursor::new(head).chain(reader)),
     };
-    let mut prefetch = Some(Prefetcher::start(stream, chunk_bytes));
+    let mut prefetch = Some(Prefetcher::start(stream, options.chunk_bytes));
     let mut buf = Vec::new();
     let mut eof = match &mut prefetch {
         Some(prefetcher) => append_chunk(prefetcher, &mut buf, &mut load),
@@ -58,7 +59,26 @@ pub(super) fn read(
     };
     let mut kind: Option<RecordKind> = None;
     let mut saw_container_line = false;
+    // Set while the rest of an oversized record is passed over.
+    let mut skipping: Option<Skipper> = None;
     loop {
+        if let Some(skipper) = &mut skipping {
+            let end = skipper.feed(&buf);
+            let passed = end.unwrap_or(buf.len());
+            match &mut splitter {
+                Splitter::Lines { next_line } => *next_line += u64::from(end.is_some()),
+                Splitter::Document(doc) => doc.pass_over(&buf[..passed]),
+            }
+            buf.drain(..passed);
+            if end.is_some() {
+                skipping = None;
+            } else if eof {
+                break;
+            } else if let Some(prefetcher) = &mut prefetch {
+                eof = append_chunk(prefetcher, &mut buf, &mut load);
+                continue;
+            }
+        }
         let mut records = Vec::new();
         let consumed = match &mut splitter {
             Splitter::Lines { next_line } => {
@@ -76,6 +96,20 @@ pub(super) fn read(
         }
         parse_records(&buf, &records, kind, name, codes, &mut load);
         buf.drain(..consumed);
+        if !eof && buf.len() > cap {
+            // What is left is one unfinished record already larger than the cap.
+            let line = match &splitter {
+                Splitter::Lines { next_line } => *next_line,
+                Splitter::Document(doc) => doc.line(),
+            };
+            load.read += 1;
+            load.quarantine.push(oversized(name, line, cap, &buf));
+            skipping = Some(match layout {
+                Layout::Lines => Skipper::line(),
+                Layout::Document => Skipper::value(),
+            });
+            continue;
+        }
         if eof {
             break;
         }
@@ -91,6 +125,7 @@ pub(super) fn read(
                     buf,
                     next_line,
                     Ctx { kind, name, codes },
+                    cap,
                     &mut load,
                 );
                 break;
@@ -118,6 +153,19 @@ pub(super) fn read(
     Ok(load)
 }
 
+/// The quarantine entry for a record over the size cap, with its first bytes.
+fn oversized(name: &str, line: u64, cap: usize, start: &[u8]) -> Quarantined {
+    Quarantined::new(
+        name,
+        Some(line),
+        format!(
+            "record larger than the {} cap (a line or string that never ends?); passed over",
+            super::byte_size(cap)
+        ),
+        &start[..start.len().min(super::QUARANTINE_RAW_LIMIT)],
+    )
+}
+
 /// JSON Lines after the first chunk, without copying chunks: `carry` holds the start of a
 /// line cut by the previous chunk's end.
 fn read_remaining_lines(
@@ -125,8 +173,11 @@ fn read_remaining_lines(
     mut carry: Vec<u8>,
     next_line: &mut u64,
     ctx: Ctx<'_>,
+    cap: usize,
     load: &mut FileLoad,
 ) {
+    // True while the rest of a line over the size cap is passed over.
+    let mut skipping = false;
     loop {
         let chunk = prefetch.next_chunk();
         if let Some(error) = &chunk.error {
@@ -134,17 +185,34 @@ fn read_remaining_lines(
         }
         let bytes = &chunk.bytes;
         let mut start = 0;
+        if skipping {
+            match memchr::memchr(b'\n', bytes) {
+                Some(i) => {
+                    start = i + 1;
+                    *next_line += 1;
+                    skipping = false;
+                }
+                None => start = bytes.len(),
+            }
+        }
         if !carry.is_empty() {
-            let cut = match memchr::memchr(b'\n', bytes) {
-                Some(i) => i + 1,
+            let cut = match memchr::memchr(b'\n', &bytes[start..]) {
+                Some(i) => start + i + 1,
                 None if chunk.end => bytes.len(),
                 None => {
-                    carry.extend_from_slice(bytes);
+                    carry.extend_from_slice(&bytes[start..]);
+                    if carry.len() > cap {
+                        load.read += 1;
+                        load.quarantine
+                            .push(oversized(ctx.name, *next_line, cap, &carry));
+                        carry.clear();
+                        skipping = true;
+                    }
                     prefetch.recycle(chunk.bytes);
                     continue;
                 }
             };
-            carry.extend_from_slice(&bytes[..cut]);
+            carry.extend_from_slice(&bytes[start..cut]);
             let mut records = Vec::new();
             json_split::split_lines(
                 &carry,
@@ -160,6 +228,13 @@ fn read_remaining_lines(
         let used = json_split::split_lines(&bytes[start..], chunk.end, next_line, &mut records);
         parse_with(&bytes[start..], &records, ctx, load);
         carry.extend_from_slice(&bytes[start + used..]);
+        if !chunk.end && carry.len() > cap {
+            load.read += 1;
+            load.quarantine
+                .push(oversized(ctx.name, *next_line, cap, &carry));
+            carry.clear();
+            skipping = true;
+        }
         let end = chunk.end;
         prefetch.recycle(chunk.bytes);
         if end {
@@ -182,10 +257,22 @@ fn append_chunk(prefetch: &mut Prefetcher, buf: &mut Vec<u8>, load: &mut FileLoa
 
 /// The record shape of a record, or of the first recognisable element of a container line.
 fn probe(bytes: &[u8]) -> Option<RecordKind> {
+    probe_within(bytes, MAX_CONTAINER_DEPTH)
+}
+
+/// How deep containers may nest inside a record slice: a Graph page or a `{"records":[…]}`
+/// document on one line holds records, not further pages. Deeper nesting is hostile or
+/// damaged input, and following it would recurse (and rescan the rest) once per level.
+const MAX_CONTAINER_DEPTH: usize = 2;
+
+fn probe_within(bytes: &[u8], depth: usize) -> Option<RecordKind> {
     if json_split::is_container_object(bytes) {
+        let depth = depth.checked_sub(1)?;
         let mut inner = Vec::new();
         DocumentSplitter::new().split(bytes, true, &mut inner);
-        return inner.iter().find_map(|r| probe(&bytes[r.start..r.end]));
+        return inner
+            .iter()
+            .find_map(|r| probe_within(&bytes[r.start..r.end], depth));
     }
     serde_json::from_slice::<Probe>(bytes).ok()?.kind()
 }
@@ -273,9 +360,16 @@ fn parse_one(bytes: &[u8], line: u64, ctx: Ctx<'_>, part: &mut Part) {
     match result {
         Ok(Verdict::Kept) => {}
         Ok(Verdict::Skipped) => part.skipped += 1,
-        Err(reason) => part
-            .quarantine
-            .push(Quarantined::new(ctx.name, Some(line), reason, bytes)),
+        Err(reason) => {
+            let reason = if json_split::is_all_junk(bytes) {
+                "NUL or control bytes, not a record (a partial write or a crashed collector?)"
+                    .to_string()
+            } else {
+                reason
+            };
+            part.quarantine
+                .push(Quarantined::new(ctx.name, Some(line), reason, bytes))
+        }
     }
 }
 

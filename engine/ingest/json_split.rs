@@ -34,23 +34,28 @@ pub struct Containers {
     pub records: bool,
 }
 
-/// Decides the layout from the first bytes of a file (BOM and leading whitespace skipped):
-/// JSON Lines when the file starts with an object and one of its first lines is a whole
-/// object on its own (so a damaged first line does not hide the layout), else a document.
+/// Decides the layout from the first bytes of a file (BOM, whitespace and junk bytes
+/// skipped): JSON Lines when the file starts with an object and one of its first four lines
+/// is a whole object on its own (so a damaged first line does not hide the layout), or
+/// when two of its first eight lines are, whatever the first line holds (a damaged first
+/// line that starts like an array). Elements of a pretty-printed array are followed by
+/// commas, so an array has at most one such line. Else a document.
 pub fn detect_layout(head: &[u8], eof: bool) -> Layout {
-    let start = skip_ws(head, 0);
-    if head.get(start) != Some(&b'{') {
-        return Layout::Document;
-    }
+    let start = skip_junk(head, 0);
+    let starts_with_object = head.get(start) == Some(&b'{');
     let mut pos = start;
-    for _ in 0..4 {
+    let mut whole = 0;
+    for k in 0..8 {
         let line_end = memchr(b'\n', &head[pos..]).map(|i| pos + i);
         let limit = line_end.unwrap_or(head.len());
-        let first = skip_ws(&head[..limit], pos);
+        let first = skip_junk(&head[..limit], pos);
         if head.get(first) == Some(&b'{') {
             if let Some(end) = skip_value(&head[..limit], first, line_end.is_some() || eof) {
                 if skip_ws(&head[..limit], end) == limit {
-                    return Layout::Lines;
+                    whole += 1;
+                    if (starts_with_object && k < 4) || whole == 2 {
+                        return Layout::Lines;
+                    }
                 }
             }
         }
@@ -83,7 +88,17 @@ pub fn split_lines(buf: &[u8], eof: bool, first_line: &mut u64, out: &mut Vec<Ra
         while record_end > pos && buf[record_end - 1].is_ascii_whitespace() {
             record_end -= 1;
         }
-        let record_start = skip_ws(&buf[..record_end], pos);
+        let mut record_start = skip_ws(&buf[..record_end], pos);
+        if record_start < record_end && is_junk(buf[record_start]) {
+            // Junk before a record on the same line: the junk is a record of its own.
+            let junk = junk_end(&buf[..record_end], record_start);
+            out.push(RawRecord {
+                start: record_start,
+                end: junk,
+                line: *first_line,
+            });
+            record_start = skip_ws(&buf[..record_end], junk);
+        }
         if record_start < record_end {
             out.push(RawRecord {
                 start: record_start,
@@ -134,6 +149,10 @@ impl DocumentSplitter {
                 break;
             }
             let step = match self.stack.last() {
+                _ if is_junk(buf[pos]) => match junk_end(buf, pos) {
+                    end if end == buf.len() && !eof => Step::NeedMore,
+                    end => Step::Record(pos, end),
+                },
                 None => self.top_level(buf, pos, eof),
                 Some(Container::Array) => self.in_array(buf, pos, eof),
                 Some(Container::Page) => self.in_page(buf, pos, eof),
@@ -245,6 +264,117 @@ impl DocumentSplitter {
     }
 }
 
+impl DocumentSplitter {
+    /// Counts the lines of bytes passed over outside [`DocumentSplitter::split`] (an
+    /// oversized record skipped), so later records keep their line numbers.
+    pub fn pass_over(&mut self, bytes: &[u8]) {
+        self.line += count_lines(bytes);
+    }
+
+    /// The line the next record starts on (after what was consumed).
+    pub fn line(&self) -> u64 {
+        self.line
+    }
+}
+
+/// Follows one value (or the rest of one line) across chunks without keeping it, so a record
+/// over the size cap is passed over in bounded memory and reading resumes after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Skipper {
+    kind: SkipKind,
+    depth: usize,
+    in_string: bool,
+    escaped: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SkipKind {
+    /// Not started: the first byte decides.
+    Value,
+    Nested,
+    Token,
+    Junk,
+    /// To the end of the line (JSON Lines).
+    Line,
+}
+
+impl Skipper {
+    /// Skips the JSON value (or run of junk bytes) the next byte starts.
+    pub fn value() -> Self {
+        Skipper {
+            kind: SkipKind::Value,
+            depth: 0,
+            in_string: false,
+            escaped: false,
+        }
+    }
+
+    /// Skips to the end of the line, its newline included.
+    pub fn line() -> Self {
+        Skipper {
+            kind: SkipKind::Line,
+            ..Self::value()
+        }
+    }
+
+    /// Feeds the next bytes; returns how many of them the skipped text still covers once it
+    /// ends, `None` while it goes on past them.
+    pub fn feed(&mut self, bytes: &[u8]) -> Option<usize> {
+        let mut i = 0;
+        while i < bytes.len() {
+            let b = bytes[i];
+            match self.kind {
+                SkipKind::Value => {
+                    self.kind = match b {
+                        b'"' | b'{' | b'[' => SkipKind::Nested,
+                        _ if is_junk(b) => SkipKind::Junk,
+                        _ => SkipKind::Token,
+                    };
+                    continue;
+                }
+                SkipKind::Line => {
+                    return memchr(b'\n', &bytes[i..]).map(|at| i + at + 1);
+                }
+                SkipKind::Junk => {
+                    if !(is_junk(b) || matches!(b, b' ' | b'\t' | b'\r')) {
+                        return Some(i);
+                    }
+                }
+                SkipKind::Token => {
+                    if matches!(b, b',' | b'}' | b']' | b' ' | b'\t' | b'\r' | b'\n') {
+                        return Some(i);
+                    }
+                }
+                SkipKind::Nested if self.in_string => {
+                    if self.escaped {
+                        self.escaped = false;
+                    } else if b == b'\\' {
+                        self.escaped = true;
+                    } else if b == b'"' {
+                        self.in_string = false;
+                        if self.depth == 0 {
+                            return Some(i + 1);
+                        }
+                    }
+                }
+                SkipKind::Nested => match b {
+                    b'"' => self.in_string = true,
+                    b'{' | b'[' => self.depth += 1,
+                    b'}' | b']' => {
+                        self.depth = self.depth.saturating_sub(1);
+                        if self.depth == 0 {
+                            return Some(i + 1);
+                        }
+                    }
+                    _ => {}
+                },
+            }
+            i += 1;
+        }
+        None
+    }
+}
+
 enum Step {
     Advance(usize),
     Record(usize, usize),
@@ -260,6 +390,40 @@ fn record(buf: &[u8], pos: usize, eof: bool) -> Step {
 
 fn count_lines(bytes: &[u8]) -> u64 {
     memchr_iter(b'\n', bytes).count() as u64
+}
+
+/// True for a byte no export writes outside a string: NUL and the other control characters
+/// but whitespace. Runs of them are what a partial blob write or a crashed collector leaves
+/// (pre-allocated space never filled); they are cut off as records of their own so the
+/// records beside them survive.
+pub fn is_junk(b: u8) -> bool {
+    (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')) || b == 0x7f
+}
+
+/// True when a record is nothing but junk bytes and whitespace.
+pub fn is_all_junk(bytes: &[u8]) -> bool {
+    !bytes.is_empty()
+        && bytes.iter().any(|&b| is_junk(b))
+        && bytes.iter().all(|&b| is_junk(b) || b.is_ascii_whitespace())
+}
+
+/// The end of the run of junk bytes (and whitespace among them) that starts at `pos`.
+fn junk_end(buf: &[u8], mut pos: usize) -> usize {
+    while pos < buf.len() && (is_junk(buf[pos]) || matches!(buf[pos], b' ' | b'\t' | b'\r')) {
+        pos += 1;
+    }
+    pos
+}
+
+/// Skips whitespace, a UTF-8 byte-order mark and junk bytes: where the first value starts.
+pub fn skip_junk(buf: &[u8], mut pos: usize) -> usize {
+    loop {
+        let next = skip_ws(buf, pos);
+        match buf.get(next) {
+            Some(&b) if is_junk(b) => pos = junk_end(buf, next),
+            _ => return next,
+        }
+    }
 }
 
 /// Skips whitespace and a UTF-8 byte-order mark.
@@ -401,6 +565,14 @@ mod tests {
             detect_layout(b"{\"broken\n{\"a\":2}\n", false),
             Layout::Lines
         );
+        assert_eq!(
+            detect_layout(b"[[broken\n{\"a\":2}\n{\"a\":3}\n", false),
+            Layout::Lines
+        );
+        assert_eq!(
+            detect_layout(b"[\n{\"a\":1},\n{\"a\":2}\n]\n", true),
+            Layout::Document
+        );
     }
 
     #[test]
@@ -468,6 +640,46 @@ mod tests {
         split_lines(&buf[used..], true, &mut line, &mut out);
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].line, 4);
+    }
+
+    #[test]
+    fn junk_bytes_are_records_of_their_own_beside_good_ones() {
+        let buf = b"{\"a\":1}\n\0\0\0\0\n\0\0{\"a\":2}\n";
+        let mut line = 1;
+        let mut out = Vec::new();
+        split_lines(buf, true, &mut line, &mut out);
+        let got: Vec<(&[u8], u64)> = out.iter().map(|r| (&buf[r.start..r.end], r.line)).collect();
+        assert_eq!(
+            got,
+            [
+                (&b"{\"a\":1}"[..], 1),
+                (&b"\0\0\0\0"[..], 2),
+                (&b"\0\0"[..], 3),
+                (&b"{\"a\":2}"[..], 3)
+            ]
+        );
+        assert!(is_all_junk(b"\0\0 \0"));
+        assert!(!is_all_junk(b"{}"));
+        assert_eq!(detect_layout(b"\0\0\0{\"a\":1}\n", true), Layout::Lines);
+        let (t, _, _) = split_all("\0\0[{\"a\":1},\0\0{\"a\":2}]");
+        assert_eq!(t, ["\0\0", r#"{"a":1}"#, "\0\0", r#"{"a":2}"#]);
+    }
+
+    #[test]
+    fn a_skipper_follows_one_value_across_chunks() {
+        let doc = br#"{"a":"}]\"{","b":[1,{"c":2}]},{"next":1}"#;
+        for cut in 1..doc.len() {
+            let mut skipper = Skipper::value();
+            let end = match skipper.feed(&doc[..cut]) {
+                Some(end) => end,
+                None => cut + skipper.feed(&doc[cut..]).expect("the value ends"),
+            };
+            assert_eq!(&doc[end..], br#",{"next":1}"#, "cut at {cut}");
+        }
+        assert_eq!(Skipper::value().feed(b"\0\0 \0{"), Some(4));
+        assert_eq!(Skipper::value().feed(b"12345,"), Some(5));
+        assert_eq!(Skipper::line().feed(b"abc\ndef"), Some(4));
+        assert_eq!(Skipper::line().feed(b"abc"), None);
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod dedupe;
 mod json;
 pub mod json_split;
 pub mod lenient;
+mod mapped;
 pub mod parquet;
 pub mod records;
 pub mod source;
@@ -46,6 +47,10 @@ pub enum IngestError {
         "'{path}' is not a canonical idrisk frame: {reason} (write one with `idrisk convert`)"
     )]
     NotCanonical { path: PathBuf, reason: String },
+    /// A file whose content is damaged (a corrupt Parquet footer or page): quarantined
+    /// whole, never a reason to stop the other files.
+    #[error("'{path}' is damaged: {reason}")]
+    Damaged { path: PathBuf, reason: String },
     #[error("frame operation failed: {0}")]
     Frame(#[from] PolarsError),
 }
@@ -85,6 +90,9 @@ pub enum Shape {
     CanonicalParquet,
     /// A file with no content.
     Empty,
+    /// A file that could not be read at all (missing, unreadable, damaged beyond its
+    /// records): quarantined as one record, with the reason.
+    Unreadable,
     /// Content that is none of the above (the whole file is quarantined).
     Unrecognised,
 }
@@ -150,6 +158,15 @@ fn truncate_raw(raw: &[u8]) -> String {
         }
     }
     text
+}
+
+/// A size for people: whole mebibytes as `16 MiB`, anything else in bytes.
+pub fn byte_size(bytes: usize) -> String {
+    if bytes >= 1 << 20 && bytes.is_multiple_of(1 << 20) {
+        format!("{} MiB", bytes >> 20)
+    } else {
+        format!("{bytes} bytes")
+    }
 }
 
 /// What one file contributed.
@@ -227,6 +244,14 @@ pub struct IngestOptions {
     /// Bytes read per chunk: large enough to keep every core busy, small enough that memory
     /// follows the frame rather than the file. Tests set it tiny to cross chunk boundaries.
     pub chunk_bytes: usize,
+    /// The largest record a text reader holds in memory: a longer one (a line that never
+    /// ends, an unterminated string inside a huge gzip) is quarantined with its first bytes
+    /// and passed over, so memory stays bounded whatever the input.
+    pub max_record_bytes: usize,
+    /// Go on past inputs that are missing or cannot be read (`--keep-going`): each is listed
+    /// in the quarantine and the account instead of stopping the load. Damaged content and
+    /// a reader that fails on a file are isolated to that file either way.
+    pub keep_going: bool,
     /// The canonical columns the caller reads, when not all: Parquet inputs then decode only
     /// these (plus [`KEY_COLUMNS`]) and leave the others null, fetched later for the rows
     /// that need them through [`Ingested::unread`]. Text shapes are parsed whole.
@@ -242,12 +267,18 @@ pub const KEY_COLUMNS: &[&str] = &[col::time];
 /// The default chunk size.
 pub const CHUNK_BYTES: usize = 16 << 20;
 
+/// The default record-size cap: real sign-in records are a few kilobytes; a Log Analytics
+/// row with every dynamic column is well under a megabyte.
+pub const MAX_RECORD_BYTES: usize = 16 << 20;
+
 impl IngestOptions {
     pub fn new(codes: OutcomeCodes) -> Self {
         IngestOptions {
             codes,
             progress: Arc::new(AtomicU64::new(0)),
             chunk_bytes: CHUNK_BYTES,
+            max_record_bytes: MAX_RECORD_BYTES,
+            keep_going: false,
             columns: None,
         }
     }
@@ -316,7 +347,12 @@ impl Part {
 
 /// Loads every input (files, directories, globs) into one deduplicated canonical frame.
 pub fn load(inputs: &[PathBuf], options: &IngestOptions) -> Result<Ingested, IngestError> {
-    load_files(&source::expand_inputs(inputs)?, options)
+    let files = if options.keep_going {
+        source::expand_inputs_keep_going(inputs)
+    } else {
+        source::expand_inputs(inputs)?
+    };
+    load_files(&files, options)
 }
 
 /// Loads files already expanded by [`source::expand_inputs`].
@@ -324,10 +360,43 @@ pub fn load_files(files: &[PathBuf], options: &IngestOptions) -> Result<Ingested
     let mut loads = Vec::with_capacity(files.len());
     let span = crate::trace::span("read and parse");
     for path in files {
-        loads.push(load_file(path, options)?);
+        loads.push(load_isolated(path, options)?);
     }
     drop(span);
     dedupe::finish(files, loads)
+}
+
+/// Reads one file so that nothing in it can take the others down: damaged content, and a
+/// reader that fails on it (a panic inside a decoder on a corrupt page), make the file one
+/// quarantined record; a file that cannot be opened or read does too with `keep_going`.
+fn load_isolated(path: &Path, options: &IngestOptions) -> Result<FileLoad, IngestError> {
+    let caught =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| load_file(path, options)));
+    let reason = match caught {
+        Ok(Ok(load)) => return Ok(load),
+        Ok(Err(e @ IngestError::Damaged { .. })) => e.to_string(),
+        Ok(Err(e @ (IngestError::Io { .. } | IngestError::BadInput { .. })))
+            if options.keep_going =>
+        {
+            e.to_string()
+        }
+        Ok(Err(e)) => return Err(e),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "no message".into());
+            format!("the reader failed on this file ({what}); damaged content?")
+        }
+    };
+    let name = path.to_string_lossy();
+    let mut load = FileLoad::new(Shape::Unreadable, false);
+    load.read = 1;
+    load.warnings.push(reason.clone());
+    load.quarantine
+        .push(Quarantined::new(&name, None, reason, b""));
+    Ok(load)
 }
 
 /// Reads one file of any shape.
@@ -335,8 +404,8 @@ fn load_file(path: &Path, options: &IngestOptions) -> Result<FileLoad, IngestErr
     let name = path.to_string_lossy().into_owned();
     let opened = source::open(path, options.progress.clone())?;
     match opened.sniffed {
-        source::Sniffed::Json => json::read(opened, &name, &options.codes, options.chunk_bytes),
-        source::Sniffed::Csv => csv::read(opened, path, &name, &options.codes),
+        source::Sniffed::Json => json::read(opened, &name, options),
+        source::Sniffed::Csv => csv::read(opened, path, &name, options),
         source::Sniffed::Parquet => parquet::read_as_load(path, options.columns.as_deref()),
         source::Sniffed::Empty => {
             let mut load = FileLoad::new(Shape::Empty, opened.gzip);

@@ -26,11 +26,16 @@ pub fn read_canonical_parquet(path: &Path) -> Result<DataFrame, IngestError> {
 /// the file with its type, so a projection never hides a file that is not canonical.
 pub fn read_projected(path: &Path, columns: Option<&[&str]>) -> Result<DataFrame, IngestError> {
     let file = File::open(path).map_err(|e| IngestError::io(path, e))?;
+    // Polars maps the file: a truncation under it is reported naming the file.
+    super::mapped::register(path, None);
     let not_canonical = |reason: String| IngestError::NotCanonical {
         path: path.to_path_buf(),
         reason,
     };
-    let unreadable = |e: PolarsError| not_canonical(format!("unreadable Parquet ({e})"));
+    let unreadable = |e: PolarsError| IngestError::Damaged {
+        path: path.to_path_buf(),
+        reason: format!("unreadable Parquet ({e})"),
+    };
     let mut reader = ParquetReader::new(file);
     let stored = reader.schema().map_err(unreadable)?;
     let schema = frame::schema();
@@ -69,7 +74,15 @@ pub fn read_projected(path: &Path, columns: Option<&[&str]>) -> Result<DataFrame
 }
 
 pub(super) fn read_as_load(path: &Path, columns: Option<&[&str]>) -> Result<FileLoad, IngestError> {
-    let frame = read_projected(path, columns)?;
+    let mut frame = read_projected(path, columns)?;
+    let mut columns = columns;
+    let invalid = invalid_rows(&frame)?;
+    if !invalid.is_empty() && columns.is_some() {
+        // Rows are about to be dropped, so frame rows would no longer be file rows, which
+        // is how unread columns are found: this file is read whole instead.
+        frame = read_projected(path, None)?;
+        columns = None;
+    }
     let mut load = FileLoad::new(Shape::CanonicalParquet, false);
     if let Some(columns) = columns {
         load.unread = frame::COLUMNS
@@ -79,8 +92,74 @@ pub(super) fn read_as_load(path: &Path, columns: Option<&[&str]>) -> Result<File
             .collect();
     }
     load.read = frame.height() as u64;
+    if !invalid.is_empty() {
+        let name = path.to_string_lossy();
+        let ids = frame.column(col::request_id)?.str()?;
+        let mut keep = vec![true; frame.height()];
+        for (row, reason) in invalid {
+            keep[row] = false;
+            let raw = format!(
+                "row {} request_id {:?}",
+                row + 1,
+                ids.get(row).unwrap_or("")
+            );
+            load.quarantine.push(super::Quarantined::new(
+                &name,
+                Some(row as u64 + 1),
+                reason,
+                raw.as_bytes(),
+            ));
+        }
+        frame = frame.filter(&BooleanChunked::from_slice("keep".into(), &keep))?;
+    }
     load.frames.push(frame);
     Ok(load)
+}
+
+/// Rows that break what the detectors rely on and every text reader guarantees: a time
+/// within [`frame::MIN_TIME`]..=[`frame::MAX_TIME`], coordinates on Earth. `convert` never
+/// writes such rows; a file written or edited by another tool can hold them. Each comes with
+/// the reason it is quarantined. Only decoded columns are checked: time always, the
+/// coordinates when the projection reads them.
+fn invalid_rows(frame: &DataFrame) -> Result<Vec<(usize, String)>, IngestError> {
+    let times = frame.column(col::time)?.datetime()?.physical().clone();
+    // The first reason found for each row.
+    let mut invalid: std::collections::BTreeMap<usize, String> = Default::default();
+    if times.null_count() > 0
+        || times.min().is_some_and(|t| t < frame::MIN_TIME)
+        || times.max().is_some_and(|t| t > frame::MAX_TIME)
+    {
+        for (row, time) in times.iter().enumerate() {
+            match time {
+                None => {
+                    invalid.insert(row, "missing time".into());
+                }
+                Some(t) if !(frame::MIN_TIME..=frame::MAX_TIME).contains(&t) => {
+                    invalid.insert(
+                        row,
+                        format!("time out of range: {t} µs since 1970 is outside years 1 to 9999"),
+                    );
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    for (name, limit) in [(col::latitude, 90.0), (col::longitude, 180.0)] {
+        let values = frame.column(name)?.f64()?;
+        // NaN is off Earth too: no range contains it.
+        let off_earth = |v: &f64| !(-limit..=limit).contains(v);
+        if !values.iter().flatten().any(|v| off_earth(&v)) {
+            continue;
+        }
+        for (row, value) in values.iter().enumerate() {
+            if value.as_ref().is_some_and(off_earth) {
+                invalid
+                    .entry(row)
+                    .or_insert_with(|| format!("{name} out of range: {value:?}"));
+            }
+        }
+    }
+    Ok(invalid.into_iter().collect())
 }
 
 /// How canonical Parquet pages are compressed.

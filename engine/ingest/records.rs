@@ -19,18 +19,21 @@ type Text<'a> = Option<Cow<'a, str>>;
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Location<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, alias = "City")]
     pub city: Text<'a>,
-    #[serde(borrow)]
+    #[serde(borrow, alias = "State")]
     pub state: Text<'a>,
-    #[serde(borrow)]
+    #[serde(borrow, alias = "CountryOrRegion")]
     pub country_or_region: Text<'a>,
+    #[serde(alias = "GeoCoordinates")]
     pub geo_coordinates: Option<GeoCoordinates>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 pub struct GeoCoordinates {
+    #[serde(alias = "Latitude")]
     pub latitude: Option<Float>,
+    #[serde(alias = "Longitude")]
     pub longitude: Option<Float>,
 }
 
@@ -38,8 +41,9 @@ pub struct GeoCoordinates {
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Status<'a> {
+    #[serde(alias = "ErrorCode")]
     pub error_code: Option<Int>,
-    #[serde(borrow)]
+    #[serde(borrow, alias = "FailureReason")]
     pub failure_reason: Text<'a>,
 }
 
@@ -47,11 +51,11 @@ pub struct Status<'a> {
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeviceDetail<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, alias = "DeviceId")]
     pub device_id: Text<'a>,
-    #[serde(borrow)]
+    #[serde(borrow, alias = "OperatingSystem")]
     pub operating_system: Text<'a>,
-    #[serde(borrow)]
+    #[serde(borrow, alias = "Browser")]
     pub browser: Text<'a>,
 }
 
@@ -59,54 +63,96 @@ pub struct DeviceDetail<'a> {
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SignIn<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, alias = "Id")]
     pub id: Text<'a>,
-    #[serde(borrow)]
+    #[serde(borrow, alias = "CreatedDateTime")]
     pub created_date_time: Text<'a>,
-    #[serde(borrow)]
+    #[serde(borrow, alias = "UserDisplayName")]
     pub user_display_name: Text<'a>,
-    #[serde(borrow)]
+    #[serde(borrow, alias = "UserPrincipalName")]
     pub user_principal_name: Text<'a>,
-    #[serde(borrow)]
+    #[serde(borrow, alias = "UserId")]
     pub user_id: Text<'a>,
-    #[serde(borrow)]
+    #[serde(borrow, alias = "UserType")]
     pub user_type: Text<'a>,
-    #[serde(borrow)]
+    #[serde(borrow, alias = "AppId")]
     pub app_id: Text<'a>,
-    #[serde(borrow)]
+    #[serde(borrow, alias = "AppDisplayName")]
     pub app_display_name: Text<'a>,
-    #[serde(borrow)]
+    #[serde(borrow, alias = "ResourceDisplayName")]
     pub resource_display_name: Text<'a>,
-    #[serde(borrow)]
+    #[serde(borrow, alias = "ServicePrincipalId")]
     pub service_principal_id: Text<'a>,
-    #[serde(borrow)]
+    #[serde(borrow, alias = "ServicePrincipalName")]
     pub service_principal_name: Text<'a>,
-    #[serde(borrow)]
+    #[serde(borrow, alias = "IPAddress", alias = "IpAddress")]
     pub ip_address: Text<'a>,
-    #[serde(borrow)]
+    #[serde(borrow, alias = "ClientAppUsed")]
     pub client_app_used: Text<'a>,
-    #[serde(borrow)]
+    #[serde(borrow, alias = "CorrelationId")]
     pub correlation_id: Text<'a>,
-    #[serde(borrow)]
+    #[serde(borrow, alias = "ConditionalAccessStatus")]
     pub conditional_access_status: Text<'a>,
+    #[serde(alias = "IsInteractive")]
     pub is_interactive: Option<Bool>,
-    #[serde(borrow)]
+    #[serde(borrow, alias = "UserAgent")]
     pub user_agent: Text<'a>,
-    #[serde(borrow)]
+    #[serde(borrow, alias = "AuthenticationRequirement")]
     pub authentication_requirement: Text<'a>,
-    #[serde(borrow)]
+    #[serde(borrow, alias = "SessionId")]
     pub session_id: Text<'a>,
-    #[serde(borrow)]
+    #[serde(borrow, alias = "TokenIssuerType")]
     pub token_issuer_type: Text<'a>,
+    #[serde(alias = "AutonomousSystemNumber")]
     pub autonomous_system_number: Option<Int>,
-    #[serde(borrow)]
+    #[serde(borrow, alias = "SignInEventTypes")]
     pub sign_in_event_types: Option<Vec<Cow<'a, str>>>,
-    #[serde(borrow)]
+    #[serde(borrow, alias = "Status")]
     pub status: Option<Status<'a>>,
-    #[serde(borrow)]
+    #[serde(borrow, alias = "Location")]
     pub location: Option<Location<'a>>,
-    #[serde(borrow)]
+    #[serde(borrow, alias = "DeviceDetail")]
     pub device_detail: Option<DeviceDetail<'a>>,
+    /// The Microsoft Graph PowerShell SDK puts the fields its model lacks here, under their
+    /// Graph (camelCase) names; they fill what the object itself leaves empty.
+    #[serde(borrow, alias = "AdditionalProperties")]
+    pub additional_properties: Option<Box<SignIn<'a>>>,
+}
+
+impl<'a> SignIn<'a> {
+    /// Fills the fields this object lacks from `other`.
+    fn fill_from(&mut self, other: SignIn<'a>) {
+        macro_rules! fill {
+            ($($field:ident),*) => { $( if self.$field.is_none() { self.$field = other.$field; } )* };
+        }
+        fill!(
+            id,
+            created_date_time,
+            user_display_name,
+            user_principal_name,
+            user_id,
+            user_type,
+            app_id,
+            app_display_name,
+            resource_display_name,
+            service_principal_id,
+            service_principal_name,
+            ip_address,
+            client_app_used,
+            correlation_id,
+            conditional_access_status,
+            is_interactive,
+            user_agent,
+            authentication_requirement,
+            session_id,
+            token_issuer_type,
+            autonomous_system_number,
+            sign_in_event_types,
+            status,
+            location,
+            device_detail
+        );
+    }
 }
 
 /// A diagnostic-settings record: the envelope around a signIn in `properties`.
@@ -292,6 +338,65 @@ pub struct Probe {
     created_date_time_pascal: Option<IgnoredAny>,
     #[serde(rename = "UserPrincipalName")]
     user_principal_name_pascal: Option<IgnoredAny>,
+    #[serde(rename = "LocationDetails")]
+    location_details: Option<IgnoredAny>,
+    #[serde(rename = "ResultType")]
+    result_type: Option<IgnoredAny>,
+    #[serde(rename = "Location")]
+    location_pascal: Option<JsonKind>,
+}
+
+/// Whether a JSON value is text, an object or anything else (consumed, not kept).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum JsonKind {
+    Text,
+    Object,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for JsonKind {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = JsonKind;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any value")
+            }
+            fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<JsonKind, E> {
+                Ok(JsonKind::Text)
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(
+                self,
+                mut map: M,
+            ) -> Result<JsonKind, M::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(JsonKind::Object)
+            }
+            fn visit_seq<S: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: S,
+            ) -> Result<JsonKind, S::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(JsonKind::Other)
+            }
+            fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<JsonKind, E> {
+                Ok(JsonKind::Other)
+            }
+            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<JsonKind, E> {
+                Ok(JsonKind::Other)
+            }
+            fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<JsonKind, E> {
+                Ok(JsonKind::Other)
+            }
+            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<JsonKind, E> {
+                Ok(JsonKind::Other)
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<JsonKind, E> {
+                Ok(JsonKind::Other)
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
 }
 
 /// Which JSON record shape a file holds.
@@ -304,15 +409,23 @@ pub enum RecordKind {
 
 impl Probe {
     pub fn kind(&self) -> Option<RecordKind> {
+        // Log Analytics rows and the Graph PowerShell SDK's objects are both PascalCase; a
+        // row has Log Analytics' own columns (TimeGenerated, LocationDetails, ResultType, a
+        // two-letter Location), an SDK object a Location object or none.
+        let log_analytics = self.time_generated.is_some()
+            || self.location_details.is_some()
+            || self.result_type.is_some()
+            || self.location_pascal == Some(JsonKind::Text);
         if self.properties.is_some() || (self.category.is_some() && self.operation_name.is_some()) {
             Some(RecordKind::Diagnostic)
         } else if self.created_date_time.is_some() || self.user_principal_name.is_some() {
             Some(RecordKind::SignIn)
-        } else if self.time_generated.is_some()
-            || self.created_date_time_pascal.is_some()
+        } else if log_analytics {
+            Some(RecordKind::LogAnalytics)
+        } else if self.created_date_time_pascal.is_some()
             || self.user_principal_name_pascal.is_some()
         {
-            Some(RecordKind::LogAnalytics)
+            Some(RecordKind::SignIn)
         } else {
             None
         }
@@ -470,7 +583,10 @@ pub fn asn(value: Int) -> Result<u32, String> {
         .map_err(|_| format!("autonomous system number out of range: {}", value.0))
 }
 
-fn signin_into_row<'a>(s: SignIn<'a>, row: &mut Row<'a>) -> Result<(), String> {
+fn signin_into_row<'a>(mut s: SignIn<'a>, row: &mut Row<'a>) -> Result<(), String> {
+    if let Some(extra) = s.additional_properties.take() {
+        s.fill_from(*extra);
+    }
     set_time(row, &[s.created_date_time.as_deref()])?;
     row.request_id = non_empty(s.id);
     row.correlation_id = non_empty(s.correlation_id);

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use flate2::read::MultiGzDecoder;
 
-use super::json_split::skip_ws;
+use super::json_split::{detect_layout, skip_junk, skip_ws, Layout};
 use super::IngestError;
 
 /// Expands the inputs a user named into a sorted, de-duplicated list of files. A directory
@@ -58,6 +58,21 @@ pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, IngestError> {
     files.sort();
     files.dedup();
     Ok(files)
+}
+
+/// Like [`expand_inputs`], but an input that matches nothing is kept as named: the load then
+/// reports it as an unreadable file instead of stopping (`--keep-going`).
+pub fn expand_inputs_keep_going(inputs: &[PathBuf]) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for input in inputs {
+        match expand_inputs(std::slice::from_ref(input)) {
+            Ok(found) => files.extend(found),
+            Err(_) => files.push(input.clone()),
+        }
+    }
+    files.sort();
+    files.dedup();
+    files
 }
 
 fn is_glob(path: &Path) -> bool {
@@ -125,7 +140,7 @@ pub fn open(path: &Path, progress: Arc<AtomicU64>) -> Result<Opened, IngestError
         count: progress,
     };
     let gzip = n >= 2 && magic[..2] == [0x1f, 0x8b];
-    let mut reader: Box<dyn Read + Send> = if gzip {
+    let reader: Box<dyn Read + Send> = if gzip {
         Box::new(BufReader::with_capacity(
             1 << 20,
             MultiGzDecoder::new(BufReader::with_capacity(1 << 20, raw)),
@@ -142,8 +157,13 @@ pub fn open(path: &Path, progress: Arc<AtomicU64>) -> Result<Opened, IngestError
             stopped: None,
         });
     }
+    let (mut reader, peek_error) = as_utf8(reader);
     let mut head = vec![0u8; HEAD_BYTES];
-    let (len, error) = read_up_to(&mut reader, &mut head);
+    let (len, error) = match peek_error {
+        // The stream already failed: what was peeked is all there is.
+        Some(e) => (read_up_to(&mut reader, &mut head).0, Some(e)),
+        None => read_up_to(&mut reader, &mut head),
+    };
     head.truncate(len);
     // A damaged gzip stream is a data problem (its readable part is still used); any other
     // read failure is the file system's and stops the run.
@@ -164,6 +184,138 @@ pub fn open(path: &Path, progress: Arc<AtomicU64>) -> Result<Opened, IngestError
         sniffed,
         stopped,
     })
+}
+
+/// The stream as UTF-8: text that starts with a UTF-16 byte-order mark (what Windows
+/// PowerShell 5.1's `>` and `Out-File` write) is transcoded as it is read; anything else
+/// passes through untouched. A read error while peeking is handed back with what was read.
+fn as_utf8(mut reader: Box<dyn Read + Send>) -> (Box<dyn Read + Send>, Option<io::Error>) {
+    let mut bom = [0u8; 2];
+    let (n, error) = read_up_to(&mut reader, &mut bom);
+    let little_endian = match bom[..n] {
+        [0xFF, 0xFE] => true,
+        [0xFE, 0xFF] => false,
+        _ => {
+            let peeked = io::Cursor::new(bom[..n].to_vec());
+            return (Box::new(peeked.chain(reader)), error);
+        }
+    };
+    let decoder = Utf16Reader {
+        inner: reader,
+        little_endian,
+        pending: Vec::new(),
+        out: Vec::new(),
+        at: 0,
+        odd: None,
+        high: None,
+    };
+    (Box::new(decoder), error)
+}
+
+/// Transcodes UTF-16 (the byte-order mark already read) into UTF-8. Unpaired surrogates
+/// become U+FFFD, as any decoder would show them; the records around them survive.
+struct Utf16Reader<R> {
+    inner: R,
+    little_endian: bool,
+    /// Raw bytes read from `inner`, reused between reads.
+    pending: Vec<u8>,
+    /// Transcoded bytes not yet handed out, from `at` on.
+    out: Vec<u8>,
+    at: usize,
+    /// A byte of a code unit cut by the previous read.
+    odd: Option<u8>,
+    /// A high surrogate waiting for its low half.
+    high: Option<u16>,
+}
+
+impl<R: Read> Utf16Reader<R> {
+    fn push(&mut self, c: char) {
+        let mut buf = [0u8; 4];
+        self.out
+            .extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+    }
+
+    fn unit(&mut self, unit: u16) {
+        match (self.high.take(), unit) {
+            (Some(high), 0xDC00..=0xDFFF) => {
+                let code =
+                    0x10000 + ((u32::from(high) - 0xD800) << 10) + (u32::from(unit) - 0xDC00);
+                self.push(char::from_u32(code).unwrap_or('\u{FFFD}'));
+            }
+            (high, 0xD800..=0xDBFF) => {
+                if high.is_some() {
+                    self.push('\u{FFFD}');
+                }
+                self.high = Some(unit);
+            }
+            (high, unit) => {
+                if high.is_some() {
+                    self.push('\u{FFFD}');
+                }
+                self.push(char::from_u32(u32::from(unit)).unwrap_or('\u{FFFD}'));
+            }
+        }
+    }
+
+    /// Transcodes the next block; false at the end of the input.
+    fn fill(&mut self) -> io::Result<bool> {
+        self.out.clear();
+        self.at = 0;
+        self.pending.resize(64 * 1024, 0);
+        let n = loop {
+            match self.inner.read(&mut self.pending) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        };
+        if n == 0 {
+            if self.high.take().is_some() || self.odd.take().is_some() {
+                self.push('\u{FFFD}');
+            }
+            return Ok(!self.out.is_empty());
+        }
+        let mut bytes = std::mem::take(&mut self.pending);
+        let mut i = 0;
+        if let Some(first) = self.odd.take() {
+            let pair = [first, bytes[0]];
+            self.unit(self.decode(pair));
+            i = 1;
+        }
+        while i + 1 < n {
+            let unit = self.decode([bytes[i], bytes[i + 1]]);
+            self.unit(unit);
+            i += 2;
+        }
+        if i < n {
+            self.odd = Some(bytes[i]);
+        }
+        bytes.truncate(0);
+        self.pending = bytes;
+        Ok(true)
+    }
+
+    fn decode(&self, pair: [u8; 2]) -> u16 {
+        if self.little_endian {
+            u16::from_le_bytes(pair)
+        } else {
+            u16::from_be_bytes(pair)
+        }
+    }
+}
+
+impl<R: Read> Read for Utf16Reader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.at == self.out.len() {
+            if !self.fill()? {
+                return Ok(0);
+            }
+        }
+        let n = buf.len().min(self.out.len() - self.at);
+        buf[..n].copy_from_slice(&self.out[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
 }
 
 /// Reads a stream in chunks on a thread of its own, one chunk ahead of the parser, so that
@@ -242,19 +394,22 @@ pub fn stopped_warning(error: &str) -> String {
     format!("the input stops early ({error}); records after that point are missing")
 }
 
-/// Judges content from its first bytes: JSON starts with `[` or `{`; CSV is text whose first
-/// line has a comma; anything with NUL bytes or invalid UTF-8 is unrecognised.
+/// Judges content from its first bytes: JSON starts with `[` or `{` (after whitespace, a
+/// BOM and any NUL or control bytes a partial write left), or is JSON Lines behind a
+/// damaged first line; CSV is text whose first line has a comma; anything else with NUL
+/// bytes or invalid UTF-8 is unrecognised.
 pub fn sniff(head: &[u8]) -> Sniffed {
     let start = skip_ws(head, 0);
     if start == head.len() {
         return Sniffed::Empty;
     }
+    if matches!(head.get(skip_junk(head, start)), Some(b'[' | b'{'))
+        || detect_layout(head, false) == Layout::Lines
+    {
+        return Sniffed::Json;
+    }
     if head.contains(&0) {
         return Sniffed::Unrecognised;
-    }
-    match head[start] {
-        b'[' | b'{' => return Sniffed::Json,
-        _ => {}
     }
     let first_line = head[start..].split(|b| *b == b'\n').next().unwrap_or(&[]);
     let text_ok = match std::str::from_utf8(&head[start..]) {
@@ -314,6 +469,42 @@ mod tests {
     }
 
     #[test]
+    fn utf16_with_a_byte_order_mark_is_read_as_utf8() {
+        let text = "[{\"city\":\"Zürich 東京 😀\"}]\r\n";
+        for little_endian in [true, false] {
+            let mut bytes: Vec<u8> = if little_endian {
+                vec![0xFF, 0xFE]
+            } else {
+                vec![0xFE, 0xFF]
+            };
+            for unit in text.encode_utf16() {
+                bytes.extend(if little_endian {
+                    unit.to_le_bytes()
+                } else {
+                    unit.to_be_bytes()
+                });
+            }
+            // Read in odd-sized pieces, so code units and surrogate pairs are cut.
+            let reader = Box::new(io::BufReader::with_capacity(3, io::Cursor::new(bytes)));
+            let (mut utf8, error) = as_utf8(reader);
+            assert!(error.is_none());
+            let mut out = String::new();
+            utf8.read_to_string(&mut out).unwrap();
+            assert_eq!(out, text);
+        }
+        let (mut plain, _) = as_utf8(Box::new(io::Cursor::new(b"{\"a\":1}".to_vec())));
+        let mut out = String::new();
+        plain.read_to_string(&mut out).unwrap();
+        assert_eq!(out, "{\"a\":1}");
+        // An unpaired surrogate is U+FFFD, not an error.
+        let lone = [0xFF, 0xFE, 0x00, 0xD8, 0x41, 0x00];
+        let (mut lone, _) = as_utf8(Box::new(io::Cursor::new(lone.to_vec())));
+        let mut out = String::new();
+        lone.read_to_string(&mut out).unwrap();
+        assert_eq!(out, "\u{FFFD}A");
+    }
+
+    #[test]
     fn sniffing_is_by_content() {
         assert_eq!(sniff(b""), Sniffed::Empty);
         assert_eq!(sniff(b"  \n\t"), Sniffed::Empty);
@@ -324,6 +515,12 @@ mod tests {
             Sniffed::Csv
         );
         assert_eq!(sniff(b"\x00\x01\x02garbage"), Sniffed::Unrecognised);
+        assert_eq!(sniff(b"\x00\x00\x00{\"id\":1}\n"), Sniffed::Json);
+        assert_eq!(sniff(b"{\"id\":1}\n\x00\x00\n"), Sniffed::Json);
+        assert_eq!(
+            sniff(b"\xef\xbf\xbd\x00x\n{\"id\":1}\n{\"id\":2}\n"),
+            Sniffed::Json
+        );
         assert_eq!(sniff(b"\xff\xfe\xfd,\xfa"), Sniffed::Unrecognised);
         assert_eq!(sniff(b"just some words"), Sniffed::Unrecognised);
     }

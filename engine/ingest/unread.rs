@@ -245,7 +245,7 @@ fn each_row_group<T: Send>(
 ) -> Result<Vec<T>, IngestError> {
     let mut file = File::open(path).map_err(|e| IngestError::io(path, e))?;
     let metadata = read_metadata(&mut file)?;
-    let file = Mapped::new(&file).map_err(|e| IngestError::io(path, e))?;
+    let file = Mapped::new(&file, path).map_err(|e| IngestError::io(path, e))?;
     let mut starts = Vec::with_capacity(metadata.row_groups.len());
     let mut start = 0;
     for group in &metadata.row_groups {
@@ -293,10 +293,13 @@ fn read_group_rows(
 struct Mapped(std::sync::Arc<memmap2::Mmap>);
 
 impl Mapped {
-    fn new(file: &File) -> std::io::Result<Mapped> {
-        // SAFETY: the map is only read. Like any reader of a mapped file (Polars maps the
-        // same inputs), it relies on no other process truncating the file while it is read.
+    fn new(file: &File, path: &Path) -> std::io::Result<Mapped> {
+        // SAFETY: the map is only read. A file truncated under it raises SIGBUS on the next
+        // read of a lost page, which the handler registered here turns into an error naming
+        // the file (see `super::mapped`).
         let map = unsafe { memmap2::Mmap::map(file)? };
+        let start = map.as_ptr() as usize;
+        super::mapped::register(path, Some(start..start + map.len()));
         Ok(Mapped(std::sync::Arc::new(map)))
     }
 
@@ -624,7 +627,7 @@ mod tests {
     fn mapped(path: &Path) -> (Mapped, Vec<polars_parquet::read::RowGroupMetadata>) {
         let mut file = File::open(path).unwrap();
         let metadata = read_metadata(&mut file).unwrap();
-        (Mapped::new(&file).unwrap(), metadata.row_groups)
+        (Mapped::new(&file, path).unwrap(), metadata.row_groups)
     }
 
     #[test]
@@ -632,7 +635,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("short.parquet");
         std::fs::write(&path, b"0123456789").unwrap();
-        let file = Mapped::new(&File::open(&path).unwrap()).unwrap();
+        let file = Mapped::new(&File::open(&path).unwrap(), &path).unwrap();
         assert_eq!(file.range(2..6).unwrap().as_slice(), b"2345");
         assert!(file.range(5..20).is_err());
         assert!(file.range(Range { start: 8, end: 4 }).is_err());

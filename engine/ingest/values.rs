@@ -16,10 +16,19 @@ pub type Micros = i64;
 /// `Z`, `±HH:MM`, `±HHMM` or no zone, which is read as UTC; `T` or a space between date and
 /// time) and the US forms written by the portal's and Log Analytics' CSV exports and by
 /// spreadsheets (`3/12/2025 7:22:01 AM`, `4/28/2021, 2:08:45.221 PM`, 24-hour without
-/// AM/PM). In the US form the month comes first unless the first number exceeds 12.
+/// AM/PM). In the US form the month comes first unless the first number exceeds 12. Also
+/// the Microsoft JSON date Windows PowerShell 5.1's `ConvertTo-Json` writes,
+/// `/Date(1740832938000)/` (milliseconds since the epoch, UTC; an offset after the number,
+/// `/Date(1740832938000+0100)/`, only says where the writer was and is ignored).
 pub fn parse_time(text: &str) -> Result<Micros, &'static str> {
     let text = text.trim();
     let bytes = text.as_bytes();
+    if let Some(inner) = text
+        .strip_prefix("/Date(")
+        .and_then(|t| t.strip_suffix(")/"))
+    {
+        return parse_json_date(inner);
+    }
     if bytes.len() >= 10 && bytes[4] == b'-' {
         parse_iso(bytes)
     } else if bytes.contains(&b'/') {
@@ -27,6 +36,30 @@ pub fn parse_time(text: &str) -> Result<Micros, &'static str> {
     } else {
         Err("unrecognised time format")
     }
+}
+
+/// The inside of `/Date(…)/`: signed milliseconds, then an optional `±HHMM` offset.
+fn parse_json_date(inner: &str) -> Result<Micros, &'static str> {
+    const BAD: &str = "invalid /Date(…)/ time";
+    let sign_at = inner
+        .char_indices()
+        .skip(1)
+        .find(|&(_, c)| c == '+' || c == '-')
+        .map(|(i, _)| i);
+    let (millis, offset) = match sign_at {
+        Some(i) => inner.split_at(i),
+        None => (inner, ""),
+    };
+    let offset_ok =
+        offset.is_empty() || (offset.len() == 5 && offset[1..].bytes().all(|b| b.is_ascii_digit()));
+    if !offset_ok {
+        return Err(BAD);
+    }
+    let millis: i64 = millis.parse().map_err(|_| BAD)?;
+    millis
+        .checked_mul(1000)
+        .filter(|t| (crate::frame::MIN_TIME..=crate::frame::MAX_TIME).contains(t))
+        .ok_or(BAD)
 }
 
 struct Cursor<'a> {
@@ -436,6 +469,24 @@ mod tests {
             "2019-03-12T16:02:15.552213Z"
         );
         assert_eq!(iso("2025-03-12 07:22:01"), "2025-03-12T07:22:01.000000Z");
+    }
+
+    #[test]
+    fn windows_powershell_json_dates_are_milliseconds_since_the_epoch() {
+        assert_eq!(iso("/Date(1740832938000)/"), "2025-03-01T12:42:18.000000Z");
+        assert_eq!(
+            iso("/Date(1740832938123+0100)/"),
+            "2025-03-01T12:42:18.123000Z"
+        );
+        assert_eq!(iso("/Date(-1000)/"), "1969-12-31T23:59:59.000000Z");
+        for bad in [
+            "/Date()/",
+            "/Date(12x)/",
+            "/Date(1+01)/",
+            "/Date(99999999999999999)/",
+        ] {
+            assert!(parse_time(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use write::{
-    replace_atomically, write_quarantine_jsonl, write_table, write_tables, Format, Kind, Record,
+    stage_table, write_quarantine_jsonl, write_table, write_tables, Format, Kind, Record, Staged,
 };
 
 pub use crate::detect::Level as RiskLevel;
@@ -269,7 +269,7 @@ pub fn risky_users(detections: &[Detection]) -> Vec<RiskyUser> {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Summary {
     pub engine_version: String,
-    /// SHA-256 of the rules text used.
+    /// SHA-256 of the effective rules (see [`crate::rules::Rules::digest`]).
     pub rules_sha256: String,
     pub parameters: BTreeMap<String, Value>,
     pub input: Value,

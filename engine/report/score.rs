@@ -25,6 +25,9 @@ pub struct Scored {
     pub detectors: Vec<Value>,
     /// Sign-ins at or after `score_since` (all of them without it).
     pub scored_rows: usize,
+    /// Problems with the enrichment data that did not stop the run (GeoIP coordinates that
+    /// are no place on Earth), for stderr and the summary.
+    pub warnings: Vec<String>,
 }
 
 /// The canonical columns a scoring pass reads for every row: what loading may restrict
@@ -96,5 +99,12 @@ pub fn score(
             .map(|d| json!({"id": d.identity().id, "settings": d.settings()}))
             .collect(),
         scored_rows: ctx.time.iter().filter(|&&t| t >= ctx.score_since).count(),
+        warnings: match ctx.geoip_out_of_range() {
+            0 => Vec::new(),
+            n => vec![format!(
+                "the GeoIP City database gave {n} addresses coordinates that are no place on \
+                 Earth (NaN or beyond ±90°/±180°); their sign-ins were taken as having no location"
+            )],
+        },
     })
 }

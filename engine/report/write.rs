@@ -1,5 +1,5 @@
 //! Writers for the output tables: JSONL (nested objects kept), CSV (formula-safe) and
-//! Parquet, each replacing its file atomically.
+//! Parquet, staged under temporary names and moved into place together ([`Staged`]).
 //!
 //! A table is a slice of [`Record`]s; each record type declares its columns and their kinds
 //! once, and every format is written from that declaration, so the three formats cannot
@@ -123,27 +123,89 @@ impl Record for Quarantined {
     ];
 }
 
-/// Writes `path` by writing a temporary file beside it and renaming it over the old one, so
-/// readers never see a half-written file.
-pub fn replace_atomically<E>(
-    path: &Path,
-    write: impl FnOnce(&Path) -> Result<(), E>,
-) -> Result<(), E>
-where
-    E: From<io::Error>,
-{
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)?;
+/// A run's output files, each written under a temporary name beside its final one and all
+/// renamed into place together once every one is complete ([`Staged::commit`]). A run that
+/// fails, or is killed while it writes, leaves the previous outputs as they were and no
+/// partial file under a final name; only the renames themselves, a few system calls at the
+/// very end, can be cut between two files. Temporary files of an earlier run that was killed
+/// are removed when the same outputs are staged again.
+#[derive(Default)]
+pub struct Staged {
+    /// (temporary, final) paths, in the order they are renamed.
+    files: std::sync::Mutex<Vec<(PathBuf, PathBuf)>>,
+}
+
+impl Staged {
+    pub fn new() -> Self {
+        Staged::default()
     }
-    let tmp = temp_path(path);
-    match write(&tmp) {
-        Ok(()) => {
-            std::fs::rename(&tmp, path)?;
-            Ok(())
+
+    /// Writes the file that will become `path`.
+    pub fn write<E>(&self, path: &Path, write: impl FnOnce(&Path) -> Result<(), E>) -> Result<(), E>
+    where
+        E: From<io::Error>,
+    {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)?;
+            remove_stale_temps(parent, path);
         }
-        Err(e) => {
+        let tmp = temp_path(path);
+        if let Err(e) = write(&tmp) {
             let _ = std::fs::remove_file(&tmp);
-            Err(e)
+            return Err(e);
+        }
+        if let Ok(mut files) = self.files.lock() {
+            files.push((tmp, path.to_path_buf()));
+        }
+        Ok(())
+    }
+
+    /// Renames every staged file into place, in the order they were staged.
+    pub fn commit(self) -> io::Result<()> {
+        let files = std::mem::take(
+            &mut *self
+                .files
+                .lock()
+                .map_err(|_| io::Error::other("poisoned"))?,
+        );
+        for (tmp, path) in files {
+            std::fs::rename(&tmp, &path)?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Staged {
+    /// Files staged but never committed (an error on the way) are removed.
+    fn drop(&mut self) {
+        if let Ok(files) = self.files.get_mut() {
+            for (tmp, _) in files.drain(..) {
+                let _ = std::fs::remove_file(tmp);
+            }
+        }
+    }
+}
+
+/// Removes `NAME.tmp-PID` files beside `path` that no running process owns any more: what a
+/// killed run left.
+fn remove_stale_temps(dir: &Path, path: &Path) {
+    let Some(name) = path.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+        return;
+    };
+    let prefix = format!("{name}.tmp-");
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let entry_name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = entry_name.strip_prefix(&prefix) else {
+            continue;
+        };
+        let alive = pid.parse::<u32>().is_ok_and(|pid| {
+            pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists()
+        });
+        if !alive {
+            let _ = std::fs::remove_file(entry.path());
         }
     }
 }
@@ -159,9 +221,21 @@ pub fn write_quarantine_jsonl(entries: &[Quarantined], path: &Path) -> io::Resul
     write_jsonl(entries, path)
 }
 
-/// Writes a table to `path` in `format`, atomically.
+/// Writes a table to `path` in `format`, moved into place once complete.
 pub fn write_table<R: Record>(rows: &[R], format: Format, path: &Path) -> anyhow::Result<()> {
-    replace_atomically(path, |tmp| -> anyhow::Result<()> {
+    let staged = Staged::new();
+    stage_table(&staged, rows, format, path)?;
+    Ok(staged.commit()?)
+}
+
+/// Writes a table into `staged`, to be renamed to `path` with the run's other outputs.
+pub fn stage_table<R: Record>(
+    staged: &Staged,
+    rows: &[R],
+    format: Format,
+    path: &Path,
+) -> anyhow::Result<()> {
+    staged.write(path, |tmp| -> anyhow::Result<()> {
         match format {
             Format::Jsonl => write_jsonl(rows, tmp)?,
             Format::Csv => write_csv(rows, tmp)?,
@@ -172,17 +246,29 @@ pub fn write_table<R: Record>(rows: &[R], format: Format, path: &Path) -> anyhow
 }
 
 /// Writes a scoring pass's detections, risky sign-ins and risky users into `dir` as
-/// `detections.<ext>`, `risky_signins.<ext>` and `risky_users.<ext>`, each atomically. The
+/// `detections.<ext>`, `risky_signins.<ext>` and `risky_users.<ext>`, staged in `staged`. The
 /// tables are written side by side: one file's bytes go to the kernel while the next file's
 /// rows are serialised.
-pub fn write_tables(scored: &Scored, format: Format, dir: &Path) -> anyhow::Result<()> {
+pub fn write_tables(
+    scored: &Scored,
+    format: Format,
+    dir: &Path,
+    staged: &Staged,
+) -> anyhow::Result<()> {
     let path = |table: &str| dir.join(format!("{table}.{}", format.extension()));
     let (detections, (signins, users)) = rayon::join(
-        || write_table(&scored.detections, format, &path("detections")),
+        || stage_table(staged, &scored.detections, format, &path("detections")),
         || {
             rayon::join(
-                || write_table(&scored.risky_signins, format, &path("risky_signins")),
-                || write_table(&scored.risky_users, format, &path("risky_users")),
+                || {
+                    stage_table(
+                        staged,
+                        &scored.risky_signins,
+                        format,
+                        &path("risky_signins"),
+                    )
+                },
+                || stage_table(staged, &scored.risky_users, format, &path("risky_users")),
             )
         },
     );
@@ -418,16 +504,40 @@ mod tests {
     }
 
     #[test]
-    fn atomic_replace_leaves_no_temporary_file_on_failure() {
+    fn a_failed_staging_leaves_the_old_outputs_and_no_temporary_file() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("out.jsonl");
-        std::fs::write(&path, "old").unwrap();
-        let result: io::Result<()> = replace_atomically(&path, |tmp| {
-            std::fs::write(tmp, "partial")?;
-            Err(io::Error::other("disk full"))
-        });
-        assert!(result.is_err());
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "old");
+        let (a, b) = (dir.path().join("a.jsonl"), dir.path().join("b.jsonl"));
+        std::fs::write(&a, "old a").unwrap();
+        std::fs::write(&b, "old b").unwrap();
+        {
+            let staged = Staged::new();
+            staged
+                .write(&a, |tmp| std::fs::write(tmp, "new a"))
+                .unwrap();
+            let result: io::Result<()> = staged.write(&b, |tmp| {
+                std::fs::write(tmp, "partial")?;
+                Err(io::Error::other("disk full"))
+            });
+            assert!(result.is_err());
+            // Dropped uncommitted: "new a" never replaces "old a".
+        }
+        assert_eq!(std::fs::read_to_string(&a).unwrap(), "old a");
+        assert_eq!(std::fs::read_to_string(&b).unwrap(), "old b");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+    }
+
+    #[test]
+    fn a_commit_moves_every_file_and_removes_a_killed_runs_temporaries() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a.jsonl");
+        // What a run killed long ago left (no process has that id: pids stay below 2^22).
+        std::fs::write(dir.path().join("a.jsonl.tmp-4294967294"), "stale").unwrap();
+        let staged = Staged::new();
+        staged
+            .write(&a, |tmp| std::fs::write(tmp, "new a"))
+            .unwrap();
+        staged.commit().unwrap();
+        assert_eq!(std::fs::read_to_string(&a).unwrap(), "new a");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 }

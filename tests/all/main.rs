@@ -2,7 +2,9 @@
 
 mod cli;
 mod determinism;
+mod hardening;
 mod malformed;
+mod mutation;
 mod score;
 mod shapes;
 mod support;

@@ -22,7 +22,14 @@ pub fn malformed(name: &str) -> PathBuf {
 }
 
 pub fn load_paths(paths: &[PathBuf]) -> Ingested {
-    let options = IngestOptions::new(Rules::builtin().outcome_codes());
+    load_with(paths, |_| {})
+}
+
+/// Loads with the built-in rules and options as `set` changes them; the counts must
+/// reconcile.
+pub fn load_with(paths: &[PathBuf], set: impl FnOnce(&mut IngestOptions)) -> Ingested {
+    let mut options = IngestOptions::new(Rules::builtin().outcome_codes());
+    set(&mut options);
     let ingested = load(paths, &options).expect("inputs load");
     assert!(
         ingested.totals.reconciles(),
