@@ -21,18 +21,14 @@ use super::{Counts, FileLoad, FileReport, IngestError, Ingested, Unread};
 
 use crate::frame::{self, col, UserKeys};
 
-pub(super) fn finish(files: &[PathBuf], loads: Vec<FileLoad>) -> Result<Ingested, IngestError> {
+/// `all`: every file's rows, stacked in file order; `ranges`: each file's rows in it.
+pub(super) fn finish(
+    files: &[PathBuf],
+    loads: Vec<FileLoad>,
+    mut all: DataFrame,
+    ranges: Vec<std::ops::Range<usize>>,
+) -> Result<Ingested, IngestError> {
     crate::trace::rss("rss after parse");
-    let span = crate::trace::span("dedupe: stack");
-    let mut all = frame::empty();
-    let mut ranges = Vec::with_capacity(loads.len());
-    for load in &loads {
-        let start = all.height();
-        for part in &load.frames {
-            all.vstack_mut(part)?;
-        }
-        ranges.push(start..all.height());
-    }
     let mut rendered = vec![false; all.height()];
     for (load, range) in loads.iter().zip(&ranges) {
         if load.shape.is_rendered_for_people() {
@@ -57,7 +53,6 @@ pub(super) fn finish(files: &[PathBuf], loads: Vec<FileLoad>) -> Result<Ingested
         })
         .collect();
     let mut unread = Unread::new(unread_columns, parts);
-    drop(span);
     let span = crate::trace::span("dedupe: plan");
     let times = frame::time_values(&all)?;
     // A single canonical Parquet frame was deduplicated when it was written, and is in
@@ -175,7 +170,7 @@ pub(super) fn finish(files: &[PathBuf], loads: Vec<FileLoad>) -> Result<Ingested
             gzip: load.gzip,
             read: load.read,
             kept,
-            duplicates: load.rows() - kept,
+            duplicates: range.len() as u64 - kept,
             skipped: load.skipped,
             quarantined: load.quarantine.len() as u64,
             first: (!range.is_empty()).then(|| format_time(first)),
@@ -358,7 +353,7 @@ fn assemble(all: DataFrame, order: Vec<IdxSize>, plan: &Plan) -> Result<DataFram
     for (index, column) in all.into_columns().into_iter().enumerate() {
         // Trimming has a cost; every few columns keeps the peak near one frame.
         if index % 4 == 3 {
-            release_freed_memory();
+            super::release_freed_memory();
         }
         // Gathering from one contiguous chunk is far cheaper than from hundreds.
         let column = column.rechunk();
@@ -381,17 +376,6 @@ fn assemble(all: DataFrame, order: Vec<IdxSize>, plan: &Plan) -> Result<DataFram
         columns.push(column.take(&IdxCa::from_vec("source".into(), source))?);
     }
     Ok(DataFrame::new(order.len(), columns)?)
-}
-
-/// Hands memory freed by the allocator back to the system. glibc keeps freed blocks in its
-/// per-thread arenas; without this, a frame gathered column by column would hold the old and
-/// the new frame's pages at once, and peak memory would be twice the frame.
-fn release_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only returns unused heap pages to the system; it takes no pointers.
-    unsafe {
-        libc::malloc_trim(0);
-    }
 }
 
 /// Distinct user keys as bits, one per key number.

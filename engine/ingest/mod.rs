@@ -311,10 +311,6 @@ impl FileLoad {
         }
     }
 
-    fn rows(&self) -> u64 {
-        self.frames.iter().map(|f| f.height() as u64).sum()
-    }
-
     /// Merges a part built by one worker.
     fn absorb(&mut self, part: Part) {
         self.read += part.read;
@@ -358,12 +354,115 @@ pub fn load(inputs: &[PathBuf], options: &IngestOptions) -> Result<Ingested, Ing
 /// Loads files already expanded by [`source::expand_inputs`].
 pub fn load_files(files: &[PathBuf], options: &IngestOptions) -> Result<Ingested, IngestError> {
     let mut loads = Vec::with_capacity(files.len());
+    let mut stack = Stack::default();
+    let mut ranges = Vec::with_capacity(files.len());
     let span = crate::trace::span("read and parse");
     for path in files {
-        loads.push(load_isolated(path, options)?);
+        let mut load = load_isolated(path, options)?;
+        if load.gzip {
+            map_transient_buffers();
+        }
+        ranges.push(stack.push(std::mem::take(&mut load.frames))?);
+        loads.push(load);
     }
     drop(span);
-    dedupe::finish(files, loads)
+    let span = crate::trace::span("dedupe: stack");
+    let all = stack.finish()?;
+    drop(span);
+    dedupe::finish(files, loads, all, ranges)
+}
+
+/// Every file's rows, stacked as they are read, so that a file's frames are let go as soon
+/// as its rows are taken. Small files (an archive's hourly blobs) are gathered into one
+/// chunk per [`Stack::SMALL_FILES`] of them: kept one chunk each, every column's per-chunk
+/// bookkeeping would cost more than their rows. Large frames (canonical Parquet) are taken
+/// as they are, never copied.
+#[derive(Default)]
+struct Stack {
+    all: Option<DataFrame>,
+    /// Small frames not yet gathered into one chunk.
+    pending: Vec<DataFrame>,
+    height: usize,
+}
+
+impl Stack {
+    const SMALL_FILES: usize = 64;
+    /// A frame this large is a chunk of its own.
+    const LARGE_ROWS: usize = 1 << 16;
+
+    /// Takes one file's frames; returns the file's rows in the stack.
+    fn push(&mut self, frames: Vec<DataFrame>) -> PolarsResult<std::ops::Range<usize>> {
+        let start = self.height;
+        for frame in frames {
+            self.height += frame.height();
+            if frame.height() >= Self::LARGE_ROWS {
+                self.gather()?;
+                self.append(&frame)?;
+            } else if frame.height() > 0 {
+                self.pending.push(frame);
+            }
+        }
+        if self.pending.len() >= Self::SMALL_FILES {
+            self.gather()?;
+        }
+        Ok(start..self.height)
+    }
+
+    /// Copies the pending small frames into one chunk at the end of the stack.
+    fn gather(&mut self) -> PolarsResult<()> {
+        let mut pending = std::mem::take(&mut self.pending).into_iter();
+        let Some(mut gathered) = pending.next() else {
+            return Ok(());
+        };
+        for frame in pending {
+            gathered.vstack_mut(&frame)?;
+        }
+        gathered.rechunk_mut();
+        self.append(&gathered)
+    }
+
+    fn append(&mut self, frame: &DataFrame) -> PolarsResult<()> {
+        match &mut self.all {
+            Some(all) => {
+                all.vstack_mut(frame)?;
+            }
+            None => self.all = Some(frame.clone()),
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> PolarsResult<DataFrame> {
+        self.gather()?;
+        Ok(self.all.unwrap_or_else(crate::frame::empty))
+    }
+}
+
+/// Hands memory freed by the allocator back to the system. glibc keeps freed blocks in its
+/// per-thread arenas; without this, a frame gathered column by column would hold the old and
+/// the new frame's pages at once, and peak memory would be twice the frame.
+pub(crate) fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns unused heap pages to the system; it takes no pointers.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// Keeps glibc's threshold for serving an allocation by its own memory map at its starting
+/// 128 KiB. glibc raises it each time a mapped block is freed (up to 32 MiB), after which a
+/// gzip decoder's input buffer and the decompressed chunks come from the heap instead, and
+/// the long-lived rows allocated between them keep the freed space from being reused or
+/// returned: a gzipped archive of 5,700 hourly blobs held 1.3 GB where its rows need 0.8 GB
+/// (11 GB before chunks grew with their data). Set once, on the first gzip input.
+fn map_transient_buffers() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    ONCE.call_once(|| {
+        // SAFETY: mallopt only changes an allocator setting; it takes no pointers.
+        unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+        }
+    });
 }
 
 /// Reads one file so that nothing in it can take the others down: damaged content, and a

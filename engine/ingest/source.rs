@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use flate2::read::MultiGzDecoder;
+use flate2::bufread::MultiGzDecoder;
 
 use super::json_split::{detect_layout, skip_junk, skip_ws, Layout};
 use super::IngestError;
@@ -123,6 +123,9 @@ pub struct Opened {
     pub stopped: Option<String>,
 }
 
+/// The buffer in front of a gzip decoder.
+const GZIP_INPUT_BUFFER: usize = 256 * 1024;
+
 /// How much of a file is read to sniff it (at most).
 pub const HEAD_BYTES: usize = 64 * 1024;
 
@@ -141,10 +144,13 @@ pub fn open(path: &Path, progress: Arc<AtomicU64>) -> Result<Opened, IngestError
     };
     let gzip = n >= 2 && magic[..2] == [0x1f, 0x8b];
     let reader: Box<dyn Read + Send> = if gzip {
-        Box::new(BufReader::with_capacity(
-            1 << 20,
-            MultiGzDecoder::new(BufReader::with_capacity(1 << 20, raw)),
-        ))
+        // Readers take the decompressed bytes in large chunks: no buffer after the decoder,
+        // and a modest one before it (an archive is thousands of small blobs, each with its
+        // own buffers).
+        Box::new(MultiGzDecoder::new(BufReader::with_capacity(
+            GZIP_INPUT_BUFFER,
+            raw,
+        )))
     } else {
         Box::new(raw)
     };
@@ -320,10 +326,17 @@ impl<R: Read> Read for Utf16Reader<R> {
 
 /// Reads a stream in chunks on a thread of its own, one chunk ahead of the parser, so that
 /// reading (and gunzipping) overlaps with parsing. Buffers go back and forth, so a file is
-/// read with two chunk-sized allocations however large it is.
+/// read with two chunk-sized allocations however large it is. The first chunk is read on the
+/// caller's thread: a file that fits in it (an hourly blob of an archive, of which there are
+/// thousands) needs no thread at all.
 pub struct Prefetcher {
-    chunks: std::sync::mpsc::Receiver<Chunk>,
-    spare: std::sync::mpsc::SyncSender<Vec<u8>>,
+    first: Option<Chunk>,
+    /// The reading thread's chunks and the way back for spent buffers, when the file is
+    /// longer than one chunk.
+    rest: Option<(
+        std::sync::mpsc::Receiver<Chunk>,
+        std::sync::mpsc::SyncSender<Vec<u8>>,
+    )>,
 }
 
 /// One chunk of a stream.
@@ -335,42 +348,73 @@ pub struct Chunk {
     pub error: Option<String>,
 }
 
+impl Chunk {
+    /// Reads the next chunk into `bytes`, which grows with what is read up to `chunk_bytes`:
+    /// a small file never touches a chunk's worth of memory.
+    fn read(reader: &mut impl Read, mut bytes: Vec<u8>, chunk_bytes: usize) -> Chunk {
+        bytes.clear();
+        // What was read before an error stays in `bytes` (interruptions are retried).
+        let error = reader
+            .take(chunk_bytes as u64)
+            .read_to_end(&mut bytes)
+            .err();
+        let end = bytes.len() < chunk_bytes || error.is_some();
+        Chunk {
+            bytes,
+            end,
+            error: error.map(|e| e.to_string()),
+        }
+    }
+}
+
 impl Prefetcher {
     pub fn start(mut reader: Box<dyn Read + Send>, chunk_bytes: usize) -> Self {
+        let first = Chunk::read(&mut reader, Vec::new(), chunk_bytes);
+        if first.end {
+            return Prefetcher {
+                first: Some(first),
+                rest: None,
+            };
+        }
         let (chunk_tx, chunks) = std::sync::mpsc::sync_channel::<Chunk>(1);
         let (spare, spare_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
         std::thread::spawn(move || loop {
-            let mut bytes = spare_rx.try_recv().unwrap_or_default();
-            bytes.resize(chunk_bytes, 0);
-            let (n, error) = read_up_to(&mut reader, &mut bytes);
-            bytes.truncate(n);
-            let end = n < chunk_bytes || error.is_some();
-            let chunk = Chunk {
-                bytes,
-                end,
-                error: error.map(|e| e.to_string()),
-            };
+            let bytes = spare_rx.try_recv().unwrap_or_default();
+            let chunk = Chunk::read(&mut reader, bytes, chunk_bytes);
+            let end = chunk.end;
             // The receiver is gone when the parser stopped early: nothing left to do.
             if chunk_tx.send(chunk).is_err() || end {
                 return;
             }
         });
-        Prefetcher { chunks, spare }
+        Prefetcher {
+            first: Some(first),
+            rest: Some((chunks, spare)),
+        }
     }
 
     /// The next chunk; after the last one, an empty final chunk.
     pub fn next_chunk(&mut self) -> Chunk {
-        self.chunks.recv().unwrap_or(Chunk {
+        let after_the_end = || Chunk {
             bytes: Vec::new(),
             end: true,
             error: None,
-        })
+        };
+        if let Some(first) = self.first.take() {
+            return first;
+        }
+        match &self.rest {
+            Some((chunks, _)) => chunks.recv().unwrap_or_else(|_| after_the_end()),
+            None => after_the_end(),
+        }
     }
 
     /// Hands a used buffer back for the reader to fill again.
     pub fn recycle(&self, mut bytes: Vec<u8>) {
-        bytes.clear();
-        let _ = self.spare.try_send(bytes);
+        if let Some((_, spare)) = &self.rest {
+            bytes.clear();
+            let _ = spare.try_send(bytes);
+        }
     }
 }
 

@@ -23,18 +23,23 @@ pub type Micros = i64;
 pub fn parse_time(text: &str) -> Result<Micros, &'static str> {
     let text = text.trim();
     let bytes = text.as_bytes();
-    if let Some(inner) = text
+    let json_date = text
         .strip_prefix("/Date(")
-        .and_then(|t| t.strip_suffix(")/"))
-    {
-        return parse_json_date(inner);
-    }
-    if bytes.len() >= 10 && bytes[4] == b'-' {
+        .and_then(|t| t.strip_suffix(")/"));
+    let time = if let Some(inner) = json_date {
+        parse_json_date(inner)
+    } else if bytes.len() >= 10 && bytes[4] == b'-' {
         parse_iso(bytes)
     } else if bytes.contains(&b'/') {
         parse_us(bytes)
     } else {
         Err("unrecognised time format")
+    }?;
+    // Year 0, or an offset past the end of year 9999: outside what the detectors accept.
+    if (crate::frame::MIN_TIME..=crate::frame::MAX_TIME).contains(&time) {
+        Ok(time)
+    } else {
+        Err("time out of range (years 1 to 9999)")
     }
 }
 
@@ -56,10 +61,7 @@ fn parse_json_date(inner: &str) -> Result<Micros, &'static str> {
         return Err(BAD);
     }
     let millis: i64 = millis.parse().map_err(|_| BAD)?;
-    millis
-        .checked_mul(1000)
-        .filter(|t| (crate::frame::MIN_TIME..=crate::frame::MAX_TIME).contains(t))
-        .ok_or(BAD)
+    millis.checked_mul(1000).ok_or(BAD)
 }
 
 struct Cursor<'a> {
@@ -479,6 +481,8 @@ mod tests {
             "2025-03-01T12:42:18.123000Z"
         );
         assert_eq!(iso("/Date(-1000)/"), "1969-12-31T23:59:59.000000Z");
+        assert!(parse_time("0000-01-01T00:00:00Z").is_err());
+        assert!(parse_time("9999-12-31T23:59:59-05:00").is_err());
         for bad in [
             "/Date()/",
             "/Date(12x)/",

@@ -636,3 +636,58 @@ fn a_run_killed_while_it_writes_leaves_the_previous_outputs_whole() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+/// Runs the binary and returns its peak resident memory in KiB (from the kernel's account of
+/// that one child).
+// wait4 reaps the child, which std's own wait cannot see.
+#[allow(clippy::zombie_processes)]
+fn peak_rss_kib(args: &[&str]) -> i64 {
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_idrisk"))
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is valid; wait4 fills it for this child only.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = child.id() as libc::pid_t;
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(waited, pid);
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+    usage.ru_maxrss
+}
+
+#[test]
+fn memory_follows_the_rows_not_the_number_of_gzipped_files() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let records = 24_000;
+    let mut peaks = Vec::new();
+    for files in [12, 2400] {
+        let sub = dir.path().join(format!("{files}"));
+        std::fs::create_dir_all(&sub).unwrap();
+        let per_file = records / files;
+        for f in 0..files {
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            for r in 0..per_file {
+                let k = f * per_file + r;
+                let line = signin_line(&format!("r-{k:06}"), "2025-03-01T10:00:00Z");
+                writeln!(gz, "{line}").unwrap();
+            }
+            std::fs::write(
+                sub.join(format!("PT1H-{f:04}.json.gz")),
+                gz.finish().unwrap(),
+            )
+            .unwrap();
+        }
+        peaks.push(peak_rss_kib(&["inspect", "-q", sub.to_str().unwrap()]));
+    }
+    let (few, many) = (peaks[0], peaks[1]);
+    // The same rows in 200 times as many files: generous room for per-file bookkeeping
+    // (each file's account), none for per-file buffers kept (2 MB a file before).
+    assert!(
+        many < few * 2 + 64 * 1024,
+        "peak {many} KiB for 2400 files against {few} KiB for 12"
+    );
+}
