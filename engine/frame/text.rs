@@ -14,8 +14,11 @@ use polars_buffer::Buffer;
 
 /// Cache slots per column (a power of two).
 const SLOTS: usize = 512;
-/// Bytes per completed buffer.
+/// Bytes per completed buffer, at most; a column's first buffers are smaller and double, so
+/// the few rows of a small file (an archive's hourly blob) do not each hold a megabyte.
 const BLOCK: usize = 1 << 20;
+/// A column's first buffer.
+const FIRST_BLOCK: usize = 16 << 10;
 
 pub struct TextBuilder {
     name: PlSmallStr,
@@ -24,6 +27,8 @@ pub struct TextBuilder {
     nulls: usize,
     buffers: Vec<Buffer<u8>>,
     current: Vec<u8>,
+    /// The size of the next buffer.
+    block: usize,
     total_bytes: usize,
     total_buffer: usize,
     cache: Vec<(u64, View)>,
@@ -39,6 +44,7 @@ impl TextBuilder {
             nulls: 0,
             buffers: Vec::new(),
             current: Vec::new(),
+            block: FIRST_BLOCK,
             total_bytes: 0,
             total_buffer: 0,
             cache: if repeats {
@@ -89,7 +95,8 @@ impl TextBuilder {
                 let full = std::mem::take(&mut self.current);
                 self.buffers.push(Buffer::from(full));
             }
-            self.current = Vec::with_capacity(BLOCK.max(bytes.len()));
+            self.current = Vec::with_capacity(self.block.max(bytes.len()));
+            self.block = (self.block * 2).min(BLOCK);
         }
         let offset = self.current.len() as u32;
         self.current.extend_from_slice(bytes);
@@ -109,7 +116,9 @@ impl TextBuilder {
 
     pub fn finish(mut self) -> StringChunked {
         if !self.current.is_empty() {
-            let last = std::mem::take(&mut self.current);
+            let mut last = std::mem::take(&mut self.current);
+            // The frame keeps its buffers as long as it lives: no room left unused.
+            last.shrink_to_fit();
             self.buffers.push(Buffer::from(last));
         }
         let validity = (self.nulls > 0).then(|| self.validity.into());
