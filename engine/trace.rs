@@ -79,3 +79,21 @@ impl Drop for Span {
         }
     }
 }
+
+/// Waits for a child process and returns its exit code (`None` when a signal ended it) and
+/// its own peak resident memory in KiB, as the kernel accounted it for that child alone:
+/// what the benches and tests that measure memory read.
+#[cfg(target_os = "linux")]
+pub fn wait_with_peak_rss(child: std::process::Child) -> std::io::Result<(Option<i32>, u64)> {
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is valid; wait4 fills it for this one child, which it reaps
+    // (std's own wait would then find it gone, so the handle is dropped unwaited).
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::wait4(pid, &mut status, 0, &mut usage) } != pid {
+        return Err(std::io::Error::last_os_error());
+    }
+    drop(child);
+    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+    Ok((code, usage.ru_maxrss.max(0) as u64))
+}

@@ -637,25 +637,17 @@ fn a_run_killed_while_it_writes_leaves_the_previous_outputs_whole() {
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
-/// Runs the binary and returns its peak resident memory in KiB (from the kernel's account of
-/// that one child).
-// wait4 reaps the child, which std's own wait cannot see.
-#[allow(clippy::zombie_processes)]
-fn peak_rss_kib(args: &[&str]) -> i64 {
+/// Runs the binary and returns its peak resident memory in KiB.
+fn peak_rss_kib(args: &[&str]) -> u64 {
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_idrisk"))
         .args(args)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is valid; wait4 fills it for this child only.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let pid = child.id() as libc::pid_t;
-    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(waited, pid);
-    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
-    usage.ru_maxrss
+    let (code, peak) = idrisk::trace::wait_with_peak_rss(child).unwrap();
+    assert_eq!(code, Some(0));
+    peak
 }
 
 #[test]
