@@ -380,36 +380,41 @@ pub fn load_files(files: &[PathBuf], options: &IngestOptions) -> Result<Ingested
 #[derive(Default)]
 struct Stack {
     all: Option<DataFrame>,
-    /// Small frames not yet gathered into one chunk.
+    /// Small files' frames not yet gathered into one chunk, and how many files they are.
     pending: Vec<DataFrame>,
+    pending_files: usize,
     height: usize,
 }
 
 impl Stack {
     const SMALL_FILES: usize = 64;
-    /// A frame this large is a chunk of its own.
+    /// A file with this many rows keeps its own chunks.
     const LARGE_ROWS: usize = 1 << 16;
 
     /// Takes one file's frames; returns the file's rows in the stack.
     fn push(&mut self, frames: Vec<DataFrame>) -> PolarsResult<std::ops::Range<usize>> {
         let start = self.height;
-        for frame in frames {
-            self.height += frame.height();
-            if frame.height() >= Self::LARGE_ROWS {
-                self.gather()?;
-                self.append(&frame)?;
-            } else if frame.height() > 0 {
-                self.pending.push(frame);
-            }
-        }
-        if self.pending.len() >= Self::SMALL_FILES {
+        let rows: usize = frames.iter().map(|f| f.height()).sum();
+        self.height += rows;
+        if rows >= Self::LARGE_ROWS {
+            // A large file's frames are chunks of their own, taken as they are.
             self.gather()?;
+            for frame in &frames {
+                self.append(frame)?;
+            }
+        } else if rows > 0 {
+            self.pending.extend(frames);
+            self.pending_files += 1;
+            if self.pending_files >= Self::SMALL_FILES {
+                self.gather()?;
+            }
         }
         Ok(start..self.height)
     }
 
     /// Copies the pending small frames into one chunk at the end of the stack.
     fn gather(&mut self) -> PolarsResult<()> {
+        self.pending_files = 0;
         let mut pending = std::mem::take(&mut self.pending).into_iter();
         let Some(mut gathered) = pending.next() else {
             return Ok(());
