@@ -383,11 +383,14 @@ struct Stack {
     /// Small files' frames not yet gathered into one chunk, and how many files they are.
     pending: Vec<DataFrame>,
     pending_files: usize,
+    gathers: usize,
     height: usize,
 }
 
 impl Stack {
     const SMALL_FILES: usize = 64;
+    /// Freed memory is handed back every this many gathers.
+    const GATHERS_PER_TRIM: usize = 8;
     /// A file with this many rows keeps its own chunks.
     const LARGE_ROWS: usize = 1 << 16;
 
@@ -407,6 +410,13 @@ impl Stack {
             self.pending_files += 1;
             if self.pending_files >= Self::SMALL_FILES {
                 self.gather()?;
+                self.gathers += 1;
+                if self.gathers.is_multiple_of(Self::GATHERS_PER_TRIM) {
+                    // The gathered files' own frames, and what reading them took, are free
+                    // now: handed back, they do not pile up over thousands of files (not at
+                    // every gather: each hand-back costs the pages' faults again).
+                    release_freed_memory();
+                }
             }
         }
         Ok(start..self.height)
