@@ -604,9 +604,8 @@ mod tests {
         assert_eq!(lines, [2, 3, 6]);
     }
 
-    #[test]
-    fn chunked_input_gives_the_same_records_as_whole_input() {
-        let doc = r#"{"@odata.context":"x","value":[{"id":"1","s":"a,b"},{"id":"2"},{"id":"3"}]}"#;
+    /// Asserts that `doc` cut into two chunks at every byte gives the records it gives whole.
+    fn same_records_at_every_cut(doc: &str) {
         let (whole, _, _) = split_all(doc);
         for cut in 1..doc.len() {
             let mut splitter = DocumentSplitter::new();
@@ -625,25 +624,19 @@ mod tests {
     }
 
     #[test]
+    fn chunked_input_gives_the_same_records_as_whole_input() {
+        same_records_at_every_cut(
+            r#"{"@odata.context":"x","value":[{"id":"1","s":"a,b"},{"id":"2"},{"id":"3"}]}"#,
+        );
+    }
+
+    #[test]
     fn a_byte_order_mark_cut_by_a_chunk_boundary_reads_as_a_whole_one() {
         // Found by the json_split fuzz target: a cut inside a BOM between a page's key and
         // the end of the input gave other records than the whole input.
-        let doc = "{\n  \"@odata.context\":\"x\",\n  \"@odata.nextLink\"   \u{feff}\n ";
-        let (whole, _, _) = split_all(doc);
-        for cut in 1..doc.len() {
-            let mut splitter = DocumentSplitter::new();
-            let mut buf = doc.as_bytes()[..cut].to_vec();
-            let mut got = Vec::new();
-            let mut out = Vec::new();
-            let used = splitter.split(&buf, false, &mut out);
-            got.extend(texts(&buf, &out).into_iter().map(String::from));
-            buf.drain(..used);
-            buf.extend_from_slice(&doc.as_bytes()[cut..]);
-            out.clear();
-            splitter.split(&buf, true, &mut out);
-            got.extend(texts(&buf, &out).into_iter().map(String::from));
-            assert_eq!(got, whole, "cut at {cut}");
-        }
+        same_records_at_every_cut(
+            "{\n  \"@odata.context\":\"x\",\n  \"@odata.nextLink\"   \u{feff}\n ",
+        );
     }
 
     #[test]
