@@ -13,7 +13,11 @@ fuzz_target!(|bytes: &[u8]| {
         file: "fuzz",
         line: 1,
     };
-    for kind in [RecordKind::SignIn, RecordKind::Diagnostic, RecordKind::LogAnalytics] {
+    for kind in [
+        RecordKind::SignIn,
+        RecordKind::Diagnostic,
+        RecordKind::LogAnalytics,
+    ] {
         let mut builder = FrameBuilder::with_capacity(1);
         let _ = push_record(kind, bytes, &codes, &source, &mut builder);
         let _ = builder.finish();
