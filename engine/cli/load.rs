@@ -20,11 +20,7 @@ pub fn load_inputs(
     columns: Option<Vec<&'static str>>,
 ) -> anyhow::Result<Ingested> {
     configure_threads(args.threads)?;
-    let files = if args.keep_going {
-        ingest::source::expand_inputs_keep_going(&args.inputs)
-    } else {
-        ingest::source::expand_inputs(&args.inputs)?
-    };
+    let files = ingest::source::expand(&args.inputs, args.keep_going)?;
     let total: u64 = files
         .iter()
         .filter_map(|f| std::fs::metadata(f).ok())

@@ -65,7 +65,7 @@ pub(super) fn finish(
         let ids = TiedIds::new(&all, &unread, &times)?;
         (1..all.height())
             .into_par_iter()
-            .all(|i| ids.strictly_before(&times, i - 1, i))
+            .all(|i| ids.order(&times, i - 1, i).is_lt())
     };
     let repeated = if strictly_ordered {
         Vec::new()
@@ -93,13 +93,13 @@ pub(super) fn finish(
         let ids = TiedIds::new(&all, &unread, &times)?;
         (1..all.height())
             .into_par_iter()
-            .all(|i| ids.in_order(&times, i - 1, i))
+            .all(|i| ids.order(&times, i - 1, i).is_le())
     } else {
         // Copies were found, so every column is in the frame.
         let ids = TiedIds::new(&all, &Unread::none(), &times)?;
         (0..all.height())
             .filter(|&i| keep[i])
-            .is_sorted_by(|&a, &b| ids.in_order(&times, a, b))
+            .is_sorted_by(|&a, &b| ids.order(&times, a, b).is_le())
     };
     let mut order: Vec<IdxSize> = Vec::new();
     if !already_ordered {
@@ -254,20 +254,11 @@ impl<'a> TiedIds<'a> {
         .unwrap_or("")
     }
 
-    /// Row `a` comes before row `b` and is not a copy of it: by time, then by id.
-    fn strictly_before(&self, times: &[i64], a: usize, b: usize) -> bool {
+    /// Rows `a` and `b` in (time, id) order.
+    fn order(&self, times: &[i64], a: usize, b: usize) -> std::cmp::Ordering {
         times[a]
             .cmp(&times[b])
             .then_with(|| self.get(a).cmp(self.get(b)))
-            .is_lt()
-    }
-
-    /// Row `a` may come before row `b`: by time, then by id.
-    fn in_order(&self, times: &[i64], a: usize, b: usize) -> bool {
-        times[a]
-            .cmp(&times[b])
-            .then_with(|| self.get(a).cmp(self.get(b)))
-            .is_le()
     }
 }
 

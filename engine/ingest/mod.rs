@@ -343,12 +343,7 @@ impl Part {
 
 /// Loads every input (files, directories, globs) into one deduplicated canonical frame.
 pub fn load(inputs: &[PathBuf], options: &IngestOptions) -> Result<Ingested, IngestError> {
-    let files = if options.keep_going {
-        source::expand_inputs_keep_going(inputs)
-    } else {
-        source::expand_inputs(inputs)?
-    };
-    load_files(&files, options)
+    load_files(&source::expand(inputs, options.keep_going)?, options)
 }
 
 /// Loads files already expanded by [`source::expand_inputs`].
@@ -359,9 +354,6 @@ pub fn load_files(files: &[PathBuf], options: &IngestOptions) -> Result<Ingested
     let span = crate::trace::span("read and parse");
     for path in files {
         let mut load = load_isolated(path, options)?;
-        if load.gzip {
-            map_transient_buffers();
-        }
         ranges.push(stack.push(std::mem::take(&mut load.frames))?);
         loads.push(load);
     }
@@ -453,31 +445,15 @@ impl Stack {
 }
 
 /// Hands memory freed by the allocator back to the system. glibc keeps freed blocks in its
-/// per-thread arenas; without this, a frame gathered column by column would hold the old and
-/// the new frame's pages at once, and peak memory would be twice the frame.
+/// per-thread arenas: without this, a frame gathered column by column would hold the old and
+/// the new frame's pages at once, and thousands of small files' transient buffers would pile
+/// up while they are read.
 pub(crate) fn release_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only returns unused heap pages to the system; it takes no pointers.
     unsafe {
         libc::malloc_trim(0);
     }
-}
-
-/// Keeps glibc's threshold for serving an allocation by its own memory map at its starting
-/// 128 KiB. glibc raises it each time a mapped block is freed (up to 32 MiB), after which
-/// a gzip decoder's buffers and each file's decompressed chunk come from the heap instead,
-/// and the long-lived rows allocated between them keep the freed space from being reused or
-/// returned: 5,700 gzipped hourly blobs held 0.8 GB where they need 0.36 GB. Set once, on
-/// the first gzip input (measured on plain files it only slowed the read).
-fn map_transient_buffers() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    ONCE.call_once(|| {
-        // SAFETY: mallopt only changes an allocator setting; it takes no pointers.
-        unsafe {
-            libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
-        }
-    });
 }
 
 /// Reads one file so that nothing in it can take the others down: damaged content, and a

@@ -60,9 +60,13 @@ pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, IngestError> {
     Ok(files)
 }
 
-/// Like [`expand_inputs`], but an input that matches nothing is kept as named: the load then
-/// reports it as an unreadable file instead of stopping (`--keep-going`).
-pub fn expand_inputs_keep_going(inputs: &[PathBuf]) -> Vec<PathBuf> {
+/// [`expand_inputs`], or with `keep_going` each input on its own, an input that matches
+/// nothing kept as named: the load then reports it as an unreadable file instead of stopping
+/// (`--keep-going`).
+pub fn expand(inputs: &[PathBuf], keep_going: bool) -> Result<Vec<PathBuf>, IngestError> {
+    if !keep_going {
+        return expand_inputs(inputs);
+    }
     let mut files = Vec::new();
     for input in inputs {
         match expand_inputs(std::slice::from_ref(input)) {
@@ -72,7 +76,7 @@ pub fn expand_inputs_keep_going(inputs: &[PathBuf]) -> Vec<PathBuf> {
     }
     files.sort();
     files.dedup();
-    files
+    Ok(files)
 }
 
 fn is_glob(path: &Path) -> bool {
