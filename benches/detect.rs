@@ -10,22 +10,22 @@
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use idrisk::detect::context::Enrichment;
 use idrisk::detect::{registry, run_all, Context};
+use idrisk::enrich::sources::synth_side_files;
 use idrisk::enrich::sources::Sources;
 use idrisk::geo::distance_km;
 use idrisk::rules::Rules;
-use idrisk::synth::side_files::{source_files, write_side_files};
+use idrisk::synth::side_files::write_side_files;
 use idrisk::synth::{generate, SynthConfig};
 
 fn detect(c: &mut Criterion) {
     let rules = Rules::builtin();
-    let codes = rules.outcome_codes();
     let config = SynthConfig::new(500, 30, 3);
-    let tenant = generate(&config, &codes);
-    let frame = tenant.frame(&codes);
+    let tenant = generate(&config);
+    let frame = tenant.frame();
     let dir = tempfile::tempdir().expect("temporary directory");
     write_side_files(&tenant, dir.path()).expect("side files written");
     // As the README's command: the log's own coordinates, no GeoIP databases.
-    let sources = Sources::open(&source_files(dir.path(), false)).expect("side files opened");
+    let sources = Sources::open(&synth_side_files(dir.path(), false)).expect("side files opened");
     let enrichment = Enrichment::from_sources(&sources, &rules);
     let ctx =
         Context::with_enrichment(&frame, None, &rules.networks, &enrichment).expect("context");

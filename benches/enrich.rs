@@ -6,16 +6,14 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use idrisk::enrich::{AnonymousSources, GeoIp};
-use idrisk::rules::Rules;
 use idrisk::synth::side_files::write_side_files;
 use idrisk::synth::{generate, SynthConfig};
 use rayon::prelude::*;
 
 fn enrich(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let codes = Rules::builtin().outcome_codes();
     let config = SynthConfig::new(20, 2, 1);
-    write_side_files(&generate(&config, &codes), dir.path()).expect("side files");
+    write_side_files(&generate(&config), dir.path()).expect("side files");
     let geo = GeoIp::open(
         Some(&dir.path().join("geoip-city.mmdb")),
         Some(&dir.path().join("geoip-asn.mmdb")),

@@ -12,21 +12,21 @@ use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use idrisk::detect::context::Enrichment;
+use idrisk::enrich::sources::synth_side_files;
 use idrisk::enrich::sources::Sources;
 use idrisk::ingest::{self, IngestOptions};
 use idrisk::report::score::{columns_read, score};
 use idrisk::report::{write_tables, Format, Staged};
 use idrisk::rules::Rules;
 use idrisk::synth::output::{write_signins, SynthShape, Target};
-use idrisk::synth::side_files::{source_files, write_side_files};
+use idrisk::synth::side_files::write_side_files;
 use idrisk::synth::{generate, SynthConfig};
 
 /// Writes the tenant's sign-ins under `dir/signins` (zstd) and `dir/signins-lz4`, and its
 /// side files into `dir`.
 fn make_tenant(dir: &Path, users: u32) -> u64 {
-    let codes = Rules::builtin().outcome_codes();
     let config = SynthConfig::new(users, 30, 3);
-    let tenant = generate(&config, &codes);
+    let tenant = generate(&config);
     for (name, compression) in [
         ("signins", idrisk::ingest::Compression::Zstd),
         ("signins-lz4", idrisk::ingest::Compression::Lz4),
@@ -38,7 +38,7 @@ fn make_tenant(dir: &Path, users: u32) -> u64 {
             gzip: false,
             compression,
         };
-        write_signins(&tenant, SynthShape::Parquet, target, &codes).expect("tenant written");
+        write_signins(&tenant, SynthShape::Parquet, target).expect("tenant written");
     }
     write_side_files(&tenant, dir).expect("side files written");
     tenant.events.len() as u64
@@ -55,7 +55,7 @@ fn whole_score(c: &mut Criterion) {
     let parquet_lz4 = dir.path().join("signins-lz4/signins.parquet");
     let rules = Rules::builtin();
     // As the README's command: the log's own coordinates, no GeoIP databases.
-    let sources = Sources::open(&source_files(dir.path(), false)).expect("side files opened");
+    let sources = Sources::open(&synth_side_files(dir.path(), false)).expect("side files opened");
     let enrichment = Enrichment::from_sources(&sources, &rules);
     let out = dir.path().join("out");
     std::fs::create_dir_all(&out).expect("output directory");

@@ -9,7 +9,6 @@ use clap::Args;
 use super::{configure_threads, EXIT_OK};
 use crate::ingest::values::parse_time;
 use crate::ingest::Compression;
-use crate::rules::Rules;
 use crate::synth::output::{write_signins, SynthShape, Target};
 use crate::synth::side_files::write_side_files;
 use crate::synth::{generate, SynthConfig};
@@ -82,10 +81,9 @@ pub fn run(args: SynthArgs) -> anyhow::Result<i32> {
         start,
         attack_rate: args.attack_rate,
     };
-    let codes = Rules::builtin().outcome_codes();
     let began = Instant::now();
     let span = crate::trace::span("synth: generate");
-    let tenant = generate(&config, &codes);
+    let tenant = generate(&config);
     let generated = began.elapsed();
     drop(span);
     let signins = args.out.join("signins");
@@ -103,7 +101,7 @@ pub fn run(args: SynthArgs) -> anyhow::Result<i32> {
     };
     // The side files do not depend on the sign-ins' shape: written meanwhile.
     let (files, side) = rayon::join(
-        || write_signins(&tenant, args.shape, target, &codes),
+        || write_signins(&tenant, args.shape, target),
         || write_side_files(&tenant, &args.out),
     );
     let files = files.with_context(|| format!("writing sign-ins under '{}'", signins.display()))?;

@@ -3,6 +3,12 @@
 //! attempts per user. A detection fires only for sign-ins validated from a spraying source
 //! during the campaign or shortly after (no detection for an unsuccessful spray); every
 //! campaign, successful or not, is listed in `summary.json`.
+//!
+//! Only failures and successes from a network the user had never signed in from count. A
+//! big residential ASN, a carrier or an office egress carries thousands of employees, and at
+//! enterprise size ten of them mistype their password within half an hour all day long, from
+//! the homes and phones they always use; a sprayer's addresses are new to every account it
+//! tries.
 
 use std::collections::{BTreeSet, VecDeque};
 
@@ -99,8 +105,8 @@ impl PasswordSpray {
     }
 
     /// Every campaign with its source, by address then by ASN.
-    fn all_campaigns(&self, ctx: &Context) -> Vec<(Campaign, Source)> {
-        let failures = failures(ctx);
+    fn all_campaigns(&self, ctx: &Context, new_network: &[bool]) -> Vec<(Campaign, Source)> {
+        let failures = failures(ctx, new_network);
         // Each address's failures, addresses in their order, each in time order (the sort
         // is stable). A campaign takes `min_users` users, so smaller groups are passed over.
         let mut by_address: Vec<(u32, Failure)> = failures
@@ -162,16 +168,80 @@ struct Failure {
     user: usize,
 }
 
-/// Every credential failure of a known user, in time order: all that campaigns are made of.
-/// Found by one scan in position order, a small share of all sign-ins.
-fn failures(ctx: &Context) -> Vec<Failure> {
-    ctx.select_by_time(|row| ctx.outcome[row] == Outcome::CredentialFailure && ctx.users_row(row))
-        .into_par_iter()
-        .map(|row| Failure {
-            row,
-            user: ctx.users.partition_point(|&(_, end)| end <= row),
-        })
-        .collect()
+/// Every credential failure of a known user from a network new to that user, in time
+/// order: all that campaigns are made of. Found by one scan in position order, a small share
+/// of all sign-ins.
+fn failures(ctx: &Context, new_network: &[bool]) -> Vec<Failure> {
+    ctx.select_by_time(|row| {
+        ctx.outcome[row] == Outcome::CredentialFailure && ctx.users_row(row) && new_network[row]
+    })
+    .into_par_iter()
+    .map(|row| Failure {
+        row,
+        user: ctx.users.partition_point(|&(_, end)| end <= row),
+    })
+    .collect()
+}
+
+/// For every position of a user: its /24 (IPv6 /48) is one the user had not signed in from
+/// successfully before this moment (a position without a network counts as new). Positions
+/// are in (user, time) order, so one pass per user keeps the networks seen so far.
+fn new_networks(ctx: &Context) -> Vec<bool> {
+    ctx.per_user(|_, start, end, out| {
+        let mut seen = NetworksSeen::default();
+        let mut k = start;
+        while k < end {
+            // Sign-ins of one moment see the same history: a typo and its success in the
+            // same second both count as familiar or both as new.
+            let t = ctx.time[k];
+            let same = (k..end).take_while(|&j| ctx.time[j] == t).count();
+            for j in k..k + same {
+                out.push(ctx.network(j).is_none_or(|n| !seen.contains(n)));
+            }
+            for j in k..k + same {
+                if let (true, Some(n)) = (ctx.outcome[j].validated(), ctx.network(j)) {
+                    seen.insert(n);
+                }
+            }
+            k += same;
+        }
+    })
+}
+
+/// A user's networks so far: a short list for nearly everyone, a set for accounts that sign
+/// in from hundreds of networks.
+#[derive(Default)]
+struct NetworksSeen {
+    few: Vec<u64>,
+    many: Option<ahash::AHashSet<u64>>,
+}
+
+impl NetworksSeen {
+    const FEW: usize = 32;
+
+    fn contains(&self, network: u64) -> bool {
+        match &self.many {
+            Some(set) => set.contains(&network),
+            None => self.few.contains(&network),
+        }
+    }
+
+    fn insert(&mut self, network: u64) {
+        if self.contains(network) {
+            return;
+        }
+        match &mut self.many {
+            Some(set) => {
+                set.insert(network);
+            }
+            None if self.few.len() < Self::FEW => self.few.push(network),
+            None => {
+                let mut set: ahash::AHashSet<u64> = self.few.drain(..).collect();
+                set.insert(network);
+                self.many = Some(set);
+            }
+        }
+    }
 }
 
 impl Detector for PasswordSpray {
@@ -190,17 +260,19 @@ impl Detector for PasswordSpray {
     }
 
     fn detect(&self, ctx: &Context) -> Vec<Finding> {
-        self.findings(ctx, &self.all_campaigns(ctx))
+        self.detect_with_campaigns(ctx).0
     }
 
     fn campaigns(&self, ctx: &Context) -> Vec<Value> {
-        campaign_summaries(&self.all_campaigns(ctx))
+        let new_network = new_networks(ctx);
+        campaign_summaries(&self.all_campaigns(ctx, &new_network))
     }
 
     fn detect_with_campaigns(&self, ctx: &Context) -> (Vec<Finding>, Vec<Value>) {
-        let campaigns = self.all_campaigns(ctx);
+        let new_network = new_networks(ctx);
+        let campaigns = self.all_campaigns(ctx, &new_network);
         (
-            self.findings(ctx, &campaigns),
+            self.findings(ctx, &campaigns, &new_network),
             campaign_summaries(&campaigns),
         )
     }
@@ -223,8 +295,14 @@ fn campaign_summaries(campaigns: &[(Campaign, Source)]) -> Vec<Value> {
 }
 
 impl PasswordSpray {
-    /// Validated sign-ins from a campaign's source while it ran (and a grace period after).
-    fn findings(&self, ctx: &Context, campaigns: &[(Campaign, Source)]) -> Vec<Finding> {
+    /// Validated sign-ins from a campaign's source while it ran (and a grace period after),
+    /// from a network new to the user: a sprayed password that worked.
+    fn findings(
+        &self,
+        ctx: &Context,
+        campaigns: &[(Campaign, Source)],
+        new_network: &[bool],
+    ) -> Vec<Finding> {
         let grace = i64::from(self.config.success_grace_minutes) * 60_000_000;
         let mut fired: BTreeSet<usize> = BTreeSet::new();
         let mut findings = Vec::new();
@@ -283,6 +361,7 @@ impl PasswordSpray {
                 let t = ctx.time[row];
                 if ctx.outcome[row].validated()
                     && ctx.users_row(row)
+                    && new_network[row]
                     && t >= ctx.score_since
                     && fired.insert(row)
                 {
@@ -384,9 +463,91 @@ mod tests {
         assert!(campaigns.is_empty());
     }
 
+    /// The frame of `s` with every sign-in in one ASN.
+    fn in_one_asn(s: &[SignIn]) -> polars::prelude::DataFrame {
+        use polars::prelude::{IntoColumn, NewChunkedArray, UInt32Chunked};
+        let mut frame = frame(s);
+        let asns = UInt32Chunked::from_iter_options(
+            crate::frame::col::asn.into(),
+            s.iter().map(|_| Some(64500)),
+        );
+        frame
+            .replace(crate::frame::col::asn, asns.into_column())
+            .unwrap();
+        frame
+    }
+
+    fn run_in_one_asn(s: &[SignIn]) -> (Vec<String>, Vec<Value>) {
+        let rules = Rules::builtin();
+        let frame = in_one_asn(s);
+        let ctx = Context::new(&frame, None, &rules.networks).unwrap();
+        let d = PasswordSpray::new(rules.password_spray);
+        let (found, campaigns) = d.detect_with_campaigns(&ctx);
+        let users = found
+            .iter()
+            .filter_map(|f| ctx.text(crate::frame::col::user_id, f.row))
+            .collect();
+        (users, campaigns)
+    }
+
+    const HOMES: [&str; 15] = [
+        "10.1.1.5",
+        "10.1.2.5",
+        "10.1.3.5",
+        "10.1.4.5",
+        "10.1.5.5",
+        "10.1.6.5",
+        "10.1.7.5",
+        "10.1.8.5",
+        "10.1.9.5",
+        "10.1.10.5",
+        "10.1.11.5",
+        "10.1.12.5",
+        "10.1.13.5",
+        "10.1.14.5",
+        "10.1.15.5",
+    ];
+
+    /// Each user signs in from home a day before the tests' failures.
+    fn at_home_yesterday() -> Vec<SignIn> {
+        USERS
+            .iter()
+            .zip(HOMES)
+            .enumerate()
+            .map(|(k, (u, ip))| sign_in(u, k as i64, ip, 0))
+            .collect()
+    }
+
+    #[test]
+    fn a_crowd_of_typos_from_the_users_own_homes_on_one_isp_is_no_spray() {
+        // Fifteen customers of one ISP, each at home since yesterday, mistype their password
+        // within a quarter of an hour (a password-expiry morning) and then get it right.
+        let mut s = at_home_yesterday();
+        for (k, (u, ip)) in USERS.iter().zip(HOMES).enumerate() {
+            s.push(sign_in(u, 1440 + k as i64, ip, 50126));
+            s.push(sign_in(u, 1441 + k as i64, ip, 0));
+        }
+        let (users, campaigns) = run_in_one_asn(&s);
+        assert!(users.is_empty(), "{users:?}");
+        assert!(campaigns.is_empty(), "{campaigns:?}");
+    }
+
+    #[test]
+    fn the_same_failures_from_addresses_new_to_each_user_are_a_spray() {
+        // The control: one ASN, the same fifteen users and times, but every failure from an
+        // address the user never used, and one success from such an address.
+        let mut s = at_home_yesterday();
+        for (k, u) in USERS.iter().enumerate() {
+            s.push(sign_in(u, 1440 + k as i64, "203.0.113.9", 50126));
+        }
+        s.push(sign_in("u4", 1460, "203.0.113.9", 0));
+        let (users, campaigns) = run_in_one_asn(&s);
+        assert_eq!(users, ["u4"]);
+        assert_eq!(campaigns.len(), 2, "by address and by ASN: {campaigns:?}");
+    }
+
     #[test]
     fn a_spray_spread_over_an_asn_fires_inside_its_window_only() {
-        use polars::prelude::{IntoColumn, NewChunkedArray, UInt32Chunked};
         const IPS: [&str; 15] = [
             "203.0.113.1",
             "203.0.113.2",
@@ -413,23 +574,11 @@ mod tests {
             .collect();
         s.push(sign_in("victim", 16, "203.0.113.99", 0));
         s.push(sign_in("later", 16 + 24 * 60, "203.0.113.98", 0));
-        let mut frame = frame(&s);
-        let asns = UInt32Chunked::from_iter_options(
-            crate::frame::col::asn.into(),
-            s.iter().map(|_| Some(64500)),
-        );
-        frame
-            .replace(crate::frame::col::asn, asns.into_column())
-            .unwrap();
-        let rules = Rules::builtin();
-        let ctx = Context::new(&frame, None, &rules.networks).unwrap();
-        let d = PasswordSpray::new(rules.password_spray);
-        let found = d.detect(&ctx);
-        let users: Vec<String> = found
-            .iter()
-            .filter_map(|f| ctx.text(crate::frame::col::user_id, f.row))
-            .collect();
+        // A customer of the same ISP at the home she has used since yesterday.
+        s.push(sign_in("neighbour", -1440, "198.18.7.7", 0));
+        s.push(sign_in("neighbour", 17, "198.18.7.7", 0));
+        let (users, campaigns) = run_in_one_asn(&s);
         assert_eq!(users, ["victim"]);
-        assert_eq!(found[0].evidence["source"], "asn 64500");
+        assert_eq!(campaigns[0]["source"], "asn 64500");
     }
 }

@@ -43,3 +43,17 @@ fn read_lists(paths: &[PathBuf]) -> anyhow::Result<IpSet> {
     }
     Ok(set)
 }
+
+/// The side files `idrisk synth` writes into `dir`, as a run's enrichment files; `geoip`:
+/// with the City and ASN databases (without, the log's own coordinates stand).
+pub fn synth_side_files(dir: &std::path::Path, geoip: bool) -> FilesConfig {
+    FilesConfig {
+        geoip_city: geoip.then(|| dir.join("geoip-city.mmdb")),
+        geoip_asn: geoip.then(|| dir.join("geoip-asn.mmdb")),
+        anonymous_ip: Some(dir.join("anonymous-ip.mmdb")),
+        anonymous_lists: vec![dir.join("tor-exit-nodes.txt")],
+        threat_intel: vec![dir.join("threat-intel.txt")],
+        infected_lists: vec![dir.join("infected-ips.txt")],
+        leaked_accounts: vec![dir.join("leaked-accounts.txt")],
+    }
+}

@@ -294,6 +294,14 @@ pub struct OutcomeCodes {
 }
 
 impl OutcomeCodes {
+    /// The classes of codes that reject the credential and of codes that accept it.
+    pub fn of(rejected: &[i32], accepted: &[i32]) -> Self {
+        OutcomeCodes {
+            credential_failure: rejected.to_vec(),
+            credential_valid: accepted.to_vec(),
+        }
+    }
+
     /// The outcome class of an error code.
     pub fn classify(&self, code: i32) -> &'static str {
         if code == 0 {

@@ -78,10 +78,13 @@ pub struct Tenant {
     pub events: Vec<Event>,
     pub labels: Vec<Label>,
     pub intelligence: Intelligence,
+    /// What the error codes the generator writes mean (see [`world::outcome_codes`]).
+    pub codes: OutcomeCodes,
 }
 
 /// Generates a tenant. The same config gives the same tenant, whatever the thread count.
-pub fn generate(config: &SynthConfig, codes: &OutcomeCodes) -> Tenant {
+pub fn generate(config: &SynthConfig) -> Tenant {
+    let codes = world::outcome_codes();
     let plan = Plan::new();
     let users = tenant::make_users(config, &plan);
     let services = tenant::make_services(config);
@@ -119,11 +122,7 @@ pub fn generate(config: &SynthConfig, codes: &OutcomeCodes) -> Tenant {
     events.par_sort_unstable_by(|a, b| a.time.cmp(&b.time).then(a.id.cmp(&b.id)));
     drop(t);
     let t = crate::trace::span("synth: labels");
-    let validated = |code: i32| {
-        let outcome = codes.classify(code);
-        outcome == crate::frame::outcome::SUCCESS
-            || outcome == crate::frame::outcome::CREDENTIAL_VALID
-    };
+    let validated = |code: i32| code == 0 || world::PASSWORD_ACCEPTED.contains(&code);
     expected.extend(attacks::label_listed(
         &events,
         &plan,
@@ -141,6 +140,7 @@ pub fn generate(config: &SynthConfig, codes: &OutcomeCodes) -> Tenant {
         events,
         labels,
         intelligence,
+        codes,
     }
 }
 
@@ -177,29 +177,24 @@ fn write_labels(expected: &[Expected], users: &[User]) -> Vec<Label> {
 impl Tenant {
     /// The canonical frame of the tenant's sign-ins, as the readers would produce it from
     /// a shape that has every field.
-    pub fn frame(&self, codes: &OutcomeCodes) -> DataFrame {
-        self.frame_of(&self.events, codes)
+    pub fn frame(&self) -> DataFrame {
+        self.frame_of(&self.events)
     }
 
     /// The canonical frame of some of the tenant's events. Parts have a fixed size, not one
     /// that follows the thread count, so the frame's chunks (and the Parquet written from
     /// them) are the same on every machine.
-    pub fn frame_of(&self, events: &[Event], codes: &OutcomeCodes) -> DataFrame {
-        self.build_frame(events, codes, FrameBuilder::with_capacity)
+    pub fn frame_of(&self, events: &[Event]) -> DataFrame {
+        self.build_frame(events, FrameBuilder::with_capacity)
     }
 
     /// [`Self::frame_of`] for a frame encoded and dropped at once: recurring text is not
     /// stored once (see [`FrameBuilder::transient`]).
-    pub fn transient_frame_of(&self, events: &[Event], codes: &OutcomeCodes) -> DataFrame {
-        self.build_frame(events, codes, FrameBuilder::transient)
+    pub fn transient_frame_of(&self, events: &[Event]) -> DataFrame {
+        self.build_frame(events, FrameBuilder::transient)
     }
 
-    fn build_frame(
-        &self,
-        events: &[Event],
-        codes: &OutcomeCodes,
-        builder: fn(usize) -> FrameBuilder,
-    ) -> DataFrame {
+    fn build_frame(&self, events: &[Event], builder: fn(usize) -> FrameBuilder) -> DataFrame {
         const PART: usize = 1 << 16;
         const BLOCK: usize = 512;
         let parts: Vec<DataFrame> = events
@@ -214,7 +209,7 @@ impl Tenant {
                     let rows: Vec<Row<'_>> = block
                         .iter()
                         .zip(&texts)
-                        .map(|(event, text)| self.row_with(event, codes, text))
+                        .map(|(event, text)| self.row_with(event, text))
                         .collect();
                     builder.push_block(&rows);
                 }
@@ -232,12 +227,7 @@ impl Tenant {
     /// The canonical row of an event: what every shape writer renders, and what a reader of
     /// a shape with every field gives back. Its ids and address are borrowed from `text`
     /// (filled for this event), so building a frame allocates nothing per row.
-    pub fn row_with<'a>(
-        &'a self,
-        event: &Event,
-        codes: &OutcomeCodes,
-        text: &'a EventText,
-    ) -> Row<'a> {
+    pub fn row_with<'a>(&'a self, event: &Event, text: &'a EventText) -> Row<'a> {
         let net = &self.plan.networks[event.net];
         let mut row = Row {
             time: event.time,
@@ -292,20 +282,15 @@ impl Tenant {
                 row.conditional_access_status = Some(Cow::Borrowed("notApplied"));
             }
         }
-        row.derive(codes);
+        row.derive(&self.codes);
         row
     }
 
     /// Calls `with` on the canonical row of `event`.
-    pub fn with_row<T>(
-        &self,
-        event: &Event,
-        codes: &OutcomeCodes,
-        with: impl FnOnce(&Row<'_>) -> T,
-    ) -> T {
+    pub fn with_row<T>(&self, event: &Event, with: impl FnOnce(&Row<'_>) -> T) -> T {
         let mut text = EventText::default();
         text.fill(event);
-        with(&self.row_with(event, codes, &text))
+        with(&self.row_with(event, &text))
     }
 }
 

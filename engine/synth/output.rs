@@ -129,19 +129,18 @@ pub fn write_signins(
     tenant: &Tenant,
     shape: SynthShape,
     target: Target<'_>,
-    codes: &OutcomeCodes,
 ) -> anyhow::Result<Vec<PathBuf>> {
     match shape {
         SynthShape::Parquet => {
             let path = target.dir.join("signins.parquet");
-            write_parquet(tenant, &path, codes, target.compression)?;
+            write_parquet(tenant, &path, target.compression)?;
             Ok(vec![path])
         }
-        SynthShape::Diagnostic => Ok(diagnostic(tenant, target, codes)?),
-        SynthShape::Graph => Ok(graph(tenant, target, codes)?),
-        SynthShape::PortalJson => Ok(portal_json(tenant, target, codes)?),
-        SynthShape::PortalCsv => Ok(portal_csv(tenant, target, codes)?),
-        SynthShape::LogAnalytics => Ok(log_analytics(tenant, target, codes)?),
+        SynthShape::Diagnostic => Ok(diagnostic(tenant, target)?),
+        SynthShape::Graph => Ok(graph(tenant, target)?),
+        SynthShape::PortalJson => Ok(portal_json(tenant, target)?),
+        SynthShape::PortalCsv => Ok(portal_csv(tenant, target)?),
+        SynthShape::LogAnalytics => Ok(log_analytics(tenant, target)?),
     }
 }
 
@@ -150,7 +149,6 @@ pub fn write_signins(
 fn write_parquet(
     tenant: &Tenant,
     path: &Path,
-    codes: &OutcomeCodes,
     compression: crate::ingest::Compression,
 ) -> anyhow::Result<()> {
     let mut writer = crate::ingest::CanonicalParquetWriter::create(path, compression)?;
@@ -158,7 +156,7 @@ fn write_parquet(
     // so memory follows a group, not the tenant.
     for events in tenant.events.chunks(ROW_GROUP_ROWS) {
         let _span = crate::trace::span("synth: parquet group");
-        let group = writer.encode(&tenant.transient_frame_of(events, codes))?;
+        let group = writer.encode(&tenant.transient_frame_of(events))?;
         writer.write_encoded(group)?;
     }
     writer.finish()?;
@@ -236,11 +234,7 @@ fn category(kind: &str) -> (&'static str, &'static str) {
     }
 }
 
-fn diagnostic(
-    tenant: &Tenant,
-    target: Target<'_>,
-    codes: &OutcomeCodes,
-) -> std::io::Result<Vec<PathBuf>> {
+fn diagnostic(tenant: &Tenant, target: Target<'_>) -> std::io::Result<Vec<PathBuf>> {
     let mut writers = Writers::new();
     let mut scratch = super::EventText::default();
     let mut paths = Vec::new();
@@ -254,7 +248,7 @@ fn diagnostic(
             hour = this_hour;
         }
         scratch.fill(event);
-        let row = tenant.row_with(event, codes, &scratch);
+        let row = tenant.row_with(event, &scratch);
         let (category, container) = category(event.event_type);
         let stamp = format_time(event.time);
         let name = format!(
@@ -297,18 +291,14 @@ fn by_day(events: &[Event]) -> Vec<&[Event]> {
         .collect()
 }
 
-fn graph(
-    tenant: &Tenant,
-    target: Target<'_>,
-    codes: &OutcomeCodes,
-) -> std::io::Result<Vec<PathBuf>> {
+fn graph(tenant: &Tenant, target: Target<'_>) -> std::io::Result<Vec<PathBuf>> {
     let mut paths = Vec::new();
     for day in by_day(&tenant.events) {
         // Graph lists newest first.
         let rows: Vec<Value> = day
             .iter()
             .rev()
-            .map(|e| tenant.with_row(e, codes, signin_json))
+            .map(|e| tenant.with_row(e, signin_json))
             .collect();
         let pages = rows.chunks(1000).count();
         for (n, page) in rows.chunks(1000).enumerate() {
@@ -344,11 +334,7 @@ fn download_prefix(kind: &str) -> &'static str {
     }
 }
 
-fn portal_json(
-    tenant: &Tenant,
-    target: Target<'_>,
-    codes: &OutcomeCodes,
-) -> std::io::Result<Vec<PathBuf>> {
+fn portal_json(tenant: &Tenant, target: Target<'_>) -> std::io::Result<Vec<PathBuf>> {
     let mut paths = Vec::new();
     for day in by_day(&tenant.events) {
         let mut files: std::collections::BTreeMap<&str, Vec<Value>> = Default::default();
@@ -356,7 +342,7 @@ fn portal_json(
             files
                 .entry(download_prefix(event.event_type))
                 .or_default()
-                .push(tenant.with_row(event, codes, signin_json));
+                .push(tenant.with_row(event, signin_json));
         }
         for (prefix, rows) in files {
             let name = format!("{prefix}_{}.json", day_range(day[0].time));
@@ -515,11 +501,7 @@ fn portal_cell(row: &Row<'_>, column: &str, codes: &OutcomeCodes) -> String {
     }
 }
 
-fn portal_csv(
-    tenant: &Tenant,
-    target: Target<'_>,
-    codes: &OutcomeCodes,
-) -> anyhow::Result<Vec<PathBuf>> {
+fn portal_csv(tenant: &Tenant, target: Target<'_>) -> anyhow::Result<Vec<PathBuf>> {
     let mut scratch = super::EventText::default();
     let mut paths = Vec::new();
     for day in by_day(&tenant.events) {
@@ -546,9 +528,9 @@ fn portal_csv(
                 paths.push(path);
             }
             scratch.fill(event);
-            let row = tenant.row_with(event, codes, &scratch);
+            let row = tenant.row_with(event, &scratch);
             let w = files.get_mut(prefix).expect("inserted above");
-            w.write_record(header.iter().map(|c| portal_cell(&row, c, codes)))?;
+            w.write_record(header.iter().map(|c| portal_cell(&row, c, &tenant.codes)))?;
         }
         for (_, w) in files {
             w.into_inner().map_err(|e| e.into_error())?.finish()?;
@@ -557,18 +539,14 @@ fn portal_csv(
     Ok(paths)
 }
 
-fn log_analytics(
-    tenant: &Tenant,
-    target: Target<'_>,
-    codes: &OutcomeCodes,
-) -> std::io::Result<Vec<PathBuf>> {
+fn log_analytics(tenant: &Tenant, target: Target<'_>) -> std::io::Result<Vec<PathBuf>> {
     let mut scratch = super::EventText::default();
     let mut paths = Vec::new();
     for day in by_day(&tenant.events) {
         let mut tables: std::collections::BTreeMap<&str, Vec<Value>> = Default::default();
         for event in day {
             scratch.fill(event);
-            let row = tenant.row_with(event, codes, &scratch);
+            let row = tenant.row_with(event, &scratch);
             let (category, _) = category(event.event_type);
             let table = match event.event_type {
                 event_type::INTERACTIVE_USER => "SigninLogs",

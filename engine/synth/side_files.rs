@@ -69,20 +69,6 @@ fn net_of(base: u32, prefix: u8) -> anyhow::Result<IpNet> {
     Ok(IpNet::V4(Ipv4Net::new(Ipv4Addr::from(base), prefix)?))
 }
 
-/// The side files [`write_side_files`] writes into `dir`, as a run's enrichment files;
-/// `geoip`: with the City and ASN databases (without, the log's own coordinates stand).
-pub fn source_files(dir: &Path, geoip: bool) -> crate::rules::FilesConfig {
-    crate::rules::FilesConfig {
-        geoip_city: geoip.then(|| dir.join("geoip-city.mmdb")),
-        geoip_asn: geoip.then(|| dir.join("geoip-asn.mmdb")),
-        anonymous_ip: Some(dir.join("anonymous-ip.mmdb")),
-        anonymous_lists: vec![dir.join("tor-exit-nodes.txt")],
-        threat_intel: vec![dir.join("threat-intel.txt")],
-        infected_lists: vec![dir.join("infected-ips.txt")],
-        leaked_accounts: vec![dir.join("leaked-accounts.txt")],
-    }
-}
-
 /// Writes every side file into `dir`; returns the paths written.
 pub fn write_side_files(tenant: &Tenant, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;

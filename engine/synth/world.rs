@@ -4,6 +4,8 @@
 //! Coordinates are the cities' published centres, rounded; UTC offsets are standard time
 //! (daylight saving is ignored: an hour of drift in working hours changes nothing here).
 
+use crate::frame::OutcomeCodes;
+
 /// A city users live in, travel to or attack from.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct City {
@@ -32,6 +34,20 @@ const fn city(
         longitude,
         utc_offset,
     }
+}
+
+/// Error codes the generator writes whose sign-in got the password right: the flow was
+/// interrupted after it (an MFA prompt, "keep me signed in", an expired or reset password).
+/// These are what the codes mean in Entra's documentation, facts of the world this
+/// generator simulates; no threshold or rules list is read.
+pub const PASSWORD_ACCEPTED: &[i32] = &[50055, 50074, 50076, 50125, 50140];
+
+/// Error codes the generator writes for a wrong password or an unknown user.
+pub const PASSWORD_REJECTED: &[i32] = &[50126, 50034, 50053];
+
+/// The outcome classes of the codes above, for the canonical frame's derived columns.
+pub fn outcome_codes() -> OutcomeCodes {
+    OutcomeCodes::of(PASSWORD_REJECTED, PASSWORD_ACCEPTED)
 }
 
 /// Cities the tenant's users live in: an international company with offices in Europe, the

@@ -324,12 +324,13 @@ fn enrichment_files_named_in_the_rules_are_used_and_checked() {
 #[test]
 fn a_projected_parquet_load_scores_as_a_whole_load_with_nameless_users_and_tied_times() {
     use idrisk::detect::context::Enrichment;
+    use idrisk::enrich::sources::synth_side_files;
     use idrisk::enrich::sources::Sources;
     use idrisk::frame::{col, time_values};
     use idrisk::ingest::{load_files, write_canonical_parquet, Compression, IngestOptions};
     use idrisk::report::score::{columns_read, score};
     use idrisk::rules::Rules;
-    use idrisk::synth::side_files::{source_files, write_side_files};
+    use idrisk::synth::side_files::write_side_files;
     use idrisk::synth::{generate, SynthConfig};
     use polars::prelude::*;
 
@@ -339,8 +340,8 @@ fn a_projected_parquet_load_scores_as_a_whole_load_with_nameless_users_and_tied_
         attack_rate: 0.01,
         ..SynthConfig::new(150, 20, 11)
     };
-    let tenant = generate(&config, &codes);
-    let mut frame = tenant.frame(&codes);
+    let tenant = generate(&config);
+    let mut frame = tenant.frame();
     // Every 40th sign-in has no user id (keyed by its principal name); every 97th shares the
     // time of the one before.
     let ids: StringChunked = frame
@@ -387,7 +388,7 @@ fn a_projected_parquet_load_scores_as_a_whole_load_with_nameless_users_and_tied_
     let parquet = dir.path().join("signins.parquet");
     write_canonical_parquet(&frame, &parquet, Compression::Zstd).unwrap();
     write_side_files(&tenant, dir.path()).unwrap();
-    let sources = Sources::open(&source_files(dir.path(), true)).unwrap();
+    let sources = Sources::open(&synth_side_files(dir.path(), true)).unwrap();
     let enrichment = Enrichment::from_sources(&sources, &rules);
     let run = |columns: Option<Vec<&'static str>>| {
         let mut options = IngestOptions::new(codes.clone());

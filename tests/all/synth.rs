@@ -1,13 +1,12 @@
 //! The synthetic tenant: deterministic, the same sign-ins in every shape, labels consistent
 //! with the sign-ins and lists, and databases that describe its addresses.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use idrisk::frame::col;
-use idrisk::rules::Rules;
 use idrisk::synth::{generate, Label, SynthConfig};
 use polars::prelude::DataFrame;
 
@@ -67,9 +66,8 @@ fn same_arguments_give_byte_identical_files_whatever_the_thread_count() {
 
 #[test]
 fn a_different_seed_gives_a_different_tenant() {
-    let codes = Rules::builtin().outcome_codes();
-    let a = generate(&config(20, 5, 1), &codes);
-    let b = generate(&config(20, 5, 2), &codes);
+    let a = generate(&config(20, 5, 1));
+    let b = generate(&config(20, 5, 2));
     assert_ne!(a.events.len(), 0);
     assert_ne!(a.users[0].upn, b.users[0].upn);
 }
@@ -166,9 +164,8 @@ fn gzip_is_refused_for_parquet() {
 
 #[test]
 fn labels_point_at_real_sign_ins_of_the_labelled_user() {
-    let codes = Rules::builtin().outcome_codes();
-    let tenant = generate(&config(300, 30, 11), &codes);
-    let frame = tenant.frame(&codes);
+    let tenant = generate(&config(300, 30, 11));
+    let frame = tenant.frame();
     let by_id = rows_by_id(&frame);
     let kinds: std::collections::BTreeSet<&str> = tenant
         .labels
@@ -368,4 +365,60 @@ fn the_committed_shapes_read_back_to_the_same_sign_ins() {
         let signins = crate::support::repo(&format!("datasets/shapes/{shape}/signins"));
         assert_same_sign_ins(&reference, shape, &signins);
     }
+}
+
+/// Ground truth never comes from the code under test: the generator imports nothing of the
+/// rules or the detectors and names no rules setting, so no threshold can shape a label.
+#[test]
+fn the_generator_knows_no_rule_and_no_detector() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let rules = std::fs::read_to_string(root.join("rules/default.toml")).unwrap();
+    // Every setting of the rules file but the two every section has; `[files]` names the
+    // side files, which the generator writes.
+    let mut section = "";
+    let keys: BTreeSet<&str> = rules
+        .lines()
+        .filter(|l| {
+            if l.starts_with('[') {
+                section = l;
+            }
+            section != "[files]"
+        })
+        .filter_map(|l| l.split_once('=').map(|(k, _)| k.trim()))
+        .filter(|k| !k.starts_with('#') && !k.is_empty() && !k.contains(' '))
+        .filter(|k| !["enabled", "level"].contains(k))
+        .collect();
+    assert!(keys.len() > 30, "{keys:?}");
+    let mut sources = 0;
+    for entry in std::fs::read_dir(root.join("engine/synth")).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        sources += 1;
+        for forbidden in [
+            "crate::rules",
+            "crate::detect",
+            "idrisk::rules",
+            "idrisk::detect",
+            "super::super::",
+            "Rules",
+            "default.toml",
+        ] {
+            assert!(
+                !text.contains(forbidden),
+                "{} names '{forbidden}'",
+                path.display()
+            );
+        }
+        let words: BTreeSet<&str> = text
+            .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+            .collect();
+        for key in &keys {
+            assert!(
+                !words.contains(key),
+                "{} names the rules setting '{key}'",
+                path.display()
+            );
+        }
+    }
+    assert!(sources >= 7);
 }
