@@ -7,7 +7,10 @@ use clap::Args;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 
 use super::{EXIT_OK, EXIT_QUARANTINED};
-use crate::eval::{detections_path, evaluate, read_detections, read_labels, Evaluation};
+use crate::eval::{
+    detections_path, evaluate, read_detections, read_ignored, read_labels, scored_interactive,
+    Evaluation,
+};
 
 #[derive(Debug, Args)]
 pub struct EvalArgs {
@@ -17,6 +20,10 @@ pub struct EvalArgs {
     /// Ground-truth labels (labels.jsonl from `idrisk synth`).
     #[arg(long, value_name = "FILE")]
     labels: PathBuf,
+    /// (sign-in, type) pairs that may fire either way, counted neither as hits nor as false
+    /// alarms (ignore.jsonl from `idrisk synth`). Repeatable.
+    #[arg(long, value_name = "FILE")]
+    ignore: Vec<PathBuf>,
     /// Print JSON instead of tables.
     #[arg(long)]
     json: bool,
@@ -27,8 +34,13 @@ pub struct EvalArgs {
 
 pub fn run(args: EvalArgs) -> anyhow::Result<i32> {
     let labels = read_labels(&args.labels)?;
-    let detections = read_detections(&detections_path(&args.detections)?)?;
-    let evaluation = evaluate(&labels, &detections);
+    let path = detections_path(&args.detections)?;
+    let detections = read_detections(&path)?;
+    let mut ignored = std::collections::BTreeSet::new();
+    for file in &args.ignore {
+        ignored.extend(read_ignored(file)?);
+    }
+    let evaluation = evaluate(&labels, &detections, &ignored, scored_interactive(&path));
     let mut out = std::io::stdout().lock();
     if args.json {
         serde_json::to_writer_pretty(&mut out, &evaluation)?;
@@ -61,39 +73,72 @@ fn print_tables(out: &mut impl Write, e: &Evaluation) -> std::io::Result<()> {
     table.load_preset(UTF8_FULL_CONDENSED);
     table.set_header([
         "riskEventType",
+        "labels",
+        "found",
         "TP",
         "FP",
-        "FN",
         "dup",
+        "ignored",
         "precision",
         "recall",
         "F1",
+        "FP/10k",
     ]);
     for t in &e.types {
         table.add_row([
             t.risk_event_type.clone(),
+            t.labels.to_string(),
+            t.found.to_string(),
             t.true_positives.to_string(),
             t.false_positives.to_string(),
-            t.false_negatives.to_string(),
             t.duplicates.to_string(),
+            t.ignored.to_string(),
             format!("{:.3}", t.precision),
             format!("{:.3}", t.recall),
             format!("{:.3}", t.f1),
+            t.false_alarms_per_10k
+                .map_or("-".to_string(), |r| format!("{r:.2}")),
         ]);
     }
     writeln!(out, "{table}")?;
-    writeln!(out, "{} labels, {} detections", e.labels, e.detections)?;
-    for t in &e.types {
-        for miss in &t.worst_misses {
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED);
+    table.set_header([
+        "scenario", "variant", "primary", "labels", "found", "recall",
+    ]);
+    for s in &e.scenarios {
+        table.add_row([
+            s.scenario.clone(),
+            s.variant.clone(),
+            s.risk_event_type.clone(),
+            s.labels.to_string(),
+            s.found.to_string(),
+            format!("{:.3}", s.recall),
+        ]);
+    }
+    writeln!(out, "{table}")?;
+    writeln!(
+        out,
+        "{} labels, {} detections ({} ignored){}",
+        e.labels,
+        e.detections,
+        e.ignored,
+        e.interactive_sign_ins.map_or(String::new(), |n| format!(
+            ", {n} interactive sign-ins scored"
+        ))
+    )?;
+    for s in &e.scenarios {
+        for miss in &s.misses {
             writeln!(
                 out,
-                "missed      {:<32} {} {} {}",
-                t.risk_event_type,
-                miss.scenario_id,
-                miss.request_id.as_deref().unwrap_or("(user)"),
-                miss.time
+                "missed      {:<20} {:<22} {}",
+                s.scenario,
+                s.variant,
+                serde_json::to_string(miss).unwrap_or_default()
             )?;
         }
+    }
+    for t in &e.types {
         for alarm in &t.false_alarms {
             writeln!(out, "false alarm {:<32} {}", t.risk_event_type, alarm)?;
         }

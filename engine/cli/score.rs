@@ -138,6 +138,7 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
         input: json!({
             "totals": ingested.totals,
             "scored_rows": scored.scored_rows,
+            "scored_interactive": scored.scored_interactive,
             "unreadable": ingested
                 .files
                 .iter()

@@ -39,6 +39,11 @@ pub struct SynthArgs {
     /// Share of sign-ins added by attacks.
     #[arg(long, default_value_t = 0.003)]
     attack_rate: f64,
+    /// A share of one of the benign world's hard cases, NAME=SHARE (0 turns it off);
+    /// repeatable. Defaults: ipv6_homes=0.3 split_tunnel=0.05 expiry_morning=0.2 cgnat=0.5
+    /// in_flight_wifi=0.5 new_joiners=0.01 cloud_refresh=0.7 geoip_drift=0.5.
+    #[arg(long, value_name = "NAME=SHARE")]
+    benign: Vec<String>,
     /// Output directory: sign-ins under signins/, side files and labels beside them.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
@@ -80,6 +85,15 @@ pub fn run(args: SynthArgs) -> anyhow::Result<i32> {
         seed: args.seed,
         start,
         attack_rate: args.attack_rate,
+        benign: {
+            let mut benign = crate::synth::Benign::default();
+            for assignment in &args.benign {
+                benign
+                    .set(assignment)
+                    .map_err(|e| anyhow::anyhow!("invalid value for '--benign': {e}"))?;
+            }
+            benign
+        },
     };
     let began = Instant::now();
     let span = crate::trace::span("synth: generate");

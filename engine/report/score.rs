@@ -25,6 +25,8 @@ pub struct Scored {
     pub detectors: Vec<Value>,
     /// Sign-ins at or after `score_since` (all of them without it).
     pub scored_rows: usize,
+    /// Interactive user sign-ins among them: what false-alarm rates are counted per.
+    pub scored_interactive: usize,
     /// Problems with the enrichment data that did not stop the run (GeoIP coordinates that
     /// are no place on Earth), for stderr and the summary.
     pub warnings: Vec<String>,
@@ -99,6 +101,9 @@ pub fn score(
             .map(|d| json!({"id": d.identity().id, "settings": d.settings()}))
             .collect(),
         scored_rows: ctx.time.iter().filter(|&&t| t >= ctx.score_since).count(),
+        scored_interactive: (0..ctx.time.len())
+            .filter(|&k| ctx.interactive[k] && ctx.users_row(k) && ctx.time[k] >= ctx.score_since)
+            .count(),
         warnings: match ctx.geoip_out_of_range() {
             0 => Vec::new(),
             n => vec![format!(

@@ -1,16 +1,29 @@
 //! Injected attacks and their labels.
 //!
-//! Each scenario writes its sign-ins and says, by construction, which detections a correct
-//! engine must raise for them. A scenario also clears the victim's own interactive sign-ins
-//! around the attack where they would make the expected set depend on chance (a home
-//! sign-in an hour before an attack abroad is itself impossible travel). List-based types
-//! (anonymous, threat-intelligence and infected-device IPs) are labelled afterwards by rule:
-//! every validated sign-in from a listed or anonymous address.
+//! Each scenario draws what the attacker does from wide ranges (how many failures, how far
+//! apart, how many accounts, how fast, from where, on which device) and writes the sign-ins.
+//! Its label says what happened: the scenario, its variant and parameters, every sign-in the
+//! attacker made, the victim, and the risk event types a defender wants raised for it (one
+//! primary, others allowed). Labels describe the attack, not a rule: whether a detector at
+//! some threshold can see it is what evaluation measures. The ranges are chosen wide on
+//! purpose, so that any setting of a detector misses some attacks.
+//!
+//! The victim keeps living: their own sign-ins before, during and after the attack stay.
+//! The sign-in with which a victim comes back from a place only the attacker was is written
+//! to the ignore list: comparing it with the attacker's may or may not raise a travel
+//! detection, and neither is wrong.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
 
 use super::network::{NetKind, Plan};
 use super::rng::Rng;
 use super::tenant::{event_ids, Event, Principal, User, MICROS_PER_DAY, MICROS_PER_HOUR};
-use super::world::{distance_km, Device, ATTACKER_CITIES, ATTACKER_DEVICES, HOME_CITIES};
+use super::world::{
+    distance_km, os_family, City, Device, ATTACKER_CITIES, ATTACKER_DEVICES, EMPLOYEE_DEVICES,
+    HOME_CITIES, PASSWORD_ACCEPTED,
+};
 use super::SynthConfig;
 use crate::frame::event_type::INTERACTIVE_USER;
 
@@ -27,33 +40,50 @@ pub mod kind {
     pub const LEAKED: &str = "leakedCredentials";
     pub const THREAT_INTEL: &str = "suspiciousIPAddress";
     pub const INFECTED: &str = "malwareInfectedIPAddress";
+
+    /// Types that describe a sign-in from a place new to its user: right for any attacker
+    /// sign-in from such a place.
+    pub const NEW_PLACE: &[&str] = &[
+        UNLIKELY_TRAVEL,
+        NEW_COUNTRY,
+        UNFAMILIAR,
+        MULTIPLE_GEOGRAPHIES,
+    ];
 }
 
 /// The scenarios, in the order instances are dealt out.
 pub const SCENARIOS: &[&str] = &[
     "token_replay",
     "brute_force",
-    "slow_brute_force",
     "password_spray",
-    "distributed_spray",
     "credential_stuffing",
+    "unfamiliar_sign_in",
+    "foreign_sign_in",
+    "multi_country_burst",
     "tor_sign_in",
     "anonymous_vpn_sign_in",
-    "unfamiliar_attacker",
-    "multi_country_burst",
     "leaked_credentials",
     "threat_intel_ip",
     "infected_device_ip",
 ];
 
-/// An expected detection, before ids are written as text.
+/// What happened, before ids are written as text.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Expected {
     pub scenario: &'static str,
+    /// `u32::MAX` for labels of the benign world (an employee on an anonymous VPN).
     pub instance: u32,
-    pub risk_event_type: &'static str,
-    /// The sign-in; none for user-level detections.
-    pub event: Option<u128>,
+    pub variant: &'static str,
+    /// The attack's parameters, by name (failures, gap_seconds, users, speed_kmh, …).
+    pub parameters: BTreeMap<&'static str, Value>,
+    /// The type a defender most wants raised.
+    pub primary: &'static str,
+    /// Other types that describe the attack rightly.
+    pub allowed: Vec<&'static str>,
+    /// The sign-in that should carry the primary type; none for user-level types.
+    pub target: Option<u128>,
+    /// Every sign-in the attacker made (failures included), in time order.
+    pub events: Vec<u128>,
     pub user: u32,
     pub time: i64,
     pub malicious: bool,
@@ -78,6 +108,22 @@ pub struct Injection<'a> {
     pub intelligence: Intelligence,
     /// Ids of every sign-in an attacker made.
     pub attack_ids: ahash::AHashSet<u128>,
+    /// (victim, the attacker's last validated sign-in time) for the ignore list.
+    pub returns: Vec<(u32, i64)>,
+}
+
+/// A place an attacker can sign in from: a city and one of its networks.
+#[derive(Debug, Clone, Copy)]
+struct Place {
+    city: City,
+    net: usize,
+}
+
+/// An attack being written: its label grows as its sign-ins are made.
+struct Attack {
+    expected: Expected,
+    device: Device,
+    rng: Rng,
 }
 
 impl Injection<'_> {
@@ -88,326 +134,520 @@ impl Injection<'_> {
             let instance = instance as u32;
             let scenario = SCENARIOS[instance as usize % SCENARIOS.len()];
             let mut rng = Rng::derive(self.config.seed, 5, u64::from(instance));
-            let days = self.config.days;
-            let first = (days / 2)
-                .max(days.saturating_sub(14))
-                .min(days.saturating_sub(1));
-            let day = rng.range(u64::from(first), u64::from(days)) as u32;
-            let history_days = day - self.users[victim as usize].joined_day;
-            let ctx = Ctx {
-                scenario,
-                instance,
-                victim,
-                day_start: self.config.start + i64::from(day) * MICROS_PER_DAY,
-                history_days,
-                first_validated: self.activity[victim as usize]
-                    .iter()
-                    .filter(|e| e.code == 0)
-                    .map(|e| e.time)
-                    .min()
-                    .unwrap_or(i64::MAX / 2),
+            // Any day the victim exists but their first: some attacks come a day after a
+            // user's first sign-in, some after weeks of history.
+            let first = (self.users[victim as usize].joined_day + 1).min(self.config.days - 1);
+            let day = rng.range(u64::from(first), u64::from(self.config.days)) as u32;
+            let day_start = self.config.start + i64::from(day) * MICROS_PER_DAY;
+            let t = day_start + rng.range_i64(2 * MICROS_PER_HOUR, 20 * MICROS_PER_HOUR);
+            let device = self.attacker_device(&mut rng, victim, t);
+            let mut attack = Attack {
+                expected: Expected {
+                    scenario,
+                    instance,
+                    variant: "",
+                    parameters: BTreeMap::new(),
+                    primary: "",
+                    allowed: Vec::new(),
+                    target: None,
+                    events: Vec::new(),
+                    user: victim,
+                    time: t,
+                    malicious: true,
+                },
+                device: device.0,
+                rng,
             };
-            self.inject(&ctx, &mut rng);
+            attack.param("device", device.1);
+            self.inject(&mut attack, t);
+            if !attack.expected.primary.is_empty() {
+                self.expected.push(attack.expected);
+            }
         }
     }
 
-    /// Distinct victims: users present from the first day and not travelling.
+    /// Victims: any users, distinct while there are enough.
     fn pick_victims(&self, count: usize) -> Vec<u32> {
         let mut rng = Rng::derive(self.config.seed, 6, 0);
-        let candidates: Vec<u32> = (0..self.users.len() as u32)
-            .filter(|&u| {
-                let user = &self.users[u as usize];
-                user.joined_day == 0 && user.trip.is_none() && u != 7
+        let users = self.users.len();
+        let mut taken = vec![false; users];
+        (0..count)
+            .map(|k| {
+                let mut u = rng.index(users);
+                if k < users {
+                    while taken[u] {
+                        u = (u + 1) % users;
+                    }
+                }
+                taken[u] = true;
+                u as u32
             })
-            .collect();
-        let mut chosen = Vec::new();
-        let mut taken = vec![false; candidates.len()];
-        for _ in 0..count.min(candidates.len()) {
-            let mut k = rng.index(candidates.len());
-            while taken[k] {
-                k = (k + 1) % candidates.len();
-            }
-            taken[k] = true;
-            chosen.push(candidates[k]);
-        }
-        chosen
+            .collect()
     }
 
-    fn inject(&mut self, ctx: &Ctx, rng: &mut Rng) {
-        let attacker_city = (ctx.instance as usize * 5 + 3) % ATTACKER_CITIES.len();
-        let hosting = self.plan.hosting[attacker_city];
-        let device = &ATTACKER_DEVICES[ctx.instance as usize % ATTACKER_DEVICES.len()];
-        let t = ctx.day_start + rng.range_i64(2 * MICROS_PER_HOUR, 20 * MICROS_PER_HOUR);
-        match ctx.scenario {
-            "token_replay" => self.token_replay(ctx, rng, t, attacker_city),
-            "brute_force" => {
-                self.isolate(ctx.victim, t - 26 * MICROS_PER_HOUR, t + MICROS_PER_HOUR);
-                let ip = self.address(hosting, rng);
-                let failures = rng.range(12, 19) as i64;
-                for k in 0..failures {
-                    self.attempt(
-                        ctx,
-                        rng,
-                        t - (failures - k) * 40_000_000,
-                        device,
-                        hosting,
-                        ip,
-                        50126,
-                    );
-                }
-                let success = self.attempt(ctx, rng, t, device, hosting, ip, 0);
-                self.expect(ctx, success, t, &[kind::AFTER_FAILURES]);
-                self.expect_new_place(ctx, success, t);
-            }
-            "slow_brute_force" => {
-                // One failure every 25 minutes: never ten in a session, so no detection for
-                // failures; the success is from an unfamiliar device on the other ISP of the
-                // victim's city (new ASN and /24, familiar city and country), or from a hosting
-                // network when the victim has used that ISP before.
-                self.isolate(ctx.victim, t - 26 * MICROS_PER_HOUR, t + MICROS_PER_HOUR);
-                let user = &self.users[ctx.victim as usize];
-                let [a, b] = self.plan.isps[user.home];
-                let other = if user.isp == a { b } else { a };
-                let other_asn = self.plan.networks[other].asn;
-                let used_before = self.activity[ctx.victim as usize]
-                    .iter()
-                    .any(|e| e.time < t && self.plan.networks[e.net].asn == other_asn);
-                let net = if used_before { hosting } else { other };
-                let ip = self.plan.networks[net].address(user.home_host ^ 0x1300);
-                for k in 0..12 {
-                    self.attempt(
-                        ctx,
-                        rng,
-                        t - (12 - k) * 25 * 60_000_000,
-                        device,
-                        net,
-                        ip,
-                        50126,
-                    );
-                }
-                let success = self.attempt(ctx, rng, t, device, net, ip, 0);
-                if used_before {
-                    // Abroad: a new country as well.
-                    self.expect_new_place(ctx, success, t);
-                } else if ctx.history_at(t) >= 5 * MICROS_PER_DAY {
-                    self.expect(ctx, success, t, &[kind::UNFAMILIAR]);
-                }
-            }
-            "password_spray" => {
-                self.isolate(ctx.victim, t - 26 * MICROS_PER_HOUR, t + MICROS_PER_HOUR);
-                let ip = self.address(hosting, rng);
-                let targets = rng.range(25, 45) as i64;
-                for k in 0..targets {
-                    let user = self.other_user(rng, ctx.victim);
-                    self.attempt_as(
-                        user,
-                        rng,
-                        t - (targets - k) * 30_000_000,
-                        device,
-                        hosting,
-                        ip,
-                        50126,
-                    );
-                }
-                let success = self.attempt(ctx, rng, t, device, hosting, ip, 0);
-                self.expect(ctx, success, t, &[kind::PASSWORD_SPRAY, kind::MALICIOUS_IP]);
-                self.expect_new_place(ctx, success, t);
-            }
-            "distributed_spray" => {
-                self.isolate(ctx.victim, t - 26 * MICROS_PER_HOUR, t + MICROS_PER_HOUR);
-                let botnet = self.plan.botnet[attacker_city];
-                let targets = rng.range(25, 40) as i64;
-                for k in 0..targets {
-                    let user = self.other_user(rng, ctx.victim);
-                    let ip = self.address(botnet, rng);
-                    self.attempt_as(
-                        user,
-                        rng,
-                        t - (targets - k) * 40_000_000,
-                        device,
-                        botnet,
-                        ip,
-                        50126,
-                    );
-                }
-                let ip = self.address(botnet, rng);
-                let success = self.attempt(ctx, rng, t, device, botnet, ip, 0);
-                self.expect(ctx, success, t, &[kind::PASSWORD_SPRAY]);
-                self.expect_new_place(ctx, success, t);
-            }
-            "credential_stuffing" => {
-                // Many users, one try each, spread over most of a day: a failing IP, not a
-                // spray burst.
-                self.isolate(ctx.victim, t - 26 * MICROS_PER_HOUR, t + MICROS_PER_HOUR);
-                let ip = self.address(hosting, rng);
-                let tries = rng.range(25, 40) as i64;
-                for k in 0..tries {
-                    let user = self.other_user(rng, ctx.victim);
-                    let when = t - (tries - k) * 35 * 60_000_000;
-                    let code = if rng.chance(0.3) { 50034 } else { 50126 };
-                    self.attempt_as(user, rng, when, device, hosting, ip, code);
-                }
-                let success = self.attempt(ctx, rng, t, device, hosting, ip, 0);
-                self.expect(ctx, success, t, &[kind::MALICIOUS_IP]);
-                self.expect_new_place(ctx, success, t);
-            }
+    /// The attacker's device: its own tooling, a browser employees use too, or a copy of the
+    /// victim's (a stolen session carries it; kits copy the user agent).
+    fn attacker_device(&self, rng: &mut Rng, victim: u32, t: i64) -> (Device, &'static str) {
+        let roll = rng.unit();
+        if roll < 0.5 {
+            (rng.pick(ATTACKER_DEVICES), "tooling")
+        } else if roll < 0.8 {
+            (rng.pick(EMPLOYEE_DEVICES), "common_browser")
+        } else {
+            (self.familiar_device(victim, t), "copies_victim")
+        }
+    }
+
+    fn inject(&mut self, a: &mut Attack, t: i64) {
+        match a.expected.scenario {
+            "token_replay" => self.token_replay(a, t),
+            "brute_force" => self.brute_force(a, t),
+            "password_spray" => self.password_spray(a, t),
+            "credential_stuffing" => self.credential_stuffing(a, t),
+            "unfamiliar_sign_in" => self.unfamiliar_sign_in(a, t),
+            "foreign_sign_in" => self.foreign_sign_in(a, t),
+            "multi_country_burst" => self.burst(a, t),
             "tor_sign_in" | "anonymous_vpn_sign_in" => {
-                // Anonymous networks are no place: only the anonymous-IP rule labels these.
-                let net = if ctx.scenario == "tor_sign_in" {
-                    *rng.pick(&self.plan.tor)
+                let tor = a.expected.scenario == "tor_sign_in";
+                let net = if tor {
+                    *a.rng.pick(&self.plan.tor)
                 } else {
-                    *rng.pick(&self.plan.commercial_vpn)
+                    *a.rng.pick(&self.plan.commercial_vpn)
                 };
-                let ip = self.address(net, rng);
-                self.attempt(ctx, rng, t, device, net, ip, 0);
+                let ip = self.address(net, &mut a.rng);
+                a.label(
+                    if tor { "tor_exit" } else { "commercial_vpn" },
+                    kind::ANONYMOUS_IP,
+                    kind::NEW_PLACE,
+                );
+                self.success(a, t, net, ip);
             }
-            "unfamiliar_attacker" => {
-                self.isolate(ctx.victim, t - 26 * MICROS_PER_HOUR, t + MICROS_PER_HOUR);
-                let ip = self.address(hosting, rng);
-                let success = self.attempt(ctx, rng, t, device, hosting, ip, 0);
-                self.expect_new_place(ctx, success, t);
-            }
-            "multi_country_burst" => self.burst(ctx, rng, t, device),
             "leaked_credentials" => {
-                // Alternate: leaked before the period ends (later use makes it high) or after.
-                let after_end = ctx.instance % 2 == 1;
+                // Leaked before the period ends (use after it is the worse case) or after.
+                let after_end = a.rng.chance(0.5);
+                let victim = a.expected.user;
                 let leak = if after_end {
                     i64::from(self.config.days + 3) * MICROS_PER_DAY
                 } else {
-                    i64::from(ctx.history_days / 2) * MICROS_PER_DAY
+                    i64::from(self.users[victim as usize].joined_day + 1) * MICROS_PER_DAY
                 };
-                self.intelligence
-                    .leaked
-                    .push((ctx.victim, ctx.instance % 4 >= 2, leak));
-                self.expected.push(Expected {
-                    scenario: ctx.scenario,
-                    instance: ctx.instance,
-                    risk_event_type: kind::LEAKED,
-                    event: None,
-                    user: ctx.victim,
-                    time: self.config.start + leak,
-                    malicious: true,
-                });
+                let hashed = a.rng.chance(0.5);
+                self.intelligence.leaked.push((victim, hashed, leak));
+                a.expected.parameters.remove("device");
+                a.label(
+                    if after_end {
+                        "leaked_after_period"
+                    } else {
+                        "leaked_in_period"
+                    },
+                    kind::LEAKED,
+                    &[],
+                );
+                a.param("hashed", hashed);
+                a.expected.time = self.config.start + leak;
             }
             "threat_intel_ip" => {
                 // The victim's own device from a listed address in the victim's own city: no
                 // new place or device, only the list says something.
-                let user = &self.users[ctx.victim as usize];
+                let user = &self.users[a.expected.user as usize];
                 let net = self.plan.isps[user.home][1];
-                let ip = self.plan.networks[net].address(rng.next_u64() as u32);
+                let ip = self.plan.networks[net].address(a.rng.next_u64() as u32);
                 self.intelligence.threat_intel_ips.push(ip);
-                let own = self.familiar_device(ctx.victim, t);
-                self.attempt(ctx, rng, t, own, net, ip, 0);
+                a.device = self.familiar_device(a.expected.user, t);
+                a.param("device", "victims_own");
+                a.label("listed_address", kind::THREAT_INTEL, kind::NEW_PLACE);
+                self.success(a, t, net, ip);
             }
             "infected_device_ip" => {
-                // The victim's home address is on a botnet list.
-                let user = &self.users[ctx.victim as usize];
+                // The victim's home address is on a botnet list: every validated sign-in
+                // from it is the infected machine's (see `label_listed`).
+                let user = &self.users[a.expected.user as usize];
                 let ip = self.plan.networks[user.isp].address(user.home_host);
                 self.intelligence.infected_ips.push(ip);
+                a.label("listed_home_address", kind::INFECTED, &[]);
+                a.expected.parameters.remove("device");
+                a.param("ip", std::net::Ipv4Addr::from(ip).to_string());
             }
             other => unreachable!("scenario {other} has no generator"),
         }
     }
 
-    /// A home sign-in, a sign-in from far abroad with the victim's own device (a stolen
-    /// session), and home again: the middle one is impossible travel.
-    fn token_replay(&mut self, ctx: &Ctx, rng: &mut Rng, t: i64, attacker_city: usize) {
-        let user = &self.users[ctx.victim as usize];
+    /// A stolen session replayed from far away: the victim signs in at home, the attacker
+    /// uses the session from another city at a speed between a car's and a rocket's.
+    fn token_replay(&mut self, a: &mut Attack, t: i64) {
+        let victim = a.expected.user;
+        let user = &self.users[victim as usize];
         let home = HOME_CITIES[user.home];
-        // The farthest of a few attacker cities: thousands of kilometres in two hours.
-        let city = (0..4)
-            .map(|k| (attacker_city + k * 3) % ATTACKER_CITIES.len())
-            .max_by(|&a, &b| {
-                distance_km(&home, &ATTACKER_CITIES[a])
-                    .total_cmp(&distance_km(&home, &ATTACKER_CITIES[b]))
-            })
-            .unwrap_or(attacker_city);
-        let (isp, host) = (user.isp, user.home_host);
-        let gap1 = rng.range_i64(70, 150) * 60_000_000;
-        let gap2 = rng.range_i64(70, 150) * 60_000_000;
-        let own = self.familiar_device(ctx.victim, t - gap1 - 2 * MICROS_PER_HOUR);
-        self.isolate(
-            ctx.victim,
-            t - gap1 - 2 * MICROS_PER_HOUR,
-            t + gap2 + 2 * MICROS_PER_HOUR,
+        let wanted_km = a.rng.log_uniform(300.0, 15_000.0);
+        let place = self.place_near_distance(&home, wanted_km, &mut a.rng);
+        let km = distance_km(&home, &place.city);
+        let speed = a.rng.log_uniform(200.0, 5_000.0);
+        let gap = ((km / speed) * MICROS_PER_HOUR as f64) as i64;
+        a.device = self.familiar_device(victim, t - gap);
+        a.param("device", "copies_victim");
+        a.param("distance_km", km.round());
+        a.param("speed_kmh", speed.round());
+        a.param("gap_minutes", (gap / 60_000_000) as f64);
+        a.label(
+            if place.city.country == home.country {
+                "same_country"
+            } else {
+                "abroad"
+            },
+            kind::UNLIKELY_TRAVEL,
+            kind::NEW_PLACE,
         );
+        // The victim's own sign-in at home: not the attacker's.
+        let (isp, host) = (user.isp, user.home_host);
         let home_ip = self.plan.networks[isp].address(host);
-        self.attempt(ctx, rng, t - gap1, own, isp, home_ip, 0);
-        let hosting = self.plan.hosting[city];
-        let ip = self.address(hosting, rng);
-        let stolen = self.attempt(ctx, rng, t, own, hosting, ip, 0);
-        self.attempt(ctx, rng, t + gap2, own, isp, home_ip, 0);
-        self.expect(ctx, stolen, t, &[kind::UNLIKELY_TRAVEL]);
-        if ctx.history_at(t) >= 14 * MICROS_PER_DAY {
-            self.expect(ctx, stolen, t, &[kind::NEW_COUNTRY]);
-        }
+        let (id, correlation, session) = event_ids(&mut a.rng);
+        self.activity[victim as usize].push(Event {
+            time: t - gap,
+            principal: Principal::User(victim),
+            event_type: INTERACTIVE_USER,
+            device: Some(a.device),
+            net: isp,
+            ip: home_ip,
+            code: 0,
+            app: 0,
+            id,
+            correlation,
+            session,
+        });
+        let ip = self.address(place.net, &mut a.rng);
+        self.success(a, t, place.net, ip);
     }
 
-    /// Three countries within forty minutes.
-    fn burst(&mut self, ctx: &Ctx, rng: &mut Rng, t: i64, device: Device) {
-        self.isolate(
-            ctx.victim,
-            t - 26 * MICROS_PER_HOUR,
-            t + 2 * MICROS_PER_HOUR,
+    /// Password guessing against one account, fast or slow, from one address or rotating
+    /// through the addresses of one provider.
+    fn brute_force(&mut self, a: &mut Attack, t: i64) {
+        let failures = a.rng.range(3, 41) as i64;
+        let gap = (a.rng.log_uniform(5.0, 2_400.0) * 1e6) as i64;
+        let rotating = a.rng.chance(0.3);
+        let place = self.attacker_place(&mut a.rng);
+        a.param("failures", failures);
+        a.param("gap_seconds", (gap / 1_000_000) as f64);
+        a.label(
+            if rotating {
+                "rotating_addresses"
+            } else {
+                "one_address"
+            },
+            kind::AFTER_FAILURES,
+            &[
+                kind::MALICIOUS_IP,
+                kind::UNLIKELY_TRAVEL,
+                kind::NEW_COUNTRY,
+                kind::UNFAMILIAR,
+                kind::MULTIPLE_GEOGRAPHIES,
+            ],
         );
-        let first = ctx.instance as usize % ATTACKER_CITIES.len();
-        let mut cities = vec![first];
-        for k in 1..ATTACKER_CITIES.len() {
-            let candidate = (first + k * 4) % ATTACKER_CITIES.len();
-            let far_from_all = cities.iter().all(|&c| {
-                ATTACKER_CITIES[c].country != ATTACKER_CITIES[candidate].country
-                    && distance_km(&ATTACKER_CITIES[c], &ATTACKER_CITIES[candidate]) >= 800.0
-            });
-            if far_from_all {
-                cities.push(candidate);
+        let fixed = self.address(place.net, &mut a.rng);
+        let victim = a.expected.user;
+        for k in 0..failures {
+            let ip = if rotating {
+                self.address(place.net, &mut a.rng)
+            } else {
+                fixed
+            };
+            self.attempt(a, victim, t - (failures - k) * gap, place.net, ip, 50126);
+        }
+        let ip = if rotating {
+            self.address(place.net, &mut a.rng)
+        } else {
+            fixed
+        };
+        self.success(a, t, place.net, ip);
+    }
+
+    /// Few passwords against many accounts, over minutes to days, from one address, the
+    /// addresses of one provider, or a residential proxy pool spanning many providers; one
+    /// account falls.
+    fn password_spray(&mut self, a: &mut Attack, t: i64) {
+        let targets = a.rng.log_uniform(5.0, 300.0).round() as i64;
+        let span = (a.rng.log_uniform(5.0, 3.0 * 24.0 * 60.0) * 60e6) as i64;
+        let passwords = a.rng.range(1, 3) as i64;
+        let roll = a.rng.unit();
+        let variant = if roll < 0.4 {
+            "one_address"
+        } else if roll < 0.7 {
+            "one_asn"
+        } else {
+            "proxy_pool"
+        };
+        a.param("users", targets);
+        a.param("minutes", (span / 60_000_000) as f64);
+        a.param("passwords_per_user", passwords);
+        a.label(
+            variant,
+            kind::PASSWORD_SPRAY,
+            &[
+                kind::MALICIOUS_IP,
+                kind::UNLIKELY_TRAVEL,
+                kind::NEW_COUNTRY,
+                kind::UNFAMILIAR,
+                kind::MULTIPLE_GEOGRAPHIES,
+            ],
+        );
+        let home = self.attacker_place(&mut a.rng);
+        let fixed = self.address(home.net, &mut a.rng);
+        let source = |this: &Self, rng: &mut Rng| -> (usize, u32) {
+            match variant {
+                "one_address" => (home.net, fixed),
+                "one_asn" => (home.net, this.address(home.net, rng)),
+                _ => {
+                    let net = *rng.pick(&this.plan.botnet);
+                    (net, this.address(net, rng))
+                }
             }
-            if cities.len() == 3 {
+        };
+        let attempts = targets * passwords;
+        let step = (span / attempts.max(1)).max(1);
+        let victim = a.expected.user;
+        let mut k = 0;
+        for _ in 0..targets {
+            let target = self.other_user(&mut a.rng, victim);
+            for _ in 0..passwords {
+                let (net, ip) = source(self, &mut a.rng);
+                let when = t - span + k * step + a.rng.range_i64(0, step / 2 + 1);
+                self.attempt(a, target, when, net, ip, 50126);
+                k += 1;
+            }
+        }
+        let (net, ip) = source(self, &mut a.rng);
+        self.success(a, t, net, ip);
+    }
+
+    /// Username–password pairs from an old breach tried once each from one address over
+    /// hours; the victim's pair still works.
+    fn credential_stuffing(&mut self, a: &mut Attack, t: i64) {
+        let tries = a.rng.log_uniform(5.0, 120.0).round() as i64;
+        let span = (a.rng.log_uniform(1.0, 30.0) * MICROS_PER_HOUR as f64) as i64;
+        a.param("users", tries);
+        a.param("hours", (span / MICROS_PER_HOUR) as f64);
+        a.label(
+            "one_address",
+            kind::MALICIOUS_IP,
+            &[
+                kind::PASSWORD_SPRAY,
+                kind::UNLIKELY_TRAVEL,
+                kind::NEW_COUNTRY,
+                kind::UNFAMILIAR,
+                kind::MULTIPLE_GEOGRAPHIES,
+            ],
+        );
+        let place = self.attacker_place(&mut a.rng);
+        let ip = self.address(place.net, &mut a.rng);
+        let victim = a.expected.user;
+        for k in 0..tries {
+            let target = self.other_user(&mut a.rng, victim);
+            // A breached pair of a departed employee's address: the user does not exist.
+            let code = if a.rng.chance(0.3) { 50034 } else { 50126 };
+            self.attempt(a, target, t - span + k * span / tries, place.net, ip, code);
+        }
+        self.success(a, t, place.net, ip);
+    }
+
+    /// A sign-in with the victim's password that differs from the victim's habits in one to
+    /// six properties: the network, the city, the country, the OS, the browser.
+    fn unfamiliar_sign_in(&mut self, a: &mut Attack, t: i64) {
+        let victim = a.expected.user;
+        let user = &self.users[victim as usize];
+        let home = HOME_CITIES[user.home];
+        // Where: another subnet of the victim's own ISP (1 new property: the /24), the
+        // other ISP of the victim's city (ASN and /24), another city of the victim's country
+        // (and the city), another country (and the country).
+        let same_country: Vec<usize> = (0..HOME_CITIES.len())
+            .filter(|&c| HOME_CITIES[c].country == home.country && c != user.home)
+            .collect();
+        let mut level = a.rng.range(1, 5);
+        if level == 3 && same_country.is_empty() {
+            level = 4;
+        }
+        let (net, ip, location) = match level {
+            1 => (
+                user.isp,
+                self.plan.networks[user.isp].address(user.home_host ^ 0x0000_5500),
+                "own_isp",
+            ),
+            2 => {
+                let [x, y] = self.plan.isps[user.home];
+                let other = if user.isp == x { y } else { x };
+                (other, self.address(other, &mut a.rng), "own_city")
+            }
+            3 => {
+                let city = *a.rng.pick(&same_country);
+                let net = self.plan.isps[city][a.rng.index(2)];
+                (net, self.address(net, &mut a.rng), "own_country")
+            }
+            _ => {
+                let place = self.attacker_place(&mut a.rng);
+                (place.net, self.address(place.net, &mut a.rng), "abroad")
+            }
+        };
+        // What: the victim's own device (nothing new), the same OS with another browser,
+        // or another OS and browser.
+        let own = self.familiar_device(victim, t);
+        let device_level = a.rng.range(0, 3);
+        let device = match device_level {
+            0 => own,
+            1 => EMPLOYEE_DEVICES
+                .iter()
+                .find(|d| os_family(d) == os_family(own) && d.browser != own.browser)
+                .unwrap_or(own),
+            _ => ATTACKER_DEVICES
+                .iter()
+                .find(|d| os_family(d) != os_family(own))
+                .unwrap_or(&ATTACKER_DEVICES[0]),
+        };
+        let device_new = if std::ptr::eq(device, own) {
+            0
+        } else if os_family(device) == os_family(own) {
+            1
+        } else {
+            2
+        };
+        a.device = device;
+        a.param("location", location);
+        a.param("new_properties", level + device_new);
+        a.param(
+            "device",
+            ["victims_own", "new_browser", "new_device"][device_new as usize],
+        );
+        a.label(location, kind::UNFAMILIAR, kind::NEW_PLACE);
+        self.success(a, t, net, ip);
+    }
+
+    /// The victim's password used from a country the victim never signed in from, on a copy
+    /// of the victim's device: a country no colleague uses, or one where many colleagues live.
+    fn foreign_sign_in(&mut self, a: &mut Attack, t: i64) {
+        let victim = a.expected.user;
+        let home = HOME_CITIES[self.users[victim as usize].home];
+        let colleagues = a.rng.chance(0.4);
+        let place = if colleagues {
+            let abroad: Vec<usize> = (0..12)
+                .filter(|&c| HOME_CITIES[c].country != home.country)
+                .collect();
+            let city = *a.rng.pick(&abroad);
+            Place {
+                city: HOME_CITIES[city],
+                net: self.plan.isps[city][a.rng.index(2)],
+            }
+        } else {
+            self.attacker_place(&mut a.rng)
+        };
+        a.device = self.familiar_device(victim, t);
+        a.param("device", "copies_victim");
+        a.param("country", place.city.country);
+        a.label(
+            if colleagues {
+                "colleagues_country"
+            } else {
+                "rare_country"
+            },
+            kind::NEW_COUNTRY,
+            &[
+                kind::UNFAMILIAR,
+                kind::UNLIKELY_TRAVEL,
+                kind::MULTIPLE_GEOGRAPHIES,
+            ],
+        );
+        let ip = self.address(place.net, &mut a.rng);
+        self.success(a, t, place.net, ip);
+    }
+
+    /// Sign-ins from two to four countries within ten minutes to two hours: a session shared
+    /// among an attacker group, or an operator hopping proxies.
+    fn burst(&mut self, a: &mut Attack, t: i64) {
+        let countries = a.rng.range(2, 5) as usize;
+        let span = (a.rng.log_uniform(10.0, 120.0) * 60e6) as i64;
+        let mut places: Vec<Place> = Vec::new();
+        let all = self.all_places();
+        for _ in 0..200 {
+            if places.len() == countries {
                 break;
             }
+            let candidate = *a.rng.pick(&all);
+            if places
+                .iter()
+                .all(|p| p.city.country != candidate.city.country)
+            {
+                places.push(candidate);
+            }
         }
-        for (step, &city) in cities.iter().enumerate() {
-            let when = t + step as i64 * 15 * 60_000_000;
-            let net = self.plan.hosting[city];
-            let ip = self.address(net, rng);
-            let id = self.attempt(ctx, rng, when, device, net, ip, 0);
-            // Each country is new; the device is new only the first time it shows.
-            if step == 0 {
-                self.expect_new_place(ctx, id, when);
-            } else if ctx.history_at(when) >= 14 * MICROS_PER_DAY {
-                self.expect(ctx, id, when, &[kind::NEW_COUNTRY]);
-            }
-            if step >= 1 {
-                self.expect(ctx, id, when, &[kind::UNLIKELY_TRAVEL]);
-            }
-            if step == 1 {
-                self.expect(ctx, id, when, &[kind::MULTIPLE_GEOGRAPHIES]);
-            }
+        let nearest = places
+            .iter()
+            .enumerate()
+            .flat_map(|(i, p)| {
+                places[i + 1..]
+                    .iter()
+                    .map(|q| distance_km(&p.city, &q.city))
+            })
+            .fold(f64::INFINITY, f64::min);
+        a.param("countries", places.len());
+        a.param("minutes", (span / 60_000_000) as f64);
+        a.param("nearest_km", nearest.round());
+        a.label(
+            if nearest < 1_000.0 {
+                "neighbouring_countries"
+            } else {
+                "distant_countries"
+            },
+            kind::MULTIPLE_GEOGRAPHIES,
+            &[kind::UNLIKELY_TRAVEL, kind::NEW_COUNTRY, kind::UNFAMILIAR],
+        );
+        let steps = places.len() as i64 - 1;
+        for (step, place) in places.iter().enumerate() {
+            let when = t + step as i64 * span / steps.max(1);
+            let ip = self.address(place.net, &mut a.rng);
+            self.success(a, when, place.net, ip);
         }
     }
 
-    /// Labels for a validated attacker sign-in from a country and network the victim never
-    /// used, on a device the victim never used.
-    fn expect_new_place(&mut self, ctx: &Ctx, event: u128, time: i64) {
-        if ctx.history_at(time) >= 5 * MICROS_PER_DAY {
-            self.expect(ctx, event, time, &[kind::UNFAMILIAR]);
+    /// The attacker's validated sign-in as the victim: success, or an MFA prompt after the
+    /// password was accepted.
+    fn success(&mut self, a: &mut Attack, time: i64, net: usize, ip: u32) -> u128 {
+        let code = if a.rng.chance(0.25) {
+            *a.rng.pick(&PASSWORD_ACCEPTED[1..3])
+        } else {
+            0
+        };
+        let victim = a.expected.user;
+        let id = self.attempt(a, victim, time, net, ip, code);
+        if a.expected.target.is_none() {
+            a.expected.target = Some(id);
+            a.expected.time = time;
         }
-        if ctx.history_at(time) >= 14 * MICROS_PER_DAY {
-            self.expect(ctx, event, time, &[kind::NEW_COUNTRY]);
-        }
+        self.returns.push((victim, time));
+        id
     }
 
-    fn expect(&mut self, ctx: &Ctx, event: u128, time: i64, kinds: &[&'static str]) {
-        for risk_event_type in kinds {
-            self.expected.push(Expected {
-                scenario: ctx.scenario,
-                instance: ctx.instance,
-                risk_event_type,
-                event: Some(event),
-                user: ctx.victim,
-                time,
-                malicious: true,
-            });
-        }
+    fn attempt(
+        &mut self,
+        a: &mut Attack,
+        user: u32,
+        time: i64,
+        net: usize,
+        ip: u32,
+        code: i32,
+    ) -> u128 {
+        let (id, correlation, session) = event_ids(&mut a.rng);
+        self.activity[user as usize].push(Event {
+            time,
+            principal: Principal::User(user),
+            event_type: INTERACTIVE_USER,
+            device: Some(a.device),
+            net,
+            ip,
+            code,
+            app: 0,
+            id,
+            correlation,
+            session,
+        });
+        self.attack_ids.insert(id);
+        a.expected.events.push(id);
+        id
     }
 
     /// The device of the victim's latest successful interactive sign-in before `time` (a
@@ -421,10 +661,56 @@ impl Injection<'_> {
             .unwrap_or(self.users[victim as usize].devices[0])
     }
 
-    /// Removes the victim's own interactive sign-ins in `[from, to]`.
-    fn isolate(&mut self, victim: u32, from: i64, to: i64) {
-        self.activity[victim as usize]
-            .retain(|e| e.event_type != INTERACTIVE_USER || e.time < from || e.time > to);
+    /// Every place attackers sign in from: hosting and compromised home machines in the
+    /// attackers' cities, and residential proxies in the users' cities.
+    fn all_places(&self) -> Vec<Place> {
+        let mut places: Vec<Place> = ATTACKER_CITIES
+            .iter()
+            .enumerate()
+            .flat_map(|(k, city)| {
+                [self.plan.hosting[k], self.plan.botnet[k]].map(|net| Place { city: *city, net })
+            })
+            .collect();
+        places.extend(HOME_CITIES.iter().enumerate().map(|(k, city)| Place {
+            city: *city,
+            net: self.plan.isps[k][1],
+        }));
+        places
+    }
+
+    /// A hosting or compromised residential network in an attacker's city.
+    fn attacker_place(&self, rng: &mut Rng) -> Place {
+        let k = rng.index(ATTACKER_CITIES.len());
+        let net = if rng.chance(0.6) {
+            self.plan.hosting[k]
+        } else {
+            self.plan.botnet[k]
+        };
+        Place {
+            city: ATTACKER_CITIES[k],
+            net,
+        }
+    }
+
+    /// The attacker place whose distance from `from` is nearest `km` (never `from` itself).
+    fn place_near_distance(&self, from: &City, km: f64, rng: &mut Rng) -> Place {
+        let all = self.all_places();
+        let mut best: Vec<Place> = Vec::new();
+        let mut best_error = f64::INFINITY;
+        for place in all {
+            let d = distance_km(from, &place.city);
+            if d < 50.0 {
+                continue;
+            }
+            let error = (d.ln() - km.ln()).abs();
+            if error < best_error - 1e-9 {
+                best_error = error;
+                best = vec![place];
+            } else if (error - best_error).abs() <= 1e-9 {
+                best.push(place);
+            }
+        }
+        *rng.pick(&best)
     }
 
     fn address(&self, net: usize, rng: &mut Rng) -> u32 {
@@ -438,135 +724,81 @@ impl Injection<'_> {
         }
         u
     }
+}
 
-    #[allow(clippy::too_many_arguments)]
-    fn attempt(
-        &mut self,
-        ctx: &Ctx,
-        rng: &mut Rng,
-        time: i64,
-        device: Device,
-        net: usize,
-        ip: u32,
-        code: i32,
-    ) -> u128 {
-        self.attempt_as(ctx.victim, rng, time, device, net, ip, code)
+impl Attack {
+    fn label(&mut self, variant: &'static str, primary: &'static str, allowed: &[&'static str]) {
+        self.expected.variant = variant;
+        self.expected.primary = primary;
+        self.expected.allowed = allowed.iter().copied().filter(|&k| k != primary).collect();
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn attempt_as(
-        &mut self,
-        user: u32,
-        rng: &mut Rng,
-        time: i64,
-        device: Device,
-        net: usize,
-        ip: u32,
-        code: i32,
-    ) -> u128 {
-        let (id, correlation, session) = event_ids(rng);
-        self.activity[user as usize].push(Event {
-            time,
-            principal: Principal::User(user),
-            event_type: INTERACTIVE_USER,
-            device: Some(device),
-            net,
-            ip,
-            code,
-            app: 0,
-            id,
-            correlation,
-            session,
-        });
-        self.attack_ids.insert(id);
-        id
+    fn param(&mut self, name: &'static str, value: impl Into<Value>) {
+        self.expected.parameters.insert(name, value.into());
     }
 }
 
-struct Ctx {
-    scenario: &'static str,
-    instance: u32,
-    victim: u32,
-    day_start: i64,
-    history_days: u32,
-    /// The victim's first successful sign-in: a user's history starts there.
-    first_validated: i64,
-}
-
-impl Ctx {
-    /// How much history the victim has at `time`.
-    fn history_at(&self, time: i64) -> i64 {
-        time - self.first_validated
-    }
-}
-
-/// Rule-based labels: every validated sign-in from an anonymous network or a listed address.
+/// Labels of the benign world and of listed addresses: each employee's sign-ins over a
+/// commercial VPN (a right detection of something harmless), and every validated sign-in
+/// from an address on a threat-intelligence or infected-device list, added to the instance
+/// that listed it.
 pub fn label_listed(
     events: &[Event],
     plan: &Plan,
     intelligence: &Intelligence,
     attack_ids: &ahash::AHashSet<u128>,
-    validated: impl Fn(i32) -> bool + Sync,
-) -> Vec<Expected> {
-    use rayon::prelude::*;
-    let threat_intel: ahash::AHashSet<u32> =
-        intelligence.threat_intel_ips.iter().copied().collect();
-    let infected: ahash::AHashSet<u32> = intelligence.infected_ips.iter().copied().collect();
-    events
-        .par_iter()
-        .flat_map_iter(|event| {
-            label_one(
-                event,
-                plan,
-                &threat_intel,
-                &infected,
-                attack_ids,
-                &validated,
-            )
-        })
-        .collect()
-}
-
-/// The rule-based labels of one event.
-fn label_one(
-    event: &Event,
-    plan: &Plan,
-    threat_intel: &ahash::AHashSet<u32>,
-    infected: &ahash::AHashSet<u32>,
-    attack_ids: &ahash::AHashSet<u128>,
+    expected: &mut Vec<Expected>,
     validated: impl Fn(i32) -> bool,
-) -> Vec<Expected> {
-    let mut expected = Vec::new();
-    if let Principal::User(user) = event.principal {
+) {
+    let mut vpn: BTreeMap<u32, Expected> = BTreeMap::new();
+    let mut infected: BTreeMap<u32, Vec<(u128, i64)>> = BTreeMap::new();
+    let infected_ips: ahash::AHashSet<u32> = intelligence.infected_ips.iter().copied().collect();
+    for event in events {
+        let Principal::User(user) = event.principal else {
+            continue;
+        };
         if !validated(event.code) {
-            return expected;
+            continue;
         }
-        let net = &plan.networks[event.net];
-        let malicious = attack_ids.contains(&event.id);
-        let mut add = |risk_event_type, scenario| {
-            expected.push(Expected {
-                scenario,
+        if plan.networks[event.net].kind == NetKind::CommercialVpn
+            && !attack_ids.contains(&event.id)
+        {
+            let label = vpn.entry(user).or_insert_with(|| Expected {
+                scenario: "employee_on_anonymous_vpn",
                 instance: u32::MAX,
-                risk_event_type,
-                event: Some(event.id),
+                variant: "commercial_vpn",
+                parameters: BTreeMap::new(),
+                primary: kind::ANONYMOUS_IP,
+                allowed: Vec::new(),
+                target: Some(event.id),
+                events: Vec::new(),
                 user,
                 time: event.time,
-                malicious,
-            })
-        };
-        match net.kind {
-            NetKind::Tor => add(kind::ANONYMOUS_IP, "tor_sign_in"),
-            // Employees on a commercial VPN are anonymous too: the detection is right even
-            // though the sign-in is not an attack (`malicious` says which).
-            NetKind::CommercialVpn => add(kind::ANONYMOUS_IP, "anonymous_vpn_sign_in"),
-            _ => {}
+                malicious: false,
+            });
+            label.events.push(event.id);
         }
-        if threat_intel.contains(&event.ip) {
-            add(kind::THREAT_INTEL, "threat_intel_ip");
-        }
-        if infected.contains(&event.ip) {
-            add(kind::INFECTED, "infected_device_ip");
+        if infected_ips.contains(&event.ip) {
+            infected
+                .entry(event.ip)
+                .or_default()
+                .push((event.id, event.time));
         }
     }
-    expected
+    expected.extend(vpn.into_values());
+    // An infected-device instance names the listed address: its sign-ins are the
+    // infected machine's, whoever they are (the victim's own, mostly).
+    for label in expected.iter_mut() {
+        if label.scenario != "infected_device_ip" {
+            continue;
+        }
+        let ip = label.parameters.get("ip").and_then(Value::as_str);
+        let listed = ip.and_then(|ip| ip.parse::<std::net::Ipv4Addr>().ok());
+        if let Some(seen) = listed.and_then(|ip| infected.get(&u32::from(ip))) {
+            label.events = seen.iter().map(|&(id, _)| id).collect();
+            label.target = seen.first().map(|&(id, _)| id);
+            label.time = seen.first().map_or(label.time, |&(_, t)| t);
+        }
+    }
+    expected.retain(|e| !e.events.is_empty() || e.target.is_some() || e.primary == kind::LEAKED);
 }

@@ -1,9 +1,9 @@
 //! The synthetic tenant generator: a month of realistic sign-ins with injected attacks and
 //! ground-truth labels, written in any export shape with the side files a user would have.
 //!
-//! Labels are true by construction: each attack scenario states what a correct engine must
-//! detect, and list-based types follow from the lists the generator writes. Nothing here
-//! imports a detector.
+//! Labels say what happened in the synthetic world (see [`attacks`]): which sign-ins an
+//! attacker made and which risk event types describe them. Nothing here imports a detector
+//! or reads a rule; a test keeps it so.
 
 pub mod attacks;
 pub mod network;
@@ -35,8 +35,101 @@ pub struct SynthConfig {
     pub seed: u64,
     /// Midnight UTC of the first day, in microseconds.
     pub start: i64,
-    /// Share of sign-ins that attacks add (default 0.003).
+    /// Share of sign-ins that attacks add (default 0.003; 0 for none).
     pub attack_rate: f64,
+    /// How much of the benign world's hard cases there is.
+    pub benign: Benign,
+}
+
+/// The benign world's hard cases, each a share (0 turns it off). Each is something real
+/// tenants do all day that a location or failure detector can mistake for an attack.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Benign {
+    /// Homes on dual-stack broadband: their IPv6 addresses geolocate to the ISP's hub city,
+    /// not the home, and change interface id every day (share of homes).
+    pub ipv6_homes: f64,
+    /// Users on a split-tunnel corporate VPN: one app signs in through the VPN egress in
+    /// another country minutes after another signed in directly (share of users).
+    pub split_tunnel: f64,
+    /// A password-expiry morning: on one weekday this share of users fails 1–3 times at
+    /// home before the new password works (a crowd of typos on the big residential ASNs).
+    pub expiry_morning: f64,
+    /// Phone sign-ins over a carrier's NAT, whose few shared addresses geolocate to the
+    /// carrier's hub for subscribers in every city (share of phone sign-ins).
+    pub cgnat: f64,
+    /// Travellers who sign in on board, over in-flight Wi-Fi geolocated to the provider's
+    /// headquarters (share of trips).
+    pub in_flight_wifi: f64,
+    /// Users who joined in the last week: no history (share of users).
+    pub new_joiners: f64,
+    /// Token refreshes from Microsoft's own network (AS 8075) in other countries (share of
+    /// refreshes).
+    pub cloud_refresh: f64,
+    /// Residential networks whose location in the log moves to a neighbouring city every
+    /// other week, as GeoIP data is revised (share of home ISPs that have a neighbour).
+    pub geoip_drift: f64,
+}
+
+impl Default for Benign {
+    fn default() -> Self {
+        Benign {
+            ipv6_homes: 0.3,
+            split_tunnel: 0.05,
+            expiry_morning: 0.2,
+            cgnat: 0.5,
+            in_flight_wifi: 0.5,
+            new_joiners: 0.01,
+            cloud_refresh: 0.7,
+            geoip_drift: 0.5,
+        }
+    }
+}
+
+impl Benign {
+    /// None of the hard cases: the plain world, for comparisons.
+    pub fn none() -> Self {
+        Benign {
+            ipv6_homes: 0.0,
+            split_tunnel: 0.0,
+            expiry_morning: 0.0,
+            cgnat: 0.0,
+            in_flight_wifi: 0.0,
+            new_joiners: 0.0,
+            cloud_refresh: 0.0,
+            geoip_drift: 0.0,
+        }
+    }
+
+    /// Sets one share by its name (`ipv6_homes=0.5`), as `idrisk synth --benign` takes it.
+    pub fn set(&mut self, assignment: &str) -> Result<(), String> {
+        let (name, value) = assignment
+            .split_once('=')
+            .ok_or_else(|| format!("'{assignment}': use NAME=SHARE, e.g. ipv6_homes=0.5"))?;
+        let share: f64 = value
+            .trim()
+            .parse()
+            .ok()
+            .filter(|v: &f64| (0.0..=1.0).contains(v))
+            .ok_or_else(|| format!("'{assignment}': the share must be a number from 0 to 1"))?;
+        let slot = match name.trim() {
+            "ipv6_homes" => &mut self.ipv6_homes,
+            "split_tunnel" => &mut self.split_tunnel,
+            "expiry_morning" => &mut self.expiry_morning,
+            "cgnat" => &mut self.cgnat,
+            "in_flight_wifi" => &mut self.in_flight_wifi,
+            "new_joiners" => &mut self.new_joiners,
+            "cloud_refresh" => &mut self.cloud_refresh,
+            "geoip_drift" => &mut self.geoip_drift,
+            other => {
+                return Err(format!(
+                    "unknown benign case '{other}' (known: ipv6_homes, split_tunnel, \
+                     expiry_morning, cgnat, in_flight_wifi, new_joiners, cloud_refresh, geoip_drift)"
+                ))
+            }
+        };
+        *slot = share;
+        Ok(())
+    }
 }
 
 impl SynthConfig {
@@ -49,23 +142,70 @@ impl SynthConfig {
             seed,
             start: 1_740_787_200_000_000,
             attack_rate: 0.003,
+            benign: Benign::default(),
         }
     }
 }
 
-/// One ground-truth label: a detection a correct engine must raise.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+/// The shape of `labels.jsonl` lines this generator writes. Version 1 lines (no `version`
+/// field) named one expected (sign-in, type) pair each; version 2 lines describe one attack.
+pub const LABELS_VERSION: u32 = 2;
+
+fn version_one() -> u32 {
+    1
+}
+
+/// One ground-truth label: an attack (or a harmless thing a defender still wants shown, such
+/// as an employee on an anonymous VPN) and the risk event types that describe it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Label {
+    /// [`LABELS_VERSION`]; 1 when absent.
+    #[serde(default = "version_one")]
+    pub version: u32,
     pub scenario_id: String,
     pub scenario: String,
+    #[serde(default)]
+    pub variant: String,
+    /// What the attacker did, in numbers (failures, gap_seconds, users, speed_kmh, …).
+    #[serde(default)]
+    pub parameters: serde_json::Map<String, serde_json::Value>,
+    /// The type a defender most wants raised for it.
     pub risk_event_type: String,
-    /// The sign-in; none for user-level types.
+    /// Other types that describe it rightly: raising them is no false alarm, not raising
+    /// them is no miss.
+    #[serde(default)]
+    pub allowed_risk_event_types: Vec<String>,
+    /// The sign-in that should carry the primary type; none for user-level types.
     pub request_id: Option<String>,
+    /// Every sign-in of the attack (the attacker's failures on other accounts included); a
+    /// detection of the primary type on any of them finds the attack.
+    #[serde(default)]
+    pub request_ids: Vec<String>,
     pub user_id: Option<String>,
     pub user_principal_name: Option<String>,
     pub time: String,
     /// False for a right detection of something benign (an employee on an anonymous VPN).
     pub malicious: bool,
+}
+
+impl Label {
+    /// The sign-ins a detection may land on: `request_ids`, or for version 1 the one.
+    pub fn sign_ins(&self) -> impl Iterator<Item = &String> {
+        self.request_ids.iter().chain(
+            self.request_id
+                .iter()
+                .filter(|_| self.request_ids.is_empty()),
+        )
+    }
+}
+
+/// A (sign-in, type) pair that may fire either way: evaluation counts it neither as a hit
+/// nor as a false alarm (`ignore.jsonl`, `idrisk eval --ignore`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Ignored {
+    pub request_id: String,
+    pub risk_event_type: String,
+    pub reason: String,
 }
 
 /// A generated tenant.
@@ -77,6 +217,8 @@ pub struct Tenant {
     /// Every sign-in, sorted by time then id.
     pub events: Vec<Event>,
     pub labels: Vec<Label>,
+    /// Sign-ins whose detection is neither right nor wrong (see [`Ignored`]).
+    pub ignored: Vec<Ignored>,
     pub intelligence: Intelligence,
     /// What the error codes the generator writes mean (see [`world::outcome_codes`]).
     pub codes: OutcomeCodes,
@@ -85,7 +227,7 @@ pub struct Tenant {
 /// Generates a tenant. The same config gives the same tenant, whatever the thread count.
 pub fn generate(config: &SynthConfig) -> Tenant {
     let codes = world::outcome_codes();
-    let plan = Plan::new();
+    let plan = Plan::new(&config.benign, config.seed);
     let users = tenant::make_users(config, &plan);
     let services = tenant::make_services(config);
     let t = crate::trace::span("synth: activity");
@@ -96,9 +238,13 @@ pub fn generate(config: &SynthConfig) -> Tenant {
     drop(t);
     let t = crate::trace::span("synth: attacks");
     let normal: usize = activity.iter().map(Vec::len).sum();
-    // Scenarios average about ten sign-ins each.
-    let instances = ((normal as f64 * config.attack_rate / 10.0).ceil() as u32)
-        .max(attacks::SCENARIOS.len() as u32);
+    // Scenarios average about ten sign-ins each; any attacks at all means one of each.
+    let instances = if config.attack_rate > 0.0 {
+        ((normal as f64 * config.attack_rate / 10.0).ceil() as u32)
+            .max(attacks::SCENARIOS.len() as u32)
+    } else {
+        0
+    };
     let mut injection = Injection {
         config,
         plan: &plan,
@@ -107,14 +253,17 @@ pub fn generate(config: &SynthConfig) -> Tenant {
         expected: Vec::new(),
         intelligence: Intelligence::default(),
         attack_ids: Default::default(),
+        returns: Vec::new(),
     };
     injection.run(instances);
     let Injection {
         mut expected,
         intelligence,
         attack_ids,
+        returns,
         ..
     } = injection;
+    let ignored = comebacks(&activity, &returns, &attack_ids);
     drop(t);
     let t = crate::trace::span("synth: sort events");
     let mut events: Vec<Event> = activity.into_iter().flatten().collect();
@@ -123,13 +272,14 @@ pub fn generate(config: &SynthConfig) -> Tenant {
     drop(t);
     let t = crate::trace::span("synth: labels");
     let validated = |code: i32| code == 0 || world::PASSWORD_ACCEPTED.contains(&code);
-    expected.extend(attacks::label_listed(
+    attacks::label_listed(
         &events,
         &plan,
         &intelligence,
         &attack_ids,
+        &mut expected,
         validated,
-    ));
+    );
     let labels = write_labels(&expected, &users);
     drop(t);
     Tenant {
@@ -139,9 +289,49 @@ pub fn generate(config: &SynthConfig) -> Tenant {
         services,
         events,
         labels,
+        ignored,
         intelligence,
         codes,
     }
+}
+
+/// The sign-in with which each victim comes back after an attacker's validated sign-in:
+/// the victim's next own validated interactive sign-in. Compared with the attacker's, it
+/// may look like travel or a second country; it is the victim's, so a detection on it is
+/// neither right nor a false alarm.
+fn comebacks(
+    activity: &[Vec<Event>],
+    returns: &[(u32, i64)],
+    attack_ids: &ahash::AHashSet<u128>,
+) -> Vec<Ignored> {
+    let mut ignored: Vec<Ignored> = returns
+        .iter()
+        .filter_map(|&(victim, after)| {
+            activity[victim as usize]
+                .iter()
+                .filter(|e| {
+                    e.time > after
+                        && e.event_type == crate::frame::event_type::INTERACTIVE_USER
+                        && (e.code == 0 || world::PASSWORD_ACCEPTED.contains(&e.code))
+                        && !attack_ids.contains(&e.id)
+                })
+                .min_by_key(|e| (e.time, e.id))
+        })
+        .flat_map(|e| {
+            [
+                attacks::kind::UNLIKELY_TRAVEL,
+                attacks::kind::MULTIPLE_GEOGRAPHIES,
+            ]
+            .map(|kind| Ignored {
+                request_id: guid(e.id),
+                risk_event_type: kind.to_string(),
+                reason: "the victim's own sign-in after an attacker's elsewhere".to_string(),
+            })
+        })
+        .collect();
+    ignored.sort();
+    ignored.dedup();
+    ignored
 }
 
 fn write_labels(expected: &[Expected], users: &[User]) -> Vec<Label> {
@@ -150,14 +340,23 @@ fn write_labels(expected: &[Expected], users: &[User]) -> Vec<Label> {
         .map(|e| {
             let user = &users[e.user as usize];
             Label {
+                version: LABELS_VERSION,
                 scenario_id: if e.instance == u32::MAX {
-                    format!("{}-list", e.scenario)
+                    format!("{}-{}", e.scenario, user.upn)
                 } else {
                     format!("{}-{}", e.scenario, e.instance)
                 },
                 scenario: e.scenario.to_string(),
-                risk_event_type: e.risk_event_type.to_string(),
-                request_id: e.event.map(guid),
+                variant: e.variant.to_string(),
+                parameters: e
+                    .parameters
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.clone()))
+                    .collect(),
+                risk_event_type: e.primary.to_string(),
+                allowed_risk_event_types: e.allowed.iter().map(|k| k.to_string()).collect(),
+                request_id: e.target.map(guid),
+                request_ids: e.events.iter().map(|&id| guid(id)).collect(),
                 user_id: Some(user.id.clone()),
                 user_principal_name: Some(user.upn.clone()),
                 time: format_time(e.time),
@@ -165,11 +364,12 @@ fn write_labels(expected: &[Expected], users: &[User]) -> Vec<Label> {
             }
         })
         .collect();
-    labels.sort();
-    labels.dedup_by(|a, b| {
-        a.request_id == b.request_id
-            && a.risk_event_type == b.risk_event_type
-            && a.user_id == b.user_id
+    labels.sort_by(|a, b| {
+        (&a.time, &a.scenario_id, &a.risk_event_type).cmp(&(
+            &b.time,
+            &b.scenario_id,
+            &b.risk_event_type,
+        ))
     });
     labels
 }
@@ -204,7 +404,7 @@ impl Tenant {
                 let mut texts = vec![EventText::default(); BLOCK];
                 for block in slice.chunks(BLOCK) {
                     for (text, event) in texts.iter_mut().zip(block) {
-                        text.fill(event);
+                        text.fill(event, &self.plan);
                     }
                     let rows: Vec<Row<'_>> = block
                         .iter()
@@ -229,20 +429,21 @@ impl Tenant {
     /// (filled for this event), so building a frame allocates nothing per row.
     pub fn row_with<'a>(&'a self, event: &Event, text: &'a EventText) -> Row<'a> {
         let net = &self.plan.networks[event.net];
+        let city = net.city_at(event.time, self.config.start);
         let mut row = Row {
             time: event.time,
             request_id: Some(Cow::Borrowed(text.id())),
             correlation_id: Some(Cow::Borrowed(text.correlation())),
-            ip_network: Some(network_key(std::net::IpAddr::V4(event.ip.into()))),
+            ip_network: Some(network_key(net.ip_at(event.ip, event.time))),
             ip_address: Some(Cow::Borrowed(text.ip())),
             error_code: Some(event.code),
             failure_reason: failure_reason(event.code).map(Cow::Borrowed),
             event_type: Some(Cow::Borrowed(event.event_type)),
-            country: Some(Cow::Borrowed(net.city.country)),
-            state: Some(Cow::Borrowed(net.city.state)),
-            city: Some(Cow::Borrowed(net.city.name)),
-            latitude: Some(net.city.latitude),
-            longitude: Some(net.city.longitude),
+            country: Some(Cow::Borrowed(city.country)),
+            state: Some(Cow::Borrowed(city.state)),
+            city: Some(Cow::Borrowed(city.name)),
+            latitude: Some(city.latitude),
+            longitude: Some(city.longitude),
             asn: Some(net.asn),
             token_issuer_type: Some(Cow::Borrowed("AzureAD")),
             source_file: None,
@@ -289,7 +490,7 @@ impl Tenant {
     /// Calls `with` on the canonical row of `event`.
     pub fn with_row<T>(&self, event: &Event, with: impl FnOnce(&Row<'_>) -> T) -> T {
         let mut text = EventText::default();
-        text.fill(event);
+        text.fill(event, &self.plan);
         with(&self.row_with(event, &text))
     }
 }
@@ -298,7 +499,7 @@ impl Tenant {
 #[derive(Clone)]
 pub struct EventText {
     ids: [[u8; 36]; 3],
-    ip: [u8; 15],
+    ip: [u8; 39],
     ip_len: usize,
 }
 
@@ -306,14 +507,14 @@ impl Default for EventText {
     fn default() -> Self {
         EventText {
             ids: [[b'0'; 36]; 3],
-            ip: [b'0'; 15],
+            ip: [b'0'; 39],
             ip_len: 0,
         }
     }
 }
 
 impl EventText {
-    pub fn fill(&mut self, event: &Event) {
+    pub fn fill(&mut self, event: &Event, plan: &Plan) {
         for (buffer, bits) in self
             .ids
             .iter_mut()
@@ -321,7 +522,19 @@ impl EventText {
         {
             rng::write_guid(bits, buffer);
         }
-        self.ip_len = rng::write_ipv4(event.ip, &mut self.ip);
+        let net = &plan.networks[event.net];
+        if net.v6.is_none() {
+            let mut v4 = [0u8; 15];
+            let len = rng::write_ipv4(event.ip, &mut v4);
+            self.ip[..len].copy_from_slice(&v4[..len]);
+            self.ip_len = len;
+        } else {
+            use std::io::Write;
+            let mut cursor = std::io::Cursor::new(&mut self.ip[..]);
+            // 39 bytes hold any IPv6 address's text.
+            let _ = write!(cursor, "{}", net.ip_at(event.ip, event.time));
+            self.ip_len = cursor.position() as usize;
+        }
     }
 
     fn text(bytes: &[u8]) -> &str {

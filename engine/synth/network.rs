@@ -1,7 +1,15 @@
 //! The synthetic tenant's IP plan: every network a sign-in can come from, with the ASN,
 //! organisation, place and GeoIP accuracy radius that the generated databases will hold.
 
-use super::world::{City, ATTACKER_CITIES, CARRIER_HUBS, CLOUD_EGRESS, HOME_CITIES};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use super::rng::Rng;
+use super::tenant::MICROS_PER_DAY;
+use super::world::{
+    distance_km, City, ATTACKER_CITIES, CARRIER_HUBS, CLOUD_EGRESS, HOME_CITIES,
+    IN_FLIGHT_PROVIDERS,
+};
+use super::Benign;
 
 /// What kind of network an address belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,6 +32,8 @@ pub enum NetKind {
     Hosting,
     /// Compromised residential machines attackers proxy through.
     Botnet,
+    /// Satellite Wi-Fi on board aircraft.
+    InFlight,
 }
 
 /// One network: an IPv4 block with its owner and place.
@@ -36,6 +46,12 @@ pub struct Network {
     pub city: City,
     pub radius_km: u16,
     pub kind: NetKind,
+    /// An IPv6 block (a /32) instead of the IPv4 one: a customer's /48 is fixed by the
+    /// host number, the interface id changes every day.
+    pub v6: Option<u128>,
+    /// Where the log places the network in odd weeks, when its GeoIP data drifts to a
+    /// neighbouring city.
+    pub drift: Option<City>,
 }
 
 impl Network {
@@ -54,7 +70,33 @@ impl Network {
     }
 
     pub fn cidr(&self) -> String {
-        format!("{}/{}", std::net::Ipv4Addr::from(self.base), self.prefix)
+        match self.v6 {
+            Some(base) => format!("{}/32", Ipv6Addr::from(base)),
+            None => format!("{}/{}", Ipv4Addr::from(self.base), self.prefix),
+        }
+    }
+
+    /// The address of `host` at `time`: the IPv4 address [`Network::address`] made, or for
+    /// an IPv6 network the customer's /48 with a privacy interface id of the day.
+    pub fn ip_at(&self, ip: u32, time: i64) -> IpAddr {
+        match self.v6 {
+            None => IpAddr::V4(Ipv4Addr::from(ip)),
+            Some(base) => {
+                let day = time.div_euclid(MICROS_PER_DAY) as u64;
+                let interface = Rng::derive(u64::from(ip), 7, day).next_u64() | 1;
+                let customer = u128::from(ip & 0xffff) << 80;
+                IpAddr::V6(Ipv6Addr::from(base | customer | u128::from(interface)))
+            }
+        }
+    }
+
+    /// Where the log places the network at `time` (see [`Network::drift`]); `start` is the
+    /// tenant's first day.
+    pub fn city_at(&self, time: i64, start: i64) -> &City {
+        match &self.drift {
+            Some(drifted) if ((time - start).div_euclid(7 * MICROS_PER_DAY)) % 2 == 1 => drifted,
+            _ => &self.city,
+        }
     }
 }
 
@@ -76,6 +118,9 @@ pub struct Plan {
     pub hosting: Vec<usize>,
     /// One botnet network per attacker city.
     pub botnet: Vec<usize>,
+    /// Each home ISP's IPv6 block (indexed like `isps`), geolocated to the country's hub.
+    pub isps_v6: Vec<[usize; 2]>,
+    pub in_flight: Vec<usize>,
 }
 
 const fn ipv4(a: u32, b: u32, c: u32) -> u32 {
@@ -83,7 +128,8 @@ const fn ipv4(a: u32, b: u32, c: u32) -> u32 {
 }
 
 impl Plan {
-    pub fn new() -> Plan {
+    /// The world's networks; `benign` decides which residential networks drift.
+    pub fn new(benign: &Benign, seed: u64) -> Plan {
         let mut networks = Vec::new();
         let push = |networks: &mut Vec<Network>,
                     base,
@@ -101,6 +147,8 @@ impl Plan {
                 city,
                 radius_km,
                 kind,
+                v6: None,
+                drift: None,
             });
             networks.len() - 1
         };
@@ -257,7 +305,61 @@ impl Plan {
                 )
             })
             .collect();
+        // Each home ISP's IPv6 block: the same ASN and organisation, placed at the
+        // country's hub (a carrier hub, or the country's first city on the list).
+        let mut isps_v6 = Vec::new();
+        for (i, pair) in isps.iter().enumerate() {
+            let country = HOME_CITIES[i].country;
+            let hub = CARRIER_HUBS
+                .iter()
+                .chain(HOME_CITIES)
+                .find(|h| h.country == country)
+                .copied()
+                .unwrap_or(HOME_CITIES[i]);
+            let v6 = pair.map(|isp| {
+                let mut net = networks[isp].clone();
+                net.city = hub;
+                net.radius_km = 200;
+                net.v6 = Some((0x2a02_u128 << 112) | ((isp as u128) << 96));
+                networks.push(net);
+                networks.len() - 1
+            });
+            isps_v6.push(v6);
+        }
+        let in_flight = IN_FLIGHT_PROVIDERS
+            .iter()
+            .enumerate()
+            .map(|(k, city)| {
+                push(
+                    &mut networks,
+                    ipv4(161, 30 + k as u32, 0),
+                    16,
+                    40_300 + k as u32,
+                    format!("{} in-flight Wi-Fi", ["Skylink", "Aerolink"][k % 2]),
+                    *city,
+                    1000,
+                    NetKind::InFlight,
+                )
+            })
+            .collect();
+        // Drift: a residential network's location moves to the nearest other home city
+        // (30–300 km away) every other week.
+        let mut rng = Rng::derive(seed, 8, 0);
+        for (i, pair) in isps.iter().enumerate() {
+            let home = &HOME_CITIES[i];
+            let neighbour = HOME_CITIES
+                .iter()
+                .filter(|c| (30.0..300.0).contains(&distance_km(home, c)))
+                .min_by(|a, b| distance_km(home, a).total_cmp(&distance_km(home, b)));
+            for &isp in pair {
+                if rng.chance(benign.geoip_drift) {
+                    networks[isp].drift = neighbour.copied();
+                }
+            }
+        }
         Plan {
+            isps_v6,
+            in_flight,
             networks,
             isps,
             offices,
@@ -279,22 +381,17 @@ impl Plan {
     }
 }
 
-impl Default for Plan {
-    fn default() -> Self {
-        Plan::new()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn networks_do_not_overlap() {
-        let plan = Plan::new();
+        let plan = Plan::new(&Benign::default(), 1);
         let mut ranges: Vec<(u64, u64)> = plan
             .networks
             .iter()
+            .filter(|n| n.v6.is_none())
             .map(|n| {
                 (
                     u64::from(n.base),
@@ -310,8 +407,8 @@ mod tests {
 
     #[test]
     fn addresses_stay_inside_their_block() {
-        let plan = Plan::new();
-        for net in &plan.networks {
+        let plan = Plan::new(&Benign::default(), 1);
+        for net in plan.networks.iter().filter(|n| n.v6.is_none()) {
             for host in [0, 1, 254, 255, 256, 100_000] {
                 let a = net.address(host);
                 assert_eq!(a >> (32 - net.prefix), net.base >> (32 - net.prefix));

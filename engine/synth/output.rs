@@ -247,7 +247,7 @@ fn diagnostic(tenant: &Tenant, target: Target<'_>) -> std::io::Result<Vec<PathBu
             close(&mut writers, &mut paths)?;
             hour = this_hour;
         }
-        scratch.fill(event);
+        scratch.fill(event, &tenant.plan);
         let row = tenant.row_with(event, &scratch);
         let (category, container) = category(event.event_type);
         let stamp = format_time(event.time);
@@ -527,7 +527,7 @@ fn portal_csv(tenant: &Tenant, target: Target<'_>) -> anyhow::Result<Vec<PathBuf
                 files.insert(prefix, w);
                 paths.push(path);
             }
-            scratch.fill(event);
+            scratch.fill(event, &tenant.plan);
             let row = tenant.row_with(event, &scratch);
             let w = files.get_mut(prefix).expect("inserted above");
             w.write_record(header.iter().map(|c| portal_cell(&row, c, &tenant.codes)))?;
@@ -545,7 +545,7 @@ fn log_analytics(tenant: &Tenant, target: Target<'_>) -> std::io::Result<Vec<Pat
     for day in by_day(&tenant.events) {
         let mut tables: std::collections::BTreeMap<&str, Vec<Value>> = Default::default();
         for event in day {
-            scratch.fill(event);
+            scratch.fill(event, &tenant.plan);
             let row = tenant.row_with(event, &scratch);
             let (category, _) = category(event.event_type);
             let table = match event.event_type {

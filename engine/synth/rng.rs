@@ -52,6 +52,12 @@ impl Rng {
         low + (self.next_u64() % (high - low) as u64) as i64
     }
 
+    /// A value between `low` and `high` whose logarithm is uniform: as many draws between
+    /// 5 and 50 as between 50 and 500.
+    pub fn log_uniform(&mut self, low: f64, high: f64) -> f64 {
+        (low.ln() + self.unit() * (high.ln() - low.ln())).exp()
+    }
+
     pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         &items[self.range(0, items.len() as u64) as usize]
     }

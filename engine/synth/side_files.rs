@@ -4,10 +4,10 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
-use ipnet::{IpNet, Ipv4Net};
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use mmdb_writer::Writer;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -65,8 +65,11 @@ struct AnonymousRecord {
     is_tor_exit_node: bool,
 }
 
-fn net_of(base: u32, prefix: u8) -> anyhow::Result<IpNet> {
-    Ok(IpNet::V4(Ipv4Net::new(Ipv4Addr::from(base), prefix)?))
+fn net_of(net: &super::network::Network) -> anyhow::Result<IpNet> {
+    Ok(match net.v6 {
+        Some(base) => IpNet::V6(Ipv6Net::new(Ipv6Addr::from(base), 32)?),
+        None => IpNet::V4(Ipv4Net::new(Ipv4Addr::from(net.base), net.prefix)?),
+    })
 }
 
 /// Writes every side file into `dir`; returns the paths written.
@@ -87,7 +90,7 @@ pub fn write_side_files(tenant: &Tenant, dir: &Path) -> anyhow::Result<Vec<PathB
     let mut asn = database("GeoLite2-ASN");
     let mut anonymous = database("GeoIP2-Anonymous-IP");
     for net in &tenant.plan.networks {
-        let cidr = net_of(net.base, net.prefix)?;
+        let cidr = net_of(net)?;
         city.insert(
             cidr,
             &CityRecord {
@@ -178,6 +181,12 @@ pub fn write_side_files(tenant: &Tenant, dir: &Path) -> anyhow::Result<Vec<PathB
         labels.push('\n');
     }
     save("labels.jsonl", labels.into_bytes())?;
+    let mut ignored = String::new();
+    for pair in &tenant.ignored {
+        ignored.push_str(&serde_json::to_string(pair)?);
+        ignored.push('\n');
+    }
+    save("ignore.jsonl", ignored.into_bytes())?;
     save("tenant.toml", describe(tenant).into_bytes())?;
     Ok(written)
 }

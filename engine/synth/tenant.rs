@@ -7,7 +7,7 @@ use super::rng::Rng;
 use super::world::{
     distance_km, Device, APPS, EMPLOYEE_DEVICES, FIRST_NAMES, HOME_CITIES, LAST_NAMES,
 };
-use super::SynthConfig;
+use super::{Benign, SynthConfig};
 
 pub const MICROS_PER_HOUR: i64 = 3_600_000_000;
 pub const MICROS_PER_DAY: i64 = 24 * MICROS_PER_HOUR;
@@ -50,6 +50,10 @@ pub struct User {
     pub joined_day: u32,
     pub corporate_vpn: bool,
     pub commercial_vpn: bool,
+    /// Home broadband is dual-stack: home sign-ins come over IPv6 half the time.
+    pub ipv6: bool,
+    /// One app goes through the corporate VPN while the rest go direct.
+    pub split_tunnel: bool,
     /// A trip: (first day away, days away, destination city index).
     pub trip: Option<(u32, u32, usize)>,
 }
@@ -100,6 +104,17 @@ pub fn make_users(config: &SynthConfig, plan: &Plan) -> Vec<User> {
             } else {
                 0
             };
+            // The benign world's draws come from a stream of their own, so turning one off
+            // leaves everything else as it was.
+            let mut extra = Rng::derive(config.seed, 9, u64::from(u));
+            let joined_day =
+                if u >= 10 && config.days > 8 && extra.chance(config.benign.new_joiners) {
+                    config.days - extra.range(1, 8) as u32
+                } else {
+                    joined_day
+                };
+            let ipv6 = extra.chance(config.benign.ipv6_homes);
+            let split_tunnel = extra.chance(config.benign.split_tunnel);
             let trip = (config.days >= 10 && rng.chance(0.05)).then(|| {
                 let start = rng.range(3, u64::from(config.days - 6)) as u32;
                 let length = rng.range(2, 5) as u32;
@@ -118,6 +133,8 @@ pub fn make_users(config: &SynthConfig, plan: &Plan) -> Vec<User> {
                 joined_day,
                 corporate_vpn: rng.chance(0.25),
                 commercial_vpn: rng.chance(0.01),
+                ipv6,
+                split_tunnel,
                 trip: trip.filter(|(start, _, _)| *start > joined_day + 2),
             }
         })
@@ -168,9 +185,21 @@ fn weekday(day_start: i64) -> i64 {
 pub fn user_activity(config: &SynthConfig, plan: &Plan, users: &[User], u: u32) -> Vec<Event> {
     let user = &users[u as usize];
     let mut rng = Rng::derive(config.seed, 3, u64::from(u));
-    let mut events = Vec::new();
+    // The benign world's hard cases draw from their own stream (see `make_users`).
+    let mut extra = Rng::derive(config.seed, 10, u64::from(u));
+    let benign = &config.benign;
+    let mut out = SignIns {
+        events: Vec::new(),
+        plan,
+        benign,
+        principal: Principal::User(u),
+    };
     let home = HOME_CITIES[user.home];
     let forgetful = u == 7;
+    // The password-expiry morning: the first Monday after the period's middle.
+    let expiry_day = (config.days / 2..config.days)
+        .find(|&d| weekday(config.start + i64::from(d) * MICROS_PER_DAY) == 0);
+    let expires = extra.chance(benign.expiry_morning);
     for day in user.joined_day..config.days {
         let day_start = config.start + i64::from(day) * MICROS_PER_DAY;
         let workday = weekday(day_start) < 5;
@@ -182,9 +211,31 @@ pub fn user_activity(config: &SynthConfig, plan: &Plan, users: &[User], u: u32) 
             .trip
             .is_some_and(|(start, length, _)| day + 1 == start || day == start + length);
         let offset = away.map_or(home.utc_offset, |d| HOME_CITIES[d].utc_offset);
-        let count = if travel_day {
-            0
-        } else if workday {
+        if travel_day {
+            if let Some((start, _, destination)) = user.trip {
+                let outbound = day + 1 == start;
+                flight(&mut out, &mut extra, user, day_start, outbound, destination);
+            }
+            continue;
+        }
+        if expires && Some(day) == expiry_day && away.is_none() {
+            // Before work, at home: the old password fails once to three times, the
+            // expired-password page takes it, the new one works.
+            let time = day_start
+                + (8 - i64::from(home.utc_offset)) * MICROS_PER_HOUR
+                + extra.range_i64(0, MICROS_PER_HOUR);
+            let device = user.devices[0];
+            let (net, host) = home_network(&mut extra, plan, user);
+            let failures = extra.range(1, 4) as u32;
+            out.sign_in(
+                &mut extra,
+                device,
+                (net, host),
+                time,
+                Prelude::Expired(failures),
+            );
+        }
+        let count = if workday {
             rng.poisson(3.0)
         } else {
             u32::from(rng.chance(0.3))
@@ -199,38 +250,99 @@ pub fn user_activity(config: &SynthConfig, plan: &Plan, users: &[User], u: u32) 
                 + (local_hour - i64::from(offset)) * MICROS_PER_HOUR
                 + rng.range_i64(0, MICROS_PER_HOUR);
             let device = *rng.pick(&user.devices);
-            let (net, host) =
-                choose_network(&mut rng, plan, user, device, away, workday, local_hour);
-            sign_in(
-                &mut events,
-                &mut rng,
-                plan,
-                Principal::User(u),
-                device,
-                net,
-                host,
-                time,
-                forgetful && day == config.days / 2,
+            let (net, host) = choose_network(
+                &mut rng, &mut extra, plan, user, device, away, workday, local_hour, benign,
             );
+            let prelude = if forgetful && day == config.days / 2 {
+                Prelude::Forgot
+            } else {
+                Prelude::Typos
+            };
+            out.sign_in(&mut rng, device, (net, host), time, prelude);
+            if user.split_tunnel && net != plan.corporate_vpn && away.is_none() {
+                // Another app, minutes later, through the tunnel.
+                let later = time + extra.range_i64(60_000_000, 10 * 60_000_000);
+                let host = extra.range(1, 4) as u32;
+                out.sign_in(
+                    &mut extra,
+                    device,
+                    (plan.corporate_vpn, host),
+                    later,
+                    Prelude::None,
+                );
+            }
         }
     }
-    events
+    out.events
 }
 
+/// A travel day: a sign-in where the traveller is before leaving, and, when the airline
+/// has Wi-Fi, one or two on board that geolocate to the Wi-Fi provider's headquarters.
+fn flight(
+    out: &mut SignIns<'_>,
+    rng: &mut Rng,
+    user: &User,
+    day_start: i64,
+    outbound: bool,
+    destination: usize,
+) {
+    let plan = out.plan;
+    if !rng.chance(out.benign.in_flight_wifi) {
+        return;
+    }
+    let (from, to) = if outbound {
+        (user.home, destination)
+    } else {
+        (destination, user.home)
+    };
+    let departure = day_start
+        + (rng.range(8, 14) as i64 - i64::from(HOME_CITIES[from].utc_offset)) * MICROS_PER_HOUR;
+    let hours = distance_km(&HOME_CITIES[from], &HOME_CITIES[to]) / 800.0 + 0.5;
+    let device = user.devices[0];
+    // Before boarding: home, or the hotel.
+    let (net, host) = if outbound {
+        (user.isp, user.home_host)
+    } else {
+        (plan.isps[destination][0], rng.next_u64() as u32)
+    };
+    let before = departure - rng.range_i64(MICROS_PER_HOUR, 2 * MICROS_PER_HOUR);
+    out.sign_in(rng, device, (net, host), before, Prelude::None);
+    let wifi = *rng.pick(&plan.in_flight);
+    let seat = rng.next_u64() as u32;
+    for _ in 0..rng.range(1, 3) {
+        let aloft = departure + ((0.3 + 0.6 * rng.unit()) * hours * MICROS_PER_HOUR as f64) as i64;
+        out.sign_in(rng, device, (wifi, seat), aloft, Prelude::None);
+    }
+}
+
+/// The user's home network: IPv4, or half the time the ISP's IPv6 block on a dual-stack
+/// line.
+fn home_network(rng: &mut Rng, plan: &Plan, user: &User) -> (usize, u32) {
+    if user.ipv6 && rng.chance(0.5) {
+        let [a, _] = plan.isps[user.home];
+        let k = usize::from(user.isp != a);
+        return (plan.isps_v6[user.home][k], user.home_host);
+    }
+    (user.isp, user.home_host)
+}
+
+#[allow(clippy::too_many_arguments)]
 fn choose_network(
     rng: &mut Rng,
+    extra: &mut Rng,
     plan: &Plan,
     user: &User,
     device: Device,
     away: Option<usize>,
     workday: bool,
     local_hour: i64,
+    benign: &Benign,
 ) -> (usize, u32) {
     if let Some(destination) = away {
         // Hotel Wi-Fi at the destination.
         return (plan.isps[destination][0], rng.next_u64() as u32);
     }
-    if device.mobile && rng.chance(0.5) {
+    if device.mobile && rng.chance(benign.cgnat) {
         // Carrier-grade NAT: a handful of shared addresses per country.
         let carrier = plan.carrier_of(HOME_CITIES[user.home].country);
         return (carrier, rng.range(1, 40) as u32);
@@ -245,109 +357,147 @@ fn choose_network(
     if user.office_worker && workday && (9..17).contains(&local_hour) && rng.chance(0.8) {
         return (plan.offices[user.home], rng.range(1, 6) as u32);
     }
-    (user.isp, user.home_host)
+    home_network(extra, plan, user)
 }
 
-/// An interactive sign-in with what precedes it (typos, interrupts) and the token refreshes
-/// that follow it.
-#[allow(clippy::too_many_arguments)]
-fn sign_in(
-    events: &mut Vec<Event>,
-    rng: &mut Rng,
-    plan: &Plan,
+/// What comes before a successful interactive sign-in.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Prelude {
+    None,
+    /// Now and then a typo or two.
+    Typos,
+    /// Five wrong passwords and a password reset.
+    Forgot,
+    /// An expired password: the old one fails this many times, then the expiry page.
+    Expired(u32),
+}
+
+/// One principal's sign-ins as they are written.
+struct SignIns<'a> {
+    events: Vec<Event>,
+    plan: &'a Plan,
+    benign: &'a Benign,
     principal: Principal,
-    device: Device,
-    net: usize,
-    host: u32,
-    time: i64,
-    forgot_password: bool,
-) {
-    let ip = plan.networks[net].address(host);
-    let app = rng.index(APPS.len());
-    let push = |events: &mut Vec<Event>,
-                rng: &mut Rng,
-                time: i64,
-                code: i32,
-                event_type: &'static str,
-                net: usize,
-                ip: u32| {
-        let (id, correlation, session) = event_ids(rng);
-        events.push(Event {
-            time,
-            principal,
-            event_type,
-            device: Some(device),
-            net,
-            ip,
-            code,
-            app,
-            id,
-            correlation,
-            session,
-        });
-    };
-    let interactive = crate::frame::event_type::INTERACTIVE_USER;
-    if forgot_password {
-        for k in 0..5 {
-            push(
-                events,
-                rng,
-                time - (12 - k) * 60_000_000,
-                50126,
-                interactive,
+}
+
+impl SignIns<'_> {
+    /// An interactive sign-in from `host` of network `net`, with what precedes it (typos,
+    /// interrupts) and the token refreshes that follow it.
+    fn sign_in(
+        &mut self,
+        rng: &mut Rng,
+        device: Device,
+        (net, host): (usize, u32),
+        time: i64,
+        prelude: Prelude,
+    ) {
+        let (plan, benign, principal, events) =
+            (self.plan, self.benign, self.principal, &mut self.events);
+        let ip = plan.networks[net].address(host);
+        let app = rng.index(APPS.len());
+        let push = |events: &mut Vec<Event>,
+                    rng: &mut Rng,
+                    time: i64,
+                    code: i32,
+                    event_type: &'static str,
+                    net: usize,
+                    ip: u32| {
+            let (id, correlation, session) = event_ids(rng);
+            events.push(Event {
+                time,
+                principal,
+                event_type,
+                device: Some(device),
                 net,
                 ip,
-            );
-        }
-        push(
-            events,
-            rng,
-            time - 5 * 60_000_000,
-            50125,
-            interactive,
-            net,
-            ip,
-        );
-    } else if rng.chance(0.03) {
-        for k in 0..rng.range(1, 3) as i64 {
-            push(
-                events,
-                rng,
-                time - (k + 1) * 25_000_000,
-                50126,
-                interactive,
-                net,
-                ip,
-            );
-        }
-    }
-    if rng.chance(0.12) {
-        let code = *rng.pick(&[50074, 50076, 50140]);
-        push(events, rng, time - 8_000_000, code, interactive, net, ip);
-    } else if rng.chance(0.003) {
-        push(events, rng, time - 30_000_000, 50055, interactive, net, ip);
-    }
-    push(events, rng, time, 0, interactive, net, ip);
-    // Token refreshes: several per interactive sign-in, mostly from cloud egress.
-    let refreshes = rng.range(3, 9);
-    for _ in 0..refreshes {
-        let later = time + rng.range_i64(MICROS_PER_HOUR / 12, 8 * MICROS_PER_HOUR);
-        let (rnet, rip) = if rng.chance(0.7) {
-            let cloud = *rng.pick(&plan.cloud);
-            (cloud, plan.networks[cloud].address(rng.next_u64() as u32))
-        } else {
-            (net, ip)
+                code,
+                app,
+                id,
+                correlation,
+                session,
+            });
         };
-        let code = if rng.chance(0.02) { 70044 } else { 0 };
-        push(
-            events,
-            rng,
-            later,
-            code,
-            crate::frame::event_type::NON_INTERACTIVE_USER,
-            rnet,
-            rip,
-        );
+        let interactive = crate::frame::event_type::INTERACTIVE_USER;
+        match prelude {
+            Prelude::Forgot => {
+                for k in 0..5 {
+                    push(
+                        events,
+                        rng,
+                        time - (12 - k) * 60_000_000,
+                        50126,
+                        interactive,
+                        net,
+                        ip,
+                    );
+                }
+                push(
+                    events,
+                    rng,
+                    time - 5 * 60_000_000,
+                    50125,
+                    interactive,
+                    net,
+                    ip,
+                );
+            }
+            Prelude::Expired(failures) => {
+                for k in 0..i64::from(failures) {
+                    push(
+                        events,
+                        rng,
+                        time - (k + 2) * 40_000_000,
+                        50126,
+                        interactive,
+                        net,
+                        ip,
+                    );
+                }
+                push(events, rng, time - 40_000_000, 50055, interactive, net, ip);
+            }
+            Prelude::Typos if rng.chance(0.03) => {
+                for k in 0..rng.range(1, 3) as i64 {
+                    push(
+                        events,
+                        rng,
+                        time - (k + 1) * 25_000_000,
+                        50126,
+                        interactive,
+                        net,
+                        ip,
+                    );
+                }
+            }
+            Prelude::Typos | Prelude::None => {}
+        }
+        if rng.chance(0.12) {
+            let code = *rng.pick(&[50074, 50076, 50140]);
+            push(events, rng, time - 8_000_000, code, interactive, net, ip);
+        } else if rng.chance(0.003) {
+            push(events, rng, time - 30_000_000, 50055, interactive, net, ip);
+        }
+        push(events, rng, time, 0, interactive, net, ip);
+        // Token refreshes: several per interactive sign-in, mostly from Microsoft's network.
+        let refreshes = rng.range(3, 9);
+        for _ in 0..refreshes {
+            let later = time + rng.range_i64(MICROS_PER_HOUR / 12, 8 * MICROS_PER_HOUR);
+            let (rnet, rip) = if rng.chance(benign.cloud_refresh) {
+                let cloud = *rng.pick(&plan.cloud);
+                (cloud, plan.networks[cloud].address(rng.next_u64() as u32))
+            } else {
+                (net, ip)
+            };
+            let code = if rng.chance(0.02) { 70044 } else { 0 };
+            push(
+                events,
+                rng,
+                later,
+                code,
+                crate::frame::event_type::NON_INTERACTIVE_USER,
+                rnet,
+                rip,
+            );
+        }
     }
 }
 

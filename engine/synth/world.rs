@@ -152,6 +152,13 @@ pub const CARRIER_HUBS: &[City] = &[
     city("Rio de Janeiro", "Rio de Janeiro", "BR", -22.91, -43.17, -3),
 ];
 
+/// In-flight Wi-Fi providers' headquarters: where their satellite links geolocate, wherever
+/// the aircraft is.
+pub const IN_FLIGHT_PROVIDERS: &[City] = &[
+    city("Carlsbad", "California", "US", 33.16, -117.35, -8),
+    city("London", "England", "GB", 51.51, -0.13, 0),
+];
+
 /// Where cloud token-refresh traffic egresses (non-interactive sign-ins from Microsoft's
 /// own services and carrier proxies).
 pub const CLOUD_EGRESS: &[City] = &[
@@ -198,6 +205,17 @@ const fn device(
     }
 }
 
+/// A device's operating-system family: its OS name's first word, lowercased ("Windows 10"
+/// and "Windows10" are both Windows).
+pub fn os_family(device: Device) -> String {
+    device
+        .operating_system
+        .chars()
+        .take_while(|c| c.is_ascii_alphabetic())
+        .collect::<String>()
+        .to_lowercase()
+}
+
 /// Devices employees use (spellings as Entra logs them: not normalised).
 pub static EMPLOYEE_DEVICES: &[DeviceProfile] = &[
     device("Windows 10", "Edge 122.0.2365", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/122.0.0.0 Safari/537.36 Edg/122.0.2365.92", "Browser", false),
@@ -210,9 +228,8 @@ pub static EMPLOYEE_DEVICES: &[DeviceProfile] = &[
     device("Linux", "Firefox 123.0", "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:123.0) Gecko/20100101 Firefox/123.0", "Browser", false),
 ];
 
-/// Devices attackers' tooling presents. Their browser families (IE, scripting libraries,
-/// legacy-protocol clients) never appear among employees, so an attacker's sign-in always
-/// shows at least one unfamiliar device property.
+/// Devices attackers' own tooling presents (IE, scripting libraries, legacy-protocol
+/// clients). Attackers also use the browsers employees use, or copy the victim's.
 pub static ATTACKER_DEVICES: &[DeviceProfile] = &[
     device(
         "Windows 7",

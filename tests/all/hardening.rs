@@ -564,7 +564,11 @@ fn a_run_killed_while_it_writes_leaves_the_previous_outputs_whole() {
     let d = dir.path();
     let tenant = crate::support::repo("datasets/tenant");
     let inputs = tenant.join("signins");
-    let rules = write(d, "no-spray.toml", b"[password_spray]\nenabled = false\n");
+    let rules = write(
+        d,
+        "no-unfamiliar.toml",
+        b"[unfamiliar_sign_in]\nenabled = false\n",
+    );
     let run = |out: &Path, rules: Option<&Path>| {
         let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_idrisk"));
         command.args([

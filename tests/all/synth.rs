@@ -218,13 +218,23 @@ fn labels_point_at_real_sign_ins_of_the_labelled_user() {
 
 #[test]
 fn the_generated_databases_describe_the_sign_ins_addresses() {
+    // Without drift the databases and the log agree on every address, IPv6 ones included.
     let dir = tempfile::tempdir().unwrap();
-    synth(dir.path(), "parquet", &[]);
+    synth(
+        dir.path(),
+        "parquet",
+        &["--benign", "geoip_drift=0", "--benign", "ipv6_homes=1"],
+    );
     let city = maxminddb::Reader::open_readfile(dir.path().join("geoip-city.mmdb")).unwrap();
     let asn = maxminddb::Reader::open_readfile(dir.path().join("geoip-asn.mmdb")).unwrap();
     let anonymous = maxminddb::Reader::open_readfile(dir.path().join("anonymous-ip.mmdb")).unwrap();
     let frame = load_paths(&[dir.path().join("signins")]).frame;
-    for row in rows(&frame).iter().step_by(97) {
+    let all = rows(&frame);
+    let v6 = all
+        .iter()
+        .filter(|row| row["ip_address"].as_str().unwrap().contains(':'))
+        .count();
+    for row in all.iter().step_by(97) {
         let ip: IpAddr = row["ip_address"].as_str().unwrap().parse().unwrap();
         let c: maxminddb::geoip2::City = city.lookup(ip).unwrap().decode().unwrap().unwrap();
         assert_eq!(c.country.iso_code, row["country"].as_str(), "{ip}");
@@ -236,6 +246,7 @@ fn the_generated_databases_describe_the_sign_ins_addresses() {
             row["asn"].as_u64()
         );
     }
+    assert!(v6 > all.len() / 20, "{v6} IPv6 addresses");
     let tor = std::fs::read_to_string(dir.path().join("tor-exit-nodes.txt")).unwrap();
     let first: IpAddr = tor.lines().next().unwrap().parse().unwrap();
     let flags: maxminddb::geoip2::AnonymousIp =
