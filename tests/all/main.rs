@@ -1,5 +1,6 @@
 //! Integration tests, one binary organised by topic.
 
+mod benign;
 mod cli;
 mod determinism;
 mod hardening;
