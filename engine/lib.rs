@@ -15,3 +15,4 @@ pub mod report;
 pub mod rules;
 pub mod synth;
 pub mod trace;
+pub mod tune;

@@ -268,7 +268,7 @@ enum Need {
 }
 
 /// Lays `overrides` over `base`, table by table; other values replace.
-fn merge(base: &mut toml::Table, overrides: toml::Table) {
+pub fn merge(base: &mut toml::Table, overrides: toml::Table) {
     for (key, value) in overrides {
         match (base.get_mut(&key), value) {
             (Some(toml::Value::Table(inner)), toml::Value::Table(over)) => merge(inner, over),

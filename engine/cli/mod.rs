@@ -7,6 +7,7 @@ mod load;
 mod rules;
 mod score;
 mod synth;
+mod tune;
 
 use std::path::PathBuf;
 
@@ -68,6 +69,13 @@ enum Command {
                             idrisk eval --detections out/detections.csv --labels labels.jsonl --json --min-f1 0.9"
     )]
     Eval(eval::EvalArgs),
+    /// Sweep rules settings against labels: the Pareto front of recall against false alarms,
+    /// the objective's pick, written as a rules overlay.
+    #[command(
+        after_help = "Examples:\n  idrisk tune t/signins --labels t/labels.jsonl --ignore t/ignore.jsonl \\\n      --sweep 'password_spray.min_users=4..30:2' --objective 'recall_at_fp_per_10k=1' --write-rules best.toml\n  \
+                            idrisk tune t/signins --labels t/labels.jsonl --mode one-at-a-time \\\n      --sweep 'atypical_travel.min_speed_kmh=500..1500:100' --sweep 'atypical_travel.learning_days=3,7,14' --html sweep.html"
+    )]
+    Tune(tune::TuneArgs),
 }
 
 /// Arguments every command that reads sign-ins shares.
@@ -98,6 +106,59 @@ pub struct InputArgs {
     pub max_record_mib: u32,
 }
 
+/// Enrichment files, for the commands that score.
+#[derive(Debug, Args)]
+pub struct EnrichmentArgs {
+    /// GeoIP City database (.mmdb): coordinates and accuracy radius where the log has none.
+    #[arg(long, value_name = "FILE")]
+    geoip_city: Option<PathBuf>,
+    /// GeoIP ASN database (.mmdb).
+    #[arg(long, value_name = "FILE")]
+    geoip_asn: Option<PathBuf>,
+    /// GeoIP2 Anonymous-IP database (.mmdb): Tor exits, anonymous VPNs, public proxies.
+    #[arg(long, value_name = "FILE")]
+    anonymous_ip: Option<PathBuf>,
+    /// Anonymous addresses: one IP or CIDR a line, `#` comments, or the Tor exit-addresses
+    /// format (repeatable).
+    #[arg(long, value_name = "FILE")]
+    anonymous_list: Vec<PathBuf>,
+    /// Threat-intelligence addresses (IP or CIDR a line): validated sign-ins from them are
+    /// suspiciousIPAddress.
+    #[arg(long, value_name = "FILE")]
+    threat_intel: Vec<PathBuf>,
+    /// Addresses of infected devices from a botnet feed (IP or CIDR a line): validated
+    /// sign-ins from them are malwareInfectedIPAddress.
+    #[arg(long, value_name = "FILE")]
+    infected_list: Vec<PathBuf>,
+    /// Leaked accounts: one address or SHA-256 hex of the lowercased address a line,
+    /// optionally `,YYYY-MM-DD` (repeatable).
+    #[arg(long, value_name = "FILE")]
+    leaked_accounts: Vec<PathBuf>,
+}
+
+impl EnrichmentArgs {
+    /// The files to open: each flag given, else the rules' `[files]` entry.
+    pub fn files(&self, rules: &crate::rules::Rules) -> crate::rules::FilesConfig {
+        let listed = &rules.files;
+        let either = |flag: &[PathBuf], listed: &[PathBuf]| {
+            if flag.is_empty() {
+                listed.to_vec()
+            } else {
+                flag.to_vec()
+            }
+        };
+        crate::rules::FilesConfig {
+            geoip_city: self.geoip_city.clone().or(listed.geoip_city.clone()),
+            geoip_asn: self.geoip_asn.clone().or(listed.geoip_asn.clone()),
+            anonymous_ip: self.anonymous_ip.clone().or(listed.anonymous_ip.clone()),
+            anonymous_lists: either(&self.anonymous_list, &listed.anonymous_lists),
+            threat_intel: either(&self.threat_intel, &listed.threat_intel),
+            infected_lists: either(&self.infected_list, &listed.infected_lists),
+            leaked_accounts: either(&self.leaked_accounts, &listed.leaked_accounts),
+        }
+    }
+}
+
 /// Runs the command line; returns the process exit code.
 pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
@@ -114,6 +175,7 @@ pub fn main() -> i32 {
         Command::Convert(args) => convert::run(args),
         Command::Synth(args) => synth::run(args),
         Command::Eval(args) => eval::run(args),
+        Command::Tune(args) => tune::run(args),
     };
     match result {
         Ok(code) => code,

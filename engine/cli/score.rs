@@ -10,7 +10,7 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use serde_json::{json, Value};
 
 use super::load::load_inputs;
-use super::{InputArgs, EXIT_OK, EXIT_QUARANTINED};
+use super::{EnrichmentArgs, InputArgs, EXIT_OK, EXIT_QUARANTINED};
 use crate::detect::context::Enrichment;
 use crate::enrich::sources::Sources;
 use crate::ingest::values::parse_time;
@@ -18,7 +18,7 @@ use crate::report::score::{columns_read, score};
 use crate::report::{
     detection_counts, write_quarantine_jsonl, write_tables, Format, Staged, Summary,
 };
-use crate::rules::{FilesConfig, Rules};
+use crate::rules::Rules;
 
 #[derive(Debug, Args)]
 pub struct ScoreArgs {
@@ -34,31 +34,8 @@ pub struct ScoreArgs {
     /// Format of the output tables.
     #[arg(long, value_enum, default_value_t = Format::Jsonl)]
     format: Format,
-    /// GeoIP City database (.mmdb): coordinates and accuracy radius where the log has none.
-    #[arg(long, value_name = "FILE")]
-    geoip_city: Option<PathBuf>,
-    /// GeoIP ASN database (.mmdb).
-    #[arg(long, value_name = "FILE")]
-    geoip_asn: Option<PathBuf>,
-    /// GeoIP2 Anonymous-IP database (.mmdb): Tor exits, anonymous VPNs, public proxies.
-    #[arg(long, value_name = "FILE")]
-    anonymous_ip: Option<PathBuf>,
-    /// Anonymous addresses: one IP or CIDR a line, `#` comments, or the Tor exit-addresses
-    /// format (repeatable).
-    #[arg(long, value_name = "FILE")]
-    anonymous_list: Vec<PathBuf>,
-    /// Threat-intelligence addresses (IP or CIDR a line): validated sign-ins from them are
-    /// suspiciousIPAddress.
-    #[arg(long, value_name = "FILE")]
-    threat_intel: Vec<PathBuf>,
-    /// Addresses of infected devices from a botnet feed (IP or CIDR a line): validated
-    /// sign-ins from them are malwareInfectedIPAddress.
-    #[arg(long, value_name = "FILE")]
-    infected_list: Vec<PathBuf>,
-    /// Leaked accounts: one address or SHA-256 hex of the lowercased address a line,
-    /// optionally `,YYYY-MM-DD` (repeatable).
-    #[arg(long, value_name = "FILE")]
-    leaked_accounts: Vec<PathBuf>,
+    #[command(flatten)]
+    enrichment: EnrichmentArgs,
 }
 
 pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
@@ -73,23 +50,7 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
         .transpose()?;
     // Enrichment files (flags, else the rules' [files]) are checked before any sign-in is read.
     let rules = Rules::load(args.input.rules.as_deref())?;
-    let files = rules.files.clone();
-    let either = |flag: &[PathBuf], listed: &[PathBuf]| {
-        if flag.is_empty() {
-            listed.to_vec()
-        } else {
-            flag.to_vec()
-        }
-    };
-    let files = FilesConfig {
-        geoip_city: args.geoip_city.clone().or(files.geoip_city),
-        geoip_asn: args.geoip_asn.clone().or(files.geoip_asn),
-        anonymous_ip: args.anonymous_ip.clone().or(files.anonymous_ip),
-        anonymous_lists: either(&args.anonymous_list, &files.anonymous_lists),
-        threat_intel: either(&args.threat_intel, &files.threat_intel),
-        infected_lists: either(&args.infected_list, &files.infected_lists),
-        leaked_accounts: either(&args.leaked_accounts, &files.leaked_accounts),
-    };
+    let files = args.enrichment.files(&rules);
     let span = crate::trace::span("score: enrichment files");
     let sources = Sources::open(&files)?;
     drop(span);

@@ -11,6 +11,7 @@ use super::build::detections;
 use super::{risky_signins, risky_users, Detection, RiskySignIn, RiskyUser};
 use crate::detect::context::{Enrichment, Loaded};
 use crate::detect::{registry, run_all, Context};
+use crate::frame::TextCodes;
 use crate::ingest::{IngestError, Ingested};
 use crate::rules::Rules;
 
@@ -38,6 +39,55 @@ pub fn columns_read() -> Vec<&'static str> {
     crate::detect::COLUMNS.to_vec()
 }
 
+/// Columns of few values the load left unread, as codes from their dictionaries, with those
+/// the load handed over as codes: what [`context`] takes.
+pub fn coded_columns(
+    loaded: &Ingested,
+) -> Result<Vec<(&'static str, Arc<TextCodes>)>, IngestError> {
+    let _span = crate::trace::span("score: coded columns");
+    let mut coded = crate::detect::CODED_COLUMNS
+        .par_iter()
+        .filter(|c| loaded.unread.is_unread(c))
+        .map(|&c| {
+            let _span = crate::trace::span(format!("codes: {c}"));
+            Ok((c, Arc::new(loaded.unread.codes(&loaded.frame, c)?)))
+        })
+        .collect::<Result<Vec<_>, IngestError>>()?;
+    coded.extend(loaded.codes.iter().cloned());
+    crate::trace::rss("rss after codes");
+    Ok(coded)
+}
+
+/// The detectors' context of a loaded frame under `rules` (org-common networks, outcome
+/// classes) and `enrichment`. `times`: the load's times, when it handed them over.
+pub fn context(
+    loaded: &Ingested,
+    coded: Vec<(&'static str, Arc<TextCodes>)>,
+    times: Option<&[i64]>,
+    rules: &Rules,
+    enrichment: &Enrichment<'_>,
+    score_since: Option<i64>,
+) -> Result<Context, IngestError> {
+    Ok(Context::with_codes(
+        Loaded {
+            frame: &loaded.frame,
+            coded,
+            users: loaded.users.as_ref(),
+            times,
+        },
+        score_since,
+        &rules.networks,
+        enrichment,
+    )?)
+}
+
+/// Interactive user sign-ins at or after the context's `score_since`.
+pub fn scored_interactive(ctx: &Context) -> usize {
+    (0..ctx.time.len())
+        .filter(|&k| ctx.interactive[k] && ctx.users_row(k) && ctx.time[k] >= ctx.score_since)
+        .count()
+}
+
 /// Scores a loaded canonical frame with every detector the rules enable. The times the load
 /// handed over are taken from it and freed once the detectors' order is built.
 pub fn score(
@@ -49,29 +99,14 @@ pub fn score(
     let times = loaded.times.take();
     let loaded = &*loaded;
     let span = crate::trace::span("score: sort context");
-    // Columns of few values the load left unread come as codes from their dictionaries.
-    let coding = crate::trace::span("score: coded columns");
-    let mut coded = crate::detect::CODED_COLUMNS
-        .par_iter()
-        .filter(|c| loaded.unread.is_unread(c))
-        .map(|&c| {
-            let _span = crate::trace::span(format!("codes: {c}"));
-            Ok((c, Arc::new(loaded.unread.codes(&loaded.frame, c)?)))
-        })
-        .collect::<Result<Vec<_>, IngestError>>()?;
-    coded.extend(loaded.codes.iter().cloned());
-    drop(coding);
-    crate::trace::rss("rss after codes");
-    let ctx = Context::with_codes(
-        Loaded {
-            frame: &loaded.frame,
-            coded,
-            users: loaded.users.as_ref(),
-            times: times.as_deref(),
-        },
-        score_since,
-        &rules.networks,
+    let coded = coded_columns(loaded)?;
+    let ctx = context(
+        loaded,
+        coded,
+        times.as_deref(),
+        rules,
         enrichment,
+        score_since,
     )?;
     drop(times);
     drop(span);
@@ -101,9 +136,7 @@ pub fn score(
             .map(|d| json!({"id": d.identity().id, "settings": d.settings()}))
             .collect(),
         scored_rows: ctx.time.iter().filter(|&&t| t >= ctx.score_since).count(),
-        scored_interactive: (0..ctx.time.len())
-            .filter(|&k| ctx.interactive[k] && ctx.users_row(k) && ctx.time[k] >= ctx.score_since)
-            .count(),
+        scored_interactive: scored_interactive(&ctx),
         warnings: match ctx.geoip_out_of_range() {
             0 => Vec::new(),
             n => vec![format!(

@@ -10,3 +10,4 @@ mod score;
 mod shapes;
 mod support;
 mod synth;
+mod tune;
