@@ -146,7 +146,7 @@ impl Rules {
         );
         // One row per setting: (section, key, value, what it must be).
         #[rustfmt::skip]
-        let checks: [(&str, &str, f64, Need); 16] = [
+        let checks: [(&str, &str, f64, Need); 17] = [
             ("failures_then_success", "min_failures", f.min_failures.into(), Need::Positive),
             ("failures_then_success", "session_gap_minutes", f.session_gap_minutes.into(), Need::Positive),
             ("atypical_travel", "min_distance_km", t.min_distance_km, Need::Positive),
@@ -163,6 +163,7 @@ impl Rules {
             ("networks", "org_common_min_share", self.networks.org_common_min_share, Need::Share),
             ("new_country", "rare_share", self.new_country.rare_share, Need::Share),
             ("malicious_ip", "min_failure_ratio", m.min_failure_ratio, Need::Share),
+            ("geoip", "max_accuracy_radius_km", self.geoip.max_accuracy_radius_km, Need::Positive),
         ];
         // Windows and learning periods are added to sign-in times (microseconds in an i64):
         // ten years bounds them far inside that range and far beyond any sensible rule.

@@ -75,6 +75,8 @@ pub struct Context {
     pub first_validated: Vec<i64>,
     /// Detections are emitted only for events at or after this time (microseconds, UTC).
     pub score_since: i64,
+    /// See [`GeoIpConfig::max_accuracy_radius_km`].
+    max_radius_km: f64,
     /// Coordinates of each row, when the log or GeoIP gave them ([`Context::place`]): a NaN
     /// latitude for none, so a row takes 16 bytes rather than `Option`'s 24.
     place: Vec<(f64, f64)>,
@@ -280,6 +282,8 @@ pub struct Enrichment<'e> {
     pub geoip: &'e GeoIp,
     /// Take GeoIP coordinates over the log's.
     pub prefer_geoip: bool,
+    /// Locations less precise than this (GeoIP accuracy radius, km) are no place.
+    pub max_radius_km: f64,
     /// The rules' error-code lists: each sign-in's outcome class is derived from its error
     /// code with the lists in force, never taken from a class stored when a canonical file
     /// was written under other rules.
@@ -298,6 +302,7 @@ impl<'e> Enrichment<'e> {
             leaked: &sources.leaked,
             geoip: &sources.geoip,
             prefer_geoip: rules.geoip.prefer_over_log,
+            max_radius_km: rules.geoip.max_accuracy_radius_km,
             outcomes: rules.outcome_codes(),
         }
     }
@@ -309,6 +314,10 @@ impl<'e> Enrichment<'e> {
 pub struct GeoIpConfig {
     /// Use the City database's coordinates even where the log has its own.
     pub prefer_over_log: bool,
+    /// An address whose City-database accuracy radius is wider than this is no place for
+    /// the location detectors: the database does not know where it is (satellite and
+    /// in-flight links, carrier gateways).
+    pub max_accuracy_radius_km: f64,
 }
 
 /// Rows in the detectors' order: (user rank, time, request id).
@@ -520,6 +529,7 @@ impl Context {
             leaked: &LeakedAccounts::default(),
             geoip: &GeoIp::default(),
             prefer_geoip: false,
+            max_radius_km: f64::INFINITY,
             outcomes: crate::rules::Rules::builtin().outcome_codes(),
         };
         Self::with_enrichment(frame, score_since, networks_config, &enrichment)
@@ -528,7 +538,9 @@ impl Context {
     /// True when the row's address says where the user is: neither an org-common egress nor
     /// an anonymous network.
     pub fn is_place(&self, row: usize) -> bool {
-        !self.org_common[row] && !self.address_facts(row).anonymous
+        !self.org_common[row]
+            && !self.address_facts(row).anonymous
+            && self.radius_km(row) <= self.max_radius_km
     }
 
     /// What the enrichment sources say of the position's address (nothing for a row
@@ -756,6 +768,7 @@ impl Context {
             interactive,
             users,
             score_since: score_since.unwrap_or(i64::MIN),
+            max_radius_km: enrichment.max_radius_km,
             ip,
             time_ordered,
             coded,
@@ -974,6 +987,7 @@ mod tests {
             leaked: &LeakedAccounts::default(),
             geoip: &GeoIp::default(),
             prefer_geoip: false,
+            max_radius_km: f64::INFINITY,
             outcomes: crate::rules::Rules::builtin().outcome_codes(),
         };
         let networks = Rules::builtin().networks;
@@ -1042,6 +1056,7 @@ mod tests {
             leaked: &LeakedAccounts::default(),
             geoip: &geoip,
             prefer_geoip: false,
+            max_radius_km: f64::INFINITY,
             outcomes: crate::rules::Rules::builtin().outcome_codes(),
         };
         let networks = Rules::builtin().networks;

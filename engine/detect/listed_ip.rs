@@ -113,6 +113,7 @@ mod tests {
             leaked: &Default::default(),
             geoip: &Default::default(),
             prefer_geoip: false,
+            max_radius_km: f64::INFINITY,
             outcomes: crate::rules::Rules::builtin().outcome_codes(),
         };
         let s = [

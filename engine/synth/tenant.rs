@@ -308,7 +308,8 @@ fn flight(
     let before = departure - rng.range_i64(MICROS_PER_HOUR, 2 * MICROS_PER_HOUR);
     out.sign_in(rng, device, (net, host), before, Prelude::None);
     let wifi = *rng.pick(&plan.in_flight);
-    let seat = rng.next_u64() as u32;
+    // The provider puts every passenger behind a small NAT pool.
+    let seat = rng.range(1, 30) as u32;
     for _ in 0..rng.range(1, 3) {
         let aloft = departure + ((0.3 + 0.6 * rng.unit()) * hours * MICROS_PER_HOUR as f64) as i64;
         out.sign_in(rng, device, (wifi, seat), aloft, Prelude::None);
