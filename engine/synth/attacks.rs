@@ -94,8 +94,20 @@ pub struct Expected {
 pub struct Intelligence {
     pub threat_intel_ips: Vec<u32>,
     pub infected_ips: Vec<u32>,
-    /// (user index, written as SHA-256, leak day offset from start: may be past the end).
-    pub leaked: Vec<(u32, bool, i64)>,
+    /// (user index, how the list shows the account, leak day offset from start: may be
+    /// past the end).
+    pub leaked: Vec<(u32, LeakForm, i64)>,
+}
+
+/// How a leaked-account list shows an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeakForm {
+    /// The address, as the tenant's sign-ins show it (in any case).
+    Plain,
+    /// SHA-256 of the lowercased address.
+    Hashed,
+    /// An old alias of the account that no sign-in shows: a leak no list lookup can match.
+    Alias,
 }
 
 pub struct Injection<'a> {
@@ -231,19 +243,28 @@ impl Injection<'_> {
                 } else {
                     i64::from(self.users[victim as usize].joined_day + 1) * MICROS_PER_DAY
                 };
-                let hashed = a.rng.chance(0.5);
-                self.intelligence.leaked.push((victim, hashed, leak));
+                // How the breach shows the account: as signed in, hashed, or under an old
+                // alias (a proxy address) that no sign-in ever shows.
+                let roll = a.rng.unit();
+                let form = if roll < 0.4 {
+                    LeakForm::Plain
+                } else if roll < 0.8 {
+                    LeakForm::Hashed
+                } else {
+                    LeakForm::Alias
+                };
+                self.intelligence.leaked.push((victim, form, leak));
                 a.expected.parameters.remove("device");
                 a.label(
-                    if after_end {
-                        "leaked_after_period"
-                    } else {
-                        "leaked_in_period"
+                    match (form, after_end) {
+                        (LeakForm::Alias, _) => "listed_under_an_alias",
+                        (_, true) => "leaked_after_period",
+                        (_, false) => "leaked_in_period",
                     },
                     kind::LEAKED,
                     &[],
                 );
-                a.param("hashed", hashed);
+                a.param("hashed", form == LeakForm::Hashed);
                 a.expected.time = self.config.start + leak;
             }
             "threat_intel_ip" => {
@@ -252,15 +273,29 @@ impl Injection<'_> {
                 let user = &self.users[a.expected.user as usize];
                 let net = self.plan.isps[user.home][1];
                 let ip = self.plan.networks[net].address(a.rng.next_u64() as u32);
-                self.intelligence.threat_intel_ips.push(ip);
+                // Feeds are incomplete: some list the attacker's neighbour in its subnet,
+                // not the address it signed in from.
+                let neighbour = a.rng.chance(0.2);
+                self.intelligence
+                    .threat_intel_ips
+                    .push(if neighbour { ip ^ 1 } else { ip });
                 a.device = self.familiar_device(a.expected.user, t);
                 a.param("device", "victims_own");
-                a.label("listed_address", kind::THREAT_INTEL, kind::NEW_PLACE);
+                a.label(
+                    if neighbour {
+                        "neighbour_listed"
+                    } else {
+                        "listed_address"
+                    },
+                    kind::THREAT_INTEL,
+                    kind::NEW_PLACE,
+                );
                 self.success(a, t, net, ip);
             }
             "infected_device_ip" => {
                 // The victim's home address is on a botnet list: every validated sign-in
-                // from it is the infected machine's (see `label_listed`).
+                // from it is the infected machine's (see `label_listed`). Feeds carry no
+                // dates, so the whole period counts.
                 let user = &self.users[a.expected.user as usize];
                 let ip = self.plan.networks[user.isp].address(user.home_host);
                 self.intelligence.infected_ips.push(ip);

@@ -12,7 +12,8 @@ use mmdb_writer::Writer;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::network::NetKind;
+use super::attacks::LeakForm;
+use super::network::{NetKind, Plan};
 use super::tenant::MICROS_PER_DAY;
 use super::Tenant;
 use crate::ingest::values::format_time;
@@ -120,7 +121,10 @@ pub fn write_side_files(tenant: &Tenant, dir: &Path) -> anyhow::Result<Vec<PathB
                 autonomous_system_organization: &net.org,
             },
         )?;
+        // The database lags: the newest Tor relays' block is not in it yet.
+        let unknown = Some(&net.base) == newest(&tenant.plan, &tenant.plan.tor).as_ref();
         let flags = match net.kind {
+            _ if unknown => None,
             NetKind::Tor => Some((false, false, true)),
             NetKind::CommercialVpn => Some((true, false, false)),
             NetKind::Hosting | NetKind::Cloud => Some((false, true, false)),
@@ -142,10 +146,17 @@ pub fn write_side_files(tenant: &Tenant, dir: &Path) -> anyhow::Result<Vec<PathB
     save("geoip-asn.mmdb", asn.to_bytes()?)?;
     save("anonymous-ip.mmdb", anonymous.to_bytes()?)?;
 
+    // The exit list was fetched before the newest relays joined: their block is listed
+    // only up to .100.
     let mut tor = String::new();
     for &net in &tenant.plan.tor {
         let base = tenant.plan.networks[net].base;
-        for host in 1..255u32 {
+        let last = if Some(base) == newest(&tenant.plan, &tenant.plan.tor) {
+            100
+        } else {
+            254
+        };
+        for host in 1..=last {
             writeln!(tor, "{}", Ipv4Addr::from(base + host))?;
         }
     }
@@ -191,21 +202,26 @@ pub fn write_side_files(tenant: &Tenant, dir: &Path) -> anyhow::Result<Vec<PathB
     Ok(written)
 }
 
+/// The base of the last network of `nets`: the newest of its kind.
+fn newest(plan: &Plan, nets: &[usize]) -> Option<u32> {
+    nets.last().map(|&n| plan.networks[n].base)
+}
+
 /// One account a line, `,YYYY-MM-DD` leak date; some as SHA-256 of the lowercased address,
 /// some in mixed case, and a few addresses that are not the tenant's.
 fn leaked_accounts(tenant: &Tenant) -> String {
     let mut text = String::from(
         "# leaked accounts: address or SHA-256 of the lowercased address, then the leak date\n",
     );
-    for (user, hashed, leak) in &tenant.intelligence.leaked {
+    for (user, form, leak) in &tenant.intelligence.leaked {
         let upn = &tenant.users[*user as usize].upn;
         let date = &format_time(tenant.config.start + leak)[..10];
-        let shown = if *hashed {
-            hex(&Sha256::digest(upn.to_lowercase().as_bytes()))
-        } else if user % 2 == 0 {
-            upn.to_uppercase()
-        } else {
-            upn.clone()
+        let shown = match form {
+            LeakForm::Hashed => hex(&Sha256::digest(upn.to_lowercase().as_bytes())),
+            // The alias drops the number that makes the sign-in name unique.
+            LeakForm::Alias => upn.replace(|c: char| c.is_ascii_digit(), ""),
+            LeakForm::Plain if user % 2 == 0 => upn.to_uppercase(),
+            LeakForm::Plain => upn.clone(),
         };
         let _ = writeln!(text, "{shown},{date}");
     }
