@@ -272,7 +272,15 @@ impl Injection<'_> {
                 // new place or device, only the list says something.
                 let user = &self.users[a.expected.user as usize];
                 let net = self.plan.isps[user.home][1];
-                let ip = self.plan.networks[net].address(a.rng.next_u64() as u32);
+                // An address (and neighbour) no employee's home has: two homes never share
+                // one at the same time.
+                let homes = self.home_addresses();
+                let ip = loop {
+                    let ip = self.plan.networks[net].address(a.rng.next_u64() as u32);
+                    if !homes.contains(&ip) && !homes.contains(&(ip ^ 1)) {
+                        break ip;
+                    }
+                };
                 // Feeds are incomplete: some list the attacker's neighbour in its subnet,
                 // not the address it signed in from.
                 let neighbour = a.rng.chance(0.2);
@@ -746,6 +754,14 @@ impl Injection<'_> {
             }
         }
         *rng.pick(&best)
+    }
+
+    /// Every employee's home address.
+    fn home_addresses(&self) -> ahash::AHashSet<u32> {
+        self.users
+            .iter()
+            .map(|u| self.plan.networks[u.isp].address(u.home_host))
+            .collect()
     }
 
     fn address(&self, net: usize, rng: &mut Rng) -> u32 {
