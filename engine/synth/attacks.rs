@@ -301,13 +301,35 @@ impl Injection<'_> {
                 self.success(a, t, net, ip);
             }
             "infected_device_ip" => {
-                // The victim's home address is on a botnet list: every validated sign-in
-                // from it is the infected machine's (see `label_listed`). Feeds carry no
-                // dates, so the whole period counts.
+                // The victim's home machine is on a botnet feed: every validated sign-in
+                // from the home address is the infected machine's (see `label_listed`).
+                // Feeds carry no dates, so the whole period counts.
                 let user = &self.users[a.expected.user as usize];
                 let ip = self.plan.networks[user.isp].address(user.home_host);
-                self.intelligence.infected_ips.push(ip);
-                a.label("listed_home_address", kind::INFECTED, &[]);
+                // Home addresses are dynamic: a fifth of the feeds list the address the
+                // home had when the feed saw the machine, which no one uses now.
+                let reassigned = a.rng.chance(0.2);
+                let listed = if reassigned {
+                    let homes = self.home_addresses();
+                    loop {
+                        let old = self.plan.networks[user.isp].address(a.rng.next_u64() as u32);
+                        if !homes.contains(&old) {
+                            break old;
+                        }
+                    }
+                } else {
+                    ip
+                };
+                self.intelligence.infected_ips.push(listed);
+                a.label(
+                    if reassigned {
+                        "listed_old_home_address"
+                    } else {
+                        "listed_home_address"
+                    },
+                    kind::INFECTED,
+                    &[],
+                );
                 a.expected.parameters.remove("device");
                 a.param("ip", std::net::Ipv4Addr::from(ip).to_string());
             }
@@ -796,14 +818,20 @@ impl Attack {
 pub fn label_listed(
     events: &[Event],
     plan: &Plan,
-    intelligence: &Intelligence,
     attack_ids: &ahash::AHashSet<u128>,
     expected: &mut Vec<Expected>,
     validated: impl Fn(i32) -> bool,
 ) {
     let mut vpn: BTreeMap<u32, Expected> = BTreeMap::new();
     let mut infected: BTreeMap<u32, Vec<(u128, i64)>> = BTreeMap::new();
-    let infected_ips: ahash::AHashSet<u32> = intelligence.infected_ips.iter().copied().collect();
+    // The infected machines' home addresses, listed or not (see `infected_device_ip`).
+    let infected_ips: ahash::AHashSet<u32> = expected
+        .iter()
+        .filter(|e| e.scenario == "infected_device_ip")
+        .filter_map(|e| e.parameters.get("ip").and_then(Value::as_str))
+        .filter_map(|ip| ip.parse::<std::net::Ipv4Addr>().ok())
+        .map(u32::from)
+        .collect();
     for event in events {
         let Principal::User(user) = event.principal else {
             continue;

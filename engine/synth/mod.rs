@@ -272,14 +272,7 @@ pub fn generate(config: &SynthConfig) -> Tenant {
     drop(t);
     let t = crate::trace::span("synth: labels");
     let validated = |code: i32| code == 0 || world::PASSWORD_ACCEPTED.contains(&code);
-    attacks::label_listed(
-        &events,
-        &plan,
-        &intelligence,
-        &attack_ids,
-        &mut expected,
-        validated,
-    );
+    attacks::label_listed(&events, &plan, &attack_ids, &mut expected, validated);
     let labels = write_labels(&expected, &users);
     drop(t);
     Tenant {
