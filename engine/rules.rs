@@ -168,7 +168,7 @@ impl Rules {
         // Windows and learning periods are added to sign-in times (microseconds in an i64):
         // ten years bounds them far inside that range and far beyond any sensible rule.
         #[rustfmt::skip]
-        let spans: [(&str, &str, u32, Span); 9] = [
+        let spans: [(&str, &str, u32, Span); 10] = [
             ("failures_then_success", "session_gap_minutes", f.session_gap_minutes, Span::Minutes),
             ("atypical_travel", "learning_days", t.learning_days, Span::Days),
             ("multiple_geographies", "window_minutes", g.window_minutes, Span::Minutes),
@@ -177,6 +177,7 @@ impl Rules {
             ("malicious_ip", "window_hours", m.window_hours, Span::Hours),
             ("password_spray", "window_minutes", p.window_minutes, Span::Minutes),
             ("password_spray", "success_grace_minutes", p.success_grace_minutes, Span::Minutes),
+            ("password_spray", "learning_days", p.learning_days, Span::Days),
             ("networks", "org_common_min_days", self.networks.org_common_min_days, Span::Days),
         ];
         for (section, key, value, span) in spans {

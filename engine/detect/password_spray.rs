@@ -35,6 +35,9 @@ pub struct PasswordSprayConfig {
     pub success_grace_minutes: u32,
     /// Also look for sprays spread over the addresses of one ASN.
     pub by_asn: bool,
+    /// Networks are judged new only this many days after the data's first sign-in: at the
+    /// start of the data every network is new to everyone.
+    pub learning_days: u32,
     pub level: Level,
 }
 
@@ -55,6 +58,10 @@ struct Campaign {
 impl PasswordSpray {
     pub fn new(config: PasswordSprayConfig) -> Self {
         PasswordSpray { config }
+    }
+
+    fn learning(&self) -> i64 {
+        i64::from(self.config.learning_days) * 86_400_000_000
     }
 
     /// Campaigns in one source's credential failures (see [`failures`]), in time order.
@@ -184,9 +191,15 @@ fn failures(ctx: &Context, new_network: &[bool]) -> Vec<Failure> {
 }
 
 /// For every position of a user: its /24 (IPv6 /48) is one the user had not signed in from
-/// successfully before this moment (a position without a network counts as new). Positions
-/// are in (user, time) order, so one pass per user keeps the networks seen so far.
-fn new_networks(ctx: &Context) -> Vec<bool> {
+/// successfully before this moment (a position without a network counts as new), the data
+/// holds `learning` of history before it, and the network is no egress colleagues share
+/// (org-common or trusted: not new to anyone). The learning period runs from the first
+/// sign-in of the data, not of the user: an account that never signs in successfully (a
+/// dormant one, which sprays love) has no network of its own. Positions are in (user,
+/// time) order, so one pass per user keeps the networks seen so far.
+fn new_networks(ctx: &Context, learning: i64) -> Vec<bool> {
+    let first = ctx.time.par_iter().copied().min().unwrap_or(i64::MAX);
+    let judged_from = first.saturating_add(learning);
     ctx.per_user(|_, start, end, out| {
         let mut seen = NetworksSeen::default();
         let mut k = start;
@@ -196,7 +209,11 @@ fn new_networks(ctx: &Context) -> Vec<bool> {
             let t = ctx.time[k];
             let same = (k..end).take_while(|&j| ctx.time[j] == t).count();
             for j in k..k + same {
-                out.push(ctx.network(j).is_none_or(|n| !seen.contains(n)));
+                out.push(
+                    t >= judged_from
+                        && !ctx.org_common[j]
+                        && ctx.network(j).is_none_or(|n| !seen.contains(n)),
+                );
             }
             for j in k..k + same {
                 if let (true, Some(n)) = (ctx.outcome[j].validated(), ctx.network(j)) {
@@ -264,12 +281,12 @@ impl Detector for PasswordSpray {
     }
 
     fn campaigns(&self, ctx: &Context) -> Vec<Value> {
-        let new_network = new_networks(ctx);
+        let new_network = new_networks(ctx, self.learning());
         campaign_summaries(&self.all_campaigns(ctx, &new_network))
     }
 
     fn detect_with_campaigns(&self, ctx: &Context) -> (Vec<Finding>, Vec<Value>) {
-        let new_network = new_networks(ctx);
+        let new_network = new_networks(ctx, self.learning());
         let campaigns = self.all_campaigns(ctx, &new_network);
         (
             self.findings(ctx, &campaigns, &new_network),
@@ -402,10 +419,19 @@ mod tests {
         "u14",
     ];
 
+    /// The default settings, judging networks from the data's first minute: these scenarios
+    /// start with it.
+    fn config() -> PasswordSprayConfig {
+        PasswordSprayConfig {
+            learning_days: 0,
+            ..Rules::builtin().password_spray
+        }
+    }
+
     fn run(s: &[SignIn]) -> (Vec<Finding>, Vec<Value>) {
         let rules = Rules::builtin();
         let ctx = Context::new(&frame(s), None, &rules.networks).unwrap();
-        let d = PasswordSpray::new(rules.password_spray);
+        let d = PasswordSpray::new(config());
         (d.detect(&ctx), d.campaigns(&ctx))
     }
 
@@ -481,7 +507,7 @@ mod tests {
         let rules = Rules::builtin();
         let frame = in_one_asn(s);
         let ctx = Context::new(&frame, None, &rules.networks).unwrap();
-        let d = PasswordSpray::new(rules.password_spray);
+        let d = PasswordSpray::new(config());
         let (found, campaigns) = d.detect_with_campaigns(&ctx);
         let users = found
             .iter()
@@ -580,5 +606,31 @@ mod tests {
         let (users, campaigns) = run_in_one_asn(&s);
         assert_eq!(users, ["victim"]);
         assert_eq!(campaigns[0]["source"], "asn 64500");
+    }
+
+    #[test]
+    fn networks_are_judged_only_after_the_learning_period_of_the_data() {
+        // The same spray on the data's first morning (every network new to everyone) and
+        // four days later.
+        let spray = |day: i64| -> Vec<SignIn> {
+            let mut s: Vec<SignIn> = USERS
+                .iter()
+                .enumerate()
+                .map(|(k, u)| sign_in(u, day * 1440 + k as i64, "198.51.100.7", 50126))
+                .collect();
+            s.push(sign_in("victim", day * 1440 + 16, "198.51.100.7", 0));
+            s.insert(0, sign_in("early", 0, "192.0.2.1", 0));
+            s
+        };
+        let rules = Rules::builtin();
+        assert_eq!(rules.password_spray.learning_days, 3);
+        let detect = |s: &[SignIn]| {
+            let ctx = Context::new(&frame(s), None, &rules.networks).unwrap();
+            PasswordSpray::new(rules.password_spray.clone()).detect_with_campaigns(&ctx)
+        };
+        let (found, campaigns) = detect(&spray(0));
+        assert!(found.is_empty() && campaigns.is_empty());
+        let (found, campaigns) = detect(&spray(4));
+        assert_eq!((found.len(), campaigns.len()), (1, 1));
     }
 }
