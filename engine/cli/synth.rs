@@ -40,7 +40,8 @@ pub struct SynthArgs {
     #[arg(long, default_value_t = 0.003)]
     attack_rate: f64,
     /// A share of one of the benign world's hard cases, NAME=SHARE (0 turns it off);
-    /// repeatable. Defaults: ipv6_homes=0.3 split_tunnel=0.05 expiry_morning=0.2 cgnat=0.5
+    /// repeatable. Defaults: ipv6_homes=0.3 split_tunnel=0.05 expiry_morning=0.2
+    /// stale_password=0.25 cgnat=0.5
     /// in_flight_wifi=0.5 new_joiners=0.01 cloud_refresh=0.7 geoip_drift=0.5.
     #[arg(long, value_name = "NAME=SHARE")]
     benign: Vec<String>,

@@ -5,7 +5,9 @@
 //! run of its IP, a gap longer than the session gap starts a new one, interrupt codes and
 //! other failures neither count nor break a run. A validated sign-in from an IP whose run
 //! reached the threshold fires and ends the run. Keying runs by source keeps the real user's
-//! own sign-ins from another network, in the middle of an attack, from hiding it.
+//! own sign-ins from another network, in the middle of an attack, from hiding it. A success
+//! from a network the user already knew (a phone at home still trying the old password after
+//! a change) ends the run without a detection.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -22,6 +24,10 @@ pub struct FailuresThenSuccessConfig {
     pub min_failures: u32,
     /// A longer quiet spell between attempts from an address starts a new run.
     pub session_gap_minutes: u32,
+    /// Stay silent when the validated sign-in comes from a network (/24, /48) the user had
+    /// already signed in from, or an org-common egress: a phone retrying an old password at
+    /// home, not an attacker.
+    pub skip_familiar_networks: bool,
     /// Level of the detection.
     pub level: Level,
 }
@@ -63,6 +69,10 @@ impl Detector for FailuresThenSuccess {
 
     fn detect(&self, ctx: &Context) -> Vec<Finding> {
         let gap = i64::from(self.config.session_gap_minutes) * 60_000_000;
+        let new_network = self
+            .config
+            .skip_familiar_networks
+            .then(|| super::familiar::new_networks(ctx, 0));
         ctx.per_user(|_, start, end, findings| {
             // Only addresses with failures in their current run are tracked (a run without
             // failures behaves as no run at all), so the list stays short even for users
@@ -100,7 +110,8 @@ impl Detector for FailuresThenSuccess {
                         if run.failures < self.config.min_failures {
                             continue;
                         }
-                        if time >= ctx.score_since {
+                        let familiar = new_network.as_ref().is_some_and(|new| !new[row]);
+                        if time >= ctx.score_since && !familiar {
                             findings.push(Finding {
                                 detector: "failures_then_success",
                                 row,
@@ -136,9 +147,33 @@ mod tests {
     use crate::rules::Rules;
 
     fn detect(sign_ins: &[SignIn], since: Option<i64>) -> Vec<Finding> {
+        detect_with(sign_ins, since, Rules::builtin().failures_then_success)
+    }
+
+    fn detect_with(
+        sign_ins: &[SignIn],
+        since: Option<i64>,
+        config: FailuresThenSuccessConfig,
+    ) -> Vec<Finding> {
         let rules = Rules::builtin();
         let ctx = Context::new(&frame(sign_ins), since, &rules.networks).unwrap();
-        FailuresThenSuccess::new(rules.failures_then_success).detect(&ctx)
+        FailuresThenSuccess::new(config).detect(&ctx)
+    }
+
+    #[test]
+    fn a_phone_retrying_an_old_password_at_home_is_silent_an_attacker_is_not() {
+        // Ada signs in from home; after a password change her phone fails there every ten
+        // minutes for two hours, then she updates it. An attacker does the same from an
+        // address new to her.
+        let home = "84.208.10.7";
+        let mut s = vec![sign_in("ada", 0, home, 0)];
+        s.extend(failures("ada", home, 1440, 12, 10));
+        s.push(sign_in("ada", 1440 + 125, home, 0));
+        assert!(detect(&s, None).is_empty());
+        let mut s = vec![sign_in("ada", 0, home, 0)];
+        s.extend(failures("ada", "198.51.100.7", 1440, 12, 10));
+        s.push(sign_in("ada", 1440 + 125, "198.51.100.7", 0));
+        assert_eq!(detect(&s, None).len(), 1);
     }
 
     fn failures(
@@ -178,7 +213,12 @@ mod tests {
         // Ten more inside the gap: the run started at the pause's end now reaches 13.
         s.extend(failures("ada", ip, 30 + 8 * 60 + 5, 10, 1));
         s.push(sign_in("ada", 30 + 8 * 60 + 16, ip, 0));
-        let found = detect(&s, None);
+        // The run mechanics, with the address familiar after the first success.
+        let config = FailuresThenSuccessConfig {
+            skip_familiar_networks: false,
+            ..Rules::builtin().failures_then_success
+        };
+        let found = detect_with(&s, None, config);
         let counts: Vec<_> = found
             .iter()
             .map(|f| f.evidence["failures"].clone())

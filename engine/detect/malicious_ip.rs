@@ -18,6 +18,9 @@ pub struct MaliciousIpConfig {
     pub min_failures: u32,
     /// Share of the address's sign-ins in the window that are credential failures.
     pub min_failure_ratio: f64,
+    /// Distinct users failing from the address within the window: one account's phone
+    /// retrying an old password is no malicious address.
+    pub min_users: u32,
     pub window_hours: u32,
     pub level: Level,
 }
@@ -71,6 +74,9 @@ impl Detector for MaliciousIp {
             // group is in time order, so the window slides without a queue).
             let mut oldest = 0;
             let mut failures = 0u32;
+            // Failures per failing user in the window (user index → count).
+            let mut failing: ahash::AHashMap<usize, u32> = ahash::AHashMap::new();
+            let user_of = |row: usize| ctx.users.partition_point(|&(_, end)| end <= row);
             for (k, &row) in group.iter().enumerate() {
                 let row = row as usize;
                 let now = ctx.time[row];
@@ -79,10 +85,22 @@ impl Detector for MaliciousIp {
                     if now - ctx.time[first] <= window {
                         break;
                     }
-                    failures -= u32::from(ctx.outcome[first] == Outcome::CredentialFailure);
+                    if ctx.outcome[first] == Outcome::CredentialFailure {
+                        failures -= 1;
+                        let user = user_of(first);
+                        if let Some(n) = failing.get_mut(&user) {
+                            *n -= 1;
+                            if *n == 0 {
+                                failing.remove(&user);
+                            }
+                        }
+                    }
                     oldest += 1;
                 }
-                failures += u32::from(ctx.outcome[row] == Outcome::CredentialFailure);
+                if ctx.outcome[row] == Outcome::CredentialFailure {
+                    failures += 1;
+                    *failing.entry(user_of(row)).or_default() += 1;
+                }
                 let recent = &group[oldest..=k];
                 let ratio = f64::from(failures) / recent.len() as f64;
                 let user = ctx.users_row(row);
@@ -90,6 +108,7 @@ impl Detector for MaliciousIp {
                     && user
                     && failures >= self.config.min_failures
                     && ratio >= self.config.min_failure_ratio
+                    && failing.len() >= self.config.min_users as usize
                     && now >= ctx.score_since
                 {
                     let first = ctx.time[recent[0] as usize];
@@ -104,6 +123,7 @@ impl Detector for MaliciousIp {
                             "credentialFailures": failures,
                             "signIns": recent.len(),
                             "failureRatio": (ratio * 1000.0).round() / 1000.0,
+                            "usersFailing": failing.len(),
                             "windowStart": format_time(first),
                         }),
                         related_requests: Vec::new(),
@@ -160,6 +180,16 @@ mod tests {
         };
         assert_eq!(detect(&attack(min)).len(), 1);
         assert!(detect(&attack(min - 1)).is_empty());
+    }
+
+    #[test]
+    fn one_account_failing_all_morning_is_no_malicious_address() {
+        // A phone with an old password: 25 failures of one user, then the new password.
+        let mut s: Vec<SignIn> = (0..25)
+            .map(|k| sign_in("ada", k * 10, "84.208.10.7", 50126))
+            .collect();
+        s.push(sign_in("ada", 260, "84.208.10.7", 0));
+        assert!(detect(&s).is_empty());
     }
 
     #[test]

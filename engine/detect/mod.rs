@@ -9,6 +9,7 @@ pub mod anonymous_ip;
 pub mod atypical_travel;
 pub mod context;
 pub mod failures_then_success;
+pub mod familiar;
 pub mod leaked_credentials;
 pub mod listed_ip;
 pub mod malicious_ip;

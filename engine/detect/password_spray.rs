@@ -190,77 +190,6 @@ fn failures(ctx: &Context, new_network: &[bool]) -> Vec<Failure> {
     .collect()
 }
 
-/// For every position of a user: its /24 (IPv6 /48) is one the user had not signed in from
-/// successfully before this moment (a position without a network counts as new), the data
-/// holds `learning` of history before it, and the network is no egress colleagues share
-/// (org-common or trusted: not new to anyone). The learning period runs from the first
-/// sign-in of the data, not of the user: an account that never signs in successfully (a
-/// dormant one, which sprays love) has no network of its own. Positions are in (user,
-/// time) order, so one pass per user keeps the networks seen so far.
-fn new_networks(ctx: &Context, learning: i64) -> Vec<bool> {
-    let first = ctx.time.par_iter().copied().min().unwrap_or(i64::MAX);
-    let judged_from = first.saturating_add(learning);
-    ctx.per_user(|_, start, end, out| {
-        let mut seen = NetworksSeen::default();
-        let mut k = start;
-        while k < end {
-            // Sign-ins of one moment see the same history: a typo and its success in the
-            // same second both count as familiar or both as new.
-            let t = ctx.time[k];
-            let same = (k..end).take_while(|&j| ctx.time[j] == t).count();
-            for j in k..k + same {
-                out.push(
-                    t >= judged_from
-                        && !ctx.org_common[j]
-                        && ctx.network(j).is_none_or(|n| !seen.contains(n)),
-                );
-            }
-            for j in k..k + same {
-                if let (true, Some(n)) = (ctx.outcome[j].validated(), ctx.network(j)) {
-                    seen.insert(n);
-                }
-            }
-            k += same;
-        }
-    })
-}
-
-/// A user's networks so far: a short list for nearly everyone, a set for accounts that sign
-/// in from hundreds of networks.
-#[derive(Default)]
-struct NetworksSeen {
-    few: Vec<u64>,
-    many: Option<ahash::AHashSet<u64>>,
-}
-
-impl NetworksSeen {
-    const FEW: usize = 32;
-
-    fn contains(&self, network: u64) -> bool {
-        match &self.many {
-            Some(set) => set.contains(&network),
-            None => self.few.contains(&network),
-        }
-    }
-
-    fn insert(&mut self, network: u64) {
-        if self.contains(network) {
-            return;
-        }
-        match &mut self.many {
-            Some(set) => {
-                set.insert(network);
-            }
-            None if self.few.len() < Self::FEW => self.few.push(network),
-            None => {
-                let mut set: ahash::AHashSet<u64> = self.few.drain(..).collect();
-                set.insert(network);
-                self.many = Some(set);
-            }
-        }
-    }
-}
-
 impl Detector for PasswordSpray {
     fn identity(&self) -> Identity {
         Identity {
@@ -281,12 +210,12 @@ impl Detector for PasswordSpray {
     }
 
     fn campaigns(&self, ctx: &Context) -> Vec<Value> {
-        let new_network = new_networks(ctx, self.learning());
+        let new_network = super::familiar::new_networks(ctx, self.learning());
         campaign_summaries(&self.all_campaigns(ctx, &new_network))
     }
 
     fn detect_with_campaigns(&self, ctx: &Context) -> (Vec<Finding>, Vec<Value>) {
-        let new_network = new_networks(ctx, self.learning());
+        let new_network = super::familiar::new_networks(ctx, self.learning());
         let campaigns = self.all_campaigns(ctx, &new_network);
         (
             self.findings(ctx, &campaigns, &new_network),

@@ -696,20 +696,16 @@ impl Injection<'_> {
         ip: u32,
         code: i32,
     ) -> u128 {
-        let (id, correlation, session) = event_ids(&mut a.rng);
-        self.activity[user as usize].push(Event {
+        let event = Event::interactive(
+            &mut a.rng,
+            Principal::User(user),
+            a.device,
+            (net, ip),
             time,
-            principal: Principal::User(user),
-            event_type: INTERACTIVE_USER,
-            device: Some(a.device),
-            net,
-            ip,
             code,
-            app: 0,
-            id,
-            correlation,
-            session,
-        });
+        );
+        let id = event.id;
+        self.activity[user as usize].push(event);
         self.attack_ids.insert(id);
         a.expected.events.push(id);
         id

@@ -54,6 +54,9 @@ pub struct Benign {
     /// A password-expiry morning: on one weekday this share of users fails 1–3 times at
     /// home before the new password works (a crowd of typos on the big residential ASNs).
     pub expiry_morning: f64,
+    /// Of those, the share whose phone keeps retrying the old password from home every
+    /// 10–30 minutes for 2–8 hours before its owner updates it.
+    pub stale_password: f64,
     /// Phone sign-ins over a carrier's NAT, whose few shared addresses geolocate to the
     /// carrier's hub for subscribers in every city (share of phone sign-ins).
     pub cgnat: f64,
@@ -76,6 +79,7 @@ impl Default for Benign {
             ipv6_homes: 0.3,
             split_tunnel: 0.05,
             expiry_morning: 0.2,
+            stale_password: 0.25,
             cgnat: 0.5,
             in_flight_wifi: 0.5,
             new_joiners: 0.01,
@@ -92,6 +96,7 @@ impl Benign {
             ipv6_homes: 0.0,
             split_tunnel: 0.0,
             expiry_morning: 0.0,
+            stale_password: 0.0,
             cgnat: 0.0,
             in_flight_wifi: 0.0,
             new_joiners: 0.0,
@@ -115,6 +120,7 @@ impl Benign {
             "ipv6_homes" => &mut self.ipv6_homes,
             "split_tunnel" => &mut self.split_tunnel,
             "expiry_morning" => &mut self.expiry_morning,
+            "stale_password" => &mut self.stale_password,
             "cgnat" => &mut self.cgnat,
             "in_flight_wifi" => &mut self.in_flight_wifi,
             "new_joiners" => &mut self.new_joiners,
@@ -123,7 +129,7 @@ impl Benign {
             other => {
                 return Err(format!(
                     "unknown benign case '{other}' (known: ipv6_homes, split_tunnel, \
-                     expiry_morning, cgnat, in_flight_wifi, new_joiners, cloud_refresh, geoip_drift)"
+                     expiry_morning, stale_password, cgnat, in_flight_wifi, new_joiners, cloud_refresh, geoip_drift)"
                 ))
             }
         };

@@ -35,6 +35,33 @@ pub struct Event {
     pub session: u128,
 }
 
+impl Event {
+    /// An interactive sign-in of the first app, with fresh ids drawn from `rng`.
+    pub fn interactive(
+        rng: &mut Rng,
+        principal: Principal,
+        device: Device,
+        (net, ip): (usize, u32),
+        time: i64,
+        code: i32,
+    ) -> Event {
+        let (id, correlation, session) = event_ids(rng);
+        Event {
+            time,
+            principal,
+            event_type: crate::frame::event_type::INTERACTIVE_USER,
+            device: Some(device),
+            net,
+            ip,
+            code,
+            app: 0,
+            id,
+            correlation,
+            session,
+        }
+    }
+}
+
 /// A user of the tenant.
 #[derive(Debug, Clone)]
 pub struct User {
@@ -234,6 +261,22 @@ pub fn user_activity(config: &SynthConfig, plan: &Plan, users: &[User], u: u32) 
                 time,
                 Prelude::Expired(failures),
             );
+            // A phone's mail app still holds the old password: it retries at its own pace
+            // from home for hours, until its owner types the new one in. Drawn from a stream
+            // of its own, so the share changes nothing else.
+            let mut stale = Rng::derive(config.seed, 11, u64::from(u));
+            let phone = user.devices.iter().copied().find(|d| d.mobile);
+            if let (Some(phone), true) = (phone, stale.chance(benign.stale_password)) {
+                let every = stale.range_i64(10 * 60_000_000, 30 * 60_000_000);
+                let until = time + stale.range_i64(2 * MICROS_PER_HOUR, 8 * MICROS_PER_HOUR);
+                let (id_net, ip) = (net, plan.networks[net].address(host));
+                let mut at = time + every;
+                while at < until {
+                    out.attempt(&mut stale, phone, id_net, ip, at, 50126);
+                    at += every + stale.range_i64(0, 60_000_000);
+                }
+                out.sign_in(&mut stale, phone, (net, host), at, Prelude::None);
+            }
         }
         let count = if workday {
             rng.poisson(3.0)
@@ -382,6 +425,20 @@ struct SignIns<'a> {
 }
 
 impl SignIns<'_> {
+    /// One interactive attempt and nothing else (a failure, typically).
+    fn attempt(
+        &mut self,
+        rng: &mut Rng,
+        device: Device,
+        net: usize,
+        ip: u32,
+        time: i64,
+        code: i32,
+    ) {
+        let event = Event::interactive(rng, self.principal, device, (net, ip), time, code);
+        self.events.push(event);
+    }
+
     /// An interactive sign-in from `host` of network `net`, with what precedes it (typos,
     /// interrupts) and the token refreshes that follow it.
     fn sign_in(

@@ -7,10 +7,11 @@ use std::process::Command;
 
 use serde_json::Value;
 
-const CASES: [&str; 8] = [
+const CASES: [&str; 9] = [
     "ipv6_homes",
     "split_tunnel",
     "expiry_morning",
+    "stale_password",
     "cgnat",
     "in_flight_wifi",
     "new_joiners",
@@ -43,7 +44,12 @@ fn detections_scored(dir: &Path, case: &str, share: &str, users: &str, city: boo
         "-q",
     ]);
     for other in CASES {
-        let value = if other == case { share } else { "0" };
+        // A stale password needs the expiry morning that changed it.
+        let value = if other == case || (case == "stale_password" && other == "expiry_morning") {
+            share
+        } else {
+            "0"
+        };
         synth.arg("--benign").arg(format!("{other}={value}"));
     }
     if !tenant.exists() {
@@ -84,7 +90,7 @@ fn cities(detection: &Value) -> [&str; 2] {
 }
 
 #[test]
-fn the_default_rules_stay_quiet_on_split_tunnels_expiry_mornings_cgnat_new_joiners_refreshes_and_drift(
+fn the_default_rules_stay_quiet_on_split_tunnels_expiry_mornings_stale_passwords_cgnat_new_joiners_refreshes_and_drift(
 ) {
     let dir = tempfile::tempdir().unwrap();
     assert_eq!(
@@ -94,6 +100,7 @@ fn the_default_rules_stay_quiet_on_split_tunnels_expiry_mornings_cgnat_new_joine
     for case in [
         "split_tunnel",
         "expiry_morning",
+        "stale_password",
         "cgnat",
         "new_joiners",
         "cloud_refresh",
