@@ -69,10 +69,6 @@ impl Detector for FailuresThenSuccess {
 
     fn detect(&self, ctx: &Context) -> Vec<Finding> {
         let gap = i64::from(self.config.session_gap_minutes) * 60_000_000;
-        let new_network = self
-            .config
-            .skip_familiar_networks
-            .then(|| super::familiar::new_networks(ctx, 0));
         ctx.per_user(|_, start, end, findings| {
             // Only addresses with failures in their current run are tracked (a run without
             // failures behaves as no run at all), so the list stays short even for users
@@ -110,7 +106,8 @@ impl Detector for FailuresThenSuccess {
                         if run.failures < self.config.min_failures {
                             continue;
                         }
-                        let familiar = new_network.as_ref().is_some_and(|new| !new[row]);
+                        let familiar =
+                            self.config.skip_familiar_networks && familiar(ctx, start, row);
                         if time >= ctx.score_since && !familiar {
                             findings.push(Finding {
                                 detector: "failures_then_success",
@@ -138,6 +135,22 @@ impl Detector for FailuresThenSuccess {
             }
         })
     }
+}
+
+/// The position's network is org-common egress, or one the user (whose positions start at
+/// `start`) had signed in from successfully before it. Asked only of the few sign-ins that end
+/// a run long enough to fire, so a scan back over the user's earlier positions costs nothing
+/// on the others.
+fn familiar(ctx: &Context, start: usize, row: usize) -> bool {
+    if ctx.org_common[row] {
+        return true;
+    }
+    let (Some(network), time) = (ctx.network(row), ctx.time[row]) else {
+        return false;
+    };
+    (start..row).any(|j| {
+        ctx.time[j] < time && ctx.outcome[j].validated() && ctx.network(j) == Some(network)
+    })
 }
 
 #[cfg(test)]
