@@ -106,8 +106,8 @@ impl Detector for FailuresThenSuccess {
                         if run.failures < self.config.min_failures {
                             continue;
                         }
-                        let familiar =
-                            self.config.skip_familiar_networks && familiar(ctx, start, row);
+                        let familiar = self.config.skip_familiar_networks
+                            && super::familiar::known_before(ctx, start, row);
                         if time >= ctx.score_since && !familiar {
                             findings.push(Finding {
                                 detector: "failures_then_success",
@@ -135,22 +135,6 @@ impl Detector for FailuresThenSuccess {
             }
         })
     }
-}
-
-/// The position's network is org-common egress, or one the user (whose positions start at
-/// `start`) had signed in from successfully before it. Asked only of the few sign-ins that end
-/// a run long enough to fire, so a scan back over the user's earlier positions costs nothing
-/// on the others.
-fn familiar(ctx: &Context, start: usize, row: usize) -> bool {
-    if ctx.org_common[row] {
-        return true;
-    }
-    let (Some(network), time) = (ctx.network(row), ctx.time[row]) else {
-        return false;
-    };
-    (start..row).any(|j| {
-        ctx.time[j] < time && ctx.outcome[j].validated() && ctx.network(j) == Some(network)
-    })
 }
 
 #[cfg(test)]

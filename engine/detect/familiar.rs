@@ -1,6 +1,7 @@
 //! Which sign-ins come from a network new to their user: the fact that separates an attacker
 //! from an employee's own devices at home, on the phone or in the office when both fail
-//! their password now and then. Shared by the failure-based detectors.
+//! their password now and then. [`new_networks`] marks every position at once (the spray
+//! detector needs it for every failure); [`known_before`] answers for one.
 
 use rayon::prelude::*;
 
@@ -75,4 +76,19 @@ impl NetworksSeen {
             }
         }
     }
+}
+
+/// The position's network is org-common egress, or one the user (whose positions start at
+/// `start`) had signed in from successfully before it. A scan back over the user's earlier
+/// positions: for the few sign-ins a detector is about to report, not for every row.
+pub fn known_before(ctx: &Context, start: usize, row: usize) -> bool {
+    if ctx.org_common[row] {
+        return true;
+    }
+    let (Some(network), time) = (ctx.network(row), ctx.time[row]) else {
+        return false;
+    };
+    (start..row).any(|j| {
+        ctx.time[j] < time && ctx.outcome[j].validated() && ctx.network(j) == Some(network)
+    })
 }
