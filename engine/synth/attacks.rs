@@ -122,6 +122,16 @@ pub struct Injection<'a> {
     pub attack_ids: ahash::AHashSet<u128>,
     /// (victim, the attacker's last validated sign-in time) for the ignore list.
     pub returns: Vec<(u32, i64)>,
+    /// Every employee's home address (see [`home_addresses`]).
+    pub homes: ahash::AHashSet<u32>,
+}
+
+/// Every employee's home address: what no feed entry may name by chance.
+pub fn home_addresses(plan: &Plan, users: &[User]) -> ahash::AHashSet<u32> {
+    users
+        .iter()
+        .map(|u| plan.networks[u.isp].address(u.home_host))
+        .collect()
 }
 
 /// A place an attacker can sign in from: a city and one of its networks.
@@ -274,7 +284,7 @@ impl Injection<'_> {
                 let net = self.plan.isps[user.home][1];
                 // An address (and neighbour) no employee's home has: two homes never share
                 // one at the same time.
-                let homes = self.home_addresses();
+                let homes = &self.homes;
                 let ip = loop {
                     let ip = self.plan.networks[net].address(a.rng.next_u64() as u32);
                     if !homes.contains(&ip) && !homes.contains(&(ip ^ 1)) {
@@ -310,7 +320,7 @@ impl Injection<'_> {
                 // home had when the feed saw the machine, which no one uses now.
                 let reassigned = a.rng.chance(0.2);
                 let listed = if reassigned {
-                    let homes = self.home_addresses();
+                    let homes = &self.homes;
                     loop {
                         let old = self.plan.networks[user.isp].address(a.rng.next_u64() as u32);
                         if !homes.contains(&old) {
@@ -772,14 +782,6 @@ impl Injection<'_> {
             }
         }
         *rng.pick(&best)
-    }
-
-    /// Every employee's home address.
-    fn home_addresses(&self) -> ahash::AHashSet<u32> {
-        self.users
-            .iter()
-            .map(|u| self.plan.networks[u.isp].address(u.home_host))
-            .collect()
     }
 
     fn address(&self, net: usize, rng: &mut Rng) -> u32 {

@@ -260,6 +260,7 @@ pub fn generate(config: &SynthConfig) -> Tenant {
         intelligence: Intelligence::default(),
         attack_ids: Default::default(),
         returns: Vec::new(),
+        homes: attacks::home_addresses(&plan, &users),
     };
     injection.run(instances);
     let Injection {
