@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{Context, Detector, Finding, Identity, Level};
+use crate::frame::time::format_time;
 use crate::geo::distance_km;
-use crate::ingest::values::format_time;
 
 /// `[atypical_travel]` in the rules file.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]

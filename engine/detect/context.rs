@@ -118,7 +118,7 @@ pub struct Context {
 pub const NO_ASN: u32 = u32::MAX;
 
 /// The network key that stands for none in per-row columns: no address has it (see
-/// [`crate::ingest::values::network_key`], whose IPv6 keys end in 16 zero bits).
+/// [`crate::frame::ip::network_key`], whose IPv6 keys end in 16 zero bits).
 pub const NO_NETWORK: u64 = u64::MAX;
 
 /// No place: a NaN latitude.
@@ -499,7 +499,7 @@ impl AddressColumns {
             networks: addresses
                 .parsed
                 .par_iter()
-                .map(|a| a.map_or(NO_NETWORK, crate::ingest::values::network_key))
+                .map(|a| a.map_or(NO_NETWORK, crate::frame::ip::network_key))
                 .collect(),
             geo: (!e.geoip.is_empty()).then(|| addresses.per_address(|a| e.geoip.lookup(a))),
             groups: addresses.groups.take(),

@@ -117,14 +117,14 @@ impl Detector for FailuresThenSuccess {
                                 detected_at: time,
                                 evidence: json!({
                                     "failures": run.failures,
-                                    "firstFailure": crate::ingest::values::format_time(run.first),
-                                    "lastFailure": crate::ingest::values::format_time(run.last),
+                                    "firstFailure": crate::frame::time::format_time(run.first),
+                                    "lastFailure": crate::frame::time::format_time(run.last),
                                     "sourceIp": ctx.ip(row),
                                 }),
                                 related_requests: Vec::new(),
                                 related: vec![(
                                     "relatedEventTimeInUtc",
-                                    Value::from(crate::ingest::values::format_time(run.first)),
+                                    Value::from(crate::frame::time::format_time(run.first)),
                                 )],
                             });
                         }

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use super::{Context, Detector, Finding, Identity, Level};
 use crate::frame::col;
-use crate::ingest::values::format_time;
+use crate::frame::time::format_time;
 
 /// `[leaked_credentials]` in the rules file.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{Context, Detector, Finding, Identity, Level, Outcome};
-use crate::ingest::values::format_time;
+use crate::frame::time::format_time;
 
 /// `[malicious_ip]` in the rules file.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]

@@ -275,7 +275,7 @@ pub mod testing {
         let codes = Rules::builtin().outcome_codes();
         let mut builder = FrameBuilder::with_capacity(sign_ins.len());
         for (k, (s, (lat, lon))) in sign_ins.iter().enumerate() {
-            let network = s.ip.parse().ok().map(crate::ingest::values::network_key);
+            let network = s.ip.parse().ok().map(crate::frame::ip::network_key);
             let mut row = Row {
                 time: DAY + s.minute * MINUTE,
                 request_id: Some(Cow::Owned(format!("req-{k:04}"))),
@@ -327,7 +327,7 @@ pub mod testing {
                 user_id: Some(Cow::Borrowed(s.user)),
                 user_principal_name: Some(Cow::Owned(format!("{}@contoso.com", s.user))),
                 ip_address: Some(Cow::Borrowed(s.ip)),
-                ip_network: s.ip.parse().ok().map(crate::ingest::values::network_key),
+                ip_network: s.ip.parse().ok().map(crate::frame::ip::network_key),
                 error_code: Some(s.code),
                 is_interactive: Some(s.interactive),
                 ..Row::default()

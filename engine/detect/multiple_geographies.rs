@@ -12,8 +12,8 @@ use serde_json::{json, Value};
 
 use super::order::Codes;
 use super::{Context, Detector, Finding, Identity, Level};
+use crate::frame::time::format_time;
 use crate::geo::distance_km;
-use crate::ingest::values::format_time;
 
 /// `[multiple_geographies]` in the rules file.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{Context, Detector, Finding, Identity, Level};
-use crate::ingest::values::format_time;
+use crate::frame::time::format_time;
 
 /// `[new_country]` in the rules file.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{Context, Detector, Finding, Identity, Level, Outcome};
-use crate::ingest::values::format_time;
+use crate::frame::time::format_time;
 
 /// `[password_spray]` in the rules file.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]

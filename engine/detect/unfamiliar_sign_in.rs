@@ -304,7 +304,7 @@ mod scenarios {
                 request_id: Some(Cow::Owned(format!("req-{k:04}"))),
                 user_id: Some(Cow::Borrowed("ada")),
                 ip_address: Some(Cow::Borrowed(ip)),
-                ip_network: ip.parse().ok().map(crate::ingest::values::network_key),
+                ip_network: ip.parse().ok().map(crate::frame::ip::network_key),
                 error_code: Some(*code),
                 is_interactive: Some(true),
                 latitude: Some(place.0),

@@ -102,7 +102,7 @@ impl AnonymousSources {
     }
 
     pub fn lookup(&self, ip: IpAddr) -> AnonymousFlags {
-        let ip = crate::ingest::values::canonical_ip(ip);
+        let ip = crate::frame::ip::canonical_ip(ip);
         let mut flags = AnonymousFlags {
             listed: self.lists.contains(ip),
             ..AnonymousFlags::default()

@@ -48,7 +48,7 @@ impl GeoIp {
     }
 
     pub fn lookup(&self, ip: IpAddr) -> GeoFacts {
-        let ip = crate::ingest::values::canonical_ip(ip);
+        let ip = crate::frame::ip::canonical_ip(ip);
         let mut facts = GeoFacts::default();
         let city: Option<City> = self
             .city

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use ahash::AHashMap;
 use sha2::{Digest, Sha256};
 
-use crate::ingest::values::parse_time;
+use crate::frame::time::parse_time;
 
 /// How an account was matched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

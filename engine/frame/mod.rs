@@ -8,8 +8,10 @@
 
 pub mod address;
 pub mod intern;
+pub mod ip;
 mod rows;
 mod text;
+pub mod time;
 mod users;
 
 use std::borrow::Cow;

@@ -19,8 +19,9 @@ use polars::prelude::*;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::frame::ip::network_key;
+use crate::frame::time::format_time;
 use crate::frame::{FrameBuilder, OutcomeCodes, Row};
-use crate::ingest::values::{format_time, network_key};
 use attacks::{Expected, Injection, Intelligence};
 use network::Plan;
 use rng::guid;

@@ -11,9 +11,9 @@ use serde_json::{json, Map, Value};
 
 use super::tenant::{Event, MICROS_PER_DAY};
 use super::Tenant;
+use crate::frame::time::format_time;
 use crate::frame::{event_type, OutcomeCodes, Row};
 use crate::ingest::parquet::ROW_GROUP_ROWS;
-use crate::ingest::values::format_time;
 
 /// The export shapes the generator writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

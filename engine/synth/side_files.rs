@@ -16,7 +16,7 @@ use super::attacks::LeakForm;
 use super::network::{NetKind, Plan};
 use super::tenant::MICROS_PER_DAY;
 use super::Tenant;
-use crate::ingest::values::format_time;
+use crate::frame::time::format_time;
 
 #[derive(Serialize)]
 struct Names<'a> {

@@ -4,6 +4,7 @@ mod benign;
 mod cli;
 mod determinism;
 mod hardening;
+mod layers;
 mod malformed;
 mod mutation;
 mod score;
