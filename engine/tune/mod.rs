@@ -337,7 +337,8 @@ impl Tuner<'_> {
             } else {
                 keys.extend(self.keys_of(&rules, &base_ctx, |id| swept.contains(id))?);
             }
-            // The order `score` writes: by detector, then sign-in.
+            // Unswept detectors' detections first, then the point's: evaluation counts the
+            // same either way, since the engine never repeats a (sign-in, type).
             let evaluation = evaluate(self.labels, &keys, self.ignored, Some(interactive));
             let types: Vec<TypeScore> = evaluation
                 .types
