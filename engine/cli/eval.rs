@@ -36,10 +36,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<i32> {
     let labels = read_labels(&args.labels)?;
     let path = detections_path(&args.detections)?;
     let detections = read_detections(&path)?;
-    let mut ignored = std::collections::BTreeSet::new();
-    for file in &args.ignore {
-        ignored.extend(read_ignored(file)?);
-    }
+    let ignored = read_ignored(&args.ignore)?;
     let evaluation = evaluate(&labels, &detections, &ignored, scored_interactive(&path));
     let mut out = std::io::stdout().lock();
     if args.json {

@@ -1,7 +1,6 @@
 //! `idrisk tune`: sweeps of rules settings evaluated against labels, the Pareto front, the
 //! objective's pick, and that pick written as a rules overlay.
 
-use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -77,10 +76,7 @@ pub fn run(args: TuneArgs) -> anyhow::Result<i32> {
             .map_err(|e| anyhow::anyhow!("a point of the sweep is no valid rules: {e}"))?;
     }
     let labels = read_labels(&args.labels)?;
-    let mut ignored = BTreeSet::new();
-    for file in &args.ignore {
-        ignored.extend(read_ignored(file)?);
-    }
+    let ignored = read_ignored(&args.ignore)?;
     let sources = Sources::open(&args.enrichment.files(&rules))?;
     let loaded = load_inputs(&args.input, &rules, Some(columns_read()))?;
     let tuner = Tuner {

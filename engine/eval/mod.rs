@@ -148,9 +148,17 @@ fn from_text_map(row: &BTreeMap<String, String>) -> DetectionKey {
     }
 }
 
-/// Reads an ignore list: JSON lines naming a sign-in and a type (`request_id` or
+/// Reads ignore lists: JSON lines naming a sign-in and a type (`request_id` or
 /// `requestId`, `risk_event_type` or `riskEventType`), as `ignore.jsonl` from `idrisk synth`.
-pub fn read_ignored(path: &Path) -> Result<BTreeSet<(String, String)>, EvalError> {
+pub fn read_ignored(paths: &[PathBuf]) -> Result<BTreeSet<(String, String)>, EvalError> {
+    let mut pairs = BTreeSet::new();
+    for path in paths {
+        pairs.extend(read_ignore_file(path)?);
+    }
+    Ok(pairs)
+}
+
+fn read_ignore_file(path: &Path) -> Result<BTreeSet<(String, String)>, EvalError> {
     #[derive(Deserialize)]
     struct Pair {
         #[serde(alias = "requestId")]

@@ -91,21 +91,6 @@ impl Default for Benign {
 }
 
 impl Benign {
-    /// None of the hard cases: the plain world, for comparisons.
-    pub fn none() -> Self {
-        Benign {
-            ipv6_homes: 0.0,
-            split_tunnel: 0.0,
-            expiry_morning: 0.0,
-            stale_password: 0.0,
-            cgnat: 0.0,
-            in_flight_wifi: 0.0,
-            new_joiners: 0.0,
-            cloud_refresh: 0.0,
-            geoip_drift: 0.0,
-        }
-    }
-
     /// Sets one share by its name (`ipv6_homes=0.5`), as `idrisk synth --benign` takes it.
     pub fn set(&mut self, assignment: &str) -> Result<(), String> {
         let (name, value) = assignment
