@@ -26,10 +26,10 @@ fn detect(c: &mut Criterion) {
     write_side_files(&tenant, dir.path()).expect("side files written");
     // As the README's command: the log's own coordinates, no GeoIP databases.
     let sources = Sources::open(&synth_side_files(dir.path(), false)).expect("side files opened");
-    let enrichment = Enrichment::from_sources(&sources, &rules);
+    let enrichment = Enrichment::from_sources(&sources, &rules).expect("rules");
     let ctx =
         Context::with_enrichment(&frame, None, &rules.networks, &enrichment).expect("context");
-    let detectors = registry(&rules);
+    let detectors = registry(&rules).expect("rules");
     let mut group = c.benchmark_group("detect");
     group.throughput(Throughput::Elements(frame.height() as u64));
     group.sample_size(10);

@@ -56,7 +56,7 @@ fn whole_score(c: &mut Criterion) {
     let rules = Rules::builtin();
     // As the README's command: the log's own coordinates, no GeoIP databases.
     let sources = Sources::open(&synth_side_files(dir.path(), false)).expect("side files opened");
-    let enrichment = Enrichment::from_sources(&sources, &rules);
+    let enrichment = Enrichment::from_sources(&sources, &rules).expect("rules");
     let out = dir.path().join("out");
     std::fs::create_dir_all(&out).expect("output directory");
 

@@ -61,7 +61,7 @@ fn sweep_against_score(c: &mut Criterion) {
     group.bench_function("baseline: one score, every detector", |b| {
         b.iter(|| {
             let mut ingested = load();
-            let enrichment = Enrichment::from_sources(&sources, &rules);
+            let enrichment = Enrichment::from_sources(&sources, &rules).expect("rules");
             let scored = score(&mut ingested, &rules, &enrichment, None).expect("scored");
             let staged = Staged::new();
             write_tables(&scored, Format::Jsonl, &out, &staged).expect("written");

@@ -4,6 +4,7 @@
 //! runs with no files around it. Unknown keys are errors: a misspelt threshold must not
 //! silently fall back to its default.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -13,41 +14,28 @@ use crate::frame::OutcomeCodes;
 /// The rules the engine ships with.
 pub const DEFAULT_RULES: &str = include_str!("../rules/default.toml");
 
-/// A rules file, as read.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+/// A rules file, as read: the sections every detector shares, typed here, and each
+/// detector's own section kept as written for its detector to read (see
+/// [`crate::detect::registry`], which also rejects a section no detector owns).
+#[derive(Debug, Clone, Serialize)]
 pub struct Rules {
     /// Error codes that sort sign-ins into outcome classes.
     pub outcomes: OutcomesConfig,
     /// Enrichment files; command-line flags win over these.
     pub files: FilesConfig,
     /// How GeoIP coordinates combine with the log's.
-    pub geoip: crate::detect::context::GeoIpConfig,
-    /// Org-common networks, shared by the location detectors.
-    pub networks: crate::detect::context::NetworksConfig,
-    /// `anonymizedIPAddress`, and which networks count as anonymous for every detector.
-    pub anonymous_ip: crate::detect::anonymous_ip::AnonymousIpConfig,
-    /// `suspiciousIPAddress` (threat-intelligence lists).
-    pub threat_intel_ip: crate::detect::listed_ip::ListedIpConfig,
-    /// `malwareInfectedIPAddress` (infected-device lists).
-    pub infected_device_ip: crate::detect::listed_ip::ListedIpConfig,
-    /// `passwordSpray`.
-    pub password_spray: crate::detect::password_spray::PasswordSprayConfig,
-    /// `maliciousIPAddress`.
-    pub malicious_ip: crate::detect::malicious_ip::MaliciousIpConfig,
-    /// `leakedCredentials`.
-    pub leaked_credentials: crate::detect::leaked_credentials::LeakedCredentialsConfig,
-    /// `unlikelyTravel`.
-    pub atypical_travel: crate::detect::atypical_travel::AtypicalTravelConfig,
-    /// `signInsFromMultipleGeographies`.
-    pub multiple_geographies: crate::detect::multiple_geographies::MultipleGeographiesConfig,
-    /// `unfamiliarFeatures`.
-    pub unfamiliar_sign_in: crate::detect::unfamiliar_sign_in::UnfamiliarSignInConfig,
-    /// `newCountry`.
-    pub new_country: crate::detect::new_country::NewCountryConfig,
-    /// `signInAfterMultipleFailures`.
-    pub failures_then_success: crate::detect::failures_then_success::FailuresThenSuccessConfig,
+    pub geoip: GeoIpConfig,
+    /// Org-common and trusted networks, shared by the location detectors.
+    pub networks: NetworksConfig,
+    /// Every other section by name: a detector's settings, read by the detector.
+    sections: BTreeMap<String, toml::Table>,
+    /// Where the rules came from, for errors found later (a detector's section).
+    #[serde(skip)]
+    origin: String,
 }
+
+/// The sections typed here; every other one belongs to a detector.
+const SHARED_SECTIONS: [&str; 4] = ["outcomes", "files", "geoip", "networks"];
 
 /// `[outcomes]`: which error codes are credential failures and which prove the credential.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -71,6 +59,45 @@ pub struct FilesConfig {
     pub threat_intel: Vec<PathBuf>,
     pub infected_lists: Vec<PathBuf>,
     pub leaked_accounts: Vec<PathBuf>,
+}
+
+/// `[networks]`: what makes a network an organisation's common egress.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworksConfig {
+    /// Distinct users of the tenant who sign in successfully from a /24 (IPv6 /48)...
+    pub org_common_min_users: u32,
+    /// ...or this share of the tenant's users when fewer (never fewer than 3)...
+    pub org_common_min_share: f64,
+    /// ...each of them on at least this many distinct days...
+    pub org_common_min_user_days: u32,
+    /// ...on at least this many distinct days, for it to be an egress rather than a place.
+    pub org_common_min_days: u32,
+    /// Corporate egress blocks (CIDR) that are always trusted: never a place, never anchor.
+    pub trusted_cidrs: Vec<String>,
+    /// Autonomous systems that are always trusted (a corporate ASN, a secure web gateway).
+    pub trusted_asns: Vec<u32>,
+}
+
+impl NetworksConfig {
+    /// Distinct users an org-common network needs in a tenant of `users` users: the
+    /// configured number, or the configured share of a small tenant, but at least 3.
+    pub fn org_common_users_needed(&self, users: usize) -> u32 {
+        let by_share = (self.org_common_min_share * users as f64).ceil() as u32;
+        self.org_common_min_users.min(by_share.max(3))
+    }
+}
+
+/// `[geoip]`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct GeoIpConfig {
+    /// Use the City database's coordinates even where the log has its own.
+    pub prefer_over_log: bool,
+    /// An address whose City-database accuracy radius is wider than this is no place for
+    /// the location detectors: the database does not know where it is (satellite and
+    /// in-flight links, carrier gateways).
+    pub max_accuracy_radius_km: f64,
 }
 
 /// A rules file that cannot be used.
@@ -107,7 +134,8 @@ impl Rules {
     }
 
     /// Parses and validates rules text laid over the built-in rules (a file needs only the
-    /// keys it changes); `origin` names it in errors.
+    /// keys it changes); `origin` names it in errors. The shared sections are checked here,
+    /// a detector's when the registry builds it.
     pub fn parse(text: &str, origin: &str) -> Result<Self, RulesError> {
         let invalid = |message: String| RulesError::Invalid {
             path: origin.to_string(),
@@ -117,105 +145,110 @@ impl Rules {
             toml::from_str(DEFAULT_RULES).map_err(|e| invalid(e.to_string()))?;
         let overrides: toml::Table = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
         merge(&mut merged, overrides);
-        let rules: Rules = toml::Value::Table(merged)
+        let mut sections = BTreeMap::new();
+        let mut shared = toml::Table::new();
+        for (name, value) in merged {
+            match value {
+                _ if SHARED_SECTIONS.contains(&name.as_str()) => {
+                    shared.insert(name, value);
+                }
+                toml::Value::Table(table) => {
+                    sections.insert(name, table);
+                }
+                other => {
+                    return Err(invalid(format!(
+                        "'{name}' must be a section ([{name}]), value: {other}"
+                    )))
+                }
+            }
+        }
+        let shared: Shared = toml::Value::Table(shared)
             .try_into()
             .map_err(|e: toml::de::Error| invalid(e.to_string()))?;
-        rules.validate().map_err(|message| RulesError::Invalid {
-            path: origin.to_string(),
-            message,
-        })?;
+        let rules = Rules {
+            outcomes: shared.outcomes,
+            files: shared.files,
+            geoip: shared.geoip,
+            networks: shared.networks,
+            sections,
+            origin: origin.to_string(),
+        };
+        let mut found = Vec::new();
+        rules.check_shared(&mut found);
+        rules.problems(found)?;
         Ok(rules)
     }
 
-    /// Checks what the types cannot: every problem found, one per line, each naming its
-    /// section, key and value.
-    fn validate(&self) -> Result<(), String> {
-        let mut problems: Vec<String> = Vec::new();
-        if let Err(problem) = self.networks.trusted_set() {
-            problems.push(problem);
+    /// A detector's section read as its settings type; `Err` says what is wrong, naming the
+    /// section.
+    pub fn section<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<T, String> {
+        let table = self
+            .sections
+            .get(name)
+            .ok_or_else(|| format!("{name}: the section is missing"))?;
+        toml::Value::Table(table.clone())
+            .try_into()
+            .map_err(|e: toml::de::Error| {
+                let words: Vec<String> =
+                    e.to_string().split_whitespace().map(String::from).collect();
+                format!("{name}: {}", words.join(" "))
+            })
+    }
+
+    /// The names of the detectors' sections.
+    pub fn section_names(&self) -> impl Iterator<Item = &str> {
+        self.sections.keys().map(String::as_str)
+    }
+
+    /// `Ok` when `found` is empty, else the error listing every problem, one per line.
+    pub fn problems(&self, found: Vec<String>) -> Result<(), RulesError> {
+        if found.is_empty() {
+            return Ok(());
         }
-        // A count or window of zero would make a detector fire on everything or nothing, a
-        // radius of zero or less every place unfamiliar.
-        let (f, t, g, u, m, p) = (
-            &self.failures_then_success,
-            &self.atypical_travel,
-            &self.multiple_geographies,
-            &self.unfamiliar_sign_in,
-            &self.malicious_ip,
-            &self.password_spray,
+        Err(self.invalid(found.join("\n  ")))
+    }
+
+    /// The error for a problem with these rules, naming where they came from.
+    pub fn invalid(&self, problem: String) -> RulesError {
+        RulesError::Invalid {
+            path: self.origin.clone(),
+            message: problem,
+        }
+    }
+
+    /// Checks what the shared sections' types cannot.
+    fn check_shared(&self, found: &mut Vec<String>) {
+        let mut networks = Problems::new("networks", found);
+        networks.share("org_common_min_share", self.networks.org_common_min_share);
+        networks.at_most_ten_years(
+            "org_common_min_days",
+            self.networks.org_common_min_days,
+            Span::Days,
         );
-        // One row per setting: (section, key, value, what it must be).
-        #[rustfmt::skip]
-        let checks: [(&str, &str, f64, Need); 17] = [
-            ("failures_then_success", "min_failures", f.min_failures.into(), Need::Positive),
-            ("failures_then_success", "session_gap_minutes", f.session_gap_minutes.into(), Need::Positive),
-            ("atypical_travel", "min_distance_km", t.min_distance_km, Need::Positive),
-            ("atypical_travel", "min_speed_kmh", t.min_speed_kmh, Need::Positive),
-            ("atypical_travel", "familiar_radius_km", t.familiar_radius_km, Need::Positive),
-            ("multiple_geographies", "window_minutes", g.window_minutes.into(), Need::Positive),
-            ("multiple_geographies", "min_distance_km", g.min_distance_km, Need::Positive),
-            ("unfamiliar_sign_in", "familiar_radius_km", u.familiar_radius_km, Need::Positive),
-            ("unfamiliar_sign_in", "min_unfamiliar", u.min_unfamiliar.into(), Need::Positive),
-            ("malicious_ip", "min_failures", m.min_failures.into(), Need::Positive),
-            ("malicious_ip", "window_hours", m.window_hours.into(), Need::Positive),
-            ("password_spray", "min_users", p.min_users.into(), Need::Positive),
-            ("password_spray", "window_minutes", p.window_minutes.into(), Need::Positive),
-            ("networks", "org_common_min_share", self.networks.org_common_min_share, Need::Share),
-            ("new_country", "rare_share", self.new_country.rare_share, Need::Share),
-            ("malicious_ip", "min_failure_ratio", m.min_failure_ratio, Need::Share),
-            ("geoip", "max_accuracy_radius_km", self.geoip.max_accuracy_radius_km, Need::Positive),
-        ];
-        // Windows and learning periods are added to sign-in times (microseconds in an i64):
-        // ten years bounds them far inside that range and far beyond any sensible rule.
-        #[rustfmt::skip]
-        let spans: [(&str, &str, u32, Span); 10] = [
-            ("failures_then_success", "session_gap_minutes", f.session_gap_minutes, Span::Minutes),
-            ("atypical_travel", "learning_days", t.learning_days, Span::Days),
-            ("multiple_geographies", "window_minutes", g.window_minutes, Span::Minutes),
-            ("unfamiliar_sign_in", "learning_days", u.learning_days, Span::Days),
-            ("new_country", "min_history_days", self.new_country.min_history_days, Span::Days),
-            ("malicious_ip", "window_hours", m.window_hours, Span::Hours),
-            ("password_spray", "window_minutes", p.window_minutes, Span::Minutes),
-            ("password_spray", "success_grace_minutes", p.success_grace_minutes, Span::Minutes),
-            ("password_spray", "learning_days", p.learning_days, Span::Days),
-            ("networks", "org_common_min_days", self.networks.org_common_min_days, Span::Days),
-        ];
-        for (section, key, value, span) in spans {
-            let max = span.ten_years();
-            if value > max {
-                problems.push(format!(
-                    "{section}: '{key}' is at most {max} (ten years), value: {value}"
-                ));
-            }
+        if let Some(bad) = self
+            .networks
+            .trusted_cidrs
+            .iter()
+            .find(|block| crate::frame::ip::block_range(block.trim()).is_none())
+        {
+            networks.push(format!(
+                "'trusted_cidrs' holds an invalid block, value: {bad:?}"
+            ));
         }
-        for (section, key, value, need) in checks {
-            match need {
-                Need::Positive if !(value.is_finite() && value > 0.0) => problems.push(format!(
-                    "{section}: only positive numbers are allowed for '{key}', value: {value}"
-                )),
-                Need::Share if !(0.0..=1.0).contains(&value) => problems.push(format!(
-                    "{section}: '{key}' is a share from 0 to 1, value: {value}"
-                )),
-                _ => {}
-            }
-        }
+        Problems::new("geoip", found)
+            .positive("max_accuracy_radius_km", self.geoip.max_accuracy_radius_km);
         let o = &self.outcomes;
         for code in o
             .credential_failure
             .iter()
             .filter(|c| o.credential_valid.contains(c))
         {
-            problems.push(format!(
+            found.push(format!(
                 "outcomes: code {code} is in both 'credential_failure' and 'credential_valid'"
             ));
         }
         if o.credential_failure.contains(&0) || o.credential_valid.contains(&0) {
-            problems.push("outcomes: code 0 is success and cannot be listed".into());
-        }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(problems.join("\n  "))
+            found.push("outcomes: code 0 is success and cannot be listed".into());
         }
     }
 
@@ -242,9 +275,19 @@ impl Rules {
     }
 }
 
+/// The shared sections, typed.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Shared {
+    outcomes: OutcomesConfig,
+    files: FilesConfig,
+    geoip: GeoIpConfig,
+    networks: NetworksConfig,
+}
+
 /// The unit of a setting that spans time.
 #[derive(Clone, Copy)]
-enum Span {
+pub enum Span {
     Minutes,
     Hours,
     Days,
@@ -262,11 +305,54 @@ impl Span {
     }
 }
 
-/// What a numeric setting must be.
-enum Need {
-    Positive,
-    /// From 0 to 1.
-    Share,
+/// Problems with one section's values, each named `section: 'key' … value: …`: what a
+/// section's check reports.
+pub struct Problems<'a> {
+    section: &'a str,
+    found: &'a mut Vec<String>,
+}
+
+impl<'a> Problems<'a> {
+    pub fn new(section: &'a str, found: &'a mut Vec<String>) -> Self {
+        Problems { section, found }
+    }
+
+    /// A problem in the section's words (prefixed with its name).
+    pub fn push(&mut self, problem: String) {
+        self.found.push(format!("{}: {problem}", self.section));
+    }
+
+    /// A count, window or distance of zero would make a detector fire on everything or
+    /// nothing, a radius of zero or less every place unfamiliar.
+    pub fn positive(&mut self, key: &str, value: impl Into<f64>) -> &mut Self {
+        let value = value.into();
+        if !(value.is_finite() && value > 0.0) {
+            self.push(format!(
+                "only positive numbers are allowed for '{key}', value: {value}"
+            ));
+        }
+        self
+    }
+
+    /// A share from 0 to 1.
+    pub fn share(&mut self, key: &str, value: f64) -> &mut Self {
+        if !(0.0..=1.0).contains(&value) {
+            self.push(format!("'{key}' is a share from 0 to 1, value: {value}"));
+        }
+        self
+    }
+
+    /// Windows and learning periods are added to sign-in times (microseconds in an i64):
+    /// ten years bounds them far inside that range and far beyond any sensible rule.
+    pub fn at_most_ten_years(&mut self, key: &str, value: u32, span: Span) -> &mut Self {
+        let max = span.ten_years();
+        if value > max {
+            self.push(format!(
+                "'{key}' is at most {max} (ten years), value: {value}"
+            ));
+        }
+        self
+    }
 }
 
 /// Lays `overrides` over `base`, table by table; other values replace.
@@ -313,35 +399,20 @@ mod tests {
 
     #[test]
     fn a_rules_file_needs_only_the_keys_it_changes() {
-        let rules =
-            Rules::parse("[failures_then_success]\nmin_failures = 5\n", "mine.toml").unwrap();
-        assert_eq!(rules.failures_then_success.min_failures, 5);
-        assert_eq!(rules.failures_then_success.session_gap_minutes, 20);
+        let rules = Rules::parse("[networks]\norg_common_min_users = 5\n", "mine.toml").unwrap();
+        assert_eq!(rules.networks.org_common_min_users, 5);
+        assert_eq!(rules.networks.org_common_min_days, 3);
         assert!(rules.outcomes.credential_failure.contains(&50126));
+        let section: toml::Table = rules.section("failures_then_success").unwrap();
+        assert_eq!(section["min_failures"].as_integer(), Some(10));
     }
 
     #[test]
-    fn a_zero_threshold_is_rejected_naming_field_and_value() {
-        let err = Rules::parse("[failures_then_success]\nmin_failures = 0\n", "x")
+    fn a_value_that_is_no_section_is_rejected() {
+        let err = Rules::parse("password_spray = 3\n", "x")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("'min_failures', value: 0"), "{err}");
-    }
-
-    #[test]
-    fn windows_and_learning_periods_beyond_ten_years_are_rejected() {
-        let text = "[atypical_travel]\nlearning_days = 200000\n\
-                    [malicious_ip]\nwindow_hours = 3000000\n\
-                    [password_spray]\nwindow_minutes = 4294967295\n";
-        let err = Rules::parse(text, "x").unwrap_err().to_string();
-        for expected in [
-            "atypical_travel: 'learning_days' is at most 3653 (ten years), value: 200000",
-            "malicious_ip: 'window_hours' is at most 87672 (ten years), value: 3000000",
-            "password_spray: 'window_minutes' is at most 5260320 (ten years), value: 4294967295",
-        ] {
-            assert!(err.contains(expected), "{expected} not in {err}");
-        }
-        assert!(Rules::parse("[atypical_travel]\nlearning_days = 3653\n", "x").is_ok());
+        assert!(err.contains("'password_spray' must be a section"), "{err}");
     }
 
     #[test]
@@ -388,24 +459,5 @@ mod tests {
         let text = DEFAULT_RULES.replace("credential_valid = [", "credential_valid = [50126, ");
         let err = Rules::parse(&text, "x").unwrap_err().to_string();
         assert!(err.contains("50126"), "{err}");
-    }
-
-    #[test]
-    fn every_problem_is_reported_each_with_its_key_and_value() {
-        let text = "[atypical_travel]\nfamiliar_radius_km = -5.0\n\
-                    [unfamiliar_sign_in]\nfamiliar_radius_km = 0.0\n\
-                    [malicious_ip]\nmin_failure_ratio = 1.5\nwindow_hours = 0\n\
-                    [password_spray]\nmin_users = 0\n";
-        let err = Rules::parse(text, "x").unwrap_err().to_string();
-        for expected in [
-            "atypical_travel: only positive numbers are allowed for 'familiar_radius_km', value: -5",
-            "unfamiliar_sign_in: only positive numbers are allowed for 'familiar_radius_km', value: 0",
-            "malicious_ip: 'min_failure_ratio' is a share from 0 to 1, value: 1.5",
-            "malicious_ip: only positive numbers are allowed for 'window_hours', value: 0",
-            "password_spray: only positive numbers are allowed for 'min_users', value: 0",
-        ] {
-            assert!(err.contains(expected), "{expected} not in {err}");
-        }
-        assert_eq!(err.lines().count(), 5, "{err}");
     }
 }

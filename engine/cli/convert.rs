@@ -9,7 +9,6 @@ use super::load::load_inputs;
 use super::{InputArgs, EXIT_OK, EXIT_QUARANTINED};
 use crate::ingest::{write_canonical_parquet, Compression};
 use crate::report::{write_quarantine_jsonl, Staged};
-use crate::rules::Rules;
 
 #[derive(Debug, Args)]
 pub struct ConvertArgs {
@@ -36,7 +35,7 @@ pub fn run(args: ConvertArgs) -> anyhow::Result<i32> {
             args.out.display()
         );
     }
-    let rules = Rules::load(args.input.rules.as_deref())?;
+    let rules = super::load_rules(args.input.rules.as_deref())?;
     let ingested = load_inputs(&args.input, &rules, None)?;
     // The frame and its quarantine are renamed into place together once both are written.
     let staged = Staged::new();

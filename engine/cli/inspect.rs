@@ -9,7 +9,6 @@ use serde::Serialize;
 use super::load::load_inputs;
 use super::{InputArgs, EXIT_OK, EXIT_QUARANTINED};
 use crate::ingest::{Counts, FileReport};
-use crate::rules::Rules;
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
@@ -27,7 +26,7 @@ struct InspectReport<'a> {
 }
 
 pub fn run(args: InspectArgs) -> anyhow::Result<i32> {
-    let rules = Rules::load(args.input.rules.as_deref())?;
+    let rules = super::load_rules(args.input.rules.as_deref())?;
     let ingested = load_inputs(&args.input, &rules, None)?;
     let mut out = std::io::stdout().lock();
     let written = if args.json {

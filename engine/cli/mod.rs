@@ -199,3 +199,13 @@ fn configure_threads(threads: Option<usize>) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Reads a rules file (or the built-in rules) and checks every section, the detectors' too:
+/// every command that takes `--rules` refuses an unusable file before reading any sign-in.
+pub fn load_rules(
+    path: Option<&std::path::Path>,
+) -> Result<crate::rules::Rules, crate::rules::RulesError> {
+    let rules = crate::rules::Rules::load(path)?;
+    crate::detect::registry(&rules)?;
+    Ok(rules)
+}

@@ -35,8 +35,9 @@ pub fn run(args: RulesArgs) -> anyhow::Result<i32> {
     match args.command {
         RulesCommand::List { rules } => {
             let rules = Rules::load(rules.as_deref())?;
+            let detectors = registry(&rules)?;
             let mut out = std::io::stdout().lock();
-            let written = registry(&rules)
+            let written = detectors
                 .iter()
                 .try_for_each(|detector| {
                     let id = detector.identity();
@@ -60,7 +61,7 @@ pub fn run(args: RulesArgs) -> anyhow::Result<i32> {
                 _ => Ok(EXIT_OK),
             }
         }
-        RulesCommand::Check { file } => match Rules::load(Some(&file)) {
+        RulesCommand::Check { file } => match super::load_rules(Some(&file)) {
             Ok(_) => {
                 println!("{}: ok", file.display());
                 Ok(EXIT_OK)

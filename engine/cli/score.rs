@@ -18,7 +18,6 @@ use crate::report::score::{columns_read, score};
 use crate::report::{
     detection_counts, write_quarantine_jsonl, write_tables, Format, Staged, Summary,
 };
-use crate::rules::Rules;
 
 #[derive(Debug, Args)]
 pub struct ScoreArgs {
@@ -49,13 +48,13 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
         })
         .transpose()?;
     // Enrichment files (flags, else the rules' [files]) are checked before any sign-in is read.
-    let rules = Rules::load(args.input.rules.as_deref())?;
+    let rules = super::load_rules(args.input.rules.as_deref())?;
     let files = args.enrichment.files(&rules);
     let span = crate::trace::span("score: enrichment files");
     let sources = Sources::open(&files)?;
     drop(span);
     let mut ingested = load_inputs(&args.input, &rules, Some(columns_read()))?;
-    let enrichment = Enrichment::from_sources(&sources, &rules);
+    let enrichment = Enrichment::from_sources(&sources, &rules)?;
     let scored = score(&mut ingested, &rules, &enrichment, score_since)?;
     let span = crate::trace::span("score: write");
     let (detections, signins, users) = (

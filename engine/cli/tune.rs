@@ -67,7 +67,7 @@ pub fn run(args: TuneArgs) -> anyhow::Result<i32> {
         }
         None => toml::Table::new(),
     };
-    let rules = Rules::load(args.input.rules.as_deref())?;
+    let rules = super::load_rules(args.input.rules.as_deref())?;
     // Every point's rules are checked before the first is scored.
     for point in crate::tune::points(&sweeps, args.mode) {
         let settings: Vec<(&Sweep, &toml::Value)> =

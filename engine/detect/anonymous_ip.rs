@@ -6,8 +6,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::{Context, Detector, Finding, Identity, Level};
+use super::{Built, Context, Detector, Finding, Identity, Level, Settings};
 use crate::enrich::AnonymousPolicy;
+use crate::rules::{Rules, RulesError};
 
 /// `[anonymous_ip]` in the rules file.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -24,6 +25,14 @@ pub struct AnonymousIpConfig {
     pub include_residential_proxy: bool,
 }
 
+/// Which networks count as anonymous for every detector: this section says so.
+pub fn policy(rules: &Rules) -> Result<AnonymousPolicy, RulesError> {
+    let config: AnonymousIpConfig = rules
+        .section("anonymous_ip")
+        .map_err(|problem| rules.invalid(problem))?;
+    Ok(config.policy())
+}
+
 impl AnonymousIpConfig {
     pub fn policy(&self) -> AnonymousPolicy {
         AnonymousPolicy {
@@ -32,6 +41,16 @@ impl AnonymousIpConfig {
         }
     }
 }
+
+/// The canonical columns it reads beyond the context's own.
+pub const COLUMNS: &[&str] = &[];
+
+/// The registry's entry: built from its section of the rules.
+pub fn build(rules: &Rules, section: &'static str) -> Built {
+    super::build(rules, section, AnonymousIp::new)
+}
+
+impl Settings for AnonymousIpConfig {}
 
 pub struct AnonymousIp {
     config: AnonymousIpConfig,
@@ -128,7 +147,7 @@ mod tests {
 
     #[test]
     fn validated_sign_ins_from_listed_addresses_fire_failed_ones_do_not() {
-        let config = Rules::builtin().anonymous_ip;
+        let config = crate::detect::testing::defaults::<AnonymousIpConfig>("anonymous_ip");
         let s = [
             sign_in("ada", 0, "185.220.100.7", 0),
             sign_in("ada", 1, "185.220.100.8", 50126),

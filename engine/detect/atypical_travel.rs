@@ -10,9 +10,11 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::{Context, Detector, Finding, Identity, Level};
+use super::{Built, Context, Detector, Finding, Identity, Level, Settings};
 use crate::frame::time::format_time;
 use crate::geo::distance_km;
+use crate::frame::col;
+use crate::rules::{Problems, Rules, Span};
 
 /// `[atypical_travel]` in the rules file.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -31,6 +33,24 @@ pub struct AtypicalTravelConfig {
     /// Also pair non-interactive sign-ins.
     pub include_non_interactive: bool,
     pub level: Level,
+}
+
+/// The canonical columns it reads beyond the context's own.
+pub const COLUMNS: &[&str] = &[col::city, col::country];
+
+/// The registry's entry: built from its section of the rules.
+pub fn build(rules: &Rules, section: &'static str) -> Built {
+    super::build(rules, section, AtypicalTravel::new)
+}
+
+impl Settings for AtypicalTravelConfig {
+    fn check(&self, problems: &mut Problems<'_>) {
+        problems
+            .positive("min_distance_km", self.min_distance_km)
+            .positive("min_speed_kmh", self.min_speed_kmh)
+            .positive("familiar_radius_km", self.familiar_radius_km)
+            .at_most_ten_years("learning_days", self.learning_days, Span::Days);
+    }
 }
 
 pub struct AtypicalTravel {
@@ -172,7 +192,7 @@ mod tests {
     fn detect(sign_ins: &[(SignIn, (f64, f64))]) -> Vec<Finding> {
         let rules = Rules::builtin();
         let ctx = Context::new(&frame_with_places(sign_ins), None, &rules.networks).unwrap();
-        AtypicalTravel::new(rules.atypical_travel).detect(&ctx)
+        AtypicalTravel::new(crate::detect::testing::defaults::<AtypicalTravelConfig>("atypical_travel")).detect(&ctx)
     }
 
     /// Eleven days of history at home, one sign-in a day.
@@ -239,7 +259,7 @@ mod tests {
         let rules =
             Rules::parse("[networks]\ntrusted_cidrs = [\"62.200.1.0/24\"]\n", "test").unwrap();
         let ctx = Context::new(&frame_with_places(&s), None, &rules.networks).unwrap();
-        assert!(AtypicalTravel::new(rules.atypical_travel)
+        assert!(AtypicalTravel::new(crate::detect::testing::defaults::<AtypicalTravelConfig>("atypical_travel"))
             .detect(&ctx)
             .is_empty());
     }

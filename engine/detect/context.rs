@@ -18,7 +18,7 @@ use crate::enrich::{AnonymousFlags, AnonymousPolicy, AnonymousSources};
 use crate::enrich::{GeoFacts, GeoIp};
 use crate::frame::address::address_codes;
 use crate::frame::{col, outcome, OutcomeCodes, TextCodes, UserKeys};
-use crate::rules::Rules;
+use crate::rules::{NetworksConfig, Rules, RulesError};
 
 /// An outcome class as a small number, for tight loops.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,7 +75,7 @@ pub struct Context {
     pub first_validated: Vec<i64>,
     /// Detections are emitted only for events at or after this time (microseconds, UTC).
     pub score_since: i64,
-    /// See [`GeoIpConfig::max_accuracy_radius_km`].
+    /// See [`crate::rules::GeoIpConfig::max_accuracy_radius_km`].
     max_radius_km: f64,
     /// Coordinates of each row, when the log or GeoIP gave them ([`Context::place`]): a NaN
     /// latitude for none, so a row takes 16 bytes rather than `Option`'s 24.
@@ -99,8 +99,8 @@ pub struct Context {
     networks: Vec<u64>,
     by_address: std::sync::OnceLock<Groups>,
     by_time: std::sync::OnceLock<Vec<IdxSize>>,
-    /// [`IN_ORDER_CODES`] in the detectors' order, each built once (at once, when the load
-    /// handed them over as codes).
+    /// Text columns in the detectors' order, each built once when first asked for (at once,
+    /// when the load handed them over as codes).
     in_order: Vec<(&'static str, std::sync::OnceLock<Option<Codes>>)>,
     /// Each position's address as an index into the distinct addresses (for per-address
     /// detectors); [`order::NONE`] for rows without an address.
@@ -182,57 +182,40 @@ pub struct AddressFacts {
     pub trusted: bool,
 }
 
-/// `[networks]` in the rules: what makes a network an organisation's common egress.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct NetworksConfig {
-    /// Distinct users of the tenant who sign in successfully from a /24 (IPv6 /48)...
-    pub org_common_min_users: u32,
-    /// ...or this share of the tenant's users when fewer (never fewer than 3)...
-    pub org_common_min_share: f64,
-    /// ...each of them on at least this many distinct days...
-    pub org_common_min_user_days: u32,
-    /// ...on at least this many distinct days, for it to be an egress rather than a place.
-    pub org_common_min_days: u32,
-    /// Corporate egress blocks (CIDR) that are always trusted: never a place, never anchor.
-    pub trusted_cidrs: Vec<String>,
-    /// Autonomous systems that are always trusted (a corporate ASN, a secure web gateway).
-    pub trusted_asns: Vec<u32>,
+/// The rules' trusted blocks as a set (the rules were checked: every block parses).
+fn trusted_set(config: &NetworksConfig) -> IpSet {
+    IpSet::parse(&config.trusted_cidrs.join("\n")).0
 }
 
-impl NetworksConfig {
-    /// Distinct users an org-common network needs in a tenant of `users` users: the
-    /// configured number, or the configured share of a small tenant, but at least 3.
-    pub fn org_common_users_needed(&self, users: usize) -> u32 {
-        let by_share = (self.org_common_min_share * users as f64).ceil() as u32;
-        self.org_common_min_users.min(by_share.max(3))
-    }
+/// The canonical columns the context reads for every row itself (the load's user keys
+/// aside): what every detector may read through it without declaring them.
+pub const COLUMNS: &[&str] = &[
+    col::time,
+    col::error_code,
+    col::is_interactive,
+    col::latitude,
+    col::longitude,
+    col::asn,
+    col::ip_address,
+];
 
-    /// The trusted blocks as a set; `Err` names a block that does not parse.
-    pub fn trusted_set(&self) -> Result<IpSet, String> {
-        let (set, bad) = IpSet::parse(&self.trusted_cidrs.join("\n"));
-        match bad.first() {
-            Some(line) => Err(format!(
-                "networks: 'trusted_cidrs' holds an invalid block, value: {:?}",
-                line.text
-            )),
-            None => Ok(set),
-        }
-    }
+/// The canonical frame's text columns: any of them a detector reads row by row in its order
+/// comes as codes ([`Context::codes`]).
+fn text_columns() -> impl Iterator<Item = &'static str> {
+    crate::frame::COLUMNS
+        .iter()
+        .filter(|c| c.dtype == "string")
+        .map(|c| c.name)
 }
 
-/// The text columns of few values detectors read row by row in their order, as codes.
-const IN_ORDER_CODES: [&str; 3] = [col::country, col::operating_system, col::browser];
-
-/// [`IN_ORDER_CODES`] in the detectors' order: those the load handed over as codes are
-/// laid out now; the others are built from the frame when first asked for.
+/// Text columns in the detectors' order: those the load handed over as codes are laid out
+/// now; the others are built from the frame when first asked for.
 fn codes_in_order(
     coded: &[(&'static str, Arc<TextCodes>)],
     positions: &Positions,
 ) -> Vec<(&'static str, std::sync::OnceLock<Option<Codes>>)> {
-    IN_ORDER_CODES
-        .iter()
-        .map(|&column| {
+    text_columns()
+        .map(|column| {
             let cell = std::sync::OnceLock::new();
             if let Some(codes) = find_coded(coded, column) {
                 let _ = cell.set(Some(Codes {
@@ -262,7 +245,7 @@ fn place_of(stored: (f64, f64)) -> Option<(f64, f64)> {
 pub struct Loaded<'f> {
     pub frame: &'f DataFrame,
     /// Columns handed over as codes rather than in the frame: user columns and
-    /// [`super::CODED_COLUMNS`] a projected load left unread.
+    /// text columns a projected load left unread.
     pub coded: Vec<(&'static str, Arc<TextCodes>)>,
     /// Each row's user key, when the load built it (else it comes from the frame's user
     /// columns).
@@ -293,10 +276,10 @@ pub struct Enrichment<'e> {
 impl<'e> Enrichment<'e> {
     /// The opened sources, looked up as the rules say (anonymous-IP policy, GeoIP over the
     /// log or not).
-    pub fn from_sources(sources: &'e Sources, rules: &Rules) -> Self {
-        Enrichment {
+    pub fn from_sources(sources: &'e Sources, rules: &Rules) -> Result<Self, RulesError> {
+        Ok(Enrichment {
             anonymous: &sources.anonymous,
-            policy: rules.anonymous_ip.policy(),
+            policy: super::anonymous_ip::policy(rules)?,
             threat_intel: &sources.threat_intel,
             infected: &sources.infected,
             leaked: &sources.leaked,
@@ -304,20 +287,8 @@ impl<'e> Enrichment<'e> {
             prefer_geoip: rules.geoip.prefer_over_log,
             max_radius_km: rules.geoip.max_accuracy_radius_km,
             outcomes: rules.outcome_codes(),
-        }
+        })
     }
-}
-
-/// `[geoip]` in the rules.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct GeoIpConfig {
-    /// Use the City database's coordinates even where the log has its own.
-    pub prefer_over_log: bool,
-    /// An address whose City-database accuracy radius is wider than this is no place for
-    /// the location detectors: the database does not know where it is (satellite and
-    /// in-flight links, carrier gateways).
-    pub max_accuracy_radius_km: f64,
 }
 
 /// Rows in the detectors' order: (user rank, time, request id).
@@ -483,7 +454,7 @@ impl AddressColumns {
             Some(codes) => codes,
             None => Arc::new(address_codes(frame.column(col::ip_address)?.str()?)),
         };
-        let trusted = networks_config.trusted_set().unwrap_or_default();
+        let trusted = trusted_set(networks_config);
         let mut addresses = Addresses::new(&ip, positions, time_ordered);
         Ok(AddressColumns {
             facts: addresses.per_address(|a| {
@@ -815,8 +786,8 @@ impl Context {
         selected
     }
 
-    /// One of [`IN_ORDER_CODES`] as codes in the detectors' order (see [`Codes`]), built
-    /// once; `None` for another column or one the frame cannot give as text.
+    /// A text column as codes in the detectors' order (see [`Codes`]), built once; `None`
+    /// for a column that is not text.
     pub fn codes(&self, column: &str) -> Option<&Codes> {
         let (_, codes) = self.in_order.iter().find(|(c, _)| *c == column)?;
         codes
@@ -827,10 +798,10 @@ impl Context {
             .as_ref()
     }
 
-    /// The country column as codes: several detectors read it.
-    pub fn country(&self) -> &Codes {
+    /// Like [`Context::codes`], with no codes (every row null) for a column that is not text.
+    pub fn codes_or_empty(&self, column: &str) -> &Codes {
         static NONE: std::sync::OnceLock<Codes> = std::sync::OnceLock::new();
-        self.codes(col::country)
+        self.codes(column)
             .unwrap_or_else(|| NONE.get_or_init(Codes::default))
     }
 

@@ -12,7 +12,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::{Context, Detector, Finding, Identity, Level, Outcome};
+use super::{Built, Context, Detector, Finding, Identity, Level, Settings, Outcome};
+use crate::rules::{Problems, Rules, Span};
 
 /// `[failures_then_success]` in the rules file.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -30,6 +31,23 @@ pub struct FailuresThenSuccessConfig {
     pub skip_familiar_networks: bool,
     /// Level of the detection.
     pub level: Level,
+}
+
+/// The canonical columns it reads beyond the context's own.
+pub const COLUMNS: &[&str] = &[];
+
+/// The registry's entry: built from its section of the rules.
+pub fn build(rules: &Rules, section: &'static str) -> Built {
+    super::build(rules, section, FailuresThenSuccess::new)
+}
+
+impl Settings for FailuresThenSuccessConfig {
+    fn check(&self, problems: &mut Problems<'_>) {
+        problems
+            .positive("min_failures", self.min_failures)
+            .positive("session_gap_minutes", self.session_gap_minutes)
+            .at_most_ten_years("session_gap_minutes", self.session_gap_minutes, Span::Minutes);
+    }
 }
 
 pub struct FailuresThenSuccess {
@@ -144,7 +162,7 @@ mod tests {
     use crate::rules::Rules;
 
     fn detect(sign_ins: &[SignIn], since: Option<i64>) -> Vec<Finding> {
-        detect_with(sign_ins, since, Rules::builtin().failures_then_success)
+        detect_with(sign_ins, since, crate::detect::testing::defaults::<FailuresThenSuccessConfig>("failures_then_success"))
     }
 
     fn detect_with(
@@ -213,7 +231,7 @@ mod tests {
         // The run mechanics, with the address familiar after the first success.
         let config = FailuresThenSuccessConfig {
             skip_familiar_networks: false,
-            ..Rules::builtin().failures_then_success
+            ..crate::detect::testing::defaults::<FailuresThenSuccessConfig>("failures_then_success")
         };
         let found = detect_with(&s, None, config);
         let counts: Vec<_> = found

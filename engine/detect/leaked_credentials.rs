@@ -5,9 +5,10 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::{Context, Detector, Finding, Identity, Level};
+use super::{Built, Context, Detector, Finding, Identity, Level, Settings};
 use crate::frame::col;
 use crate::frame::time::format_time;
+use crate::rules::Rules;
 
 /// `[leaked_credentials]` in the rules file.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -19,6 +20,16 @@ pub struct LeakedCredentialsConfig {
     /// Level otherwise.
     pub level: Level,
 }
+
+/// The canonical columns it reads beyond the context's own.
+pub const COLUMNS: &[&str] = &[col::user_principal_name];
+
+/// The registry's entry: built from its section of the rules.
+pub fn build(rules: &Rules, section: &'static str) -> Built {
+    super::build(rules, section, LeakedCredentials::new)
+}
+
+impl Settings for LeakedCredentialsConfig {}
 
 pub struct LeakedCredentials {
     config: LeakedCredentialsConfig,
@@ -111,7 +122,7 @@ mod tests {
         let (none, empty) = (AnonymousSources::default(), IpSet::default());
         let enrichment = Enrichment {
             anonymous: &none,
-            policy: rules.anonymous_ip.policy(),
+            policy: crate::detect::anonymous_ip::policy(&rules).unwrap(),
             threat_intel: &empty,
             infected: &empty,
             leaked: &leaked,
@@ -126,7 +137,7 @@ mod tests {
             sign_in("carol", 2, "84.208.10.9", 0),
         ];
         let ctx = Context::with_enrichment(&frame(&s), None, &rules.networks, &enrichment).unwrap();
-        let found = LeakedCredentials::new(rules.leaked_credentials).detect(&ctx);
+        let found = LeakedCredentials::new(crate::detect::testing::defaults::<LeakedCredentialsConfig>("leaked_credentials")).detect(&ctx);
         assert_eq!(
             found.len(),
             2,

@@ -1,11 +1,11 @@
-//! `threat_intel_ip` → `suspiciousIPAddress` and `infected_device_ip` →
-//! `malwareInfectedIPAddress`: validated sign-ins from addresses on the lists the user passes
-//! (`--threat-intel`, `--infected-list`). One kernel, two identities.
+//! The kernel of the list detectors ([`super::threat_intel_ip`],
+//! [`super::infected_device_ip`]): validated sign-ins from addresses on a list the user passes.
+//! One kernel, two identities.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::{Context, Detector, Finding, Identity, Level};
+use super::{Context, Detector, Finding, Identity, Level, Settings};
 
 /// `[threat_intel_ip]` and `[infected_device_ip]` in the rules file.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -22,14 +22,21 @@ pub enum List {
     Infected,
 }
 
+impl Settings for ListedIpConfig {}
+
 pub struct ListedIp {
+    identity: Identity,
     list: List,
     config: ListedIpConfig,
 }
 
 impl ListedIp {
-    pub fn new(list: List, config: ListedIpConfig) -> Self {
-        ListedIp { list, config }
+    pub fn new(identity: Identity, list: List, config: ListedIpConfig) -> Self {
+        ListedIp {
+            identity,
+            list,
+            config,
+        }
     }
 
     /// The position's address is on this detector's list.
@@ -44,22 +51,7 @@ impl ListedIp {
 
 impl Detector for ListedIp {
     fn identity(&self) -> Identity {
-        match self.list {
-            List::ThreatIntel => Identity {
-                id: "threat_intel_ip",
-                risk_event_type: "suspiciousIPAddress",
-                report: "Sign-ins from IP addresses on threat-intelligence lists",
-                activity: "signin",
-                timing: "realtime",
-            },
-            List::Infected => Identity {
-                id: "infected_device_ip",
-                risk_event_type: "malwareInfectedIPAddress",
-                report: "Sign-ins from possibly infected devices",
-                activity: "signin",
-                timing: "offline",
-            },
-        }
+        self.identity
     }
 
     fn settings(&self) -> Value {
@@ -95,6 +87,7 @@ mod tests {
     use super::*;
     use crate::detect::context::Enrichment;
     use crate::detect::testing::{frame, sign_in};
+    use crate::detect::{infected_device_ip, threat_intel_ip};
     use crate::enrich::ip_set::IpSet;
     use crate::enrich::AnonymousSources;
     use crate::rules::Rules;
@@ -107,7 +100,7 @@ mod tests {
         let none = AnonymousSources::default();
         let enrichment = Enrichment {
             anonymous: &none,
-            policy: rules.anonymous_ip.policy(),
+            policy: super::super::anonymous_ip::policy(&rules).unwrap(),
             threat_intel: &threat,
             infected: &infected,
             leaked: &Default::default(),
@@ -123,10 +116,19 @@ mod tests {
             sign_in("bob", 3, "84.208.10.7", 0),
         ];
         let ctx = Context::with_enrichment(&frame(&s), None, &rules.networks, &enrichment).unwrap();
-        let threat_found =
-            ListedIp::new(List::ThreatIntel, rules.threat_intel_ip.clone()).detect(&ctx);
-        let infected_found =
-            ListedIp::new(List::Infected, rules.infected_device_ip.clone()).detect(&ctx);
+        let config = |section| rules.section(section).unwrap();
+        let threat_found = ListedIp::new(
+            threat_intel_ip::IDENTITY,
+            List::ThreatIntel,
+            config("threat_intel_ip"),
+        )
+        .detect(&ctx);
+        let infected_found = ListedIp::new(
+            infected_device_ip::IDENTITY,
+            List::Infected,
+            config("infected_device_ip"),
+        )
+        .detect(&ctx);
         assert_eq!(threat_found.len(), 1, "the failed attempt does not fire");
         assert_eq!(threat_found[0].level, Level::High);
         assert_eq!(infected_found.len(), 1);

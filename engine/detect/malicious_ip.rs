@@ -6,8 +6,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::{Context, Detector, Finding, Identity, Level, Outcome};
+use super::{Built, Context, Detector, Finding, Identity, Level, Settings, Outcome};
 use crate::frame::time::format_time;
+use crate::rules::{Problems, Rules, Span};
 
 /// `[malicious_ip]` in the rules file.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -23,6 +24,24 @@ pub struct MaliciousIpConfig {
     pub min_users: u32,
     pub window_hours: u32,
     pub level: Level,
+}
+
+/// The canonical columns it reads beyond the context's own.
+pub const COLUMNS: &[&str] = &[];
+
+/// The registry's entry: built from its section of the rules.
+pub fn build(rules: &Rules, section: &'static str) -> Built {
+    super::build(rules, section, MaliciousIp::new)
+}
+
+impl Settings for MaliciousIpConfig {
+    fn check(&self, problems: &mut Problems<'_>) {
+        problems
+            .positive("min_failures", self.min_failures)
+            .share("min_failure_ratio", self.min_failure_ratio)
+            .positive("window_hours", self.window_hours)
+            .at_most_ten_years("window_hours", self.window_hours, Span::Hours);
+    }
 }
 
 pub struct MaliciousIp {
@@ -144,7 +163,7 @@ mod tests {
     fn detect(s: &[SignIn]) -> Vec<Finding> {
         let rules = Rules::builtin();
         let ctx = Context::new(&frame(s), None, &rules.networks).unwrap();
-        MaliciousIp::new(rules.malicious_ip).detect(&ctx)
+        MaliciousIp::new(crate::detect::testing::defaults::<MaliciousIpConfig>("malicious_ip")).detect(&ctx)
     }
 
     const USERS: [&str; 30] = [
@@ -168,7 +187,7 @@ mod tests {
 
     #[test]
     fn exactly_min_failures_then_a_valid_sign_in_fire_one_fewer_do_not() {
-        let min = Rules::builtin().malicious_ip.min_failures as usize;
+        let min = crate::detect::testing::defaults::<MaliciousIpConfig>("malicious_ip").min_failures as usize;
         let attack = |failures: usize| -> Vec<SignIn> {
             let mut s: Vec<SignIn> = USERS[..failures]
                 .iter()

@@ -5,51 +5,110 @@
 //! They return [`Finding`]s (a row, a level, the evidence); `report` turns findings into
 //! `riskDetection` records.
 
-pub mod anonymous_ip;
-pub mod atypical_travel;
 pub mod context;
-pub mod failures_then_success;
 pub mod familiar;
-pub mod leaked_credentials;
 pub mod listed_ip;
-pub mod malicious_ip;
-pub mod multiple_geographies;
-pub mod new_country;
 pub mod order;
 pub mod org_common;
-pub mod password_spray;
-pub mod unfamiliar_sign_in;
 
 use rayon::prelude::*;
 use serde_json::Value;
 
 pub use context::{Context, Outcome};
 
-use crate::frame::col;
-use crate::rules::Rules;
+use crate::rules::{Problems, Rules, RulesError};
 
-/// The canonical columns the context and the detectors read for every row. `score` decodes
-/// only these from Parquet inputs (the report fetches its own for the detections' rows, and
-/// the load reads the user columns as codes); a test proves the projection changes nothing.
-pub const COLUMNS: &[&str] = &[
-    col::time,
-    col::error_code,
-    col::is_interactive,
-    col::latitude,
-    col::longitude,
-    col::asn,
-];
+/// Declares the detectors: each is a module of its own (named like its rules section and
+/// its id) with a `build` function and a `COLUMNS` list; this is the registry's one line
+/// per detector. The order is the order they run in and are listed.
+macro_rules! detectors {
+    ($($detector:ident),+ $(,)?) => {
+        $(pub mod $detector;)+
 
-/// The text columns the context and the detectors read as codes ([`Context::codes`], and the
-/// address, keyed in address order by [`crate::frame::address`]): a load may hand them over
-/// as codes instead of frame columns. Each holds far fewer distinct values than rows.
-pub const CODED_COLUMNS: &[&str] = &[
-    col::ip_address,
-    col::country,
-    col::city,
-    col::operating_system,
-    col::browser,
-];
+        /// Every detector: its section of the rules file (also its id), how it is built,
+        /// and the canonical columns it reads.
+        pub const REGISTRY: &[Entry] = &[$(Entry {
+            section: stringify!($detector),
+            build: $detector::build,
+            columns: $detector::COLUMNS,
+        }),+];
+    };
+}
+
+detectors! {
+    anonymous_ip,
+    atypical_travel,
+    multiple_geographies,
+    new_country,
+    unfamiliar_sign_in,
+    threat_intel_ip,
+    infected_device_ip,
+    password_spray,
+    malicious_ip,
+    leaked_credentials,
+    failures_then_success,
+}
+
+/// A detector in the registry.
+pub struct Entry {
+    /// Its section of the rules file, also its id.
+    pub section: &'static str,
+    pub build: Build,
+    /// The canonical columns it reads beyond the context's own ([`context::COLUMNS`]):
+    /// a load that projects columns reads these, and a test fails when a detector names a
+    /// column it did not declare.
+    pub columns: &'static [&'static str],
+}
+
+/// Builds a detector from its section of the rules.
+pub type Build = fn(&Rules, &'static str) -> Built;
+
+/// A detector built from its section: `None` when the section turns it off, `Err` with every
+/// problem of the section.
+pub type Built = Result<Option<Box<dyn Detector>>, Vec<String>>;
+
+/// A detector's settings: its section of the rules file, read with unknown keys rejected,
+/// then checked. Every section has `enabled = true|false` (false turns the detector off; its
+/// section is still checked).
+pub trait Settings: serde::de::DeserializeOwned + serde::Serialize {
+    /// Values the types allow that the detector cannot use.
+    fn check(&self, _problems: &mut Problems<'_>) {}
+}
+
+/// What a detector's `build` calls: reads `section` as `S`, checks it, and makes the
+/// detector with `new` when the section enables it.
+pub fn build<S: Settings, D: Detector + 'static>(
+    rules: &Rules,
+    section: &'static str,
+    new: impl FnOnce(S) -> D,
+) -> Built {
+    let settings: S = rules.section(section).map_err(|problem| vec![problem])?;
+    let mut found = Vec::new();
+    settings.check(&mut Problems::new(section, &mut found));
+    if !found.is_empty() {
+        return Err(found);
+    }
+    /// The switch every section has, read apart from the detector's own settings.
+    #[derive(serde::Deserialize)]
+    struct Switch {
+        enabled: bool,
+    }
+    let Switch { enabled } = rules.section(section).map_err(|problem| vec![problem])?;
+    Ok(enabled.then(|| Box::new(new(settings)) as Box<dyn Detector>))
+}
+
+/// The canonical columns a scoring pass reads for every row: the context's own and every
+/// registered detector's (enabled or not: a sweep may turn one on), each once.
+pub fn columns_read() -> Vec<&'static str> {
+    let mut columns: Vec<&'static str> = context::COLUMNS
+        .iter()
+        .chain(REGISTRY.iter().flat_map(|entry| entry.columns))
+        .copied()
+        .collect();
+    columns.sort_unstable();
+    columns.dedup();
+    columns
+}
 
 /// A risk level, lowest first.
 #[derive(
@@ -115,6 +174,9 @@ pub struct Identity {
 }
 
 /// A detector: an identity, its effective settings, and a kernel over the context.
+/// Adding one: a file in this folder with the detector, its [`Settings`], a `build`
+/// function and its `COLUMNS`; its name in [`detectors!`]; its section in
+/// `rules/default.toml`.
 pub trait Detector: Send + Sync {
     fn identity(&self) -> Identity;
     /// The effective settings, as the rules file would write them.
@@ -131,67 +193,29 @@ pub trait Detector: Send + Sync {
     }
 }
 
-/// Every enabled detector, configured from the rules.
-pub fn registry(rules: &Rules) -> Vec<Box<dyn Detector>> {
-    let mut detectors: Vec<Box<dyn Detector>> = Vec::new();
-    if rules.anonymous_ip.enabled {
-        detectors.push(Box::new(anonymous_ip::AnonymousIp::new(
-            rules.anonymous_ip.clone(),
-        )));
+/// Every enabled detector, each built from its section of the rules; `Err` lists every
+/// problem of every section, and names a section no detector owns.
+pub fn registry(rules: &Rules) -> Result<Vec<Box<dyn Detector>>, RulesError> {
+    let mut found = Vec::new();
+    let mut detectors = Vec::new();
+    for entry in REGISTRY {
+        match (entry.build)(rules, entry.section) {
+            Ok(Some(detector)) => detectors.push(detector),
+            Ok(None) => {}
+            Err(problems) => found.extend(problems),
+        }
     }
-    if rules.atypical_travel.enabled {
-        detectors.push(Box::new(atypical_travel::AtypicalTravel::new(
-            rules.atypical_travel.clone(),
-        )));
+    for name in rules.section_names() {
+        if !REGISTRY.iter().any(|entry| entry.section == name) {
+            let known: Vec<&str> = REGISTRY.iter().map(|entry| entry.section).collect();
+            found.push(format!(
+                "unknown section [{name}]; the detectors' sections are {}",
+                known.join(", ")
+            ));
+        }
     }
-    if rules.multiple_geographies.enabled {
-        detectors.push(Box::new(multiple_geographies::MultipleGeographies::new(
-            rules.multiple_geographies.clone(),
-        )));
-    }
-    if rules.new_country.enabled {
-        detectors.push(Box::new(new_country::NewCountry::new(
-            rules.new_country.clone(),
-        )));
-    }
-    if rules.unfamiliar_sign_in.enabled {
-        detectors.push(Box::new(unfamiliar_sign_in::UnfamiliarSignIn::new(
-            rules.unfamiliar_sign_in.clone(),
-        )));
-    }
-    if rules.threat_intel_ip.enabled {
-        detectors.push(Box::new(listed_ip::ListedIp::new(
-            listed_ip::List::ThreatIntel,
-            rules.threat_intel_ip.clone(),
-        )));
-    }
-    if rules.infected_device_ip.enabled {
-        detectors.push(Box::new(listed_ip::ListedIp::new(
-            listed_ip::List::Infected,
-            rules.infected_device_ip.clone(),
-        )));
-    }
-    if rules.password_spray.enabled {
-        detectors.push(Box::new(password_spray::PasswordSpray::new(
-            rules.password_spray.clone(),
-        )));
-    }
-    if rules.malicious_ip.enabled {
-        detectors.push(Box::new(malicious_ip::MaliciousIp::new(
-            rules.malicious_ip.clone(),
-        )));
-    }
-    if rules.leaked_credentials.enabled {
-        detectors.push(Box::new(leaked_credentials::LeakedCredentials::new(
-            rules.leaked_credentials.clone(),
-        )));
-    }
-    if rules.failures_then_success.enabled {
-        detectors.push(Box::new(failures_then_success::FailuresThenSuccess::new(
-            rules.failures_then_success.clone(),
-        )));
-    }
-    detectors
+    rules.problems(found)?;
+    Ok(detectors)
 }
 
 /// What every detector found.
@@ -235,6 +259,13 @@ pub mod testing {
 
     use crate::frame::{FrameBuilder, Row};
     use crate::rules::Rules;
+
+    /// A detector's settings as the built-in rules give them.
+    pub fn defaults<T: serde::de::DeserializeOwned>(section: &str) -> T {
+        Rules::builtin()
+            .section(section)
+            .expect("the built-in rules hold every detector's section")
+    }
 
     /// Start of the test day: 2025-03-10T00:00:00Z.
     pub const DAY: i64 = 1_741_564_800_000_000;
@@ -336,5 +367,127 @@ pub mod testing {
             builder.push(&row);
         }
         builder.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The problems the registry finds in rules text laid over the defaults.
+    fn problems(text: &str) -> String {
+        let rules = Rules::parse(text, "mine.toml").expect("the shared sections are fine");
+        match registry(&rules) {
+            Ok(_) => String::new(),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn every_detector_is_built_from_the_section_named_like_it() {
+        let detectors = registry(&Rules::builtin()).unwrap();
+        assert_eq!(detectors.len(), REGISTRY.len());
+        for (detector, entry) in detectors.iter().zip(REGISTRY) {
+            assert_eq!(detector.identity().id, entry.section);
+        }
+    }
+
+    #[test]
+    fn a_disabled_detector_is_not_built_but_its_section_is_checked() {
+        let rules = Rules::parse("[malicious_ip]\nenabled = false\n", "x").unwrap();
+        let ids: Vec<&str> = registry(&rules)
+            .unwrap()
+            .iter()
+            .map(|d| d.identity().id)
+            .collect();
+        assert!(!ids.contains(&"malicious_ip"), "{ids:?}");
+        assert_eq!(ids.len(), REGISTRY.len() - 1);
+        let err = problems("[malicious_ip]\nenabled = false\nmin_failures = 0\n");
+        assert!(err.contains("'min_failures', value: 0"), "{err}");
+    }
+
+    #[test]
+    fn a_misspelt_key_or_section_is_rejected_with_its_name() {
+        let err = problems("[failures_then_success]\nmin_failres = 5\n");
+        assert!(
+            err.contains("failures_then_success: unknown field `min_failres`"),
+            "{err}"
+        );
+        assert!(err.contains("mine.toml"), "{err}");
+        let err = problems("[pasword_spray]\nmin_users = 5\n");
+        assert!(err.contains("unknown section [pasword_spray]"), "{err}");
+        assert!(
+            err.contains("password_spray"),
+            "the known sections are listed: {err}"
+        );
+    }
+
+    #[test]
+    fn a_rules_file_needs_only_the_keys_it_changes() {
+        let rules = Rules::parse("[failures_then_success]\nmin_failures = 5\n", "x").unwrap();
+        let settings: failures_then_success::FailuresThenSuccessConfig =
+            rules.section("failures_then_success").unwrap();
+        assert_eq!(settings.min_failures, 5);
+        assert_eq!(settings.session_gap_minutes, 20);
+    }
+
+    #[test]
+    fn a_zero_threshold_is_rejected_naming_field_and_value() {
+        let err = problems("[failures_then_success]\nmin_failures = 0\n");
+        assert!(err.contains("'min_failures', value: 0"), "{err}");
+    }
+
+    #[test]
+    fn windows_and_learning_periods_beyond_ten_years_are_rejected() {
+        let err = problems(
+            "[atypical_travel]\nlearning_days = 200000\n\
+             [malicious_ip]\nwindow_hours = 3000000\n\
+             [password_spray]\nwindow_minutes = 4294967295\n",
+        );
+        for expected in [
+            "atypical_travel: 'learning_days' is at most 3653 (ten years), value: 200000",
+            "malicious_ip: 'window_hours' is at most 87672 (ten years), value: 3000000",
+            "password_spray: 'window_minutes' is at most 5260320 (ten years), value: 4294967295",
+        ] {
+            assert!(err.contains(expected), "{expected} not in {err}");
+        }
+        assert_eq!(problems("[atypical_travel]\nlearning_days = 3653\n"), "");
+    }
+
+    #[test]
+    fn every_problem_is_reported_each_with_its_key_and_value() {
+        let err = problems(
+            "[atypical_travel]\nfamiliar_radius_km = -5.0\n\
+             [unfamiliar_sign_in]\nfamiliar_radius_km = 0.0\n\
+             [malicious_ip]\nmin_failure_ratio = 1.5\nwindow_hours = 0\n\
+             [password_spray]\nmin_users = 0\n",
+        );
+        for expected in [
+            "atypical_travel: only positive numbers are allowed for 'familiar_radius_km', value: -5",
+            "unfamiliar_sign_in: only positive numbers are allowed for 'familiar_radius_km', value: 0",
+            "malicious_ip: 'min_failure_ratio' is a share from 0 to 1, value: 1.5",
+            "malicious_ip: only positive numbers are allowed for 'window_hours', value: 0",
+            "password_spray: only positive numbers are allowed for 'min_users', value: 0",
+        ] {
+            assert!(err.contains(expected), "{expected} not in {err}");
+        }
+        assert_eq!(err.lines().count(), 5, "{err}");
+    }
+
+    #[test]
+    fn the_columns_read_are_the_contexts_and_the_detectors_each_once() {
+        let columns = columns_read();
+        for column in context::COLUMNS.iter().chain(unfamiliar_sign_in::COLUMNS) {
+            assert!(columns.contains(column), "{column}");
+        }
+        let mut distinct = columns.clone();
+        distinct.dedup();
+        assert_eq!(distinct, columns);
+        for column in &columns {
+            assert!(
+                crate::frame::COLUMNS.iter().any(|c| c.name == *column),
+                "{column} is no canonical column"
+            );
+        }
     }
 }

@@ -11,9 +11,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::order::Codes;
-use super::{Context, Detector, Finding, Identity, Level};
+use super::{Built, Context, Detector, Finding, Identity, Level, Settings};
 use crate::frame::time::format_time;
 use crate::geo::distance_km;
+use crate::frame::col;
+use crate::rules::{Problems, Rules, Span};
 
 /// `[multiple_geographies]` in the rules file.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -27,6 +29,23 @@ pub struct MultipleGeographiesConfig {
     /// Also count non-interactive sign-ins.
     pub include_non_interactive: bool,
     pub level: Level,
+}
+
+/// The canonical columns it reads beyond the context's own.
+pub const COLUMNS: &[&str] = &[col::country];
+
+/// The registry's entry: built from its section of the rules.
+pub fn build(rules: &Rules, section: &'static str) -> Built {
+    super::build(rules, section, MultipleGeographies::new)
+}
+
+impl Settings for MultipleGeographiesConfig {
+    fn check(&self, problems: &mut Problems<'_>) {
+        problems
+            .positive("window_minutes", self.window_minutes)
+            .positive("min_distance_km", self.min_distance_km)
+            .at_most_ten_years("window_minutes", self.window_minutes, Span::Minutes);
+    }
 }
 
 pub struct MultipleGeographies {
@@ -57,7 +76,7 @@ impl Detector for MultipleGeographies {
     fn detect(&self, ctx: &Context) -> Vec<Finding> {
         let c = &self.config;
         let window = i64::from(c.window_minutes) * 60_000_000;
-        let countries = ctx.country();
+        let countries = ctx.codes_or_empty(col::country);
         ctx.per_user(|_, start, end, findings| {
             let mut recent: VecDeque<usize> = VecDeque::new();
             let mut quiet_until = i64::MIN;
@@ -141,7 +160,7 @@ mod tests {
     fn detect(sign_ins: &[InCountry]) -> Vec<Finding> {
         let rules = Rules::builtin();
         let ctx = Context::new(&frame_with_countries(sign_ins), None, &rules.networks).unwrap();
-        MultipleGeographies::new(rules.multiple_geographies).detect(&ctx)
+        MultipleGeographies::new(crate::detect::testing::defaults::<MultipleGeographiesConfig>("multiple_geographies")).detect(&ctx)
     }
 
     fn sign(minute: i64, ip: &'static str, place: ((f64, f64), &'static str)) -> InCountry {

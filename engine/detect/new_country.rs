@@ -9,8 +9,10 @@ use ahash::{AHashMap, AHashSet};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::{Context, Detector, Finding, Identity, Level};
+use super::{Built, Context, Detector, Finding, Identity, Level, Settings};
 use crate::frame::time::format_time;
+use crate::frame::col;
+use crate::rules::{Problems, Rules, Span};
 
 /// `[new_country]` in the rules file.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -25,6 +27,22 @@ pub struct NewCountryConfig {
     pub rare_share: f64,
     pub include_non_interactive: bool,
     pub level: Level,
+}
+
+/// The canonical columns it reads beyond the context's own.
+pub const COLUMNS: &[&str] = &[col::country];
+
+/// The registry's entry: built from its section of the rules.
+pub fn build(rules: &Rules, section: &'static str) -> Built {
+    super::build(rules, section, NewCountry::new)
+}
+
+impl Settings for NewCountryConfig {
+    fn check(&self, problems: &mut Problems<'_>) {
+        problems
+            .share("rare_share", self.rare_share)
+            .at_most_ten_years("min_history_days", self.min_history_days, Span::Days);
+    }
 }
 
 pub struct NewCountry {
@@ -57,7 +75,7 @@ impl Detector for NewCountry {
     }
 
     fn detect(&self, ctx: &Context) -> Vec<Finding> {
-        let countries = ctx.country();
+        let countries = ctx.codes_or_empty(col::country);
         // Distinct users per country, over the whole input.
         let mut users_of: AHashMap<&str, u32> = AHashMap::new();
         let mut active = 0u32;
@@ -128,7 +146,7 @@ mod tests {
     fn detect(sign_ins: &[InCountry]) -> Vec<Finding> {
         let rules = Rules::builtin();
         let ctx = Context::new(&frame_with_countries(sign_ins), None, &rules.networks).unwrap();
-        NewCountry::new(rules.new_country).detect(&ctx)
+        NewCountry::new(crate::detect::testing::defaults::<NewCountryConfig>("new_country")).detect(&ctx)
     }
 
     /// A sign-in on day `d` from the user's own /24 (so no network is org-common).

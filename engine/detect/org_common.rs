@@ -13,8 +13,9 @@ use rayon::prelude::*;
 
 use ahash::{AHashMap, AHashSet};
 
-use super::context::{network_at, NetworksConfig, NO_NETWORK};
+use super::context::{network_at, NO_NETWORK};
 use super::order::NONE;
+use crate::rules::NetworksConfig;
 
 const DAY: i64 = 86_400_000_000;
 

@@ -18,8 +18,9 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::{Context, Detector, Finding, Identity, Level, Outcome};
+use super::{Built, Context, Detector, Finding, Identity, Level, Settings, Outcome};
 use crate::frame::time::format_time;
+use crate::rules::{Problems, Rules, Span};
 
 /// `[password_spray]` in the rules file.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -39,6 +40,25 @@ pub struct PasswordSprayConfig {
     /// start of the data every network is new to everyone.
     pub learning_days: u32,
     pub level: Level,
+}
+
+/// The canonical columns it reads beyond the context's own.
+pub const COLUMNS: &[&str] = &[];
+
+/// The registry's entry: built from its section of the rules.
+pub fn build(rules: &Rules, section: &'static str) -> Built {
+    super::build(rules, section, PasswordSpray::new)
+}
+
+impl Settings for PasswordSprayConfig {
+    fn check(&self, problems: &mut Problems<'_>) {
+        problems
+            .positive("min_users", self.min_users)
+            .positive("window_minutes", self.window_minutes)
+            .at_most_ten_years("window_minutes", self.window_minutes, Span::Minutes)
+            .at_most_ten_years("success_grace_minutes", self.success_grace_minutes, Span::Minutes)
+            .at_most_ten_years("learning_days", self.learning_days, Span::Days);
+    }
 }
 
 pub struct PasswordSpray {
@@ -353,7 +373,7 @@ mod tests {
     fn config() -> PasswordSprayConfig {
         PasswordSprayConfig {
             learning_days: 0,
-            ..Rules::builtin().password_spray
+            ..crate::detect::testing::defaults::<PasswordSprayConfig>("password_spray")
         }
     }
 
@@ -393,7 +413,7 @@ mod tests {
 
     #[test]
     fn exactly_min_users_make_a_campaign_one_fewer_do_not() {
-        let min = Rules::builtin().password_spray.min_users as usize;
+        let min = crate::detect::testing::defaults::<PasswordSprayConfig>("password_spray").min_users as usize;
         let spray = |users: usize| -> Vec<SignIn> {
             USERS[..users]
                 .iter()
@@ -552,10 +572,10 @@ mod tests {
             s
         };
         let rules = Rules::builtin();
-        assert_eq!(rules.password_spray.learning_days, 3);
+        assert_eq!(crate::detect::testing::defaults::<PasswordSprayConfig>("password_spray").learning_days, 3);
         let detect = |s: &[SignIn]| {
             let ctx = Context::new(&frame(s), None, &rules.networks).unwrap();
-            PasswordSpray::new(rules.password_spray.clone()).detect_with_campaigns(&ctx)
+            PasswordSpray::new(crate::detect::testing::defaults::<PasswordSprayConfig>("password_spray")).detect_with_campaigns(&ctx)
         };
         let (found, campaigns) = detect(&spray(0));
         assert!(found.is_empty() && campaigns.is_empty());

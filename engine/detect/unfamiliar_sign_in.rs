@@ -13,9 +13,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::order::{Codes, MappedCodes, NONE};
-use super::{Context, Detector, Finding, Identity, Level};
+use super::{Built, Context, Detector, Finding, Identity, Level, Settings};
 use crate::frame::col;
 use crate::geo::distance_km;
+use crate::rules::{Problems, Rules, Span};
 
 /// `[unfamiliar_sign_in]` in the rules file.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -29,6 +30,23 @@ pub struct UnfamiliarSignInConfig {
     /// Fewest unfamiliar properties that fire.
     pub min_unfamiliar: u32,
     pub include_non_interactive: bool,
+}
+
+/// The canonical columns it reads beyond the context's own.
+pub const COLUMNS: &[&str] = &[col::country, col::operating_system, col::browser];
+
+/// The registry's entry: built from its section of the rules.
+pub fn build(rules: &Rules, section: &'static str) -> Built {
+    super::build(rules, section, UnfamiliarSignIn::new)
+}
+
+impl Settings for UnfamiliarSignInConfig {
+    fn check(&self, problems: &mut Problems<'_>) {
+        problems
+            .positive("familiar_radius_km", self.familiar_radius_km)
+            .positive("min_unfamiliar", self.min_unfamiliar)
+            .at_most_ten_years("learning_days", self.learning_days, Span::Days);
+    }
 }
 
 pub struct UnfamiliarSignIn {
@@ -105,7 +123,7 @@ impl Detector for UnfamiliarSignIn {
     fn detect(&self, ctx: &Context) -> Vec<Finding> {
         // The few columns this detector reads, in the detectors' order, as codes; device
         // names reduced to their families once per distinct name.
-        let countries = ctx.country();
+        let countries = ctx.codes_or_empty(col::country);
         let (Some(systems), Some(browsers)) =
             (ctx.codes(col::operating_system), ctx.codes(col::browser))
         else {
@@ -324,7 +342,7 @@ mod scenarios {
     fn detect(signs: &[Sign]) -> Vec<Finding> {
         let rules = Rules::builtin();
         let ctx = Context::new(&frame(signs), None, &rules.networks).unwrap();
-        UnfamiliarSignIn::new(rules.unfamiliar_sign_in).detect(&ctx)
+        UnfamiliarSignIn::new(crate::detect::testing::defaults::<UnfamiliarSignInConfig>("unfamiliar_sign_in")).detect(&ctx)
     }
 
     /// A week at home on one laptop.

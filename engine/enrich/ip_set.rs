@@ -3,14 +3,7 @@
 
 use std::net::IpAddr;
 
-/// Addresses as one 128-bit space: IPv4 sits at `::ffff:a.b.c.d`, where IPv4-mapped IPv6
-/// addresses already are.
-fn key(ip: IpAddr) -> u128 {
-    match ip {
-        IpAddr::V4(v4) => u128::from(v4.to_ipv6_mapped()),
-        IpAddr::V6(v6) => u128::from(v6),
-    }
-}
+use crate::frame::ip::{block_range, ip_key};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IpSet {
@@ -45,7 +38,7 @@ impl IpSet {
                 // A `,`-separated second field (a date, a label) is allowed after the address.
                 _ => first.split(',').next().unwrap_or(""),
             };
-            match range_of(entry) {
+            match block_range(entry) {
                 Some(range) => ranges.push(range),
                 None => bad.push(BadLine {
                     line: n + 1,
@@ -69,7 +62,7 @@ impl IpSet {
     }
 
     pub fn contains(&self, ip: IpAddr) -> bool {
-        let k = key(ip);
+        let k = ip_key(ip);
         let i = self.ranges.partition_point(|&(start, _)| start <= k);
         i > 0 && self.ranges[i - 1].1 >= k
     }
@@ -81,31 +74,6 @@ impl IpSet {
     /// Both sets in one.
     pub fn union(&self, other: &IpSet) -> IpSet {
         IpSet::from_ranges(self.ranges.iter().chain(&other.ranges).copied().collect())
-    }
-}
-
-fn range_of(entry: &str) -> Option<(u128, u128)> {
-    if let Some((address, prefix)) = entry.split_once('/') {
-        let ip: IpAddr = address.parse().ok()?;
-        let prefix: u32 = prefix.parse().ok()?;
-        let bits = match ip {
-            IpAddr::V4(_) => 32,
-            IpAddr::V6(_) => 128,
-        };
-        if prefix > bits {
-            return None;
-        }
-        let host_bits = bits - prefix;
-        let mask: u128 = if host_bits == 128 {
-            u128::MAX
-        } else {
-            (1u128 << host_bits) - 1
-        };
-        let start = key(ip) & !mask;
-        Some((start, start | mask))
-    } else {
-        let ip: IpAddr = entry.parse().ok()?;
-        Some((key(ip), key(ip)))
     }
 }
 

@@ -55,3 +55,35 @@ pub fn network_key(addr: IpAddr) -> u64 {
         IpAddr::V6(v6) => ((u128::from(v6) >> 80) as u64) << 16,
     }
 }
+
+/// Addresses as one 128-bit space: IPv4 sits at `::ffff:a.b.c.d`, where IPv4-mapped IPv6
+/// addresses already are.
+pub fn ip_key(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(v4) => u128::from(v4.to_ipv6_mapped()),
+        IpAddr::V6(v6) => u128::from(v6),
+    }
+}
+
+/// An address or CIDR block (`10.0.0.0/8`, `2001:db8::/32`, `203.0.113.7`) as an inclusive
+/// range of [`ip_key`]s; `None` for text that is neither.
+pub fn block_range(entry: &str) -> Option<(u128, u128)> {
+    let Some((address, prefix)) = entry.split_once('/') else {
+        let key = ip_key(entry.parse().ok()?);
+        return Some((key, key));
+    };
+    let ip: IpAddr = address.parse().ok()?;
+    let prefix: u32 = prefix.parse().ok()?;
+    let bits: u32 = match ip {
+        IpAddr::V4(_) => 32,
+        IpAddr::V6(_) => 128,
+    };
+    let host_bits = bits.checked_sub(prefix)?;
+    let mask: u128 = if host_bits == 128 {
+        u128::MAX
+    } else {
+        (1u128 << host_bits) - 1
+    };
+    let start = ip_key(ip) & !mask;
+    Some((start, start | mask))
+}

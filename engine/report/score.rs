@@ -13,7 +13,8 @@ use crate::detect::context::{Enrichment, Loaded};
 use crate::detect::{registry, run_all, Context};
 use crate::frame::TextCodes;
 use crate::ingest::{IngestError, Ingested};
-use crate::rules::Rules;
+use crate::rules::{Rules, RulesError};
+use polars::prelude::PolarsError;
 
 /// What a scoring pass found.
 pub struct Scored {
@@ -33,21 +34,53 @@ pub struct Scored {
     pub warnings: Vec<String>,
 }
 
-/// The canonical columns a scoring pass reads for every row: what loading may restrict
-/// itself to. The report's other columns are fetched for the detections' rows only.
-pub fn columns_read() -> Vec<&'static str> {
-    crate::detect::COLUMNS.to_vec()
+/// Why a scoring pass could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ScoreError {
+    /// A detector's section of the rules is not usable.
+    #[error(transparent)]
+    Rules(#[from] RulesError),
+    #[error(transparent)]
+    Ingest(#[from] IngestError),
 }
 
-/// Columns of few values the load left unread, as codes from their dictionaries, with those
-/// the load handed over as codes: what [`context`] takes.
+impl From<PolarsError> for ScoreError {
+    fn from(e: PolarsError) -> Self {
+        ScoreError::Ingest(e.into())
+    }
+}
+
+/// True for a canonical text column.
+fn is_text(column: &str) -> bool {
+    crate::frame::COLUMNS
+        .iter()
+        .any(|c| c.name == column && c.dtype == "string")
+}
+
+/// The canonical columns a scoring pass decodes for every row: what loading may restrict
+/// itself to. The text columns it reads come as codes ([`coded_columns`]); the report's other
+/// columns are fetched for the detections' rows only.
+pub fn columns_read() -> Vec<&'static str> {
+    crate::detect::columns_read()
+        .into_iter()
+        .filter(|c| !is_text(c))
+        .collect()
+}
+
+/// The text columns the context and the detectors read that the load left unread, as codes
+/// from their dictionaries, with those the load handed over as codes: what [`context`]
+/// takes.
 pub fn coded_columns(
     loaded: &Ingested,
 ) -> Result<Vec<(&'static str, Arc<TextCodes>)>, IngestError> {
     let _span = crate::trace::span("score: coded columns");
-    let mut coded = crate::detect::CODED_COLUMNS
+    let text: Vec<&'static str> = crate::detect::columns_read()
+        .into_iter()
+        .filter(|c| is_text(c))
+        .collect();
+    let mut coded = text
         .par_iter()
-        .filter(|c| loaded.unread.is_unread(c))
+        .filter(|c| loaded.unread.is_unread(c) && !loaded.codes.iter().any(|(h, _)| h == *c))
         .map(|&c| {
             let _span = crate::trace::span(format!("codes: {c}"));
             Ok((c, Arc::new(loaded.unread.codes(&loaded.frame, c)?)))
@@ -95,7 +128,7 @@ pub fn score(
     rules: &Rules,
     enrichment: &Enrichment<'_>,
     score_since: Option<i64>,
-) -> Result<Scored, IngestError> {
+) -> Result<Scored, ScoreError> {
     let times = loaded.times.take();
     let loaded = &*loaded;
     let span = crate::trace::span("score: sort context");
@@ -111,7 +144,7 @@ pub fn score(
     drop(times);
     drop(span);
     crate::trace::rss("rss after context");
-    let detectors = registry(rules);
+    let detectors = registry(rules)?;
     let span = crate::trace::span("score: detectors");
     let detected = run_all(&detectors, &ctx);
     let findings = detected.findings;

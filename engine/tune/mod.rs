@@ -19,7 +19,7 @@ use crate::detect::context::Enrichment;
 use crate::detect::{registry, run_all, Context, Identity};
 use crate::enrich::sources::Sources;
 use crate::eval::{evaluate, DetectionKey, TypeScore};
-use crate::ingest::{IngestError, Ingested};
+use crate::ingest::Ingested;
 use crate::report::build::detections;
 use crate::report::score::{coded_columns, context, scored_interactive};
 use crate::rules::{merge, Rules, DEFAULT_RULES};
@@ -300,8 +300,10 @@ impl Tuner<'_> {
         let base_rules = self.rules_of(&[]).map_err(anyhow::Error::msg)?;
         let swept: BTreeSet<&str> = sweeps.iter().map(|s| s.section.as_str()).collect();
         let shared_changes = swept.iter().any(|s| SHARED.contains(s));
-        let identities: Vec<Identity> =
-            registry(&base_rules).iter().map(|d| d.identity()).collect();
+        let identities: Vec<Identity> = registry(&base_rules)?
+            .iter()
+            .map(|d| d.identity())
+            .collect();
         let affected: BTreeSet<String> = identities
             .iter()
             .filter(|i| shared_changes || swept.contains(i.id))
@@ -309,7 +311,7 @@ impl Tuner<'_> {
             .collect();
         // The base context, and the detections of the detectors no point changes.
         let coded = coded_columns(self.loaded)?;
-        let base_enrichment = Enrichment::from_sources(self.sources, &base_rules);
+        let base_enrichment = Enrichment::from_sources(self.sources, &base_rules)?;
         let base_ctx = context(
             self.loaded,
             coded.clone(),
@@ -331,7 +333,7 @@ impl Tuner<'_> {
             let rules = self.rules_of(&settings).map_err(anyhow::Error::msg)?;
             let mut keys = fixed.clone();
             if shared_changes {
-                let enrichment = Enrichment::from_sources(self.sources, &rules);
+                let enrichment = Enrichment::from_sources(self.sources, &rules)?;
                 let ctx = context(self.loaded, coded.clone(), None, &rules, &enrichment, None)?;
                 keys.extend(self.keys_of(&rules, &ctx, |_| true)?);
             } else {
@@ -368,8 +370,8 @@ impl Tuner<'_> {
         rules: &Rules,
         ctx: &Context,
         keep: impl Fn(&str) -> bool,
-    ) -> Result<Keys, IngestError> {
-        let detectors: Vec<_> = registry(rules)
+    ) -> Result<Keys, anyhow::Error> {
+        let detectors: Vec<_> = registry(rules)?
             .into_iter()
             .filter(|d| keep(d.identity().id))
             .collect();
@@ -397,7 +399,10 @@ pub fn rules_with(
     let mut table = base.clone();
     merge(&mut table, overlay(settings));
     let text = toml::to_string(&table).map_err(|e| e.to_string())?;
-    Rules::parse(&text, "<tune point>").map_err(|e| e.to_string())
+    let rules = Rules::parse(&text, "<tune point>").map_err(|e| e.to_string())?;
+    // The detectors' sections are checked as the registry builds them.
+    registry(&rules).map_err(|e| e.to_string())?;
+    Ok(rules)
 }
 
 /// The overlay table of some settings.

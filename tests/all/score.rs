@@ -392,7 +392,7 @@ fn a_projected_parquet_load_scores_as_a_whole_load_with_nameless_users_and_tied_
     write_canonical_parquet(&frame, &parquet, Compression::Zstd).unwrap();
     write_side_files(&tenant, dir.path()).unwrap();
     let sources = Sources::open(&synth_side_files(dir.path(), true)).unwrap();
-    let enrichment = Enrichment::from_sources(&sources, &rules);
+    let enrichment = Enrichment::from_sources(&sources, &rules).unwrap();
     let run = |columns: Option<Vec<&'static str>>| {
         let mut options = IngestOptions::new(codes.clone());
         let projected = columns.is_some();
