@@ -51,12 +51,37 @@ for i in range(36):
       userAgent=d[2],userType="Member",autonomousSystemNumber=asn,
       authenticationRequirement="multiFactorAuthentication" if i%2 else "singleFactorAuthentication",
       signInEventTypes=["interactiveUser" if interactive else "nonInteractiveUser"],sessionId=gid(i,5),tokenIssuerType="AzureAD")
+    # The fields of the modern detections: token, protocol and the authentication steps.
+    protocol = "deviceCode" if i%9==4 else ("ropc" if i%9==8 else "none")
+    steps=[{"authenticationStepDateTime":created,"authenticationMethod":"Password","authenticationMethodDetail":"Password in the cloud","succeeded":True,"authenticationStepResultDetail":"Correct password","authenticationStepRequirement":"Primary authentication"}]
+    def push(detail, ok):
+        return {"authenticationStepDateTime":created,"authenticationMethod":"Mobile app notification","authenticationMethodDetail":None,"succeeded":ok,"authenticationStepResultDetail":detail,"authenticationStepRequirement":"Multifactor authentication"}
+    if i%5==2:
+        # a declined push, logged twice: one denial
+        steps += [push("MFA denied; user declined the authentication", False)]*2
+    elif i%7==3:
+        steps += [push("MFA denied; Phone App Reported Fraud", False)]
+    elif i%2:
+        steps += [push("MFA successfully completed", True)]
+    e.update(uniqueTokenIdentifier=f"utid{i:03d}-Xk9" + "abcdefghij"[i%10],
+      incomingTokenType=["none","primaryRefreshToken","refreshToken"][i%3],
+      authenticationProtocol=protocol,
+      originalTransferMethod="deviceCodeFlow" if protocol=="deviceCode" else "none",
+      clientCredentialType="none",authenticationDetails=steps)
+    if i==13: e["clientAppUsed"]="MAPI over HTTP"   # drifted spelling of "MAPI Over HTTP"
+    if i==26: e["clientAppUsed"]="IMAP"             # v1.0's short name of IMAP4
     events.append(e)
+
+# How the portal CSV spells the enums.
+CSV_PROTOCOL={"none":"None","deviceCode":"Device Code","ropc":"ROPC"}
+CSV_TOKEN={"none":"None","primaryRefreshToken":"Primary Refresh Token","refreshToken":"Refresh token"}
+CSV_TRANSFER={"none":"None","deviceCodeFlow":"Device code flow"}
+BETA_ONLY=["uniqueTokenIdentifier","incomingTokenType","authenticationProtocol","originalTransferMethod","clientCredentialType","authenticationDetails"]
 
 def beta(e): return e
 def v1(e):
     e=dict(e)
-    for k in ["userAgent","userType","autonomousSystemNumber","authenticationRequirement","signInEventTypes","sessionId","tokenIssuerType"]: e.pop(k,None)
+    for k in ["userAgent","userType","autonomousSystemNumber","authenticationRequirement","signInEventTypes","sessionId","tokenIssuerType"]+BETA_ONLY: e.pop(k,None)
     return e
 # 1. Graph pages (v1.0): page 1 pretty, page 2 gzip; newest first
 os.makedirs(f"{R}/graph",exist_ok=True)
@@ -83,7 +108,11 @@ def portal_cells(e, date_fmt=None):
     t=e["createdDateTime"]
     v={"Date (UTC)":date_fmt(t) if date_fmt else t.split(".")[0].rstrip("Z")+"Z" if False else t,
        "Request ID":e["id"],"User agent":e["userAgent"],"Correlation ID":e["correlationId"],"User ID":e["userId"],"User":e["userDisplayName"],
-       "Username":e["userPrincipalName"],"User type":"Member","Cross tenant access type":"None","Incoming token type":"None","Authentication Protocol":"None",
+       "Username":e["userPrincipalName"],"User type":"Member","Cross tenant access type":"None","Incoming token type":CSV_TOKEN[e["incomingTokenType"]],
+       "Authentication Protocol":CSV_PROTOCOL[e["authenticationProtocol"]],"Unique token identifier":e["uniqueTokenIdentifier"],
+       "Original transfer method":CSV_TRANSFER[e["originalTransferMethod"]],"Client credential type":"None",
+       "Multifactor authentication result":e["authenticationDetails"][-1]["authenticationStepResultDetail"],
+       "Multifactor authentication auth method":e["authenticationDetails"][-1]["authenticationMethod"],
        "Application":e["appDisplayName"],"Application ID ":e["appId"],"Resource":e["resourceDisplayName"],"Resource ID ":e["resourceId"],
        "Home tenant ID":"72f988bf-86f1-41af-91ab-2d7cd011db47","IP address":e["ipAddress"],"Location":f'{loc["city"]}, {loc["state"]}, {loc["countryOrRegion"]}',
        "Status":status_word(st["errorCode"]),"Sign-in error code":str(st["errorCode"]),"Failure reason":st["failureReason"] if st["errorCode"] else "",
@@ -156,6 +185,9 @@ def la(e, text_dynamic=False):
       "IsInteractive":e["isInteractive"],"AutonomousSystemNumber":e["autonomousSystemNumber"],"UserAgent":e["userAgent"],
       "AuthenticationRequirement":e["authenticationRequirement"],"ConditionalAccessStatus":e["conditionalAccessStatus"],"CorrelationId":e["correlationId"],
       "SessionId":e["sessionId"],"TokenIssuerType":"AzureAD","Type":"SigninLogs" if e["isInteractive"] else "AADNonInteractiveUserSignInLogs",
+      "UniqueTokenIdentifier":e["uniqueTokenIdentifier"],"IncomingTokenType":e["incomingTokenType"],"AuthenticationProtocol":e["authenticationProtocol"],
+      "OriginalTransferMethod":e["originalTransferMethod"],"ResourceIdentity":e["resourceId"],
+      "ResourceId":"/tenants/72f988bf-86f1-41af-91ab-2d7cd011db47/providers/Microsoft.aadiam","AuthenticationDetails":dyn(e["authenticationDetails"]),
       "ConditionalAccessPolicies":dyn([]),"RiskEventTypes_V2":"[]","RiskLevelDuringSignIn":"none","RiskState":"none"}
 os.makedirs(f"{R}/log-analytics",exist_ok=True)
 si=[la(e) for e in events[0:12] if e["isInteractive"]]
@@ -169,7 +201,7 @@ def la_us(t):
     ms=(hms[1]+"000")[:3] if len(hms)>1 else "000"
     hh=int(hh); ap="AM" if hh<12 else "PM"; h12=hh%12 or 12
     return f"{int(mo)}/{int(d)}/{y}, {h12}:{mm}:{ss}.{ms} {ap}"
-LAH=["TenantId","SourceSystem","TimeGenerated [UTC]","ResourceId","OperationName","Category","ResultType","ResultDescription","CreatedDateTime [UTC]","Id","UserPrincipalName","UserId","UserDisplayName","AppId","AppDisplayName","IPAddress","Location","LocationDetails_dynamic","LocationDetails_string","DeviceDetail","Status","ClientAppUsed","IsInteractive","AutonomousSystemNumber","UserAgent","AuthenticationRequirement","ConditionalAccessStatus","CorrelationId","SessionId","TokenIssuerType","Type"]
+LAH=["TenantId","SourceSystem","TimeGenerated [UTC]","ResourceId","OperationName","Category","ResultType","ResultDescription","CreatedDateTime [UTC]","Id","UserPrincipalName","UserId","UserDisplayName","AppId","AppDisplayName","IPAddress","Location","LocationDetails_dynamic","LocationDetails_string","DeviceDetail","Status","ClientAppUsed","IsInteractive","AutonomousSystemNumber","UserAgent","AuthenticationRequirement","ConditionalAccessStatus","CorrelationId","SessionId","TokenIssuerType","Type","UniqueTokenIdentifier","IncomingTokenType","AuthenticationProtocol","OriginalTransferMethod","ResourceIdentity","AuthenticationDetails"]
 rows=[]
 for k,e in enumerate(events[12:24]):
     r=la(e)
@@ -179,7 +211,10 @@ for k,e in enumerate(events[12:24]):
       "LocationDetails_dynamic":json.dumps(e["location"],indent=2) if k%2==0 else "","LocationDetails_string":"" if k%2==0 else json.dumps(e["location"]),
       "DeviceDetail":json.dumps(e["deviceDetail"]),"Status":json.dumps(e["status"]),"ClientAppUsed":e["clientAppUsed"],"IsInteractive":str(e["isInteractive"]).lower() if k%3 else str(e["isInteractive"]),
       "AutonomousSystemNumber":str(e["autonomousSystemNumber"]),"UserAgent":e["userAgent"],"AuthenticationRequirement":e["authenticationRequirement"],"ConditionalAccessStatus":e["conditionalAccessStatus"],
-      "CorrelationId":e["correlationId"],"SessionId":e["sessionId"],"TokenIssuerType":"AzureAD","Type":r["Type"]})
+      "CorrelationId":e["correlationId"],"SessionId":e["sessionId"],"TokenIssuerType":"AzureAD","Type":r["Type"],
+      "UniqueTokenIdentifier":e["uniqueTokenIdentifier"],"IncomingTokenType":e["incomingTokenType"],"AuthenticationProtocol":e["authenticationProtocol"],
+      "OriginalTransferMethod":e["originalTransferMethod"],"ResourceIdentity":e["resourceId"],"AuthenticationDetails":json.dumps(e["authenticationDetails"]),
+      "ResourceId":"/tenants/72f988bf-86f1-41af-91ab-2d7cd011db47/providers/Microsoft.aadiam"})
 write_csv(f"{R}/log-analytics/query_data.csv",LAH,rows,bom=True)
 print("ok")
 
@@ -197,6 +232,9 @@ def klass(c):
     if c in (50055,50072,50079,50074,50076,50097,50125,50140,50158,50199,53000,53001,53003): return "credential_valid"
     if c in (50126,50034,50053,50056,50064,50057): return "credential_failure"
     return "other_failure"
+CLIENT_APP={"MAPI over HTTP":"MAPI Over HTTP","IMAP":"IMAP4"}
+def push_denial(d): d=d.lower(); return "denied" in d and ("declined" in d or "did not respond" in d)
+def step_key(t): return json.dumps(t, sort_keys=True)
 exp=[]
 for e in events:
     g=e["location"]["geoCoordinates"]
@@ -206,8 +244,16 @@ for e in events:
       "is_interactive":e["isInteractive"],"event_type":e["signInEventTypes"][0],"country":e["location"]["countryOrRegion"],"state":e["location"]["state"],
       "city":e["location"]["city"],"latitude":g["latitude"] if g else None,"longitude":g["longitude"] if g else None,"asn":e["autonomousSystemNumber"],
       "operating_system":e["deviceDetail"]["operatingSystem"],"browser":e["deviceDetail"]["browser"],"device_id":e["deviceDetail"]["deviceId"] or None,
-      "user_agent":e["userAgent"],"client_app":e["clientAppUsed"],"authentication_requirement":e["authenticationRequirement"],
-      "conditional_access_status":e["conditionalAccessStatus"],"session_id":e["sessionId"],"token_issuer_type":"AzureAD"})
+      "user_agent":e["userAgent"],"client_app":CLIENT_APP.get(e["clientAppUsed"],e["clientAppUsed"]),"authentication_requirement":e["authenticationRequirement"],
+      "conditional_access_status":e["conditionalAccessStatus"],"session_id":e["sessionId"],"token_issuer_type":"AzureAD",
+      "unique_token_identifier":e["uniqueTokenIdentifier"],"incoming_token_type":e["incomingTokenType"],
+      "authentication_protocol":e["authenticationProtocol"],"original_transfer_method":e["originalTransferMethod"],
+      "resource_id":e["resourceId"],"client_credential_type":"none",
+      "mfa_denials":sum(1 for t in {step_key(t):t for t in e["authenticationDetails"]}.values() if push_denial(t["authenticationStepResultDetail"])),
+      "mfa_fraud_reported":any("fraud" in t["authenticationStepResultDetail"].lower() for t in e["authenticationDetails"]),
+      "auth_method":e["authenticationDetails"][-1]["authenticationMethod"],
+      "auth_succeeded":e["authenticationDetails"][-1]["succeeded"],
+      "auth_result_detail":e["authenticationDetails"][-1]["authenticationStepResultDetail"]})
 for r in sp:
     code=int(r["Sign-in error code"])
     exp.append({"request_id":r["Request ID"],"time":canon_time(r["Date (UTC)"]),"correlation_id":r["Correlation ID"],"service_principal_id":r["Service principal ID"],

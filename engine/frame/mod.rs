@@ -242,7 +242,8 @@ canonical_frame! {
     user_agent: Str,
     /// `deviceDetail.deviceId`.
     device_id: Id,
-    /// `clientAppUsed`.
+    /// `clientAppUsed`, in Microsoft's spelling whatever the export wrote (`MAPI Over HTTP`,
+    /// `Authenticated SMTP`, `IMAP4`, …).
     client_app: Str,
     /// `authenticationRequirement`.
     authentication_requirement: Str,
@@ -250,13 +251,57 @@ canonical_frame! {
     conditional_access_status: Str,
     /// `tokenIssuerType`.
     token_issuer_type: Str,
-    /// `sessionId`.
+    /// `sessionId`: minted at interactive authentication, shared by every token issued from it.
     session_id: Id,
+    /// `uniqueTokenIdentifier`: the token this sign-in issued or presented.
+    unique_token_identifier: Id,
+    /// `incomingTokenType`: what the client presented (`none`, `primaryRefreshToken`,
+    /// `refreshToken`, `saml11`, `saml20`, `remoteDesktopToken`).
+    incoming_token_type: Str,
+    /// `authenticationProtocol`: `none`, `oAuth2`, `ropc`, `wsFederation`, `saml20`,
+    /// `deviceCode`, `authenticationTransfer`, `nativeAuth`.
+    authentication_protocol: Str,
+    /// `originalTransferMethod`: `none`, `deviceCodeFlow`, `authenticationTransfer`.
+    original_transfer_method: Str,
+    /// `resourceId`: the application id of the resource the token was for.
+    resource_id: Str,
+    /// `clientCredentialType` (service principals): `clientSecret`, `certificate`,
+    /// `clientAssertion`, `federatedIdentityCredential`, `managedIdentity`, `none`.
+    client_credential_type: Str,
+    /// `authenticationDetails` steps, each counted once however often it is logged, that the
+    /// user declined or left unanswered (push notifications).
+    mfa_denials: U32,
+    /// A step of `authenticationDetails` says the user reported fraud.
+    mfa_fraud_reported: Bool,
+    /// The last `authenticationDetails` step's `authenticationMethod` (the portal CSV's
+    /// "Multifactor authentication auth method").
+    auth_method: Str,
+    /// The last step's `succeeded`.
+    auth_succeeded: Bool,
+    /// The last step's `authenticationStepResultDetail` (the portal CSV's "Multifactor
+    /// authentication result").
+    auth_result_detail: Str,
     /// The file the row was read from, as given or found under a given directory.
     source_file: Str,
     /// The 1-based line of the file (decompressed) where the record starts.
     source_line: U64,
 }
+
+/// Columns added since the first canonical schema: a canonical Parquet file written before
+/// them lacks them and reads them as null.
+pub const LATER_COLUMNS: &[&str] = &[
+    col::unique_token_identifier,
+    col::incoming_token_type,
+    col::authentication_protocol,
+    col::original_transfer_method,
+    col::resource_id,
+    col::client_credential_type,
+    col::mfa_denials,
+    col::mfa_fraud_reported,
+    col::auth_method,
+    col::auth_succeeded,
+    col::auth_result_detail,
+];
 
 /// Outcome classes of a sign-in, from its error code.
 pub mod outcome {

@@ -15,9 +15,11 @@ use std::sync::Arc;
 use ::csv::{ByteRecord, ReaderBuilder};
 use rayon::prelude::*;
 
+use super::enums::{self, fold_words, summarise_steps, Step};
 use super::lenient::{Dynamic, Int};
 use super::records::{
-    asn, error_code, push_log_analytics, set_ip, set_time, LogAnalyticsRow, SourceRef, Verdict,
+    asn, error_code, push_log_analytics, set_ip, set_steps, set_time, LogAnalyticsRow, SourceRef,
+    TokenFields, Verdict,
 };
 use super::source::{stopped_warning, Opened};
 use super::values::{lowercase, parse_bool, parse_int};
@@ -67,6 +69,16 @@ enum Portal {
     ConditionalAccess,
     ServicePrincipalId,
     ServicePrincipalName,
+    IncomingTokenType,
+    /// "Incoming token type" appears twice in the 57-column header: the second one.
+    IncomingTokenTypeAgain,
+    AuthenticationProtocol,
+    UniqueTokenIdentifier,
+    OriginalTransferMethod,
+    ClientCredentialType,
+    ResourceId,
+    MfaResult,
+    MfaMethod,
 }
 
 const PORTAL_COLUMNS: &[(&str, Portal)] = &[
@@ -100,9 +112,17 @@ const PORTAL_COLUMNS: &[(&str, Portal)] = &[
     ("conditional access", Portal::ConditionalAccess),
     ("service principal id", Portal::ServicePrincipalId),
     ("service principal name", Portal::ServicePrincipalName),
+    ("incoming token type", Portal::IncomingTokenType),
+    ("authentication protocol", Portal::AuthenticationProtocol),
+    ("unique token identifier", Portal::UniqueTokenIdentifier),
+    ("original transfer method", Portal::OriginalTransferMethod),
+    ("client credential type", Portal::ClientCredentialType),
+    ("resource id", Portal::ResourceId),
+    ("multifactor authentication result", Portal::MfaResult),
+    ("multifactor authentication auth method", Portal::MfaMethod),
 ];
 
-const PORTAL_FIELDS: usize = 27;
+const PORTAL_FIELDS: usize = 36;
 
 /// Log Analytics columns the engine keeps (PascalCase names, case-folded).
 const LOG_ANALYTICS_COLUMNS: &[&str] = &[
@@ -134,6 +154,13 @@ const LOG_ANALYTICS_COLUMNS: &[&str] = &[
     "correlationid",
     "sessionid",
     "tokenissuertype",
+    "uniquetokenidentifier",
+    "incomingtokentype",
+    "authenticationprotocol",
+    "originaltransfermethod",
+    "resourceidentity",
+    "clientcredentialtype",
+    "authenticationdetails",
     "category",
     "type",
 ];
@@ -156,6 +183,8 @@ fn dialect(header: &ByteRecord) -> Option<Dialect> {
         for (name, field) in PORTAL_COLUMNS {
             columns[*field as usize] = names.iter().position(|n| n == name);
         }
+        columns[Portal::IncomingTokenTypeAgain as usize] =
+            names.iter().rposition(|n| n == "incoming token type");
         let service_principal = columns[Portal::ServicePrincipalId as usize].is_some()
             && columns[Portal::Username as usize].is_none();
         return Some(Dialect::Portal {
@@ -485,7 +514,7 @@ fn portal_row(
             .map(|_| 0),
     };
     row.failure_reason = text(Portal::FailureReason)?;
-    row.client_app = text(Portal::ClientApp)?;
+    row.client_app = text(Portal::ClientApp)?.map(enums::client_app);
     row.device_id = text(Portal::DeviceId)?;
     row.browser = text(Portal::Browser)?;
     row.operating_system = text(Portal::OperatingSystem)?;
@@ -494,6 +523,26 @@ fn portal_row(
         .map(|v| Cow::Borrowed(authentication_requirement(v)));
     row.session_id = text(Portal::SessionId)?;
     row.token_issuer_type = text(Portal::TokenIssuerType)?;
+    TokenFields {
+        unique_token_identifier: text(Portal::UniqueTokenIdentifier)?,
+        incoming_token_type: text(Portal::IncomingTokenType)?
+            .or(text(Portal::IncomingTokenTypeAgain)?),
+        authentication_protocol: text(Portal::AuthenticationProtocol)?,
+        original_transfer_method: text(Portal::OriginalTransferMethod)?,
+        resource_id: text(Portal::ResourceId)?,
+        client_credential_type: text(Portal::ClientCredentialType)?,
+    }
+    .set(&mut row);
+    // The portal writes the last MFA step's method and result.
+    let (method, result) = (text(Portal::MfaMethod)?, text(Portal::MfaResult)?);
+    if method.is_some() || result.is_some() {
+        let last = Step {
+            method,
+            result_detail: result,
+            ..Step::default()
+        };
+        set_steps(&mut row, summarise_steps(vec![last]));
+    }
     row.conditional_access_status =
         get(Portal::ConditionalAccess)?.map(|v| Cow::Borrowed(conditional_access_status(v)));
     row.asn = match get(Portal::Asn)? {
@@ -521,15 +570,6 @@ pub fn split_location(cell: &str) -> (Option<&str>, Option<&str>, Option<&str>) 
     let state = parts.next().filter(|s| !s.is_empty());
     let city = parts.next().filter(|s| !s.is_empty());
     (city, state, country)
-}
-
-/// Letters and digits only, lowercase: `Not Applied` and `notApplied` fold alike.
-fn fold_words(value: &str) -> String {
-    value
-        .chars()
-        .filter(char::is_ascii_alphanumeric)
-        .map(|c| c.to_ascii_lowercase())
-        .collect()
 }
 
 /// The portal writes `Multifactor authentication` / `Single-factor authentication`; Graph
@@ -622,6 +662,13 @@ fn log_analytics_row(
         correlation_id: text("correlationid"),
         session_id: text("sessionid"),
         token_issuer_type: text("tokenissuertype"),
+        unique_token_identifier: text("uniquetokenidentifier"),
+        incoming_token_type: text("incomingtokentype"),
+        authentication_protocol: text("authenticationprotocol"),
+        original_transfer_method: text("originaltransfermethod"),
+        resource_identity: text("resourceidentity"),
+        client_credential_type: text("clientcredentialtype"),
+        authentication_details: as_dynamic(at("authenticationdetails")),
         category: text("category"),
         table: text("type"),
     };

@@ -131,10 +131,14 @@ impl<'de: 'a, 'a, T: Deserialize<'de>> Deserialize<'de> for Dynamic<'a, T> {
         impl<'de: 'a, 'a, T: Deserialize<'de>> Visitor<'de> for DynVisitor<'a, T> {
             type Value = Dynamic<'a, T>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an object or JSON text")
+                f.write_str("an object, a list or JSON text")
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
                 T::deserialize(de::value::MapAccessDeserializer::new(map)).map(Dynamic::Value)
+            }
+            // A list column (`AuthenticationDetails`) written as a JSON array.
+            fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+                T::deserialize(de::value::SeqAccessDeserializer::new(seq)).map(Dynamic::Value)
             }
             fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
                 Ok(Dynamic::Text(Cow::Borrowed(v)))

@@ -8,6 +8,7 @@
 
 mod csv;
 mod dedupe;
+pub mod enums;
 mod json;
 pub mod json_split;
 pub mod lenient;

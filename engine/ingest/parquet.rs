@@ -44,6 +44,9 @@ pub fn read_projected(path: &Path, columns: Option<&[&str]>) -> Result<DataFrame
     };
     for (name, dtype) in schema.iter() {
         let Some(field) = stored.get(name.as_str()) else {
+            if frame::LATER_COLUMNS.contains(&name.as_str()) {
+                continue;
+            }
             return Err(not_canonical(format!("column '{name}' is missing")));
         };
         let found = DataType::from_arrow_field(field);
@@ -55,7 +58,7 @@ pub fn read_projected(path: &Path, columns: Option<&[&str]>) -> Result<DataFrame
     }
     let names: Vec<String> = schema
         .iter_names()
-        .filter(|n| wanted(n.as_str()))
+        .filter(|n| wanted(n.as_str()) && stored.get(n.as_str()).is_some())
         .map(|n| n.to_string())
         .collect();
     let frame = reader
@@ -74,8 +77,10 @@ pub fn read_projected(path: &Path, columns: Option<&[&str]>) -> Result<DataFrame
 }
 
 pub(super) fn read_as_load(path: &Path, columns: Option<&[&str]>) -> Result<FileLoad, IngestError> {
+    // A file written before the later columns existed is read whole: its unread columns
+    // could not be fetched from it later.
+    let mut columns = columns.filter(|_| !lacks_later_columns(path).unwrap_or(true));
     let mut frame = read_projected(path, columns)?;
-    let mut columns = columns;
     let invalid = invalid_rows(&frame)?;
     if !invalid.is_empty() && columns.is_some() {
         // Rows are about to be dropped, so frame rows would no longer be file rows, which
@@ -114,6 +119,20 @@ pub(super) fn read_as_load(path: &Path, columns: Option<&[&str]>) -> Result<File
     }
     load.frames.push(frame);
     Ok(load)
+}
+
+/// True when the file lacks a column of [`frame::LATER_COLUMNS`].
+fn lacks_later_columns(path: &Path) -> Result<bool, IngestError> {
+    let file = File::open(path).map_err(|e| IngestError::io(path, e))?;
+    let stored = ParquetReader::new(file)
+        .schema()
+        .map_err(|e| IngestError::Damaged {
+            path: path.to_path_buf(),
+            reason: format!("unreadable Parquet ({e})"),
+        })?;
+    Ok(frame::LATER_COLUMNS
+        .iter()
+        .any(|name| stored.get(name).is_none()))
 }
 
 /// Rows that break what the detectors rely on and every text reader guarantees: a time
@@ -369,6 +388,39 @@ mod tests {
         writer.finish().unwrap();
         let back = read_canonical_parquet(&path).unwrap();
         assert!(back.equals_missing(&frame));
+    }
+
+    #[test]
+    fn a_file_written_before_the_later_columns_reads_them_as_null_projected_or_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.parquet");
+        let mut old = small_frame(50);
+        for name in frame::LATER_COLUMNS {
+            old.drop_in_place(name).unwrap();
+        }
+        ParquetWriter::new(File::create(&path).unwrap())
+            .finish(&mut old)
+            .unwrap();
+        let whole = read_canonical_parquet(&path).unwrap();
+        assert_eq!(whole.schema(), &frame::schema().into());
+        assert_eq!(whole.column(col::mfa_denials).unwrap().null_count(), 50);
+        // A projected load reads such a file whole: its unread columns could not be
+        // fetched from it later.
+        let load = read_as_load(&path, Some(&[col::country])).unwrap();
+        assert!(load.unread.is_empty());
+        assert_eq!(
+            load.frames[0].column(col::user_agent).unwrap().null_count(),
+            0
+        );
+        // A column missing that was always canonical still makes the file not canonical.
+        let mut older = small_frame(5);
+        older.drop_in_place(col::browser).unwrap();
+        let bad = dir.path().join("bad.parquet");
+        ParquetWriter::new(File::create(&bad).unwrap())
+            .finish(&mut older)
+            .unwrap();
+        let err = read_canonical_parquet(&bad).unwrap_err().to_string();
+        assert!(err.contains("'browser' is missing"), "{err}");
     }
 
     #[test]

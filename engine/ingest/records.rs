@@ -9,6 +9,7 @@ use std::borrow::Cow;
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 
+use super::enums::{self, summarise_steps, Step, Steps};
 use super::lenient::{Bool, Dynamic, Float, Int};
 use super::values::{lowercase, non_empty, parse_int, parse_ip, parse_time};
 use crate::frame::{event_type, FrameBuilder, OutcomeCodes, Row};
@@ -59,6 +60,78 @@ pub struct DeviceDetail<'a> {
     pub browser: Text<'a>,
 }
 
+/// One step of `authenticationDetails` (beta; Log Analytics' `AuthenticationDetails`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthenticationStep<'a> {
+    #[serde(borrow, alias = "AuthenticationStepDateTime")]
+    pub authentication_step_date_time: Text<'a>,
+    #[serde(borrow, alias = "AuthenticationMethod")]
+    pub authentication_method: Text<'a>,
+    #[serde(alias = "Succeeded")]
+    pub succeeded: Option<Bool>,
+    #[serde(borrow, alias = "AuthenticationStepResultDetail")]
+    pub authentication_step_result_detail: Text<'a>,
+}
+
+impl<'a> AuthenticationStep<'a> {
+    fn into_step(self) -> Step<'a> {
+        Step {
+            at: non_empty(self.authentication_step_date_time),
+            method: non_empty(self.authentication_method),
+            succeeded: self.succeeded.map(|b| b.0),
+            result_detail: non_empty(self.authentication_step_result_detail),
+        }
+    }
+
+    fn step(&self) -> Step<'_> {
+        Step {
+            at: non_empty(borrowed(&self.authentication_step_date_time)),
+            method: non_empty(borrowed(&self.authentication_method)),
+            succeeded: self.succeeded.map(|b| b.0),
+            result_detail: non_empty(borrowed(&self.authentication_step_result_detail)),
+        }
+    }
+}
+
+/// The token, protocol and credential fields of a sign-in as a record wrote them; set in
+/// Graph's spelling.
+#[derive(Debug, Default)]
+pub struct TokenFields<'a> {
+    pub unique_token_identifier: Text<'a>,
+    pub incoming_token_type: Text<'a>,
+    pub authentication_protocol: Text<'a>,
+    pub original_transfer_method: Text<'a>,
+    pub resource_id: Text<'a>,
+    pub client_credential_type: Text<'a>,
+}
+
+impl<'a> TokenFields<'a> {
+    pub fn set(self, row: &mut Row<'a>) {
+        row.unique_token_identifier = non_empty(self.unique_token_identifier);
+        row.incoming_token_type =
+            non_empty(self.incoming_token_type).map(enums::incoming_token_type);
+        row.authentication_protocol =
+            non_empty(self.authentication_protocol).map(enums::authentication_protocol);
+        row.original_transfer_method =
+            non_empty(self.original_transfer_method).map(enums::original_transfer_method);
+        row.resource_id = non_empty(self.resource_id);
+        row.client_credential_type =
+            non_empty(self.client_credential_type).map(enums::client_credential_type);
+    }
+}
+
+/// Sets the MFA summary of a sign-in's authentication steps.
+pub fn set_steps<'a>(row: &mut Row<'a>, steps: Steps<'a>) {
+    row.mfa_denials = Some(steps.denials);
+    row.mfa_fraud_reported = Some(steps.fraud_reported);
+    if let Some(last) = steps.last {
+        row.auth_method = last.method;
+        row.auth_succeeded = last.succeeded;
+        row.auth_result_detail = last.result_detail;
+    }
+}
+
 /// A Graph `signIn` object (v1.0 or beta): Graph pages, portal JSON, diagnostic `properties`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -103,6 +176,20 @@ pub struct SignIn<'a> {
     pub session_id: Text<'a>,
     #[serde(borrow, alias = "TokenIssuerType")]
     pub token_issuer_type: Text<'a>,
+    #[serde(borrow, alias = "UniqueTokenIdentifier")]
+    pub unique_token_identifier: Text<'a>,
+    #[serde(borrow, alias = "IncomingTokenType")]
+    pub incoming_token_type: Text<'a>,
+    #[serde(borrow, alias = "AuthenticationProtocol")]
+    pub authentication_protocol: Text<'a>,
+    #[serde(borrow, alias = "OriginalTransferMethod")]
+    pub original_transfer_method: Text<'a>,
+    #[serde(borrow, alias = "ResourceId")]
+    pub resource_id: Text<'a>,
+    #[serde(borrow, alias = "ClientCredentialType")]
+    pub client_credential_type: Text<'a>,
+    #[serde(borrow, alias = "AuthenticationDetails")]
+    pub authentication_details: Option<Vec<AuthenticationStep<'a>>>,
     #[serde(alias = "AutonomousSystemNumber")]
     pub autonomous_system_number: Option<Int>,
     #[serde(borrow, alias = "SignInEventTypes")]
@@ -146,6 +233,13 @@ impl<'a> SignIn<'a> {
             authentication_requirement,
             session_id,
             token_issuer_type,
+            unique_token_identifier,
+            incoming_token_type,
+            authentication_protocol,
+            original_transfer_method,
+            resource_id,
+            client_credential_type,
+            authentication_details,
             autonomous_system_number,
             sign_in_event_types,
             status,
@@ -314,6 +408,22 @@ pub struct LogAnalyticsRow<'a> {
     pub session_id: Text<'a>,
     #[serde(borrow)]
     pub token_issuer_type: Text<'a>,
+    #[serde(borrow)]
+    pub unique_token_identifier: Text<'a>,
+    #[serde(borrow)]
+    pub incoming_token_type: Text<'a>,
+    #[serde(borrow)]
+    pub authentication_protocol: Text<'a>,
+    #[serde(borrow)]
+    pub original_transfer_method: Text<'a>,
+    /// The resource's application id (Log Analytics' `ResourceId` is the tenant's Azure
+    /// resource path, not the resource the token was for).
+    #[serde(borrow)]
+    pub resource_identity: Text<'a>,
+    #[serde(borrow)]
+    pub client_credential_type: Text<'a>,
+    #[serde(borrow)]
+    pub authentication_details: Option<Dynamic<'a, Vec<AuthenticationStep<'a>>>>,
     #[serde(borrow)]
     pub category: Text<'a>,
     /// The table name (`SigninLogs`, `AADNonInteractiveUserSignInLogs`, …).
@@ -600,13 +710,29 @@ fn signin_into_row<'a>(mut s: SignIn<'a>, row: &mut Row<'a>) -> Result<(), Strin
     row.service_principal_id = non_empty(s.service_principal_id);
     row.service_principal_name = non_empty(s.service_principal_name);
     set_ip(row, s.ip_address)?;
-    row.client_app = non_empty(s.client_app_used);
+    row.client_app = non_empty(s.client_app_used).map(enums::client_app);
     row.conditional_access_status = non_empty(s.conditional_access_status);
     row.is_interactive = s.is_interactive.map(|b| b.0);
     row.user_agent = non_empty(s.user_agent);
     row.authentication_requirement = non_empty(s.authentication_requirement);
     row.session_id = non_empty(s.session_id);
     row.token_issuer_type = non_empty(s.token_issuer_type);
+    TokenFields {
+        unique_token_identifier: s.unique_token_identifier,
+        incoming_token_type: s.incoming_token_type,
+        authentication_protocol: s.authentication_protocol,
+        original_transfer_method: s.original_transfer_method,
+        resource_id: s.resource_id,
+        client_credential_type: s.client_credential_type,
+    }
+    .set(row);
+    if let Some(steps) = s.authentication_details {
+        let steps = steps
+            .into_iter()
+            .map(AuthenticationStep::into_step)
+            .collect();
+        set_steps(row, summarise_steps(steps));
+    }
     row.asn = s.autonomous_system_number.map(asn).transpose()?;
     if let Some(kind) = s
         .sign_in_event_types
@@ -690,6 +816,7 @@ pub fn push_log_analytics(
     let location = resolve_dynamic(&r.location_details, "LocationDetails")?;
     let device = resolve_dynamic(&r.device_detail, "DeviceDetail")?;
     let status = resolve_dynamic(&r.status, "Status")?;
+    let steps = resolve_dynamic(&r.authentication_details, "AuthenticationDetails")?;
     let mut row = Row::default();
     set_time(
         &mut row,
@@ -708,9 +835,26 @@ pub fn push_log_analytics(
     row.service_principal_name = non_empty(r.service_principal_name);
     set_ip(&mut row, r.ip_address)?;
     row.country = non_empty(r.location);
-    row.client_app = non_empty(r.client_app_used);
+    row.client_app = non_empty(r.client_app_used).map(enums::client_app);
     row.is_interactive = r.is_interactive.map(|b| b.0);
     row.asn = r.autonomous_system_number.map(asn).transpose()?;
+    TokenFields {
+        unique_token_identifier: r.unique_token_identifier,
+        incoming_token_type: r.incoming_token_type,
+        authentication_protocol: r.authentication_protocol,
+        original_transfer_method: r.original_transfer_method,
+        resource_id: r.resource_identity,
+        client_credential_type: r.client_credential_type,
+    }
+    .set(&mut row);
+    if let Some(steps) = steps.as_ref() {
+        let steps = steps
+            .as_ref()
+            .iter()
+            .map(AuthenticationStep::step)
+            .collect();
+        set_steps(&mut row, summarise_steps(steps));
+    }
     row.user_agent = non_empty(r.user_agent);
     row.authentication_requirement = non_empty(r.authentication_requirement);
     row.conditional_access_status = non_empty(r.conditional_access_status);

@@ -75,6 +75,16 @@ const GRAPH_V1_LACKS: &[&str] = &[
     "authentication_requirement",
     "session_id",
     "token_issuer_type",
+    "unique_token_identifier",
+    "incoming_token_type",
+    "authentication_protocol",
+    "original_transfer_method",
+    "client_credential_type",
+    "mfa_denials",
+    "mfa_fraud_reported",
+    "auth_method",
+    "auth_succeeded",
+    "auth_result_detail",
 ];
 
 #[test]
@@ -122,8 +132,9 @@ fn portal_json_download_is_a_top_level_array() {
     );
 }
 
-/// The portal CSV has no coordinates.
-const PORTAL_CSV_LACKS: &[&str] = &["latitude", "longitude"];
+/// The portal CSV has no coordinates, and of the MFA steps only the last one's method and
+/// result (not whether it succeeded).
+const PORTAL_CSV_LACKS: &[&str] = &["latitude", "longitude", "auth_succeeded"];
 
 #[test]
 fn portal_csv_57_columns_with_bom_crlf_and_multi_line_cells() {
@@ -172,7 +183,7 @@ fn portal_csv_54_columns_resaved_by_a_spreadsheet_with_local_dates() {
         "portal-csv/InteractiveSignIns_2025-03-01_2025-03-02_resaved.csv",
         Shape::PortalCsv,
         4,
-        &["latitude", "longitude", "session_id"],
+        &["latitude", "longitude", "session_id", "auth_succeeded"],
         TimePrecision::Seconds,
     );
 }
@@ -234,13 +245,16 @@ fn diagnostic_records_document_from_event_hub() {
     );
 }
 
+/// `SigninLogs` has no client credential type (a service-principal column).
+const LOG_ANALYTICS_LACKS: &[&str] = &["client_credential_type"];
+
 #[test]
 fn log_analytics_json_with_dynamic_objects_and_a_repeated_row() {
     check_file(
         "log-analytics/SigninLogs.json",
         Shape::LogAnalyticsJson,
         9,
-        &[],
+        LOG_ANALYTICS_LACKS,
         TimePrecision::Micros,
     );
     let report = &load_one(samples("log-analytics/SigninLogs.json")).files[0];
@@ -253,7 +267,7 @@ fn log_analytics_json_with_dynamic_columns_as_json_text() {
         "log-analytics/AADNonInteractiveUserSignInLogs.json",
         Shape::LogAnalyticsJson,
         9,
-        &[],
+        LOG_ANALYTICS_LACKS,
         TimePrecision::Micros,
     );
 }
@@ -264,7 +278,7 @@ fn log_analytics_csv_with_utc_headers_dynamic_string_pairs_and_us_times() {
         "log-analytics/query_data.csv",
         Shape::LogAnalyticsCsv,
         12,
-        &[],
+        LOG_ANALYTICS_LACKS,
         TimePrecision::Millis,
     );
 }
@@ -344,4 +358,99 @@ fn duplicates_across_shapes_merge_what_each_copy_lacks() {
         );
     }
     assert_eq!(checked, 4);
+}
+
+/// The 57-column portal header, exactly as exported (two "Incoming token type" columns).
+const PORTAL_HEADER_57: &str = r#""Date (UTC)","Request ID","User agent","Correlation ID","User ID","User","Username","User type","Cross tenant access type","Incoming token type","Authentication Protocol","Unique token identifier","Original transfer method","Client credential type","Token Protection - Sign In Session","Token Protection - Sign In Session StatusCode","Application","Application ID ","App owner tenant ID","Resource","Resource ID ","Resource tenant ID","Resource owner tenant ID","Home tenant ID","Home tenant name","IP address","Location","Status","Sign-in error code","Failure reason","Client app","Device ID","Browser","Operating System","Compliant","Managed","Join Type","Multifactor authentication result","Multifactor authentication auth method","Multifactor authentication auth detail","Authentication requirement","Sign-in identifier","Session ID","IP address (seen by resource)","Through Global Secure Access","Global Secure Access IP address","Autonomous system  number","Flagged for review","Token issuer type","Incoming token type","Token issuer name","Latency","Conditional Access","Managed Identity type","Associated Resource Id","Federated Token Id","Federated Token Issuer""#;
+
+#[test]
+fn portal_csv_token_protocol_and_mfa_columns_in_graphs_spelling() {
+    let header: Vec<&str> = PORTAL_HEADER_57.trim_matches('"').split("\",\"").collect();
+    assert_eq!(header.len(), 57);
+    // The first "Incoming token type" cell is empty, the second filled; every enum is spelt
+    // as the portal spells it.
+    let cells = |request: &str, client: &str, protocol: &str, mfa: &str| -> String {
+        let mut seen_token = false;
+        let row: Vec<String> = header
+            .iter()
+            .map(|&name| match name {
+                "Date (UTC)" => "2025-03-02T10:00:00Z".into(),
+                "Request ID" => request.into(),
+                "Username" => "ada@contoso.com".into(),
+                "IP address" => "203.0.113.9".into(),
+                "Status" => "Failure".into(),
+                "Sign-in error code" => "500121".into(),
+                "Client app" => client.into(),
+                "Authentication Protocol" => protocol.into(),
+                "Original transfer method" => "Device code flow".into(),
+                "Unique token identifier" => "utid-1".into(),
+                "Client credential type" => "None".into(),
+                "Resource ID " => "00000003-0000-0000-c000-000000000000".into(),
+                "Multifactor authentication result" => mfa.into(),
+                "Multifactor authentication auth method" => "Mobile app notification".into(),
+                "Incoming token type" if !seen_token => {
+                    seen_token = true;
+                    String::new()
+                }
+                "Incoming token type" => "Primary Refresh Token".into(),
+                _ => String::new(),
+            })
+            .collect();
+        format!("\"{}\"", row.join("\",\""))
+    };
+    let text = format!(
+        "{PORTAL_HEADER_57}\n{}\n{}\n",
+        cells(
+            "r1",
+            "SMTP Auth",
+            "ROPC",
+            "MFA denied; user declined the authentication"
+        ),
+        cells(
+            "r2",
+            "MAPI over HTTP",
+            "Device Code",
+            "MFA denied; Phone App Reported Fraud"
+        ),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir
+        .path()
+        .join("InteractiveSignIns_2025-03-02_2025-03-03.csv");
+    std::fs::write(&path, text).unwrap();
+    let got = rows_by_id(&load_one(path).frame);
+    let (r1, r2) = (&got["r1"], &got["r2"]);
+    assert_eq!(r1["client_app"], "Authenticated SMTP");
+    assert_eq!(r2["client_app"], "MAPI Over HTTP");
+    assert_eq!(r1["authentication_protocol"], "ropc");
+    assert_eq!(r2["authentication_protocol"], "deviceCode");
+    assert_eq!(r1["original_transfer_method"], "deviceCodeFlow");
+    assert_eq!(r1["incoming_token_type"], "primaryRefreshToken");
+    assert_eq!(r1["client_credential_type"], "none");
+    assert_eq!(r1["unique_token_identifier"], "utid-1");
+    assert_eq!(r1["resource_id"], "00000003-0000-0000-c000-000000000000");
+    assert_eq!(r1["auth_method"], "Mobile app notification");
+    assert_eq!(
+        r1["auth_result_detail"],
+        "MFA denied; user declined the authentication"
+    );
+    assert_eq!(
+        (
+            r1["mfa_denials"].as_u64(),
+            r1["mfa_fraud_reported"].as_bool()
+        ),
+        (Some(1), Some(false))
+    );
+    assert_eq!(
+        (
+            r2["mfa_denials"].as_u64(),
+            r2["mfa_fraud_reported"].as_bool()
+        ),
+        (Some(0), Some(true))
+    );
+    assert_eq!(
+        r1["auth_succeeded"],
+        Value::Null,
+        "the portal CSV does not say"
+    );
 }
