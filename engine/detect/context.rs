@@ -798,6 +798,26 @@ impl Context {
             .as_ref()
     }
 
+    /// A `u32` column in the detectors' order, `none` for a null. The canonical frame has
+    /// every column with its type, so a column that is not `u32` (a caller's mistake) reads
+    /// as nulls.
+    pub fn u32_column(&self, column: &str, none: u32) -> Vec<u32> {
+        let Ok(values) = self.frame.column(column).and_then(|c| c.u32().cloned()) else {
+            return vec![none; self.order.len()];
+        };
+        let values: Vec<u32> = values.iter().map(|v| v.unwrap_or(none)).collect();
+        order::gather(&values, &self.order)
+    }
+
+    /// A boolean column in the detectors' order (see [`Context::u32_column`]).
+    pub fn bool_column(&self, column: &str) -> Vec<Option<bool>> {
+        let Ok(values) = self.frame.column(column).and_then(|c| c.bool().cloned()) else {
+            return vec![None; self.order.len()];
+        };
+        let values: Vec<Option<bool>> = values.iter().collect();
+        order::gather(&values, &self.order)
+    }
+
     /// Like [`Context::codes`], with no codes (every row null) for a column that is not text.
     pub fn codes_or_empty(&self, column: &str) -> &Codes {
         static NONE: std::sync::OnceLock<Codes> = std::sync::OnceLock::new();

@@ -47,6 +47,10 @@ detectors! {
     malicious_ip,
     leaked_credentials,
     failures_then_success,
+    mfa_fatigue,
+    user_reported_fraud,
+    device_code_phishing,
+    legacy_authentication,
 }
 
 /// A detector in the registry.
@@ -349,6 +353,11 @@ pub mod testing {
 
     /// A canonical frame of the scenario's sign-ins, outcomes classified by the built-in rules.
     pub fn frame(sign_ins: &[SignIn]) -> DataFrame {
+        frame_with(sign_ins, |_, _| {})
+    }
+
+    /// Like [`frame`], with `more(k, row)` setting the other columns of the `k`th sign-in.
+    pub fn frame_with(sign_ins: &[SignIn], more: impl Fn(usize, &mut Row<'static>)) -> DataFrame {
         let codes = Rules::builtin().outcome_codes();
         let mut builder = FrameBuilder::with_capacity(sign_ins.len());
         for (k, s) in sign_ins.iter().enumerate() {
@@ -363,6 +372,7 @@ pub mod testing {
                 is_interactive: Some(s.interactive),
                 ..Row::default()
             };
+            more(k, &mut row);
             row.derive(&codes);
             builder.push(&row);
         }

@@ -1,0 +1,284 @@
+//! `mfa_fatigue` → `mfaFatigue`: push bombing. An attacker who has the password sends push
+//! notification after push until the user, tired or confused, approves one. Per user, the
+//! denied or unanswered pushes (`authenticationDetails` steps "MFA denied; user declined the
+//! authentication", "… did not respond to mobile app notification", each step once) are
+//! counted in a sliding window; a burst above the threshold is one detection, high when a
+//! successful sign-in follows it (the user gave in), medium otherwise. A prompt or two a
+//! user misses is no burst.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::{Built, Context, Detector, Finding, Identity, Level, Outcome, Settings};
+use crate::frame::col;
+use crate::frame::time::format_time;
+use crate::rules::{Problems, Rules, Span};
+
+/// `[mfa_fatigue]` in the rules file.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MfaFatigueConfig {
+    pub enabled: bool,
+    /// Denied or unanswered pushes within the window that make a burst.
+    pub min_denials: u32,
+    pub window_minutes: u32,
+    /// A successful sign-in this soon after the burst's last denial: the user approved one.
+    pub success_within_minutes: u32,
+    /// Level of a burst nobody approved.
+    pub level: Level,
+    /// Level of a burst followed by a successful sign-in.
+    pub approved_level: Level,
+}
+
+/// The canonical columns it reads beyond the context's own.
+pub const COLUMNS: &[&str] = &[col::mfa_denials];
+
+/// The registry's entry: built from its section of the rules.
+pub fn build(rules: &Rules, section: &'static str) -> Built {
+    super::build(rules, section, MfaFatigue::new)
+}
+
+impl Settings for MfaFatigueConfig {
+    fn check(&self, problems: &mut Problems<'_>) {
+        problems
+            .positive("min_denials", self.min_denials)
+            .positive("window_minutes", self.window_minutes)
+            .at_most_ten_years("window_minutes", self.window_minutes, Span::Minutes)
+            .at_most_ten_years(
+                "success_within_minutes",
+                self.success_within_minutes,
+                Span::Minutes,
+            );
+    }
+}
+
+pub struct MfaFatigue {
+    config: MfaFatigueConfig,
+}
+
+impl MfaFatigue {
+    pub fn new(config: MfaFatigueConfig) -> Self {
+        MfaFatigue { config }
+    }
+}
+
+/// A burst of denials being counted.
+struct Burst {
+    denials: u32,
+    first: i64,
+    last: i64,
+    last_row: usize,
+    /// Distinct addresses the pushes were triggered from.
+    addresses: Vec<u32>,
+}
+
+impl Detector for MfaFatigue {
+    fn identity(&self) -> Identity {
+        Identity {
+            id: "mfa_fatigue",
+            risk_event_type: "mfaFatigue",
+            report: "Sign-ins after repeated denied MFA push notifications",
+            activity: "signin",
+            timing: "offline",
+        }
+    }
+
+    fn settings(&self) -> Value {
+        serde_json::to_value(&self.config).unwrap_or(Value::Null)
+    }
+
+    fn detect(&self, ctx: &Context) -> Vec<Finding> {
+        let denials = ctx.u32_column(col::mfa_denials, 0);
+        let window = i64::from(self.config.window_minutes) * 60_000_000;
+        let approve_within = i64::from(self.config.success_within_minutes) * 60_000_000;
+        ctx.per_user(|_, start, end, findings| {
+            // Denial rows of the user: (time, count). A row of the same moment with the
+            // same count and address is the same step logged twice.
+            let rows: Vec<usize> = (start..end)
+                .filter(|&r| denials[r] > 0)
+                .filter(|&r| {
+                    r == start
+                        || !(start..r).rev().take_while(|&p| ctx.time[p] == ctx.time[r]).any(
+                            |p| denials[p] == denials[r] && ctx.address[p] == ctx.address[r],
+                        )
+                })
+                .collect();
+            let mut k = 0;
+            while k < rows.len() {
+                // The window ending at each denial row: does it hold enough?
+                let mut from = k;
+                let mut count = 0u32;
+                let mut fired: Option<Burst> = None;
+                for (j, &row) in rows.iter().enumerate().skip(k) {
+                    let t = ctx.time[row];
+                    if let Some(burst) = fired.as_mut() {
+                        // A burst goes on while denials keep coming within the window.
+                        if t - burst.last > window {
+                            break;
+                        }
+                        burst.denials += denials[row];
+                        burst.last = t;
+                        burst.last_row = row;
+                        if !burst.addresses.contains(&ctx.address[row]) {
+                            burst.addresses.push(ctx.address[row]);
+                        }
+                        k = j + 1;
+                        continue;
+                    }
+                    count += denials[row];
+                    while t - ctx.time[rows[from]] > window {
+                        count -= denials[rows[from]];
+                        from += 1;
+                    }
+                    k = j + 1;
+                    if count >= self.config.min_denials {
+                        let mut addresses: Vec<u32> =
+                            rows[from..=j].iter().map(|&r| ctx.address[r]).collect();
+                        addresses.sort_unstable();
+                        addresses.dedup();
+                        fired = Some(Burst {
+                            denials: count,
+                            first: ctx.time[rows[from]],
+                            last: t,
+                            last_row: row,
+                            addresses,
+                        });
+                    }
+                }
+                let Some(burst) = fired else { break };
+                self.report(ctx, start, end, &burst, approve_within, findings);
+            }
+        })
+    }
+}
+
+impl MfaFatigue {
+    /// The burst's finding: on the successful sign-in that followed it, or on its last
+    /// denial.
+    fn report(
+        &self,
+        ctx: &Context,
+        start: usize,
+        end: usize,
+        burst: &Burst,
+        approve_within: i64,
+        findings: &mut Vec<Finding>,
+    ) {
+        let approved = (burst.last_row + 1..end)
+            .take_while(|&r| ctx.time[r] - burst.last <= approve_within)
+            .find(|&r| ctx.outcome[r] == Outcome::Success);
+        let (row, level) = match approved {
+            Some(row) => (row, self.config.approved_level),
+            None => (burst.last_row, self.config.level),
+        };
+        debug_assert!(row >= start);
+        if ctx.time[row] < ctx.score_since {
+            return;
+        }
+        findings.push(Finding {
+            detector: "mfa_fatigue",
+            row,
+            user_level: false,
+            level,
+            detected_at: ctx.time[row],
+            evidence: json!({
+                "deniedPushes": burst.denials,
+                "firstDenial": format_time(burst.first),
+                "lastDenial": format_time(burst.last),
+                "sourceAddresses": burst.addresses.len(),
+                "approved": approved.is_some(),
+            }),
+            related: vec![(
+                "relatedEventTimeInUtc",
+                Value::from(format_time(burst.first)),
+            )],
+            related_requests: vec![("lastDeniedRequestId", burst.last_row)],
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::testing::{defaults, frame_with, sign_in, SignIn};
+
+    const DECLINED: i32 = 500121;
+
+    /// A scenario sign-in, the MFA denials its steps hold, and seconds past its minute.
+    type Push = (SignIn, u32, i64);
+
+    fn detect(sign_ins: &[Push]) -> Vec<Finding> {
+        let rows: Vec<SignIn> = sign_ins.iter().map(|(s, _, _)| s.clone()).collect();
+        let frame = frame_with(&rows, |k, row| {
+            row.mfa_denials = Some(sign_ins[k].1);
+            row.time += sign_ins[k].2 * 1_000_000;
+        });
+        let ctx = Context::new(&frame, None, &Rules::builtin().networks).unwrap();
+        MfaFatigue::new(defaults("mfa_fatigue")).detect(&ctx)
+    }
+
+    fn plain(s: SignIn) -> Push {
+        (s, 0, 0)
+    }
+
+    /// `count` declined pushes from `ip`, one every `every_seconds`, from `minute` on.
+    fn pushes(ip: &'static str, minute: i64, count: i64, every_seconds: i64) -> Vec<Push> {
+        (0..count)
+            .map(|k| {
+                let at = k * every_seconds;
+                (sign_in("ada", minute + at / 60, ip, DECLINED), 1, at % 60)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_push_bombing_the_user_gives_in_to_is_high() {
+        let mut s = vec![plain(sign_in("ada", 0, "84.208.10.7", 0))];
+        s.extend(pushes("198.51.100.7", 600, 14, 20));
+        s.push(plain(sign_in("ada", 606, "198.51.100.7", 0)));
+        let found = detect(&s);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].level, Level::High);
+        assert_eq!(found[0].row, s.len() - 1, "on the approved sign-in");
+        assert_eq!(found[0].evidence["approved"], true);
+        assert!(found[0].evidence["deniedPushes"].as_u64().unwrap() >= 11);
+    }
+
+    #[test]
+    fn a_burst_nobody_approves_is_medium_and_one_detection() {
+        let s = pushes("198.51.100.7", 600, 30, 10);
+        let found = detect(&s);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].level, Level::Medium);
+        assert_eq!(found[0].evidence["deniedPushes"], 30);
+    }
+
+    #[test]
+    fn a_prompt_or_two_a_user_misses_is_silent() {
+        // Two missed prompts a day for a week, each followed by a success.
+        let mut s = Vec::new();
+        for day in 0..7 {
+            s.extend(pushes("84.208.10.7", day * 1440 + 540, 2, 30));
+            s.push(plain(sign_in("ada", day * 1440 + 542, "84.208.10.7", 0)));
+        }
+        assert!(detect(&s).is_empty());
+    }
+
+    #[test]
+    fn denials_spread_wider_than_the_window_are_silent() {
+        // Twelve denials, one every ten minutes: never ten in five minutes.
+        let s = pushes("198.51.100.7", 600, 12, 600);
+        assert!(detect(&s).is_empty());
+    }
+
+    #[test]
+    fn a_denial_logged_twice_counts_once() {
+        // Six pushes, each logged as two records of the same moment: six denials.
+        let mut s = Vec::new();
+        for push in pushes("198.51.100.7", 600, 6, 30) {
+            s.push(push.clone());
+            s.push(push);
+        }
+        assert!(detect(&s).is_empty());
+    }
+}
