@@ -51,6 +51,7 @@ detectors! {
     user_reported_fraud,
     device_code_phishing,
     legacy_authentication,
+    anomalous_token,
 }
 
 /// A detector in the registry.

@@ -1,0 +1,332 @@
+//! `anomalous_token` → `anomalousToken`: token replay. An adversary-in-the-middle kit relays
+//! the victim's interactive sign-in and keeps the session cookie; the attacker then uses the
+//! session from their own infrastructure. Two traces in the sign-in log:
+//!
+//! - **session replay**: a validated sign-in whose `sessionId` was minted by the user's
+//!   interactive sign-in from another network, within a window;
+//! - **interactive switch**: a validated non-interactive sign-in within minutes of the user's
+//!   latest interactive one, from another address and another ASN (for exports without
+//!   session ids).
+//!
+//! Either fires only when the two sign-ins share no network and no ASN, neither is org-common,
+//! trusted or Microsoft's own network, the replay's ASN is one the user never signed in from
+//! (VPN toggling, mobile roaming and carrier NAT move between networks the user knows), the
+//! replay came later than the sign-in (zero delay is the sign-in being proxied), and, when both
+//! are located, far enough apart that a laptop carried to a café is no replay. One detection
+//! per replaying ASN.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::order::NONE;
+use super::{Built, Context, Detector, Finding, Identity, Level, Settings};
+use crate::frame::col;
+use crate::geo::distance_km;
+use crate::rules::{Problems, Rules, Span};
+
+/// `[anomalous_token]` in the rules file.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnomalousTokenConfig {
+    pub enabled: bool,
+    /// A session's replay within this many hours of its interactive sign-in.
+    pub window_hours: u32,
+    /// A non-interactive sign-in this soon after the latest interactive one.
+    pub switch_minutes: u32,
+    /// Replays sooner than this are the sign-in being proxied, not replayed.
+    pub min_delay_seconds: u32,
+    /// Both sign-ins located: at least this far apart.
+    pub min_distance_km: f64,
+    /// Autonomous systems tokens pass through legitimately (Microsoft's own, AS 8075).
+    pub excluded_asns: Vec<u32>,
+    pub level: Level,
+    /// Level when the replay comes from another country than the sign-in.
+    pub other_country_level: Level,
+}
+
+/// The canonical columns it reads beyond the context's own.
+pub const COLUMNS: &[&str] = &[col::session_id, col::country];
+
+/// The registry's entry: built from its section of the rules.
+pub fn build(rules: &Rules, section: &'static str) -> Built {
+    super::build(rules, section, AnomalousToken::new)
+}
+
+impl Settings for AnomalousTokenConfig {
+    fn check(&self, problems: &mut Problems<'_>) {
+        problems
+            .positive("window_hours", self.window_hours)
+            .at_most_ten_years("window_hours", self.window_hours, Span::Hours)
+            .at_most_ten_years("switch_minutes", self.switch_minutes, Span::Minutes)
+            .positive("min_distance_km", self.min_distance_km);
+    }
+}
+
+pub struct AnomalousToken {
+    config: AnomalousTokenConfig,
+}
+
+impl AnomalousToken {
+    pub fn new(config: AnomalousTokenConfig) -> Self {
+        AnomalousToken { config }
+    }
+}
+
+/// How a replay was seen.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Trace {
+    SessionReplay,
+    InteractiveSwitch,
+}
+
+impl Trace {
+    fn as_str(self) -> &'static str {
+        match self {
+            Trace::SessionReplay => "sessionReplay",
+            Trace::InteractiveSwitch => "interactiveSwitch",
+        }
+    }
+}
+
+impl AnomalousToken {
+    /// True when `replay` may be `origin`'s token used elsewhere: the checks every trace
+    /// shares. `asns_seen`: the user's validated ASNs before `replay`.
+    fn elsewhere(
+        &self,
+        ctx: &Context,
+        origin: usize,
+        replay: usize,
+        longest: i64,
+        asns_seen: &[u32],
+    ) -> bool {
+        let delay = ctx.time[replay] - ctx.time[origin];
+        let (Some(from), Some(to)) = (ctx.asn(origin), ctx.asn(replay)) else {
+            return false;
+        };
+        let excluded = |asn: u32| self.config.excluded_asns.contains(&asn);
+        delay >= i64::from(self.config.min_delay_seconds) * 1_000_000
+            && delay <= longest
+            && from != to
+            && ctx.network(origin) != ctx.network(replay)
+            && !ctx.org_common[origin]
+            && !ctx.org_common[replay]
+            && !excluded(from)
+            && !excluded(to)
+            && !asns_seen.contains(&to)
+            && match (ctx.place(origin), ctx.place(replay)) {
+                (Some(a), Some(b)) => distance_km(a.0, a.1, b.0, b.1) >= self.config.min_distance_km,
+                _ => true,
+            }
+    }
+}
+
+impl Detector for AnomalousToken {
+    fn identity(&self) -> Identity {
+        Identity {
+            id: "anomalous_token",
+            risk_event_type: "anomalousToken",
+            report: "Sessions replayed from another network",
+            activity: "signin",
+            timing: "offline",
+        }
+    }
+
+    fn settings(&self) -> Value {
+        serde_json::to_value(&self.config).unwrap_or(Value::Null)
+    }
+
+    fn detect(&self, ctx: &Context) -> Vec<Finding> {
+        let sessions = ctx.codes_or_empty(col::session_id);
+        let countries = ctx.codes_or_empty(col::country);
+        let window = i64::from(self.config.window_hours) * 3_600_000_000;
+        let switch = i64::from(self.config.switch_minutes) * 60_000_000;
+        ctx.per_user(|_, start, end, findings| {
+            // Each session's interactive sign-in, the latest interactive sign-in, and the
+            // ASNs the user signed in from so far.
+            let mut roots: Vec<(u32, usize)> = Vec::new();
+            let mut last_interactive: Option<usize> = None;
+            let mut asns_seen: Vec<u32> = Vec::new();
+            for row in start..end {
+                if !ctx.outcome[row].validated() {
+                    continue;
+                }
+                let session = sessions.code.get(row).copied().unwrap_or(NONE);
+                let root = (session != NONE)
+                    .then(|| roots.iter().find(|(s, _)| *s == session).map(|&(_, r)| r))
+                    .flatten();
+                let found = match root {
+                    Some(origin) if self.elsewhere(ctx, origin, row, window, &asns_seen) => {
+                        Some((origin, Trace::SessionReplay))
+                    }
+                    Some(_) => None,
+                    None => last_interactive
+                        .filter(|_| !ctx.interactive[row])
+                        .filter(|&origin| self.elsewhere(ctx, origin, row, switch, &asns_seen))
+                        .map(|origin| (origin, Trace::InteractiveSwitch)),
+                };
+                if let Some((origin, trace)) = found.filter(|_| ctx.time[row] >= ctx.score_since)
+                {
+                    let other_country = countries.code[origin] != countries.code[row]
+                        && countries.code[row] != NONE;
+                    findings.push(Finding {
+                        detector: "anomalous_token",
+                        row,
+                        user_level: false,
+                        level: if other_country {
+                            self.config.other_country_level
+                        } else {
+                            self.config.level
+                        },
+                        detected_at: ctx.time[row],
+                        evidence: json!({
+                            "trace": trace.as_str(),
+                            "delaySeconds": (ctx.time[row] - ctx.time[origin]) / 1_000_000,
+                            "originIp": ctx.ip(origin),
+                            "originAsn": ctx.asn(origin),
+                            "replayIp": ctx.ip(row),
+                            "replayAsn": ctx.asn(row),
+                            "originCountry": countries.get(origin),
+                            "replayCountry": countries.get(row),
+                        }),
+                        related: vec![("clientIp", Value::from(ctx.ip(row)))],
+                        related_requests: vec![("originRequestId", origin)],
+                    });
+                }
+                if ctx.interactive[row] {
+                    last_interactive = Some(row);
+                    if session != NONE && root.is_none() {
+                        roots.push((session, row));
+                    }
+                }
+                if let Some(asn) = ctx.asn(row) {
+                    if !asns_seen.contains(&asn) {
+                        asns_seen.push(asn);
+                    }
+                }
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::testing::{defaults, frame_with, sign_in, SignIn};
+
+    /// A sign-in with its session, ASN, place and country.
+    struct Seen {
+        s: SignIn,
+        session: Option<&'static str>,
+        asn: u32,
+        place: (f64, f64),
+        country: &'static str,
+    }
+
+    const OSLO: (f64, f64) = (59.91, 10.75);
+    const BERGEN: (f64, f64) = (60.39, 5.32);
+    const AMSTERDAM: (f64, f64) = (52.37, 4.90);
+
+    fn seen(
+        minute: i64,
+        ip: &'static str,
+        interactive: bool,
+        session: Option<&'static str>,
+        asn: u32,
+        place: (f64, f64),
+        country: &'static str,
+    ) -> Seen {
+        let mut s = sign_in("ada", minute, ip, 0);
+        s.interactive = interactive;
+        Seen {
+            s,
+            session,
+            asn,
+            place,
+            country,
+        }
+    }
+
+    fn detect(rows: &[Seen]) -> Vec<Finding> {
+        let sign_ins: Vec<SignIn> = rows.iter().map(|r| r.s.clone()).collect();
+        let frame = frame_with(&sign_ins, |k, row| {
+            let r = &rows[k];
+            row.session_id = r.session.map(Into::into);
+            row.asn = Some(r.asn);
+            row.latitude = Some(r.place.0);
+            row.longitude = Some(r.place.1);
+            row.country = Some(r.country.into());
+        });
+        let ctx = Context::new(&frame, None, &Rules::builtin().networks).unwrap();
+        AnomalousToken::new(defaults("anomalous_token")).detect(&ctx)
+    }
+
+    /// Ada's home sign-ins on the first days: her own network and ASN.
+    fn history() -> Vec<Seen> {
+        (0..5)
+            .map(|day| seen(day * 1440, "84.208.10.7", true, Some("s0"), 2119, OSLO, "NO"))
+            .collect()
+    }
+
+    #[test]
+    fn a_session_replayed_from_a_hosting_provider_abroad_is_high() {
+        let mut rows = history();
+        rows.push(seen(7200, "84.208.10.7", true, Some("s1"), 2119, OSLO, "NO"));
+        rows.push(seen(7225, "185.199.1.9", false, Some("s1"), 60068, AMSTERDAM, "NL"));
+        rows.push(seen(7300, "185.199.1.9", false, Some("s1"), 60068, AMSTERDAM, "NL"));
+        let found = detect(&rows);
+        assert_eq!(found.len(), 1, "one per replaying ASN: {found:?}");
+        assert_eq!(found[0].row, 6);
+        assert_eq!(found[0].level, Level::High);
+        assert_eq!(found[0].evidence["trace"], "sessionReplay");
+        assert_eq!(found[0].evidence["delaySeconds"], 25 * 60);
+        assert_eq!(found[0].related_requests, vec![("originRequestId", 5)]);
+    }
+
+    #[test]
+    fn without_session_ids_the_interactive_switch_fires_within_minutes_only() {
+        let mut rows = history();
+        rows.push(seen(7200, "84.208.10.7", true, None, 2119, OSLO, "NO"));
+        rows.push(seen(7205, "185.199.1.9", false, None, 60068, AMSTERDAM, "NL"));
+        let found = detect(&rows);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].evidence["trace"], "interactiveSwitch");
+        let mut late = history();
+        late.push(seen(7200, "84.208.10.7", true, None, 2119, OSLO, "NO"));
+        late.push(seen(7230, "185.199.1.9", false, None, 60068, AMSTERDAM, "NL"));
+        assert!(detect(&late).is_empty(), "30 minutes later is no switch");
+    }
+
+    #[test]
+    fn zero_delay_is_the_sign_in_being_proxied() {
+        let mut rows = history();
+        rows.push(seen(7200, "84.208.10.7", true, Some("s1"), 2119, OSLO, "NO"));
+        rows.push(seen(7200, "185.199.1.9", false, Some("s1"), 60068, AMSTERDAM, "NL"));
+        assert!(detect(&rows).is_empty());
+    }
+
+    #[test]
+    fn vpn_toggling_roaming_and_carrier_nat_stay_quiet() {
+        // Ada's VPN provider and her phone's carrier are networks she uses: a refresh of
+        // her session through them is no replay.
+        let mut rows = history();
+        rows.push(seen(5000, "185.199.1.9", true, Some("v"), 60068, AMSTERDAM, "NL"));
+        rows.push(seen(5500, "77.16.1.20", true, Some("m"), 29695, OSLO, "NO"));
+        rows.push(seen(7200, "84.208.10.7", true, Some("s1"), 2119, OSLO, "NO"));
+        rows.push(seen(7210, "185.199.1.9", false, Some("s1"), 60068, AMSTERDAM, "NL"));
+        rows.push(seen(7220, "77.16.9.99", false, Some("s1"), 29695, BERGEN, "NO"));
+        // Carrier NAT: several addresses, one ASN.
+        rows.push(seen(7230, "84.208.99.1", false, Some("s1"), 2119, OSLO, "NO"));
+        assert!(detect(&rows).is_empty(), "{:?}", detect(&rows));
+    }
+
+    #[test]
+    fn a_laptop_carried_to_a_cafe_and_microsofts_network_stay_quiet() {
+        let mut rows = history();
+        rows.push(seen(7200, "84.208.10.7", true, Some("s1"), 2119, OSLO, "NO"));
+        // A café across town, on an ASN new to Ada.
+        rows.push(seen(7260, "46.9.3.3", false, Some("s1"), 12345, (59.93, 10.70), "NO"));
+        // A refresh through Microsoft's own network.
+        rows.push(seen(7300, "20.190.1.1", false, Some("s1"), 8075, AMSTERDAM, "NL"));
+        assert!(detect(&rows).is_empty());
+    }
+}
