@@ -896,7 +896,8 @@ where
     let Some(value) = value else { return Ok(None) };
     match value {
         Dynamic::Value(v) => Ok(Some(Owned::Borrowed(v))),
-        Dynamic::Text(text) if text.trim().is_empty() => Ok(None),
+        // Empty text, or JSON's own null, is no value.
+        Dynamic::Text(text) if text.trim().is_empty() || text.trim() == "null" => Ok(None),
         Dynamic::Text(text) => {
             let parsed: T = serde_json::from_str(text)
                 .map_err(|e| format!("{column} is not valid JSON: {e}"))?;

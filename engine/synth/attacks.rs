@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use super::network::{NetKind, Plan};
 use super::rng::Rng;
-use super::tenant::{event_ids, Event, Principal, User, MICROS_PER_DAY, MICROS_PER_HOUR};
+use super::tenant::{event_ids, Event, Flow, Principal, User, MICROS_PER_DAY, MICROS_PER_HOUR};
 use super::world::{
     distance_km, os_family, City, Device, ATTACKER_CITIES, ATTACKER_DEVICES, EMPLOYEE_DEVICES,
     HOME_CITIES, PASSWORD_ACCEPTED,
@@ -388,6 +388,7 @@ impl Injection<'_> {
             id,
             correlation,
             session,
+            flow: Flow::Modern,
         });
         let ip = self.address(place.net, &mut a.rng);
         self.success(a, t, place.net, ip);

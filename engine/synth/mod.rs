@@ -466,11 +466,74 @@ impl Tenant {
                 row.app_id = Some(Cow::Borrowed(&service.app_id));
                 row.app_display_name = Some(Cow::Borrowed(&service.name));
                 row.resource_display_name = Some(Cow::Borrowed("Microsoft Graph"));
+                row.resource_id = Some(Cow::Borrowed(world::DEVICE_CODE_CLIENTS[1].3));
                 row.conditional_access_status = Some(Cow::Borrowed("notApplied"));
+                row.client_credential_type = Some(Cow::Borrowed(service.credential));
             }
+        }
+        row.unique_token_identifier = Some(Cow::Borrowed(text.token()));
+        if let Principal::User(_) = event.principal {
+            self.authentication(event, &mut row);
         }
         row.derive(&self.codes);
         row
+    }
+
+    /// What a user's sign-in says of its token, protocol and MFA steps.
+    fn authentication<'a>(&self, event: &Event, row: &mut Row<'a>) {
+        use tenant::Flow;
+        let (protocol, transfer) = match event.flow {
+            Flow::DeviceCode(_) => ("deviceCode", "deviceCodeFlow"),
+            Flow::Legacy(k) => (world::LEGACY_CLIENTS[k as usize].2, "none"),
+            _ => ("none", "none"),
+        };
+        row.authentication_protocol = Some(Cow::Borrowed(protocol));
+        row.original_transfer_method = Some(Cow::Borrowed(transfer));
+        row.client_credential_type = Some(Cow::Borrowed("none"));
+        row.incoming_token_type = Some(Cow::Borrowed(match event.flow {
+            Flow::Refresh => "refreshToken",
+            _ => "none",
+        }));
+        row.resource_id = Some(Cow::Borrowed(APPS[event.app].1));
+        match event.flow {
+            Flow::DeviceCode(k) => {
+                let (app, app_id, resource, resource_id) = world::DEVICE_CODE_CLIENTS[k as usize];
+                row.app_display_name = Some(Cow::Borrowed(app));
+                row.app_id = Some(Cow::Borrowed(app_id));
+                row.resource_display_name = Some(Cow::Borrowed(resource));
+                row.resource_id = Some(Cow::Borrowed(resource_id));
+            }
+            Flow::Legacy(k) => {
+                let (client, agent, _) = world::LEGACY_CLIENTS[k as usize];
+                row.client_app = Some(Cow::Borrowed(client));
+                row.user_agent = Some(Cow::Borrowed(agent)).filter(|a| !a.is_empty());
+            }
+            _ => {}
+        }
+        // Interactive sign-ins show their steps: the password, then a push (legacy
+        // clients have no second step).
+        if event.event_type != crate::frame::event_type::INTERACTIVE_USER {
+            return;
+        }
+        let password_ok =
+            self.codes.classify(event.code) != crate::frame::outcome::CREDENTIAL_FAILURE;
+        let (method, succeeded, detail) = match event.flow {
+            Flow::PushDeclined => (PUSH, false, world::PUSH_DECLINED),
+            Flow::PushUnanswered => (PUSH, false, world::PUSH_UNANSWERED),
+            Flow::PushFraud => (PUSH, false, world::PUSH_FRAUD),
+            _ if !password_ok => (PASSWORD, false, WRONG_PASSWORD),
+            Flow::Legacy(_) => (PASSWORD, true, RIGHT_PASSWORD),
+            _ if event.code == 0 => (PUSH, true, world::PUSH_APPROVED),
+            _ => (PASSWORD, true, RIGHT_PASSWORD),
+        };
+        row.auth_method = Some(Cow::Borrowed(method));
+        row.auth_succeeded = Some(succeeded);
+        row.auth_result_detail = Some(Cow::Borrowed(detail));
+        row.mfa_denials = Some(u32::from(matches!(
+            event.flow,
+            Flow::PushDeclined | Flow::PushUnanswered
+        )));
+        row.mfa_fraud_reported = Some(event.flow == Flow::PushFraud);
     }
 
     /// Calls `with` on the canonical row of `event`.
@@ -485,6 +548,8 @@ impl Tenant {
 #[derive(Clone)]
 pub struct EventText {
     ids: [[u8; 36]; 3],
+    /// The unique token identifier: 22 base64url characters.
+    token: [u8; 22],
     ip: [u8; 39],
     ip_len: usize,
 }
@@ -493,6 +558,7 @@ impl Default for EventText {
     fn default() -> Self {
         EventText {
             ids: [[b'0'; 36]; 3],
+            token: [b'A'; 22],
             ip: [b'0'; 39],
             ip_len: 0,
         }
@@ -507,6 +573,14 @@ impl EventText {
             .zip([event.id, event.correlation, event.session])
         {
             rng::write_guid(bits, buffer);
+        }
+        // The token's identifier is its own number, not the request id's text.
+        const ALPHABET: &[u8; 64] =
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let mut bits = event.id.rotate_left(64) ^ 0x5bd1_e995_9e37_79b9_7f4a_7c15_f39c_c060;
+        for byte in self.token.iter_mut() {
+            *byte = ALPHABET[(bits & 63) as usize];
+            bits >>= 6;
         }
         let net = &plan.networks[event.net];
         if net.v6.is_none() {
@@ -540,10 +614,21 @@ impl EventText {
         Self::text(&self.ids[2])
     }
 
+    pub fn token(&self) -> &str {
+        Self::text(&self.token)
+    }
+
     pub fn ip(&self) -> &str {
         Self::text(&self.ip[..self.ip_len])
     }
 }
+
+/// Authentication methods and step results as the log writes them.
+pub const PUSH: &str = "Mobile app notification";
+pub const PASSWORD: &str = "Password";
+pub const RIGHT_PASSWORD: &str = "Correct password";
+pub const WRONG_PASSWORD: &str =
+    "Invalid username or password or Invalid on-premise username or password.";
 
 /// The failure reason Entra writes for an error code; none for success.
 pub fn failure_reason(code: i32) -> Option<&'static str> {

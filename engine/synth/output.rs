@@ -182,7 +182,7 @@ fn signin_json(row: &Row<'_>) -> Value {
         (Some(lat), Some(lon)) => json!({"latitude": lat, "longitude": lon, "altitude": null}),
         _ => Value::Null,
     };
-    json!({
+    let mut signin = json!({
         "id": text(&row.request_id),
         "createdDateTime": format_time(row.time),
         "userDisplayName": text(&row.user_display_name),
@@ -213,7 +213,68 @@ fn signin_json(row: &Row<'_>) -> Value {
         "status": {"errorCode": row.error_code, "failureReason": text(&row.failure_reason), "additionalDetails": null},
         "location": {"city": text(&row.city), "state": text(&row.state), "countryOrRegion": text(&row.country), "geoCoordinates": geo},
         "deviceDetail": {"deviceId": "", "displayName": "", "operatingSystem": text(&row.operating_system), "browser": text(&row.browser), "isCompliant": false, "isManaged": false, "trustType": ""},
-    })
+    });
+    // The token, protocol and MFA fields (beta), in a second object: one macro call with
+    // every field would pass the macro's recursion limit.
+    if let Value::Object(fields) = &mut signin {
+        let more = json!({
+            "uniqueTokenIdentifier": text(&row.unique_token_identifier),
+            "incomingTokenType": text(&row.incoming_token_type),
+            "authenticationProtocol": text(&row.authentication_protocol),
+            "originalTransferMethod": text(&row.original_transfer_method),
+            "resourceId": text(&row.resource_id),
+            "clientCredentialType": text(&row.client_credential_type),
+            "authenticationDetails": authentication_details(row),
+        });
+        if let Value::Object(more) = more {
+            fields.extend(more);
+        }
+    }
+    signin
+}
+
+/// The `authenticationDetails` steps of a canonical row: the password, then the last step
+/// when it is another (a push). Rows without steps (refreshes, service principals) have none.
+fn authentication_details(row: &Row<'_>) -> Value {
+    let Some(method) = row.auth_method.as_deref() else {
+        return Value::Null;
+    };
+    let time = format_time(row.time);
+    let step = |method: &str, succeeded: Option<bool>, detail: &Value| {
+        json!({
+            "authenticationStepDateTime": time,
+            "authenticationMethod": method,
+            "succeeded": succeeded,
+            "authenticationStepResultDetail": detail,
+        })
+    };
+    let last = step(method, row.auth_succeeded, &text(&row.auth_result_detail));
+    if method == super::PASSWORD {
+        return json!([last]);
+    }
+    json!([
+        step(
+            super::PASSWORD,
+            Some(true),
+            &Value::from(super::RIGHT_PASSWORD)
+        ),
+        last
+    ])
+}
+
+/// How the portal CSV spells an enum the JSON shapes write in Graph's camelCase.
+fn portal_spelling(value: &str) -> &str {
+    match value {
+        "none" => "None",
+        "deviceCode" => "Device Code",
+        "deviceCodeFlow" => "Device code flow",
+        "ropc" => "ROPC",
+        "refreshToken" => "Refresh token",
+        "clientSecret" => "Client secret",
+        "certificate" => "Certificate",
+        "managedIdentity" => "Managed identity",
+        other => other,
+    }
 }
 
 fn category(kind: &str) -> (&'static str, &'static str) {
@@ -484,6 +545,14 @@ fn portal_cell(row: &Row<'_>, column: &str, codes: &OutcomeCodes) -> String {
             _ => String::new(),
         },
         "Session ID" => s(&row.session_id),
+        "Incoming token type" => portal_spelling(&s(&row.incoming_token_type)).into(),
+        "Authentication Protocol" => portal_spelling(&s(&row.authentication_protocol)).into(),
+        "Original transfer method" => portal_spelling(&s(&row.original_transfer_method)).into(),
+        "Client credential type" => portal_spelling(&s(&row.client_credential_type)).into(),
+        "Unique token identifier" => s(&row.unique_token_identifier),
+        "Resource ID " => s(&row.resource_id),
+        "Multifactor authentication result" => s(&row.auth_result_detail),
+        "Multifactor authentication auth method" => s(&row.auth_method),
         "Autonomous system  number" => row.asn.map(|a| a.to_string()).unwrap_or_default(),
         "Token issuer type" => s(&row.token_issuer_type),
         "Conditional Access" => match row.conditional_access_status.as_deref() {
@@ -595,6 +664,13 @@ fn log_analytics(tenant: &Tenant, target: Target<'_>) -> std::io::Result<Vec<Pat
                 "CorrelationId": text(&row.correlation_id),
                 "SessionId": text(&row.session_id),
                 "TokenIssuerType": text(&row.token_issuer_type),
+                "UniqueTokenIdentifier": text(&row.unique_token_identifier),
+                "IncomingTokenType": text(&row.incoming_token_type),
+                "AuthenticationProtocol": text(&row.authentication_protocol),
+                "OriginalTransferMethod": text(&row.original_transfer_method),
+                "ResourceIdentity": text(&row.resource_id),
+                "ClientCredentialType": text(&row.client_credential_type),
+                "AuthenticationDetails": dynamic(&signin["authenticationDetails"]),
                 "Type": table,
             }));
         }

@@ -19,6 +19,27 @@ pub enum Principal {
     Service(u32),
 }
 
+/// How a sign-in authenticated beyond its outcome code: what its token, protocol and MFA
+/// columns show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Flow {
+    /// A browser or modern client (interactive: the password, then a push approved).
+    #[default]
+    Modern,
+    /// A refresh of the session's token (non-interactive).
+    Refresh,
+    /// The device-code flow through a client of [`super::world::DEVICE_CODE_CLIENTS`].
+    DeviceCode(u8),
+    /// A client of [`super::world::LEGACY_CLIENTS`]: the password alone.
+    Legacy(u8),
+    /// A push notification the user declined.
+    PushDeclined,
+    /// A push notification nobody answered.
+    PushUnanswered,
+    /// A push the user reported as fraud.
+    PushFraud,
+}
+
 /// One generated sign-in. Text is produced only when the event is written.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
@@ -33,6 +54,7 @@ pub struct Event {
     pub id: u128,
     pub correlation: u128,
     pub session: u128,
+    pub flow: Flow,
 }
 
 impl Event {
@@ -58,6 +80,7 @@ impl Event {
             id,
             correlation,
             session,
+            flow: Flow::Modern,
         }
     }
 }
@@ -92,6 +115,8 @@ pub struct Service {
     pub name: String,
     pub app_id: String,
     pub managed_identity: bool,
+    /// `clientCredentialType` of its sign-ins.
+    pub credential: &'static str,
 }
 
 pub fn event_ids(rng: &mut Rng) -> (u128, u128, u128) {
@@ -194,11 +219,17 @@ pub fn make_services(config: &SynthConfig) -> Vec<Service> {
         ("func-ingest", true),
     ]
     .iter()
-    .map(|(name, managed)| Service {
+    .enumerate()
+    .map(|(k, (name, managed))| Service {
         id: rng.guid(),
         name: (*name).to_string(),
         app_id: rng.guid(),
         managed_identity: *managed,
+        credential: match (managed, k % 2) {
+            (true, _) => "managedIdentity",
+            (false, 0) => "clientSecret",
+            (false, _) => "certificate",
+        },
     })
     .collect()
 }
@@ -473,6 +504,7 @@ impl SignIns<'_> {
                 id,
                 correlation,
                 session,
+                flow: Flow::Modern,
             });
         };
         let interactive = crate::frame::event_type::INTERACTIVE_USER;
@@ -535,6 +567,8 @@ impl SignIns<'_> {
             push(events, rng, time - 30_000_000, 50055, interactive, net, ip);
         }
         push(events, rng, time, 0, interactive, net, ip);
+        // The session this sign-in minted: every refresh of its tokens carries it.
+        let session = events.last().map_or(0, |e| e.session);
         // Token refreshes: several per interactive sign-in, mostly from Microsoft's network.
         let refreshes = rng.range(3, 9);
         for _ in 0..refreshes {
@@ -555,6 +589,10 @@ impl SignIns<'_> {
                 rnet,
                 rip,
             );
+            if let Some(refresh) = events.last_mut() {
+                refresh.session = session;
+                refresh.flow = Flow::Refresh;
+            }
         }
     }
 }
@@ -586,6 +624,7 @@ pub fn service_activity(config: &SynthConfig, plan: &Plan, services: &[Service])
                 id,
                 correlation,
                 session,
+                flow: Flow::Modern,
             });
         }
     }

@@ -378,3 +378,63 @@ pub const LAST_NAMES: &[&str] = &[
     "Chen",
     "Haugen",
 ];
+
+/// Clients of the device-code flow: (name, application id, resource name, resource id).
+pub const DEVICE_CODE_CLIENTS: &[(&str, &str, &str, &str)] = &[
+    (
+        "Microsoft Azure CLI",
+        "04b07795-8ddb-461a-bbee-02f9e1bf7b46",
+        "Windows Azure Service Management API",
+        "797f4846-ba00-4fd7-ba43-dac1f8f63013",
+    ),
+    (
+        "Microsoft Office",
+        "d3590ed6-52b3-4102-aeff-aad2292ab01c",
+        "Microsoft Graph",
+        "00000003-0000-0000-c000-000000000000",
+    ),
+    (
+        "Microsoft Authentication Broker",
+        "29d9ed98-a469-4536-ade2-f981bc1d605e",
+        "Microsoft Graph",
+        "00000003-0000-0000-c000-000000000000",
+    ),
+    (
+        "Microsoft Authentication Broker",
+        "29d9ed98-a469-4536-ade2-f981bc1d605e",
+        "Office 365 Exchange Online",
+        "00000002-0000-0ff1-ce00-000000000000",
+    ),
+];
+
+/// [`DEVICE_CODE_CLIENTS`] entries by role.
+pub const AZURE_CLI: u8 = 0;
+pub const OFFICE_CLIENT: u8 = 1;
+pub const BROKER_TO_GRAPH: u8 = 2;
+pub const BROKER_TO_EXCHANGE: u8 = 3;
+
+/// Clients of the legacy protocol family (no MFA), as the log writes them: (clientAppUsed, user
+/// agent, authenticationProtocol).
+pub const LEGACY_CLIENTS: &[(&str, &str, &str)] = &[
+    ("IMAP4", "python-imaplib/3.11", "none"),
+    ("Authenticated SMTP", "", "none"),
+    (
+        "Exchange Web Services",
+        "ExchangeServicesClient/15.0.913",
+        "none",
+    ),
+    ("Exchange ActiveSync", "Android-Mail/2024.01.01", "none"),
+    ("POP3", "", "none"),
+    ("Other clients", "BAV2ROPC", "ropc"),
+];
+
+/// [`LEGACY_CLIENTS`]' SMTP entry: what printers and scanners use.
+pub const SMTP_CLIENT: u8 = 1;
+
+/// The step results Entra writes for a push notification.
+pub const PUSH_APPROVED: &str = "MFA successfully completed";
+pub const PUSH_DECLINED: &str = "MFA denied; user declined the authentication";
+pub const PUSH_UNANSWERED: &str = "MFA denied; user did not respond to mobile app notification";
+pub const PUSH_FRAUD: &str = "MFA denied; Phone App Reported Fraud";
+/// The error code of a failed strong-authentication request.
+pub const STRONG_AUTH_FAILED: i32 = 500121;
