@@ -10,11 +10,13 @@
 //!
 //! Either fires only when the two sign-ins share no network and no ASN, neither is org-common,
 //! trusted or Microsoft's own network, the replay's ASN is one the user never signed in from
-//! (VPN toggling, mobile roaming and carrier NAT move between networks the user knows), the
+//! and not one many colleagues come back to (VPN toggling, mobile roaming and carrier NAT move
+//! between networks the user or the tenant knows), the
 //! replay came later than the sign-in (zero delay is the sign-in being proxied), and, when both
 //! are located, far enough apart that a laptop carried to a café is no replay. One detection
 //! per replaying ASN.
 
+use ahash::AHashSet;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -39,6 +41,14 @@ pub struct AnomalousTokenConfig {
     pub min_distance_km: f64,
     /// Autonomous systems tokens pass through legitimately (Microsoft's own, AS 8075).
     pub excluded_asns: Vec<u32>,
+    /// An ASN this many users of the tenant come back to (each on two days or more) is a
+    /// carrier, an ISP or a VPN provider, not a replay source...
+    pub regular_asn_users: u32,
+    /// ...or this share of the tenant's users when that is fewer (never fewer than 3).
+    pub regular_asn_share: f64,
+    /// A network (/24, /48) this many users come back to (a carrier's NAT pool) is no replay
+    /// source either.
+    pub regular_network_users: u32,
     pub level: Level,
     /// Level when the replay comes from another country than the sign-in.
     pub other_country_level: Level,
@@ -58,7 +68,10 @@ impl Settings for AnomalousTokenConfig {
             .positive("window_hours", self.window_hours)
             .at_most_ten_years("window_hours", self.window_hours, Span::Hours)
             .at_most_ten_years("switch_minutes", self.switch_minutes, Span::Minutes)
-            .positive("min_distance_km", self.min_distance_km);
+            .positive("min_distance_km", self.min_distance_km)
+            .positive("regular_asn_users", self.regular_asn_users)
+            .share("regular_asn_share", self.regular_asn_share)
+            .positive("regular_network_users", self.regular_network_users);
     }
 }
 
@@ -70,6 +83,12 @@ impl AnomalousToken {
     pub fn new(config: AnomalousTokenConfig) -> Self {
         AnomalousToken { config }
     }
+}
+
+/// What the tenant's users come back to: no replay source.
+struct Regular {
+    asns: AHashSet<u32>,
+    networks: AHashSet<u64>,
 }
 
 /// How a replay was seen.
@@ -94,10 +113,10 @@ impl AnomalousToken {
     fn elsewhere(
         &self,
         ctx: &Context,
-        origin: usize,
-        replay: usize,
+        (origin, replay): (usize, usize),
         longest: i64,
         asns_seen: &[u32],
+        regular: &Regular,
     ) -> bool {
         let delay = ctx.time[replay] - ctx.time[origin];
         let (Some(from), Some(to)) = (ctx.asn(origin), ctx.asn(replay)) else {
@@ -113,6 +132,8 @@ impl AnomalousToken {
             && !excluded(from)
             && !excluded(to)
             && !asns_seen.contains(&to)
+            && !regular.asns.contains(&to)
+            && ctx.network(replay).is_none_or(|n| !regular.networks.contains(&n))
             && match (ctx.place(origin), ctx.place(replay)) {
                 (Some(a), Some(b)) => distance_km(a.0, a.1, b.0, b.1) >= self.config.min_distance_km,
                 _ => true,
@@ -140,6 +161,14 @@ impl Detector for AnomalousToken {
         let countries = ctx.codes_or_empty(col::country);
         let window = i64::from(self.config.window_hours) * 3_600_000_000;
         let switch = i64::from(self.config.switch_minutes) * 60_000_000;
+        let regular = Regular {
+            asns: super::familiar::regular_asns(
+                ctx,
+                self.config.regular_asn_users,
+                self.config.regular_asn_share,
+            ),
+            networks: super::familiar::regular_networks(ctx, self.config.regular_network_users),
+        };
         ctx.per_user(|_, start, end, findings| {
             // Each session's interactive sign-in, the latest interactive sign-in, and the
             // ASNs the user signed in from so far.
@@ -155,13 +184,17 @@ impl Detector for AnomalousToken {
                     .then(|| roots.iter().find(|(s, _)| *s == session).map(|&(_, r)| r))
                     .flatten();
                 let found = match root {
-                    Some(origin) if self.elsewhere(ctx, origin, row, window, &asns_seen) => {
+                    Some(origin)
+                        if self.elsewhere(ctx, (origin, row), window, &asns_seen, &regular) =>
+                    {
                         Some((origin, Trace::SessionReplay))
                     }
                     Some(_) => None,
                     None => last_interactive
                         .filter(|_| !ctx.interactive[row])
-                        .filter(|&origin| self.elsewhere(ctx, origin, row, switch, &asns_seen))
+                        .filter(|&origin| {
+                            self.elsewhere(ctx, (origin, row), switch, &asns_seen, &regular)
+                        })
                         .map(|origin| (origin, Trace::InteractiveSwitch)),
                 };
                 if let Some((origin, trace)) = found.filter(|_| ctx.time[row] >= ctx.score_since)
@@ -318,6 +351,34 @@ mod tests {
         rows.push(seen(7230, "84.208.99.1", false, Some("s1"), 2119, OSLO, "NO"));
         assert!(detect(&rows).is_empty(), "{:?}", detect(&rows));
     }
+
+    #[test]
+    fn a_phone_roaming_onto_the_carrier_colleagues_use_stays_quiet() {
+        // Ada's phone signs in on Wi-Fi and refreshes over the carrier she never signed in
+        // from; a dozen colleagues come back to that carrier every day.
+        let mut rows = history();
+        rows.push(seen(7200, "84.208.10.7", true, Some("s1"), 2119, OSLO, "NO"));
+        rows.push(seen(7260, "77.16.9.99", false, Some("s1"), 29695, BERGEN, "NO"));
+        assert_eq!(detect(&rows).len(), 1, "alone, a new ASN far away fires");
+        for (k, colleague) in COLLEAGUES.iter().enumerate() {
+            for day in 0..3 {
+                let mut s = sign_in(colleague, day * 1440 + k as i64, "77.16.1.1", 0);
+                s.interactive = true;
+                rows.push(Seen {
+                    s,
+                    session: None,
+                    asn: 29695,
+                    place: BERGEN,
+                    country: "NO",
+                });
+            }
+        }
+        assert!(detect(&rows).is_empty(), "{:?}", detect(&rows));
+    }
+
+    const COLLEAGUES: [&str; 10] = [
+        "bob", "cy", "dee", "eve", "fay", "gus", "hal", "ivy", "jo", "kim",
+    ];
 
     #[test]
     fn a_laptop_carried_to_a_cafe_and_microsofts_network_stay_quiet() {

@@ -2,11 +2,11 @@
 //! the victim the code ("enter this code to join the meeting"), and the victim's sign-in hands
 //! the attacker a token. The trace is a successful device-code sign-in
 //! (`authenticationProtocol` `deviceCode` or `originalTransferMethod` `deviceCodeFlow`) for a
-//! user with none in the previous days: medium, high when the token went to a network the
+//! user with none through that client from that ASN in the previous days: medium, high when the token went to a network the
 //! user never signed in from, or through the Authentication Broker to Exchange, SharePoint or
 //! Graph (the broker route mints a primary refresh token). Developer tools that use device
 //! code every day (the rules' allow-list: Azure CLI, VS Code, Azure PowerShell) are quiet
-//! from the developer's own networks.
+//! from the developer's own autonomous systems (home broadband, the office).
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -21,11 +21,20 @@ use crate::rules::{Problems, Rules, Span};
 #[serde(deny_unknown_fields)]
 pub struct DeviceCodePhishingConfig {
     pub enabled: bool,
-    /// A device-code sign-in is the user's first when they had none in this many days.
+    /// A device-code sign-in is the user's first when they had none through that client from
+    /// that ASN in this many days.
     pub lookback_days: u32,
-    /// Client application ids that use device code in daily work: quiet from a network the
-    /// user already signed in from.
+    /// Silent until the user has this many days of history: at the start of the data every
+    /// habit is new.
+    pub learning_days: u32,
+    /// Client application ids that use device code in daily work: quiet from an autonomous
+    /// system the user already signed in from, or one many colleagues come back to (home
+    /// broadband, the office).
     pub allowed_app_ids: Vec<String>,
+    /// An ASN this many users come back to, each on two days or more...
+    pub regular_asn_users: u32,
+    /// ...or this share of the users when that is fewer (never fewer than 3).
+    pub regular_asn_share: f64,
     /// The Authentication Broker's application id.
     pub broker_app_id: String,
     /// Resources (application ids) a broker token for which is high: Exchange, SharePoint,
@@ -53,7 +62,10 @@ impl Settings for DeviceCodePhishingConfig {
     fn check(&self, problems: &mut Problems<'_>) {
         problems
             .positive("lookback_days", self.lookback_days)
-            .at_most_ten_years("lookback_days", self.lookback_days, Span::Days);
+            .at_most_ten_years("lookback_days", self.lookback_days, Span::Days)
+            .at_most_ten_years("learning_days", self.learning_days, Span::Days)
+            .positive("regular_asn_users", self.regular_asn_users)
+            .share("regular_asn_share", self.regular_asn_share);
     }
 }
 
@@ -96,24 +108,38 @@ impl Detector for DeviceCodePhishing {
         let app = ctx.codes_or_empty(col::app_id);
         let resource = ctx.codes_or_empty(col::resource_id);
         let lookback = i64::from(self.config.lookback_days) * 86_400_000_000;
+        let learning = i64::from(self.config.learning_days) * 86_400_000_000;
         let c = &self.config;
-        ctx.per_user(|_, start, end, findings| {
-            let mut last: Option<i64> = None;
+        let regular = super::familiar::regular_asns(ctx, c.regular_asn_users, c.regular_asn_share);
+        ctx.per_user(|user, start, end, findings| {
+            let judged_from = ctx.first_validated[user].saturating_add(learning);
+            // The user's device-code sign-ins so far: (client, ASN, time). A developer's daily
+            // CLI at home hides neither a phishing through another client nor the CLI's
+            // token going to another network.
+            let mut seen: Vec<(u32, Option<u32>, i64)> = Vec::new();
             for row in start..end {
                 if ctx.outcome[row] != Outcome::Success || !is_device_code(row) {
                     continue;
                 }
                 let t = ctx.time[row];
-                let first = last.is_none_or(|before| t - before > lookback);
-                let previous = last;
-                last = Some(t);
-                if !first || t < ctx.score_since {
+                let key = (app.code[row], ctx.asn(row));
+                let previous = seen
+                    .iter()
+                    .rev()
+                    .find(|(client, asn, _)| (*client, *asn) == key)
+                    .map(|&(_, _, when)| when);
+                let first = previous.is_none_or(|before| t - before > lookback);
+                seen.retain(|(client, asn, _)| (*client, *asn) != key);
+                seen.push((key.0, key.1, t));
+                if !first || t < ctx.score_since || t < judged_from {
                     continue;
                 }
                 let new_network = !super::familiar::known_before(ctx, start, row);
                 let app_id = app.get(row).unwrap_or("");
                 let allowed = c.allowed_app_ids.iter().any(|a| same_id(a, app_id));
-                if allowed && !new_network {
+                let everyday_asn = ctx.asn(row).is_some_and(|a| regular.contains(&a))
+                    || super::familiar::asn_known_before(ctx, start, row);
+                if allowed && everyday_asn {
                     continue;
                 }
                 let broker = same_id(app_id, &c.broker_app_id)
@@ -173,6 +199,12 @@ mod tests {
             }
             row.app_id = Some(app.into());
             row.resource_id = Some(resource.into());
+            // Ada's broadband, or one of two hosting providers.
+            row.asn = Some(match row.ip_address.as_deref() {
+                Some(HOME) => 2119,
+                Some("198.51.100.7") => 64500,
+                _ => 64501,
+            });
         });
         let ctx = Context::new(&frame, None, &Rules::builtin().networks).unwrap();
         DeviceCodePhishing::new(defaults("device_code_phishing")).detect(&ctx)
@@ -216,21 +248,40 @@ mod tests {
     }
 
     #[test]
-    fn a_developer_using_the_azure_cli_from_home_every_day_is_silent() {
+    fn a_developer_using_the_azure_cli_from_home_every_day_is_silent_a_phishing_is_not() {
         let mut flows = vec![(at(0, HOME), false, OFFICE, GRAPH)];
         for day in 1..30 {
             flows.push((at(day * 1440 + 540, HOME), true, CLI, GRAPH));
         }
         assert!(detect(&flows).is_empty());
-        // The same client id from an attacker's network is not allowed.
-        flows.push((at(31 * 1440, "198.51.100.7"), true, CLI, GRAPH));
-        // A device-code sign-in the day before: not the first in ten days...
-        assert!(detect(&flows).is_empty());
-        // ...but after quiet days, from another network, it is.
-        flows.push((at(45 * 1440, "203.0.113.50"), true, CLI, GRAPH));
+        // The same client id to an attacker's network the day after one from home, and a
+        // phishing through another client: each is the first of its kind.
+        flows.push((at(30 * 1440, "198.51.100.7"), true, CLI, GRAPH));
+        flows.push((at(30 * 1440 + 60, "203.0.113.50"), true, OFFICE, GRAPH));
         let found = detect(&flows);
-        assert_eq!(found.len(), 1, "{found:?}");
-        assert_eq!(found[0].row, flows.len() - 1);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert_eq!(found[0].row, flows.len() - 2);
+        assert_eq!(found[1].row, flows.len() - 1);
+    }
+
+    #[test]
+    fn nothing_fires_in_the_learning_period() {
+        let flows = [(at(10, "198.51.100.7"), true, OFFICE, GRAPH)];
+        assert!(detect(&flows).is_empty(), "a day of learning by default");
+        let rows: Vec<SignIn> = flows.iter().map(|f| f.0.clone()).collect();
+        let ctx = Context::new(
+            &frame_with(&rows, |_, row| {
+                row.authentication_protocol = Some("deviceCode".into());
+            }),
+            None,
+            &Rules::builtin().networks,
+        )
+        .unwrap();
+        let config = DeviceCodePhishingConfig {
+            learning_days: 0,
+            ..defaults("device_code_phishing")
+        };
+        assert_eq!(DeviceCodePhishing::new(config).detect(&ctx).len(), 1);
     }
 
     #[test]

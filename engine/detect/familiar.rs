@@ -1,7 +1,9 @@
 //! Which sign-ins come from a network new to their user: the fact that separates an attacker
 //! from an employee's own devices at home, on the phone or in the office when both fail
 //! their password now and then. [`new_networks`] marks every position at once (the spray
-//! detector needs it for every failure); [`known_before`] answers for one.
+//! detector needs it for every failure); [`known_before`] and [`asn_known_before`] answer
+//! for one; [`regular_asns`] and [`regular_networks`] are what the tenant's users come back
+//! to.
 
 use rayon::prelude::*;
 
@@ -91,4 +93,68 @@ pub fn known_before(ctx: &Context, start: usize, row: usize) -> bool {
     (start..row).any(|j| {
         ctx.time[j] < time && ctx.outcome[j].validated() && ctx.network(j) == Some(network)
     })
+}
+
+/// The position's autonomous system is one the user (whose positions start at `start`) had
+/// signed in from successfully before it, or its network is org-common egress.
+pub fn asn_known_before(ctx: &Context, start: usize, row: usize) -> bool {
+    if ctx.org_common[row] {
+        return true;
+    }
+    let (Some(asn), time) = (ctx.asn(row), ctx.time[row]) else {
+        return false;
+    };
+    (start..row)
+        .any(|j| ctx.time[j] < time && ctx.outcome[j].validated() && ctx.asn(j) == Some(asn))
+}
+
+/// Autonomous systems many users of the tenant come back to (each on two days or more):
+/// mobile carriers, big ISPs, the office, a VPN provider. A sign-in through one is a phone
+/// leaving the Wi-Fi or an employee at home; an attacker's server serves each victim once.
+/// `min_users`, or `share` of the tenant's users when that is fewer (never fewer than 3).
+pub fn regular_asns(ctx: &Context, min_users: u32, share: f64) -> ahash::AHashSet<u32> {
+    let by_share = (share * ctx.users.len() as f64).ceil() as u32;
+    let needed = min_users.min(by_share.max(3));
+    returned_to(ctx, |row| ctx.asn(row).map(u64::from), needed)
+        .into_iter()
+        .map(|asn| asn as u32)
+        .collect()
+}
+
+/// Networks (/24, /48) at least `min_users` users of the tenant come back to, each on two
+/// days or more: a carrier's NAT pool, a shared office. Far fewer users than org-common
+/// egress needs: an attacker's address serves one victim.
+pub fn regular_networks(ctx: &Context, min_users: u32) -> ahash::AHashSet<u64> {
+    returned_to(ctx, |row| ctx.network(row), min_users)
+}
+
+/// The keys at least `needed` users signed in to successfully on two days or more each.
+fn returned_to(
+    ctx: &Context,
+    key: impl Fn(usize) -> Option<u64> + Sync,
+    needed: u32,
+) -> ahash::AHashSet<u64> {
+    const DAY: i64 = 86_400_000_000;
+    let returning: Vec<u64> = ctx.per_user(|_, start, end, out| {
+        let mut days: Vec<(u64, i64)> = (start..end)
+            .filter(|&r| ctx.outcome[r].validated())
+            .filter_map(|r| key(r).map(|k| (k, ctx.time[r].div_euclid(DAY))))
+            .collect();
+        days.sort_unstable();
+        days.dedup();
+        out.extend(
+            days.chunk_by(|a, b| a.0 == b.0)
+                .filter(|same| same.len() >= 2)
+                .map(|same| same[0].0),
+        );
+    });
+    let mut users: ahash::AHashMap<u64, u32> = ahash::AHashMap::new();
+    for k in returning {
+        *users.entry(k).or_default() += 1;
+    }
+    users
+        .into_iter()
+        .filter(|&(_, n)| n >= needed)
+        .map(|(k, _)| k)
+        .collect()
 }

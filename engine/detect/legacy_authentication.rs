@@ -1,9 +1,10 @@
 //! `legacy_authentication` → `legacyAuthentication`: a successful sign-in through a protocol
 //! that cannot do MFA (IMAP4, POP3, Authenticated SMTP, Exchange ActiveSync, MAPI, EWS, "Other
-//! clients", ROPC or the `BAV2ROPC` user agent) when the user had none in the previous days
-//! from that client and network. Password sprays go through these protocols because a right
-//! password is all they ask. Printers and scan-to-email, which use SMTP every day, are quiet
-//! after their first day, and the rules' exemptions silence them from the start.
+//! clients", ROPC or the `BAV2ROPC` user agent) from a network new to the user, when the user
+//! had none in the previous days from that client and network. Password sprays go through
+//! these protocols because a right password is all they ask. Printers and scan-to-email send
+//! over SMTP from the office (a network colleagues come back to, new to no one) and are known
+//! by their second day anywhere; the rules' exemptions silence them from the start.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -20,12 +21,18 @@ pub struct LegacyAuthenticationConfig {
     pub enabled: bool,
     /// A legacy sign-in is the user's first when they had none in this many days.
     pub lookback_days: u32,
+    /// Silent until the user has this many days of history: a printer's mailbox is known by
+    /// its second day.
+    pub learning_days: u32,
     /// `clientAppUsed` values that are legacy protocols (compared case-insensitively).
     pub client_apps: Vec<String>,
     /// User-agent fragments of legacy flows (`BAV2ROPC`: ROPC through basic auth).
     pub user_agents: Vec<String>,
     /// `authenticationProtocol` values that are legacy (`ropc`).
     pub protocols: Vec<String>,
+    /// A network (/24, /48) this many users come back to (a branch office) is new to no
+    /// one.
+    pub regular_network_users: u32,
     /// Sign-ins that never fire: printers, scanners, migration tools.
     pub exempt: Vec<Exempt>,
     pub level: Level,
@@ -60,7 +67,9 @@ impl Settings for LegacyAuthenticationConfig {
     fn check(&self, problems: &mut Problems<'_>) {
         problems
             .positive("lookback_days", self.lookback_days)
-            .at_most_ten_years("lookback_days", self.lookback_days, Span::Days);
+            .at_most_ten_years("lookback_days", self.lookback_days, Span::Days)
+            .at_most_ten_years("learning_days", self.learning_days, Span::Days)
+            .positive("regular_network_users", self.regular_network_users);
         for entry in &self.exempt {
             if let Some(network) = &entry.network {
                 if crate::frame::ip::block_range(network.trim()).is_none() {
@@ -159,7 +168,10 @@ impl Detector for LegacyAuthentication {
     fn detect(&self, ctx: &Context) -> Vec<Finding> {
         let legacy = self.legacy_marks(ctx);
         let lookback = i64::from(self.config.lookback_days) * 86_400_000_000;
-        ctx.per_user(|_, start, end, findings| {
+        let learning = i64::from(self.config.learning_days) * 86_400_000_000;
+        let regular = super::familiar::regular_networks(ctx, self.config.regular_network_users);
+        ctx.per_user(|user, start, end, findings| {
+            let judged_from = ctx.first_validated[user].saturating_add(learning);
             // The user's validated legacy sign-ins so far: (time, protocol, network).
             let mut seen: Vec<(i64, String, Option<u64>)> = Vec::new();
             for row in start..end {
@@ -178,6 +190,9 @@ impl Detector for LegacyAuthentication {
                 seen.push((t, protocol.clone(), network));
                 if recent.is_some()
                     || t < ctx.score_since
+                    || t < judged_from
+                    || super::familiar::known_before(ctx, start, row)
+                    || network.is_some_and(|n| regular.contains(&n))
                     || ctx.outcome[row] != super::Outcome::Success
                     || self.exempt(ctx, row, &protocol)
                 {
@@ -242,7 +257,14 @@ mod tests {
 
     #[test]
     fn ropc_through_the_bav2ropc_user_agent_fires() {
-        let s = [(sign_in("ada", 0, "198.51.100.7", 0), "Mobile Apps and Desktop clients", "BAV2ROPC")];
+        let s = [
+            (sign_in("ada", 0, HOME, 0), "Browser", BROWSER),
+            (
+                sign_in("ada", 2 * 1440, "198.51.100.7", 0),
+                "Mobile Apps and Desktop clients",
+                "BAV2ROPC",
+            ),
+        ];
         assert_eq!(detect(&s).len(), 1);
     }
 
@@ -257,20 +279,27 @@ mod tests {
                 )
             })
             .collect();
-        assert_eq!(detect(&printer).len(), 1, "its first day only");
+        assert!(detect(&printer).is_empty(), "known by its second day");
+        // From its second day on, a new printer in an old mailbox fires once.
+        let mut late = vec![(sign_in("scanner", 0, HOME, 0), "Browser", BROWSER)];
+        late.extend(printer.iter().skip(3).cloned());
+        assert_eq!(detect(&late).len(), 1);
         let mut config: LegacyAuthenticationConfig = defaults("legacy_authentication");
         config.exempt.push(Exempt {
             user: Some("SCANNER@contoso.com".into()),
             client_app: Some("authenticated smtp".into()),
             network: Some("10.20.0.0/24".into()),
         });
-        assert!(detect_with(&printer, config.clone()).is_empty());
+        assert!(detect_with(&late, config.clone()).is_empty());
         // The exemption covers that network only.
-        let elsewhere = [(
-            sign_in("scanner", 0, "198.51.100.7", 0),
-            "Authenticated SMTP",
-            "",
-        )];
+        let elsewhere = [
+            (sign_in("scanner", 0, HOME, 0), "Browser", BROWSER),
+            (
+                sign_in("scanner", 2 * 1440, "198.51.100.7", 0),
+                "Authenticated SMTP",
+                "",
+            ),
+        ];
         assert_eq!(detect_with(&elsewhere, config).len(), 1);
     }
 

@@ -19,10 +19,14 @@ use crate::rules::{Problems, Rules, Span};
 #[serde(deny_unknown_fields)]
 pub struct MfaFatigueConfig {
     pub enabled: bool,
-    /// Denied or unanswered pushes within the window that make a burst.
+    /// Denied or unanswered pushes in one burst that make it push bombing.
     pub min_denials: u32,
-    pub window_minutes: u32,
-    /// A successful sign-in this soon after the burst's last denial: the user approved one.
+    /// Fewer suffice when a successful sign-in from the burst's address, a network new to
+    /// the user, follows: the user approved the attacker's push.
+    pub min_denials_approved: u32,
+    /// A quiet spell longer than this between two pushes ends a burst.
+    pub max_gap_minutes: u32,
+    /// How soon after the burst's last push an approval counts.
     pub success_within_minutes: u32,
     /// Level of a burst nobody approved.
     pub level: Level,
@@ -42,8 +46,9 @@ impl Settings for MfaFatigueConfig {
     fn check(&self, problems: &mut Problems<'_>) {
         problems
             .positive("min_denials", self.min_denials)
-            .positive("window_minutes", self.window_minutes)
-            .at_most_ten_years("window_minutes", self.window_minutes, Span::Minutes)
+            .positive("min_denials_approved", self.min_denials_approved)
+            .positive("max_gap_minutes", self.max_gap_minutes)
+            .at_most_ten_years("max_gap_minutes", self.max_gap_minutes, Span::Minutes)
             .at_most_ten_years(
                 "success_within_minutes",
                 self.success_within_minutes,
@@ -62,13 +67,13 @@ impl MfaFatigue {
     }
 }
 
-/// A burst of denials being counted.
+/// A burst of denials: pushes no more than the gap apart.
 struct Burst {
     denials: u32,
     first: i64,
     last: i64,
     last_row: usize,
-    /// Distinct addresses the pushes were triggered from.
+    /// Distinct addresses the pushes came from.
     addresses: Vec<u32>,
 }
 
@@ -89,89 +94,78 @@ impl Detector for MfaFatigue {
 
     fn detect(&self, ctx: &Context) -> Vec<Finding> {
         let denials = ctx.u32_column(col::mfa_denials, 0);
-        let window = i64::from(self.config.window_minutes) * 60_000_000;
-        let approve_within = i64::from(self.config.success_within_minutes) * 60_000_000;
+        let gap = i64::from(self.config.max_gap_minutes) * 60_000_000;
         ctx.per_user(|_, start, end, findings| {
-            // Denial rows of the user: (time, count). A row of the same moment with the
-            // same count and address is the same step logged twice.
-            let rows: Vec<usize> = (start..end)
-                .filter(|&r| denials[r] > 0)
-                .filter(|&r| {
-                    r == start
-                        || !(start..r).rev().take_while(|&p| ctx.time[p] == ctx.time[r]).any(
-                            |p| denials[p] == denials[r] && ctx.address[p] == ctx.address[r],
-                        )
-                })
-                .collect();
-            let mut k = 0;
-            while k < rows.len() {
-                // The window ending at each denial row: does it hold enough?
-                let mut from = k;
-                let mut count = 0u32;
-                let mut fired: Option<Burst> = None;
-                for (j, &row) in rows.iter().enumerate().skip(k) {
-                    let t = ctx.time[row];
-                    if let Some(burst) = fired.as_mut() {
-                        // A burst goes on while denials keep coming within the window.
-                        if t - burst.last > window {
-                            break;
+            let mut burst: Option<Burst> = None;
+            for row in start..end {
+                if denials[row] == 0 {
+                    continue;
+                }
+                // The same step logged twice: a row of the same moment, count and address.
+                let logged_twice = (start..row)
+                    .rev()
+                    .take_while(|&p| ctx.time[p] == ctx.time[row])
+                    .any(|p| denials[p] == denials[row] && ctx.address[p] == ctx.address[row]);
+                if logged_twice {
+                    continue;
+                }
+                let t = ctx.time[row];
+                match burst.as_mut() {
+                    Some(b) if t - b.last <= gap => {
+                        b.denials += denials[row];
+                        b.last = t;
+                        b.last_row = row;
+                        if !b.addresses.contains(&ctx.address[row]) {
+                            b.addresses.push(ctx.address[row]);
                         }
-                        burst.denials += denials[row];
-                        burst.last = t;
-                        burst.last_row = row;
-                        if !burst.addresses.contains(&ctx.address[row]) {
-                            burst.addresses.push(ctx.address[row]);
+                    }
+                    _ => {
+                        if let Some(ended) = burst.take() {
+                            self.report(ctx, start, end, &ended, findings);
                         }
-                        k = j + 1;
-                        continue;
-                    }
-                    count += denials[row];
-                    while t - ctx.time[rows[from]] > window {
-                        count -= denials[rows[from]];
-                        from += 1;
-                    }
-                    k = j + 1;
-                    if count >= self.config.min_denials {
-                        let mut addresses: Vec<u32> =
-                            rows[from..=j].iter().map(|&r| ctx.address[r]).collect();
-                        addresses.sort_unstable();
-                        addresses.dedup();
-                        fired = Some(Burst {
-                            denials: count,
-                            first: ctx.time[rows[from]],
+                        burst = Some(Burst {
+                            denials: denials[row],
+                            first: t,
                             last: t,
                             last_row: row,
-                            addresses,
+                            addresses: vec![ctx.address[row]],
                         });
                     }
                 }
-                let Some(burst) = fired else { break };
-                self.report(ctx, start, end, &burst, approve_within, findings);
+            }
+            if let Some(ended) = burst {
+                self.report(ctx, start, end, &ended, findings);
             }
         })
     }
 }
 
 impl MfaFatigue {
-    /// The burst's finding: on the successful sign-in that followed it, or on its last
-    /// denial.
+    /// The burst's finding, if it is push bombing: on the approved sign-in that followed
+    /// it, or on its last denial.
     fn report(
         &self,
         ctx: &Context,
         start: usize,
         end: usize,
         burst: &Burst,
-        approve_within: i64,
         findings: &mut Vec<Finding>,
     ) {
+        let within = i64::from(self.config.success_within_minutes) * 60_000_000;
+        // An approval: the first successful sign-in from one of the burst's addresses.
         let approved = (burst.last_row + 1..end)
-            .take_while(|&r| ctx.time[r] - burst.last <= approve_within)
-            .find(|&r| ctx.outcome[r] == Outcome::Success);
+            .take_while(|&r| ctx.time[r] - burst.last <= within)
+            .find(|&r| {
+                ctx.outcome[r] == Outcome::Success && burst.addresses.contains(&ctx.address[r])
+            })
+            .filter(|&r| !super::familiar::known_before(ctx, start, r));
         let (row, level) = match approved {
-            Some(row) => (row, self.config.approved_level),
-            None => (burst.last_row, self.config.level),
+            Some(row) if burst.denials >= self.config.min_denials_approved => {
+                (row, self.config.approved_level)
+            }
+            _ if burst.denials >= self.config.min_denials => (burst.last_row, self.config.level),
+            _ => return,
         };
-        debug_assert!(row >= start);
         if ctx.time[row] < ctx.score_since {
             return;
         }
@@ -186,7 +180,7 @@ impl MfaFatigue {
                 "firstDenial": format_time(burst.first),
                 "lastDenial": format_time(burst.last),
                 "sourceAddresses": burst.addresses.len(),
-                "approved": approved.is_some(),
+                "approved": row != burst.last_row,
             }),
             related: vec![(
                 "relatedEventTimeInUtc",
@@ -241,7 +235,7 @@ mod tests {
         assert_eq!(found[0].level, Level::High);
         assert_eq!(found[0].row, s.len() - 1, "on the approved sign-in");
         assert_eq!(found[0].evidence["approved"], true);
-        assert!(found[0].evidence["deniedPushes"].as_u64().unwrap() >= 11);
+        assert_eq!(found[0].evidence["deniedPushes"], 14);
     }
 
     #[test]
@@ -265,20 +259,38 @@ mod tests {
     }
 
     #[test]
-    fn denials_spread_wider_than_the_window_are_silent() {
-        // Twelve denials, one every ten minutes: never ten in five minutes.
+    fn denials_further_apart_than_the_gap_are_no_burst() {
+        // Twelve denials, one every ten minutes.
         let s = pushes("198.51.100.7", 600, 12, 600);
         assert!(detect(&s).is_empty());
     }
 
     #[test]
+    fn three_pushes_approved_from_a_new_network_are_high_from_home_silent() {
+        let home = "84.208.10.7";
+        let mut s = vec![plain(sign_in("ada", 0, home, 0))];
+        s.extend(pushes("198.51.100.7", 600, 3, 40));
+        s.push(plain(sign_in("ada", 603, "198.51.100.7", 0)));
+        let found = detect(&s);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].level, Level::High);
+        // The same three prompts at home before Ada's own sign-in: her phone was away.
+        let mut s = vec![plain(sign_in("ada", 0, home, 0))];
+        s.extend(pushes(home, 600, 3, 40));
+        s.push(plain(sign_in("ada", 603, home, 0)));
+        assert!(detect(&s).is_empty());
+    }
+
+    #[test]
     fn a_denial_logged_twice_counts_once() {
-        // Six pushes, each logged as two records of the same moment: six denials.
+        // Four pushes, each logged as two records of the same moment: four denials.
         let mut s = Vec::new();
-        for push in pushes("198.51.100.7", 600, 6, 30) {
+        for push in pushes("198.51.100.7", 600, 4, 30) {
             s.push(push.clone());
             s.push(push);
         }
         assert!(detect(&s).is_empty());
+        s.extend(pushes("198.51.100.7", 603, 1, 30));
+        assert_eq!(detect(&s)[0].evidence["deniedPushes"], 5);
     }
 }

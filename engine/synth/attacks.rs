@@ -21,8 +21,9 @@ use super::network::{NetKind, Plan};
 use super::rng::Rng;
 use super::tenant::{event_ids, Event, Flow, Principal, User, MICROS_PER_DAY, MICROS_PER_HOUR};
 use super::world::{
-    distance_km, os_family, City, Device, ATTACKER_CITIES, ATTACKER_DEVICES, EMPLOYEE_DEVICES,
-    HOME_CITIES, PASSWORD_ACCEPTED,
+    distance_km, legacy_client, os_family, City, Device, ATTACKER_CITIES, ATTACKER_DEVICES,
+    AZURE_CLI, BROKER_TO_EXCHANGE, BROKER_TO_GRAPH, EMPLOYEE_DEVICES, HOME_CITIES, LEGACY_CLIENTS,
+    OFFICE_CLIENT, PASSWORD_ACCEPTED, STRONG_AUTH_FAILED,
 };
 use super::SynthConfig;
 use crate::frame::event_type::INTERACTIVE_USER;
@@ -40,6 +41,11 @@ pub mod kind {
     pub const LEAKED: &str = "leakedCredentials";
     pub const THREAT_INTEL: &str = "suspiciousIPAddress";
     pub const INFECTED: &str = "malwareInfectedIPAddress";
+    pub const ANOMALOUS_TOKEN: &str = "anomalousToken";
+    pub const MFA_FATIGUE: &str = "mfaFatigue";
+    pub const USER_REPORTED: &str = "userReportedSuspiciousActivity";
+    pub const DEVICE_CODE: &str = "deviceCodePhishing";
+    pub const LEGACY: &str = "legacyAuthentication";
 
     /// Types that describe a sign-in from a place new to its user: right for any attacker
     /// sign-in from such a place.
@@ -65,6 +71,10 @@ pub const SCENARIOS: &[&str] = &[
     "leaked_credentials",
     "threat_intel_ip",
     "infected_device_ip",
+    "session_theft",
+    "push_bombing",
+    "device_code_phishing",
+    "legacy_protocol",
 ];
 
 /// What happened, before ids are written as text.
@@ -182,6 +192,11 @@ impl Injection<'_> {
             };
             attack.param("device", device.1);
             self.inject(&mut attack, t);
+            // Tooling that speaks a legacy protocol makes every sign-in of the attack one.
+            let e = &mut attack.expected;
+            if legacy_client(attack.device.client_app) && e.primary != kind::LEGACY {
+                e.allowed.push(kind::LEGACY);
+            }
             if !attack.expected.primary.is_empty() {
                 self.expected.push(attack.expected);
             }
@@ -229,6 +244,10 @@ impl Injection<'_> {
             "unfamiliar_sign_in" => self.unfamiliar_sign_in(a, t),
             "foreign_sign_in" => self.foreign_sign_in(a, t),
             "multi_country_burst" => self.burst(a, t),
+            "session_theft" => self.session_theft(a, t),
+            "push_bombing" => self.push_bombing(a, t),
+            "device_code_phishing" => self.device_code_phishing(a, t),
+            "legacy_protocol" => self.legacy_protocol(a, t),
             "tor_sign_in" | "anonymous_vpn_sign_in" => {
                 let tor = a.expected.scenario == "tor_sign_in";
                 let net = if tor {
@@ -392,6 +411,245 @@ impl Injection<'_> {
         });
         let ip = self.address(place.net, &mut a.rng);
         self.success(a, t, place.net, ip);
+    }
+
+    /// A stolen session used from the attacker's network. An infostealer or a relay kit takes
+    /// the cookie of the victim's sign-in at home and replays it minutes to hours later; an
+    /// adversary-in-the-middle proxy relays the victim's sign-in itself (logged from the
+    /// proxy) and the session is replayed from elsewhere; or the kit mints a session of its
+    /// own and its first token request follows the victim's sign-in within minutes.
+    fn session_theft(&mut self, a: &mut Attack, t: i64) {
+        let victim = a.expected.user;
+        let user = &self.users[victim as usize];
+        let roll = a.rng.unit();
+        let variant = if roll < 0.4 {
+            "stolen_cookie"
+        } else if roll < 0.75 {
+            "relay_proxy"
+        } else {
+            "new_session_after_sign_in"
+        };
+        let delay = match variant {
+            "stolen_cookie" => a.rng.log_uniform(60.0, 20.0 * 3600.0),
+            "relay_proxy" => a.rng.log_uniform(30.0, 6.0 * 3600.0),
+            _ => a.rng.log_uniform(20.0, 1800.0),
+        };
+        let delay = (delay * 1e6) as i64;
+        let replays = a.rng.range(1, 5) as i64;
+        let place = self.attacker_place(&mut a.rng);
+        a.device = self.familiar_device(victim, t - delay);
+        a.param("device", "copies_victim");
+        a.param("delay_seconds", (delay / 1_000_000) as f64);
+        a.param("replays", replays);
+        a.label(variant, kind::ANOMALOUS_TOKEN, kind::NEW_PLACE);
+        // The sign-in whose session is taken: the victim's own at home, or relayed through
+        // the proxy (the attacker's, logged from the proxy's network).
+        let origin = t - delay;
+        let mut signed_in = Event::interactive(
+            &mut a.rng,
+            Principal::User(victim),
+            a.device,
+            (0, 0),
+            origin,
+            0,
+        );
+        if variant == "relay_proxy" {
+            let proxy = self.attacker_place(&mut a.rng);
+            signed_in.net = proxy.net;
+            signed_in.ip = self.address(proxy.net, &mut a.rng);
+            self.attack_ids.insert(signed_in.id);
+            a.expected.events.push(signed_in.id);
+        } else {
+            signed_in.net = user.isp;
+            signed_in.ip = self.plan.networks[user.isp].address(user.home_host);
+        }
+        let session = signed_in.session;
+        self.activity[victim as usize].push(signed_in);
+        let ip = self.address(place.net, &mut a.rng);
+        let mut at = t;
+        for k in 0..replays {
+            let mut replay = Event::interactive(
+                &mut a.rng,
+                Principal::User(victim),
+                a.device,
+                (place.net, ip),
+                at,
+                0,
+            );
+            replay.event_type = crate::frame::event_type::NON_INTERACTIVE_USER;
+            replay.flow = Flow::Refresh;
+            if variant != "new_session_after_sign_in" {
+                replay.session = session;
+            }
+            let id = self.record(a, replay);
+            if k == 0 {
+                a.expected.target = Some(id);
+                a.expected.time = at;
+            }
+            at += a.rng.range_i64(60_000_000, 2 * MICROS_PER_HOUR);
+        }
+        self.returns.push((victim, at));
+    }
+
+    /// Push bombing: the attacker has the password and sends push after push (3 to 60, 5 s
+    /// to 90 s apart) until the victim approves one, gives up answering, or reports fraud.
+    fn push_bombing(&mut self, a: &mut Attack, t: i64) {
+        let pushes = a.rng.log_uniform(3.0, 60.0).round() as i64;
+        let every = (a.rng.log_uniform(5.0, 90.0) * 1e6) as i64;
+        let roll = a.rng.unit();
+        let variant = if roll < 0.5 {
+            "approved"
+        } else if roll < 0.8 {
+            "not_approved"
+        } else {
+            "fraud_reported"
+        };
+        a.param("pushes", pushes);
+        a.param("seconds_apart", (every / 1_000_000) as f64);
+        let (primary, also) = if variant == "fraud_reported" {
+            (kind::USER_REPORTED, kind::MFA_FATIGUE)
+        } else {
+            (kind::MFA_FATIGUE, kind::USER_REPORTED)
+        };
+        a.label(variant, primary, &[&[also], kind::NEW_PLACE].concat());
+        let place = self.attacker_place(&mut a.rng);
+        let ip = self.address(place.net, &mut a.rng);
+        let victim = a.expected.user;
+        let start = t - pushes * every;
+        let mut last = 0;
+        for k in 0..pushes {
+            let flow = if variant == "fraud_reported" && k == pushes - 1 {
+                Flow::PushFraud
+            } else if a.rng.chance(0.5) {
+                Flow::PushDeclined
+            } else {
+                Flow::PushUnanswered
+            };
+            let mut push = Event::interactive(
+                &mut a.rng,
+                Principal::User(victim),
+                a.device,
+                (place.net, ip),
+                start + k * every,
+                STRONG_AUTH_FAILED,
+            );
+            push.flow = flow;
+            last = self.record(a, push);
+        }
+        if variant == "approved" {
+            let after = a.rng.range_i64(5_000_000, 5 * 60_000_000);
+            let id = self.attempt(a, victim, t + after, place.net, ip, 0);
+            a.expected.target = Some(id);
+            a.expected.time = t + after;
+            self.returns.push((victim, t + after));
+        } else {
+            a.expected.target = Some(last);
+            a.expected.time = t;
+        }
+    }
+
+    /// Device-code phishing: the attacker starts a device-code flow and the victim enters
+    /// the code; the token goes to the attacker's client, and the sign-in is logged from
+    /// the attacker's network (or a residential proxy in the victim's city), through
+    /// Microsoft Office, the Authentication Broker (to Graph or Exchange), or the Azure CLI.
+    fn device_code_phishing(&mut self, a: &mut Attack, t: i64) {
+        let victim = a.expected.user;
+        let roll = a.rng.unit();
+        let (variant, client) = if roll < 0.4 {
+            ("office_client", OFFICE_CLIENT)
+        } else if roll < 0.6 {
+            ("broker_to_graph", BROKER_TO_GRAPH)
+        } else if roll < 0.75 {
+            ("broker_to_exchange", BROKER_TO_EXCHANGE)
+        } else {
+            ("azure_cli", AZURE_CLI)
+        };
+        let near_victim = a.rng.chance(0.3);
+        a.param(
+            "from",
+            if near_victim {
+                "proxy_in_victims_city"
+            } else {
+                "attacker_network"
+            },
+        );
+        a.label(variant, kind::DEVICE_CODE, kind::NEW_PLACE);
+        let net = if near_victim {
+            self.plan.isps[self.users[victim as usize].home][1]
+        } else {
+            self.attacker_place(&mut a.rng).net
+        };
+        let ip = self.address(net, &mut a.rng);
+        let mut signed_in = Event::interactive(
+            &mut a.rng,
+            Principal::User(victim),
+            a.device,
+            (net, ip),
+            t,
+            0,
+        );
+        signed_in.flow = Flow::DeviceCode(client);
+        let id = self.record(a, signed_in);
+        a.expected.target = Some(id);
+        self.returns.push((victim, t));
+    }
+
+    /// Mail read or sent through a legacy protocol with the victim's password (IMAP, SMTP,
+    /// EWS, ActiveSync, POP, ROPC), from the attacker's network, sometimes after a few
+    /// guesses over the same protocol.
+    fn legacy_protocol(&mut self, a: &mut Attack, t: i64) {
+        let client = a.rng.index(LEGACY_CLIENTS.len()) as u8;
+        let guesses = if a.rng.chance(0.4) {
+            a.rng.range(2, 15) as i64
+        } else {
+            0
+        };
+        a.param("client", LEGACY_CLIENTS[client as usize].0);
+        a.param("guesses", guesses);
+        a.label(
+            if guesses > 0 {
+                "after_guessing"
+            } else {
+                "right_password"
+            },
+            kind::LEGACY,
+            &[
+                &[
+                    kind::AFTER_FAILURES,
+                    kind::MALICIOUS_IP,
+                    kind::PASSWORD_SPRAY,
+                ],
+                kind::NEW_PLACE,
+            ]
+            .concat(),
+        );
+        let place = self.attacker_place(&mut a.rng);
+        let ip = self.address(place.net, &mut a.rng);
+        let victim = a.expected.user;
+        for k in 0..guesses {
+            let mut guess = Event::interactive(
+                &mut a.rng,
+                Principal::User(victim),
+                a.device,
+                (place.net, ip),
+                t - (guesses - k) * 30_000_000,
+                50126,
+            );
+            guess.flow = Flow::Legacy(client);
+            self.record(a, guess);
+        }
+        let mut signed_in = Event::interactive(
+            &mut a.rng,
+            Principal::User(victim),
+            a.device,
+            (place.net, ip),
+            t,
+            0,
+        );
+        signed_in.flow = Flow::Legacy(client);
+        let id = self.record(a, signed_in);
+        a.expected.target = Some(id);
+        self.returns.push((victim, t));
     }
 
     /// Password guessing against one account, fast or slow, from one address or rotating
@@ -698,6 +956,18 @@ impl Injection<'_> {
         id
     }
 
+    /// Adds an attacker's event to its user's sign-ins and to the attack's label.
+    fn record(&mut self, a: &mut Attack, event: Event) -> u128 {
+        let id = event.id;
+        let Principal::User(user) = event.principal else {
+            return id;
+        };
+        self.activity[user as usize].push(event);
+        self.attack_ids.insert(id);
+        a.expected.events.push(id);
+        id
+    }
+
     fn attempt(
         &mut self,
         a: &mut Attack,
@@ -715,11 +985,7 @@ impl Injection<'_> {
             time,
             code,
         );
-        let id = event.id;
-        self.activity[user as usize].push(event);
-        self.attack_ids.insert(id);
-        a.expected.events.push(id);
-        id
+        self.record(a, event)
     }
 
     /// The device of the victim's latest successful interactive sign-in before `time` (a

@@ -72,6 +72,18 @@ pub struct Benign {
     /// Residential networks whose location in the log moves to a neighbouring city every
     /// other week, as GeoIP data is revised (share of home ISPs that have a neighbour).
     pub geoip_drift: f64,
+    /// Developers who sign in to the Azure CLI by device code from home or the office a few
+    /// times a week (share of users).
+    pub dev_device_code: f64,
+    /// Mailboxes a printer sends scans from over Authenticated SMTP from the office every
+    /// workday (share of users).
+    pub printers: f64,
+    /// A push notification or two that nobody answers before the user signs in (share of
+    /// interactive sign-ins).
+    pub missed_prompts: f64,
+    /// A phone's session refreshed over the mobile carrier while its sign-in was on Wi-Fi
+    /// (share of a phone's token refreshes).
+    pub roaming_refresh: f64,
 }
 
 impl Default for Benign {
@@ -86,6 +98,10 @@ impl Default for Benign {
             new_joiners: 0.01,
             cloud_refresh: 0.7,
             geoip_drift: 0.5,
+            dev_device_code: 0.05,
+            printers: 0.01,
+            missed_prompts: 0.02,
+            roaming_refresh: 0.3,
         }
     }
 }
@@ -112,10 +128,16 @@ impl Benign {
             "new_joiners" => &mut self.new_joiners,
             "cloud_refresh" => &mut self.cloud_refresh,
             "geoip_drift" => &mut self.geoip_drift,
+            "dev_device_code" => &mut self.dev_device_code,
+            "printers" => &mut self.printers,
+            "missed_prompts" => &mut self.missed_prompts,
+            "roaming_refresh" => &mut self.roaming_refresh,
             other => {
                 return Err(format!(
                     "unknown benign case '{other}' (known: ipv6_homes, split_tunnel, \
-                     expiry_morning, stale_password, cgnat, in_flight_wifi, new_joiners, cloud_refresh, geoip_drift)"
+                     expiry_morning, stale_password, cgnat, in_flight_wifi, new_joiners, \
+                     cloud_refresh, geoip_drift, dev_device_code, printers, missed_prompts, \
+                     roaming_refresh)"
                 ))
             }
         };
@@ -517,12 +539,16 @@ impl Tenant {
         }
         let password_ok =
             self.codes.classify(event.code) != crate::frame::outcome::CREDENTIAL_FAILURE;
+        let legacy = matches!(event.flow, Flow::Legacy(_))
+            || event
+                .device
+                .is_some_and(|d| world::legacy_client(d.client_app));
         let (method, succeeded, detail) = match event.flow {
             Flow::PushDeclined => (PUSH, false, world::PUSH_DECLINED),
             Flow::PushUnanswered => (PUSH, false, world::PUSH_UNANSWERED),
             Flow::PushFraud => (PUSH, false, world::PUSH_FRAUD),
             _ if !password_ok => (PASSWORD, false, WRONG_PASSWORD),
-            Flow::Legacy(_) => (PASSWORD, true, RIGHT_PASSWORD),
+            _ if legacy => (PASSWORD, true, RIGHT_PASSWORD),
             _ if event.code == 0 => (PUSH, true, world::PUSH_APPROVED),
             _ => (PASSWORD, true, RIGHT_PASSWORD),
         };

@@ -251,7 +251,14 @@ pub fn user_activity(config: &SynthConfig, plan: &Plan, users: &[User], u: u32) 
         plan,
         benign,
         principal: Principal::User(u),
+        side: Rng::derive(config.seed, 14, u64::from(u)),
+        carrier: plan.carrier_of(HOME_CITIES[user.home].country),
     };
+    // Developers and printers: streams of their own, so their shares change nothing else.
+    let mut developer = Rng::derive(config.seed, 12, u64::from(u));
+    let develops = developer.chance(benign.dev_device_code);
+    let mut printer = Rng::derive(config.seed, 13, u64::from(u));
+    let prints = printer.chance(benign.printers);
     let home = HOME_CITIES[user.home];
     let forgetful = u == 7;
     // The password-expiry morning: the first Monday after the period's middle.
@@ -307,6 +314,49 @@ pub fn user_activity(config: &SynthConfig, plan: &Plan, users: &[User], u: u32) 
                     at += every + stale.range_i64(0, 60_000_000);
                 }
                 out.sign_in(&mut stale, phone, (net, host), at, Prelude::None);
+            }
+        }
+        if develops && workday && away.is_none() && developer.chance(0.4) {
+            // `az login --use-device-code` from home or the office.
+            let local_hour = developer.range(9, 18) as i64;
+            let time = day_start
+                + (local_hour - i64::from(offset)) * MICROS_PER_HOUR
+                + developer.range_i64(0, MICROS_PER_HOUR);
+            let net = if user.office_worker && developer.chance(0.5) {
+                (plan.offices[user.home], developer.range(1, 6) as u32)
+            } else {
+                home_network(&mut developer, plan, user)
+            };
+            let ip = plan.networks[net.0].address(net.1);
+            let mut login = Event::interactive(
+                &mut developer,
+                out.principal,
+                user.devices[0],
+                (net.0, ip),
+                time,
+                0,
+            );
+            login.flow = Flow::DeviceCode(super::world::AZURE_CLI);
+            out.events.push(login);
+        }
+        if prints && workday && away.is_none() {
+            // The office printer mails scans with the mailbox's password over SMTP.
+            for _ in 0..printer.range(1, 5) {
+                let time = day_start
+                    + (printer.range(8, 17) as i64 - i64::from(offset)) * MICROS_PER_HOUR
+                    + printer.range_i64(0, MICROS_PER_HOUR);
+                let office = plan.offices[user.home];
+                let ip = plan.networks[office].address(200);
+                let mut scan = Event::interactive(
+                    &mut printer,
+                    out.principal,
+                    user.devices[0],
+                    (office, ip),
+                    time,
+                    0,
+                );
+                scan.flow = Flow::Legacy(super::world::SMTP_CLIENT);
+                out.events.push(scan);
             }
         }
         let count = if workday {
@@ -453,6 +503,11 @@ struct SignIns<'a> {
     plan: &'a Plan,
     benign: &'a Benign,
     principal: Principal,
+    /// The benign world's draws around sign-ins (missed prompts, roaming refreshes): a
+    /// stream of their own.
+    side: Rng,
+    /// The user's mobile carrier.
+    carrier: usize,
 }
 
 impl SignIns<'_> {
@@ -480,8 +535,14 @@ impl SignIns<'_> {
         time: i64,
         prelude: Prelude,
     ) {
-        let (plan, benign, principal, events) =
-            (self.plan, self.benign, self.principal, &mut self.events);
+        let (plan, benign, principal, events, side, carrier) = (
+            self.plan,
+            self.benign,
+            self.principal,
+            &mut self.events,
+            &mut self.side,
+            self.carrier,
+        );
         let ip = plan.networks[net].address(host);
         let app = rng.index(APPS.len());
         let push = |events: &mut Vec<Event>,
@@ -566,6 +627,23 @@ impl SignIns<'_> {
         } else if rng.chance(0.003) {
             push(events, rng, time - 30_000_000, 50055, interactive, net, ip);
         }
+        if side.chance(benign.missed_prompts) {
+            // The phone was in a pocket: a push or two time out before the user approves.
+            for k in 0..side.range(1, 3) as i64 {
+                push(
+                    events,
+                    side,
+                    time - (k + 1) * 45_000_000,
+                    500_121,
+                    interactive,
+                    net,
+                    ip,
+                );
+                if let Some(missed) = events.last_mut() {
+                    missed.flow = Flow::PushUnanswered;
+                }
+            }
+        }
         push(events, rng, time, 0, interactive, net, ip);
         // The session this sign-in minted: every refresh of its tokens carries it.
         let session = events.last().map_or(0, |e| e.session);
@@ -578,6 +656,15 @@ impl SignIns<'_> {
                 (cloud, plan.networks[cloud].address(rng.next_u64() as u32))
             } else {
                 (net, ip)
+            };
+            // A phone that left the Wi-Fi refreshes over its carrier.
+            let (rnet, rip) = if device.mobile && side.chance(benign.roaming_refresh) {
+                (
+                    carrier,
+                    plan.networks[carrier].address(side.range(1, 40) as u32),
+                )
+            } else {
+                (rnet, rip)
             };
             let code = if rng.chance(0.02) { 70044 } else { 0 };
             push(

@@ -428,6 +428,12 @@ pub const LEGACY_CLIENTS: &[(&str, &str, &str)] = &[
     ("Other clients", "BAV2ROPC", "ropc"),
 ];
 
+/// True for a client app of the legacy protocol family: it sends the password alone and
+/// cannot do MFA.
+pub fn legacy_client(client_app: &str) -> bool {
+    !matches!(client_app, "Browser" | "Mobile Apps and Desktop clients")
+}
+
 /// [`LEGACY_CLIENTS`]' SMTP entry: what printers and scanners use.
 pub const SMTP_CLIENT: u8 = 1;
 

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-const CASES: [&str; 9] = [
+const CASES: [&str; 13] = [
     "ipv6_homes",
     "split_tunnel",
     "expiry_morning",
@@ -17,6 +17,10 @@ const CASES: [&str; 9] = [
     "new_joiners",
     "cloud_refresh",
     "geoip_drift",
+    "dev_device_code",
+    "printers",
+    "missed_prompts",
+    "roaming_refresh",
 ];
 
 /// The detections of a month of `users` with `case` at `share` and every other case off,
@@ -162,4 +166,38 @@ fn ipv6_at_the_isps_hub_is_impossible_travel_now_and_then_for_the_default_rules(
         let [to, from] = cities(d);
         assert!(hubs.contains(&to) || hubs.contains(&from), "{d:#}");
     }
+}
+
+#[test]
+fn developers_printers_missed_prompts_and_roaming_phones_are_quiet_for_the_default_rules() {
+    // Every user a developer signing in to the Azure CLI by device code, every mailbox a
+    // printer's, every phone refreshing over its carrier; one sign-in in five after a missed
+    // push or two (ten times the default: at every sign-in, a user with sign-ins minutes
+    // apart misses five prompts in a row, which is what bombing looks like).
+    let dir = tempfile::tempdir().unwrap();
+    let found = detections_with(dir.path(), "missed_prompts", "0.2", "300");
+    assert!(found.is_empty(), "{found:#?}");
+    // Known false positive: a printer at a branch office too small for its network to be
+    // one colleagues come back to fires on its first day (1 of 300 printers here).
+    let found = detections_with(dir.path(), "printers", "1", "300");
+    assert!(found.len() <= 3, "{found:#?}");
+    for d in &found {
+        assert_eq!(
+            d["evidence"]["legacyProtocol"], "Authenticated SMTP",
+            "{d:#}"
+        );
+    }
+    // Known false positive: a developer's first CLI sign-in from a home network and ASN that
+    // no sign-in of theirs or of enough colleagues has shown yet (1 of 300 developers here).
+    let found = detections_with(dir.path(), "dev_device_code", "1", "300");
+    assert!(found.len() <= 3, "{found:#?}");
+    for d in &found {
+        assert_eq!(d["riskEventType"], "deviceCodePhishing", "{d:#}");
+        assert_eq!(
+            d["evidence"]["appId"],
+            "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
+        );
+    }
+    let found = detections_with(dir.path(), "roaming_refresh", "1", "300");
+    assert!(found.len() <= 3, "{found:#?}");
 }

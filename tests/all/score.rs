@@ -38,7 +38,7 @@ fn score_writes_the_output_contract() {
     }
     let summary: serde_json::Value =
         serde_json::from_str(&read(&dir.path().join("summary.json"))).unwrap();
-    assert_eq!(summary["input"]["totals"]["kept"], 45880);
+    assert_eq!(summary["input"]["totals"]["kept"], 46124);
     assert_eq!(summary["rules_sha256"].as_str().unwrap().len(), 64);
     let first: serde_json::Value = serde_json::from_str(
         read(&dir.path().join("detections.jsonl"))
