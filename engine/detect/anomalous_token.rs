@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::order::NONE;
-use super::{Built, Context, Detector, Finding, Identity, Level, Settings};
+use super::{Built, Columns, Context, Detector, Finding, Identity, Level, Settings};
 use crate::frame::col;
 use crate::geo::distance_km;
 use crate::rules::{Problems, Rules, Span};
@@ -55,7 +55,10 @@ pub struct AnomalousTokenConfig {
 }
 
 /// The canonical columns it reads beyond the context's own.
-pub const COLUMNS: &[&str] = &[col::session_id, col::country];
+pub const COLUMNS: Columns = Columns {
+    every_row: &[col::country],
+    some_rows: &[col::session_id],
+};
 
 /// The registry's entry: built from its section of the rules.
 pub fn build(rules: &Rules, section: &'static str) -> Built {
@@ -107,40 +110,6 @@ impl Trace {
     }
 }
 
-impl AnomalousToken {
-    /// True when `replay` may be `origin`'s token used elsewhere: the checks every trace
-    /// shares. `asns_seen`: the user's validated ASNs before `replay`.
-    fn elsewhere(
-        &self,
-        ctx: &Context,
-        (origin, replay): (usize, usize),
-        longest: i64,
-        asns_seen: &[u32],
-        regular: &Regular,
-    ) -> bool {
-        let delay = ctx.time[replay] - ctx.time[origin];
-        let (Some(from), Some(to)) = (ctx.asn(origin), ctx.asn(replay)) else {
-            return false;
-        };
-        let excluded = |asn: u32| self.config.excluded_asns.contains(&asn);
-        delay >= i64::from(self.config.min_delay_seconds) * 1_000_000
-            && delay <= longest
-            && from != to
-            && ctx.network(origin) != ctx.network(replay)
-            && !ctx.org_common[origin]
-            && !ctx.org_common[replay]
-            && !excluded(from)
-            && !excluded(to)
-            && !asns_seen.contains(&to)
-            && !regular.asns.contains(&to)
-            && ctx.network(replay).is_none_or(|n| !regular.networks.contains(&n))
-            && match (ctx.place(origin), ctx.place(replay)) {
-                (Some(a), Some(b)) => distance_km(a.0, a.1, b.0, b.1) >= self.config.min_distance_km,
-                _ => true,
-            }
-    }
-}
-
 impl Detector for AnomalousToken {
     fn identity(&self) -> Identity {
         Identity {
@@ -157,85 +126,148 @@ impl Detector for AnomalousToken {
     }
 
     fn detect(&self, ctx: &Context) -> Vec<Finding> {
-        let sessions = ctx.codes_or_empty(col::session_id);
-        let countries = ctx.codes_or_empty(col::country);
         let window = i64::from(self.config.window_hours) * 3_600_000_000;
         let switch = i64::from(self.config.switch_minutes) * 60_000_000;
-        let regular = Regular {
-            asns: super::familiar::regular_asns(
-                ctx,
-                self.config.regular_asn_users,
-                self.config.regular_asn_share,
-            ),
-            networks: super::familiar::regular_networks(ctx, self.config.regular_network_users),
-        };
-        ctx.per_user(|_, start, end, findings| {
-            // Each session's interactive sign-in, the latest interactive sign-in, and the
-            // ASNs the user signed in from so far.
-            let mut roots: Vec<(u32, usize)> = Vec::new();
-            let mut last_interactive: Option<usize> = None;
+        let excluded = |asn: Option<u32>| asn.is_none_or(|a| self.config.excluded_asns.contains(&a));
+        // First, without session ids: the validated sign-ins from an ASN new to their user
+        // that came within the window after an interactive sign-in of the user from another
+        // ASN and network. They are few; only they and those interactive sign-ins have their
+        // session ids read.
+        let candidates: Vec<(usize, Vec<usize>)> = ctx.per_user(|_, start, end, out| {
             let mut asns_seen: Vec<u32> = Vec::new();
+            let mut interactive: Vec<usize> = Vec::new();
             for row in start..end {
                 if !ctx.outcome[row].validated() {
                     continue;
                 }
-                let session = sessions.code.get(row).copied().unwrap_or(NONE);
-                let root = (session != NONE)
-                    .then(|| roots.iter().find(|(s, _)| *s == session).map(|&(_, r)| r))
-                    .flatten();
-                let found = match root {
-                    Some(origin)
-                        if self.elsewhere(ctx, (origin, row), window, &asns_seen, &regular) =>
-                    {
-                        Some((origin, Trace::SessionReplay))
-                    }
-                    Some(_) => None,
-                    None => last_interactive
-                        .filter(|_| !ctx.interactive[row])
-                        .filter(|&origin| {
-                            self.elsewhere(ctx, (origin, row), switch, &asns_seen, &regular)
+                let t = ctx.time[row];
+                let asn = ctx.asn(row);
+                let new_asn = asn.is_some_and(|a| !asns_seen.contains(&a));
+                if new_asn && !excluded(asn) && !ctx.org_common[row] {
+                    let origins: Vec<usize> = interactive
+                        .iter()
+                        .rev()
+                        .take_while(|&&o| t - ctx.time[o] <= window)
+                        .copied()
+                        .filter(|&o| {
+                            ctx.asn(o) != asn
+                                && !excluded(ctx.asn(o))
+                                && !ctx.org_common[o]
+                                && ctx.network(o) != ctx.network(row)
                         })
-                        .map(|origin| (origin, Trace::InteractiveSwitch)),
-                };
-                if let Some((origin, trace)) = found.filter(|_| ctx.time[row] >= ctx.score_since)
-                {
-                    let other_country = countries.code[origin] != countries.code[row]
-                        && countries.code[row] != NONE;
-                    findings.push(Finding {
-                        detector: "anomalous_token",
-                        row,
-                        user_level: false,
-                        level: if other_country {
-                            self.config.other_country_level
-                        } else {
-                            self.config.level
-                        },
-                        detected_at: ctx.time[row],
-                        evidence: json!({
-                            "trace": trace.as_str(),
-                            "delaySeconds": (ctx.time[row] - ctx.time[origin]) / 1_000_000,
-                            "originIp": ctx.ip(origin),
-                            "originAsn": ctx.asn(origin),
-                            "replayIp": ctx.ip(row),
-                            "replayAsn": ctx.asn(row),
-                            "originCountry": countries.get(origin),
-                            "replayCountry": countries.get(row),
-                        }),
-                        related: vec![("clientIp", Value::from(ctx.ip(row)))],
-                        related_requests: vec![("originRequestId", origin)],
-                    });
+                        .collect();
+                    if !origins.is_empty() {
+                        out.push((row, origins));
+                    }
                 }
                 if ctx.interactive[row] {
-                    last_interactive = Some(row);
-                    if session != NONE && root.is_none() {
-                        roots.push((session, row));
-                    }
+                    interactive.push(row);
                 }
-                if let Some(asn) = ctx.asn(row) {
-                    if !asns_seen.contains(&asn) {
-                        asns_seen.push(asn);
-                    }
+                if let Some(a) = asn.filter(|_| new_asn) {
+                    asns_seen.push(a);
                 }
+            }
+        });
+        crate::trace::note("anomalous token: candidates", candidates.len());
+        if candidates.is_empty() {
+            return Vec::new();
+        }
+        let asns: AHashSet<u32> = candidates.iter().filter_map(|(r, _)| ctx.asn(*r)).collect();
+        let networks: AHashSet<u64> =
+            candidates.iter().filter_map(|(r, _)| ctx.network(*r)).collect();
+        let needed = super::familiar::Needed {
+            asn_users: self.config.regular_asn_users,
+            asn_share: self.config.regular_asn_share,
+            network_users: self.config.regular_network_users,
+        };
+        let (asns, networks) = super::familiar::regular(ctx, &asns, &networks, needed);
+        let regular = Regular { asns, networks };
+        let far = |o: usize, row: usize| match (ctx.place(o), ctx.place(row)) {
+            (Some(a), Some(b)) => distance_km(a.0, a.1, b.0, b.1) >= self.config.min_distance_km,
+            _ => true,
+        };
+        let late = |o: usize, row: usize, longest: i64| {
+            let delay = ctx.time[row] - ctx.time[o];
+            delay >= i64::from(self.config.min_delay_seconds) * 1_000_000 && delay <= longest
+        };
+        // Candidates from a network or ASN colleagues come back to are none; of the others'
+        // possible origins, those too soon or too near are none either.
+        let candidates: Vec<(usize, Vec<usize>)> = candidates
+            .into_iter()
+            .filter(|(row, _)| {
+                ctx.asn(*row).is_some_and(|a| !regular.asns.contains(&a))
+                    && ctx.network(*row).is_none_or(|n| !regular.networks.contains(&n))
+            })
+            .filter_map(|(row, mut origins)| {
+                origins.retain(|&o| late(o, row, window) && far(o, row));
+                (!origins.is_empty()).then_some((row, origins))
+            })
+            .collect();
+        // Session ids of the candidates and of their possible origins.
+        let mut wanted: Vec<usize> = candidates
+            .iter()
+            .flat_map(|(row, origins)| std::iter::once(*row).chain(origins.iter().copied()))
+            .collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        crate::trace::note("anomalous token: sessions read", wanted.len());
+        let span = crate::trace::span("anomalous token: sessions");
+        let sessions = ctx.texts_at(col::session_id, &wanted);
+        drop(span);
+        let session = |p: usize| sessions[wanted.partition_point(|&w| w < p)].as_deref();
+        let countries = ctx.codes_or_empty(col::country);
+        let rows: Vec<usize> = candidates.iter().map(|(row, _)| *row).collect();
+        ctx.per_user_of(&rows, |_, _, _, share, findings| {
+            // One detection per replaying ASN.
+            let mut fired: Vec<u32> = Vec::new();
+            for &row in share {
+                let (_, origins) = &candidates[rows.partition_point(|&r| r < row)];
+                let t = ctx.time[row];
+                // The session's interactive sign-in (the earliest of the user's with it),
+                // else, for a token request, the latest interactive sign-in minutes before.
+                let minted = session(row).and_then(|s| {
+                    origins.iter().rev().find(|&&o| session(o) == Some(s)).copied()
+                });
+                // Origins are late and far enough already.
+                let found = match minted {
+                    Some(o) => Some((o, Trace::SessionReplay)),
+                    None => origins
+                        .first()
+                        .copied()
+                        .filter(|&o| !ctx.interactive[row] && late(o, row, switch))
+                        .map(|o| (o, Trace::InteractiveSwitch)),
+                };
+                let Some((origin, trace)) = found else { continue };
+                let asn = ctx.asn(row).unwrap_or(super::context::NO_ASN);
+                if t < ctx.score_since || fired.contains(&asn) {
+                    continue;
+                }
+                fired.push(asn);
+                let other_country = countries.code[origin] != countries.code[row]
+                    && countries.code[row] != NONE;
+                findings.push(Finding {
+                    detector: "anomalous_token",
+                    row,
+                    user_level: false,
+                    level: if other_country {
+                        self.config.other_country_level
+                    } else {
+                        self.config.level
+                    },
+                    detected_at: t,
+                    evidence: json!({
+                        "trace": trace.as_str(),
+                        "delaySeconds": (t - ctx.time[origin]) / 1_000_000,
+                        "originIp": ctx.ip(origin),
+                        "originAsn": ctx.asn(origin),
+                        "replayIp": ctx.ip(row),
+                        "replayAsn": ctx.asn(row),
+                        "originCountry": countries.get(origin),
+                        "replayCountry": countries.get(row),
+                    }),
+                    related: vec![("clientIp", Value::from(ctx.ip(row)))],
+                    related_requests: vec![("originRequestId", origin)],
+                });
             }
         })
     }

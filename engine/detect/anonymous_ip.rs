@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::{Built, Context, Detector, Finding, Identity, Level, Settings};
+use super::{Built, Columns, Context, Detector, Finding, Identity, Level, Settings};
 use crate::enrich::AnonymousPolicy;
 use crate::rules::{Rules, RulesError};
 
@@ -43,7 +43,10 @@ impl AnonymousIpConfig {
 }
 
 /// The canonical columns it reads beyond the context's own.
-pub const COLUMNS: &[&str] = &[];
+pub const COLUMNS: Columns = Columns {
+    every_row: &[],
+    some_rows: &[],
+};
 
 /// The registry's entry: built from its section of the rules.
 pub fn build(rules: &Rules, section: &'static str) -> Built {

@@ -17,7 +17,7 @@ use crate::enrich::sources::Sources;
 use crate::enrich::{AnonymousFlags, AnonymousPolicy, AnonymousSources};
 use crate::enrich::{GeoFacts, GeoIp};
 use crate::frame::address::address_codes;
-use crate::frame::{col, outcome, OutcomeCodes, TextCodes, UserKeys};
+use crate::frame::{col, outcome, FetchRows, OutcomeCodes, TextCodes, UserKeys};
 use crate::rules::{NetworksConfig, Rules, RulesError};
 
 /// An outcome class as a small number, for tight loops.
@@ -111,6 +111,10 @@ pub struct Context {
     time_ordered: bool,
     /// Columns the load handed over as codes, not in the frame.
     coded: Vec<(&'static str, Arc<TextCodes>)>,
+    /// Where columns the load left unread are read for chosen rows.
+    fetch: Option<Arc<dyn FetchRows>>,
+    /// Each frame row's position (the inverse of `order`), built when first asked for.
+    positions: std::sync::OnceLock<Vec<IdxSize>>,
 }
 
 /// The autonomous system number that stands for none in per-row columns: 4294967295 is
@@ -208,8 +212,12 @@ fn text_columns() -> impl Iterator<Item = &'static str> {
         .map(|c| c.name)
 }
 
-/// Text columns in the detectors' order: those the load handed over as codes are laid out
-/// now; the others are built from the frame when first asked for.
+/// The text columns several detectors read row by row in their order: laid out at once when
+/// the load hands them over as codes (a scatter, while the order's positions are at hand).
+const LAID_OUT: [&str; 3] = [col::country, col::operating_system, col::browser];
+
+/// Text columns in the detectors' order: those of [`LAID_OUT`] the load handed over as codes
+/// are laid out now; the others when first asked for.
 fn codes_in_order(
     coded: &[(&'static str, Arc<TextCodes>)],
     positions: &Positions,
@@ -217,7 +225,8 @@ fn codes_in_order(
     text_columns()
         .map(|column| {
             let cell = std::sync::OnceLock::new();
-            if let Some(codes) = find_coded(coded, column) {
+            let handed = find_coded(coded, column).filter(|_| LAID_OUT.contains(&column));
+            if let Some(codes) = handed {
                 let _ = cell.set(Some(Codes {
                     distinct: codes.distinct.clone(),
                     code: positions.scatter(|row| codes.index[row]),
@@ -253,6 +262,8 @@ pub struct Loaded<'f> {
     /// The frame's times, when the load handed them over: it checked that its rows are in
     /// (time, request id) order, so they are neither copied nor checked again.
     pub times: Option<&'f [i64]>,
+    /// Where columns the load left unread are read for chosen rows.
+    pub fetch: Option<Arc<dyn FetchRows>>,
 }
 
 /// What enrichment sources the context consults.
@@ -574,6 +585,7 @@ impl Context {
             coded: Vec::new(),
             users: None,
             times: None,
+            fetch: None,
         };
         Self::with_codes(loaded, score_since, networks_config, enrichment)
     }
@@ -591,6 +603,7 @@ impl Context {
             coded,
             users: user_keys,
             times: handed_times,
+            fetch,
         } = loaded;
         let span = crate::trace::span("context: order");
         let UserOrder {
@@ -743,6 +756,8 @@ impl Context {
             ip,
             time_ordered,
             coded,
+            fetch,
+            positions: std::sync::OnceLock::new(),
         })
     }
 
@@ -792,30 +807,16 @@ impl Context {
         let (_, codes) = self.in_order.iter().find(|(c, _)| *c == column)?;
         codes
             .get_or_init(|| {
+                if let Some(handed) = self.coded(column) {
+                    return Some(Codes {
+                        distinct: handed.distinct.clone(),
+                        code: order::gather(&handed.index, &self.order),
+                    });
+                }
                 let text = self.frame.column(column).ok()?.str().ok()?;
                 Some(Codes::new(text, &self.order))
             })
             .as_ref()
-    }
-
-    /// A `u32` column in the detectors' order, `none` for a null. The canonical frame has
-    /// every column with its type, so a column that is not `u32` (a caller's mistake) reads
-    /// as nulls.
-    pub fn u32_column(&self, column: &str, none: u32) -> Vec<u32> {
-        let Ok(values) = self.frame.column(column).and_then(|c| c.u32().cloned()) else {
-            return vec![none; self.order.len()];
-        };
-        let values: Vec<u32> = values.iter().map(|v| v.unwrap_or(none)).collect();
-        order::gather(&values, &self.order)
-    }
-
-    /// A boolean column in the detectors' order (see [`Context::u32_column`]).
-    pub fn bool_column(&self, column: &str) -> Vec<Option<bool>> {
-        let Ok(values) = self.frame.column(column).and_then(|c| c.bool().cloned()) else {
-            return vec![None; self.order.len()];
-        };
-        let values: Vec<Option<bool>> = values.iter().collect();
-        order::gather(&values, &self.order)
     }
 
     /// Like [`Context::codes`], with no codes (every row null) for a column that is not text.
@@ -842,6 +843,45 @@ impl Context {
             .collect()
     }
 
+    /// `f` of each distinct address's network (indexed like [`Context::address`]'s values).
+    pub fn per_address_network(&self, f: impl Fn(u64) -> bool + Sync) -> Vec<bool> {
+        self.networks
+            .par_iter()
+            .map(|&n| n != NO_NETWORK && f(n))
+            .collect()
+    }
+
+    /// Runs `kernel(k, start, end, positions, out)` for every user `k` that has some of
+    /// `positions` (sorted), users in parallel, with that user's share of them; what the
+    /// kernels push comes back in user order. For detectors that start from a few positions
+    /// ([`Context::positions_where`]) rather than every row.
+    pub fn per_user_of<T: Send>(
+        &self,
+        positions: &[usize],
+        kernel: impl Fn(usize, usize, usize, &[usize], &mut Vec<T>) + Sync,
+    ) -> Vec<T> {
+        let mut shares: Vec<(usize, &[usize])> = Vec::new();
+        let mut rest = positions;
+        while let Some(&first) = rest.first() {
+            let k = self.users.partition_point(|&(_, end)| end <= first);
+            let Some(&(_, end)) = self.users.get(k) else {
+                break;
+            };
+            let n = rest.partition_point(|&p| p < end);
+            shares.push((k, &rest[..n]));
+            rest = &rest[n..];
+        }
+        shares
+            .par_iter()
+            .flat_map_iter(|&(k, share)| {
+                let (start, end) = self.users[k];
+                let mut out = Vec::new();
+                kernel(k, start, end, share, &mut out);
+                out
+            })
+            .collect()
+    }
+
     /// True when the position belongs to a user (service principals have none).
     pub fn users_row(&self, row: usize) -> bool {
         self.users.last().is_some_and(|&(_, end)| row < end)
@@ -856,19 +896,135 @@ impl Context {
         find_coded(&self.coded, column).map(Arc::as_ref)
     }
 
-    /// A text column's value at a position of the order.
+    /// A text column's value at a position of the order. For many positions of a column
+    /// read for some rows only, [`Context::texts_at`] reads them at once.
     pub fn text(&self, column: &str, row: usize) -> Option<String> {
-        let row = self.order[row] as usize;
+        self.texts_at(column, &[row]).pop().flatten()
+    }
+
+    /// A text column's values at `positions` (in their order): from the load's codes, the
+    /// frame, or the file of a projected load (see [`super::Columns::some_rows`]). A file that
+    /// cannot be read again gives no values.
+    pub fn texts_at(&self, column: &str, positions: &[usize]) -> Vec<Option<String>> {
         if let Some(codes) = self.coded(column) {
-            return codes.get(row).map(String::from);
+            return positions
+                .iter()
+                .map(|&p| codes.get(self.order[p] as usize).map(String::from))
+                .collect();
         }
-        self.frame
-            .column(column)
-            .ok()?
-            .str()
-            .ok()?
-            .get(row)
-            .map(String::from)
+        let mut rows: Vec<usize> = positions.iter().map(|&p| self.order[p] as usize).collect();
+        rows.sort_unstable();
+        rows.dedup();
+        let values: Vec<Option<String>> = match &self.fetch {
+            Some(fetch) => fetch
+                .fetch(&self.frame, column, &rows)
+                .unwrap_or_else(|_| vec![None; rows.len()]),
+            None => match self.frame.column(column).and_then(|c| c.str().cloned()) {
+                Ok(text) => rows
+                    .iter()
+                    .map(|&r| text.get(r).map(String::from))
+                    .collect(),
+                Err(_) => vec![None; rows.len()],
+            },
+        };
+        positions
+            .iter()
+            .map(|&p| {
+                let row = self.order[p] as usize;
+                rows.binary_search(&row)
+                    .ok()
+                    .and_then(|k| values[k].clone())
+            })
+            .collect()
+    }
+
+    /// The positions, in order, whose value of text column `column` (read for every row)
+    /// `keep` admits: `keep` runs once per distinct value where the load gave codes. What a
+    /// detector looking for a rare value (a device-code flow, a legacy client) scans instead
+    /// of laying the whole column out in its order.
+    pub fn positions_where(&self, column: &str, keep: impl Fn(&str) -> bool + Sync) -> Vec<usize> {
+        let rows: Vec<usize> = match self.coded(column) {
+            Some(codes) => {
+                let marks: Vec<bool> = codes.distinct.iter().map(|v| keep(v)).collect();
+                codes
+                    .index
+                    .par_iter()
+                    .enumerate()
+                    .filter(|&(_, &k)| k != TextCodes::NULL && marks[k as usize])
+                    .map(|(row, _)| row)
+                    .collect()
+            }
+            None => match self.frame.column(column).and_then(|c| c.str().cloned()) {
+                Ok(text) => {
+                    // Distinct values recur: each is judged once per chunk.
+                    let mut judged: ahash::AHashMap<&str, bool> = ahash::AHashMap::new();
+                    text.iter()
+                        .enumerate()
+                        .filter(|&(_, v)| {
+                            v.is_some_and(|v| *judged.entry(v).or_insert_with(|| keep(v)))
+                        })
+                        .map(|(row, _)| row)
+                        .collect()
+                }
+                Err(_) => Vec::new(),
+            },
+        };
+        self.positions_of(&rows)
+    }
+
+    /// The positions, in order, whose `u32` column value `keep` admits (nulls are not).
+    pub fn positions_where_u32(&self, column: &str, keep: impl Fn(u32) -> bool) -> Vec<usize> {
+        let Ok(values) = self.frame.column(column).and_then(|c| c.u32().cloned()) else {
+            return Vec::new();
+        };
+        let rows: Vec<usize> = values
+            .iter()
+            .enumerate()
+            .filter(|&(_, v)| v.is_some_and(&keep))
+            .map(|(row, _)| row)
+            .collect();
+        self.positions_of(&rows)
+    }
+
+    /// The positions, in order, where a boolean column is true.
+    pub fn positions_where_true(&self, column: &str) -> Vec<usize> {
+        let Ok(values) = self.frame.column(column).and_then(|c| c.bool().cloned()) else {
+            return Vec::new();
+        };
+        let rows: Vec<usize> = values
+            .iter()
+            .enumerate()
+            .filter(|&(_, v)| v == Some(true))
+            .map(|(row, _)| row)
+            .collect();
+        self.positions_of(&rows)
+    }
+
+    /// A `u32` column's value at a position.
+    pub fn u32_at(&self, column: &str, row: usize) -> Option<u32> {
+        let values = self.frame.column(column).ok()?.u32().ok()?.clone();
+        values.get(self.order[row] as usize)
+    }
+
+    /// The positions of frame `rows`, in order.
+    fn positions_of(&self, rows: &[usize]) -> Vec<usize> {
+        // When the frame's rows are in time order, the positions listed by frame row are at
+        // hand already (see `by_time`).
+        let position: &[IdxSize] = if self.time_ordered {
+            self.by_time()
+        } else {
+            self.positions.get_or_init(|| {
+                let _span = crate::trace::span("context: positions");
+                let mut position = vec![0 as IdxSize; self.order.len()];
+                for (p, &row) in self.order.iter().enumerate() {
+                    position[row as usize] = p as IdxSize;
+                }
+                position
+            })
+        };
+        let mut found: Vec<usize> = rows.iter().map(|&r| position[r] as usize).collect();
+        found.par_sort_unstable();
+        found
     }
 }
 

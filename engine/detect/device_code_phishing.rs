@@ -11,7 +11,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::{Built, Context, Detector, Finding, Identity, Level, Outcome, Settings};
+use super::{Built, Columns, Context, Detector, Finding, Identity, Level, Outcome, Settings};
 use crate::frame::col;
 use crate::frame::time::format_time;
 use crate::rules::{Problems, Rules, Span};
@@ -46,12 +46,10 @@ pub struct DeviceCodePhishingConfig {
 }
 
 /// The canonical columns it reads beyond the context's own.
-pub const COLUMNS: &[&str] = &[
-    col::authentication_protocol,
-    col::original_transfer_method,
-    col::app_id,
-    col::resource_id,
-];
+pub const COLUMNS: Columns = Columns {
+    every_row: &[col::authentication_protocol, col::original_transfer_method],
+    some_rows: &[col::app_id, col::resource_id],
+};
 
 /// The registry's entry: built from its section of the rules.
 pub fn build(rules: &Rules, section: &'static str) -> Built {
@@ -100,29 +98,53 @@ impl Detector for DeviceCodePhishing {
     }
 
     fn detect(&self, ctx: &Context) -> Vec<Finding> {
-        let protocol = ctx.codes_or_empty(col::authentication_protocol);
-        let transfer = ctx.codes_or_empty(col::original_transfer_method);
-        let is_device_code = |row: usize| {
-            protocol.get(row) == Some("deviceCode") || transfer.get(row) == Some("deviceCodeFlow")
-        };
-        let app = ctx.codes_or_empty(col::app_id);
-        let resource = ctx.codes_or_empty(col::resource_id);
+        // Device-code sign-ins are rare: find them by their protocol or transfer method,
+        // then read their client, resource and protocol fields alone.
+        let mut flows = ctx.positions_where(col::authentication_protocol, |v| v == "deviceCode");
+        flows.extend(ctx.positions_where(col::original_transfer_method, |v| {
+            v == "deviceCodeFlow"
+        }));
+        flows.sort_unstable();
+        flows.dedup();
+        flows.retain(|&p| ctx.outcome[p] == Outcome::Success);
+        let field = |column| ctx.texts_at(column, &flows);
+        let (app, resource, protocol, transfer) = (
+            field(col::app_id),
+            field(col::resource_id),
+            field(col::authentication_protocol),
+            field(col::original_transfer_method),
+        );
         let lookback = i64::from(self.config.lookback_days) * 86_400_000_000;
         let learning = i64::from(self.config.learning_days) * 86_400_000_000;
         let c = &self.config;
-        let regular = super::familiar::regular_asns(ctx, c.regular_asn_users, c.regular_asn_share);
-        ctx.per_user(|user, start, end, findings| {
+        // The ASNs developer tools' flows came from that many colleagues come back to.
+        let tool_asns: ahash::AHashSet<u32> = flows
+            .iter()
+            .zip(&app)
+            .filter(|(_, a)| {
+                a.as_deref()
+                    .is_some_and(|a| c.allowed_app_ids.iter().any(|x| same_id(x, a)))
+            })
+            .filter_map(|(&p, _)| ctx.asn(p))
+            .collect();
+        let needed = super::familiar::Needed {
+            asn_users: c.regular_asn_users,
+            asn_share: c.regular_asn_share,
+            network_users: u32::MAX,
+        };
+        let (regular, _) =
+            super::familiar::regular(ctx, &tool_asns, &Default::default(), needed);
+        ctx.per_user_of(&flows, |user, start, _, share, findings| {
             let judged_from = ctx.first_validated[user].saturating_add(learning);
             // The user's device-code sign-ins so far: (client, ASN, time). A developer's daily
             // CLI at home hides neither a phishing through another client nor the CLI's
             // token going to another network.
-            let mut seen: Vec<(u32, Option<u32>, i64)> = Vec::new();
-            for row in start..end {
-                if ctx.outcome[row] != Outcome::Success || !is_device_code(row) {
-                    continue;
-                }
+            let mut seen: Vec<(&str, Option<u32>, i64)> = Vec::new();
+            for &row in share {
+                let k = flows.partition_point(|&p| p < row);
+                let app_id = app[k].as_deref().unwrap_or("");
                 let t = ctx.time[row];
-                let key = (app.code[row], ctx.asn(row));
+                let key = (app_id, ctx.asn(row));
                 let previous = seen
                     .iter()
                     .rev()
@@ -135,16 +157,17 @@ impl Detector for DeviceCodePhishing {
                     continue;
                 }
                 let new_network = !super::familiar::known_before(ctx, start, row);
-                let app_id = app.get(row).unwrap_or("");
                 let allowed = c.allowed_app_ids.iter().any(|a| same_id(a, app_id));
-                let everyday_asn = ctx.asn(row).is_some_and(|a| regular.contains(&a))
-                    || super::familiar::asn_known_before(ctx, start, row);
-                if allowed && everyday_asn {
+                let everyday_asn = || {
+                    ctx.asn(row).is_some_and(|a| regular.contains(&a))
+                        || super::familiar::asn_known_before(ctx, start, row)
+                };
+                if allowed && everyday_asn() {
                     continue;
                 }
                 let broker = same_id(app_id, &c.broker_app_id)
-                    && resource
-                        .get(row)
+                    && resource[k]
+                        .as_deref()
                         .is_some_and(|r| c.broker_resources.iter().any(|b| same_id(b, r)));
                 findings.push(Finding {
                     detector: "device_code_phishing",
@@ -157,10 +180,10 @@ impl Detector for DeviceCodePhishing {
                     },
                     detected_at: t,
                     evidence: json!({
-                        "authenticationProtocol": protocol.get(row),
-                        "originalTransferMethod": transfer.get(row),
-                        "appId": app.get(row),
-                        "resourceId": resource.get(row),
+                        "authenticationProtocol": protocol[k],
+                        "originalTransferMethod": transfer[k],
+                        "appId": app[k],
+                        "resourceId": resource[k],
                         "newNetwork": new_network,
                         "brokerToResource": broker,
                         "previousDeviceCode": previous.map(format_time),

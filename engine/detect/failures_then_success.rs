@@ -12,7 +12,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::{Built, Context, Detector, Finding, Identity, Level, Settings, Outcome};
+use super::{Built, Columns, Context, Detector, Finding, Identity, Level, Settings, Outcome};
 use crate::rules::{Problems, Rules, Span};
 
 /// `[failures_then_success]` in the rules file.
@@ -34,7 +34,10 @@ pub struct FailuresThenSuccessConfig {
 }
 
 /// The canonical columns it reads beyond the context's own.
-pub const COLUMNS: &[&str] = &[];
+pub const COLUMNS: Columns = Columns {
+    every_row: &[],
+    some_rows: &[],
+};
 
 /// The registry's entry: built from its section of the rules.
 pub fn build(rules: &Rules, section: &'static str) -> Built {

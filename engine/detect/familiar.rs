@@ -2,8 +2,7 @@
 //! from an employee's own devices at home, on the phone or in the office when both fail
 //! their password now and then. [`new_networks`] marks every position at once (the spray
 //! detector needs it for every failure); [`known_before`] and [`asn_known_before`] answer
-//! for one; [`regular_asns`] and [`regular_networks`] are what the tenant's users come back
-//! to.
+//! for one; [`regular`] are the networks and ASNs the tenant's users come back to.
 
 use rayon::prelude::*;
 
@@ -108,53 +107,86 @@ pub fn asn_known_before(ctx: &Context, start: usize, row: usize) -> bool {
         .any(|j| ctx.time[j] < time && ctx.outcome[j].validated() && ctx.asn(j) == Some(asn))
 }
 
-/// Autonomous systems many users of the tenant come back to (each on two days or more):
-/// mobile carriers, big ISPs, the office, a VPN provider. A sign-in through one is a phone
-/// leaving the Wi-Fi or an employee at home; an attacker's server serves each victim once.
-/// `min_users`, or `share` of the tenant's users when that is fewer (never fewer than 3).
-pub fn regular_asns(ctx: &Context, min_users: u32, share: f64) -> ahash::AHashSet<u32> {
-    let by_share = (share * ctx.users.len() as f64).ceil() as u32;
-    let needed = min_users.min(by_share.max(3));
-    returned_to(ctx, |row| ctx.asn(row).map(u64::from), needed)
-        .into_iter()
-        .map(|asn| asn as u32)
-        .collect()
-}
-
-/// Networks (/24, /48) at least `min_users` users of the tenant come back to, each on two
-/// days or more: a carrier's NAT pool, a shared office. Far fewer users than org-common
-/// egress needs: an attacker's address serves one victim.
-pub fn regular_networks(ctx: &Context, min_users: u32) -> ahash::AHashSet<u64> {
-    returned_to(ctx, |row| ctx.network(row), min_users)
-}
-
-/// The keys at least `needed` users signed in to successfully on two days or more each.
-fn returned_to(
+/// Of `asns` and `networks` (/24, /48), those enough users of the tenant come back to, each
+/// signing in successfully through them on two days or more: mobile carriers and their NAT
+/// pools, big ISPs, offices, a VPN provider. A sign-in through one is a phone leaving the
+/// Wi-Fi or an employee at home; an attacker's server serves each victim once. The keys
+/// asked about are few (a detector's candidates), so one pass over the rows skips nearly
+/// every one at a glance.
+pub fn regular(
     ctx: &Context,
-    key: impl Fn(usize) -> Option<u64> + Sync,
-    needed: u32,
-) -> ahash::AHashSet<u64> {
+    asns: &ahash::AHashSet<u32>,
+    networks: &ahash::AHashSet<u64>,
+    needed: Needed,
+) -> (ahash::AHashSet<u32>, ahash::AHashSet<u64>) {
     const DAY: i64 = 86_400_000_000;
+    if asns.is_empty() && networks.is_empty() {
+        return Default::default();
+    }
+    // Each user's keys so far: (key, first day, came back on another day); ASNs are kept
+    // as keys above every network key.
+    type Seen = Vec<(u64, i64, bool)>;
+    fn note(seen: &mut Seen, key: u64, day: i64) {
+        match seen.iter_mut().find(|(k, _, _)| *k == key) {
+            Some((_, first, back)) => *back |= *first != day,
+            None => seen.push((key, day, false)),
+        }
+    }
+    const ASN: u64 = 1 << 63;
+    let asked_address = ctx.per_address_network(|n| networks.contains(&n));
     let returning: Vec<u64> = ctx.per_user(|_, start, end, out| {
-        let mut days: Vec<(u64, i64)> = (start..end)
-            .filter(|&r| ctx.outcome[r].validated())
-            .filter_map(|r| key(r).map(|k| (k, ctx.time[r].div_euclid(DAY))))
-            .collect();
-        days.sort_unstable();
-        days.dedup();
-        out.extend(
-            days.chunk_by(|a, b| a.0 == b.0)
-                .filter(|same| same.len() >= 2)
-                .map(|same| same[0].0),
-        );
+        let mut seen: Seen = Vec::new();
+        for r in start..end {
+            let asn = ctx.asn(r).filter(|a| asns.contains(a));
+            let network = ctx.address[r];
+            let network = (network != super::order::NONE && asked_address[network as usize])
+                .then(|| ctx.network(r))
+                .flatten();
+            if (asn.is_none() && network.is_none()) || !ctx.outcome[r].validated() {
+                continue;
+            }
+            let day = ctx.time[r].div_euclid(DAY);
+            if let Some(a) = asn {
+                note(&mut seen, ASN | u64::from(a), day);
+            }
+            if let Some(n) = network {
+                note(&mut seen, n, day);
+            }
+        }
+        out.extend(seen.into_iter().filter(|s| s.2).map(|s| s.0));
     });
     let mut users: ahash::AHashMap<u64, u32> = ahash::AHashMap::new();
     for k in returning {
         *users.entry(k).or_default() += 1;
     }
-    users
-        .into_iter()
-        .filter(|&(_, n)| n >= needed)
-        .map(|(k, _)| k)
-        .collect()
+    let asn_needed = needed.asns(ctx.users.len());
+    let mut out: (ahash::AHashSet<u32>, ahash::AHashSet<u64>) = Default::default();
+    for (k, n) in users {
+        if k & ASN != 0 {
+            if n >= asn_needed {
+                out.0.insert((k & !ASN) as u32);
+            }
+        } else if n >= needed.network_users {
+            out.1.insert(k);
+        }
+    }
+    out
+}
+
+/// How many returning users make an ASN or a network regular (see [`regular`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Needed {
+    /// Users for an ASN...
+    pub asn_users: u32,
+    /// ...or this share of the tenant's users when that is fewer (never fewer than 3).
+    pub asn_share: f64,
+    /// Users for a network.
+    pub network_users: u32,
+}
+
+impl Needed {
+    fn asns(&self, users: usize) -> u32 {
+        let by_share = (self.asn_share * users as f64).ceil() as u32;
+        self.asn_users.min(by_share.max(3))
+    }
 }

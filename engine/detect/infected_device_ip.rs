@@ -2,7 +2,7 @@
 //! passes (`--infected-list`). The kernel is [`super::listed_ip`]'s.
 
 use super::listed_ip::{List, ListedIp};
-use super::{Built, Identity};
+use super::{Built, Columns, Identity};
 use crate::rules::Rules;
 
 pub const IDENTITY: Identity = Identity {
@@ -14,7 +14,10 @@ pub const IDENTITY: Identity = Identity {
 };
 
 /// The canonical columns it reads beyond the context's own.
-pub const COLUMNS: &[&str] = &[];
+pub const COLUMNS: Columns = Columns {
+    every_row: &[],
+    some_rows: &[],
+};
 
 /// The registry's entry: built from its section of the rules.
 pub fn build(rules: &Rules, section: &'static str) -> Built {

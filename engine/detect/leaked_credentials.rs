@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::{Built, Context, Detector, Finding, Identity, Level, Settings};
+use super::{Built, Columns, Context, Detector, Finding, Identity, Level, Settings};
 use crate::frame::col;
 use crate::frame::time::format_time;
 use crate::rules::Rules;
@@ -22,7 +22,10 @@ pub struct LeakedCredentialsConfig {
 }
 
 /// The canonical columns it reads beyond the context's own.
-pub const COLUMNS: &[&str] = &[col::user_principal_name];
+pub const COLUMNS: Columns = Columns {
+    every_row: &[],
+    some_rows: &[col::user_principal_name],
+};
 
 /// The registry's entry: built from its section of the rules.
 pub fn build(rules: &Rules, section: &'static str) -> Built {

@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::{Built, Context, Detector, Finding, Identity, Level, Settings};
+use super::{Built, Columns, Context, Detector, Finding, Identity, Level, Settings};
 use crate::frame::col;
 use crate::frame::time::format_time;
 use crate::rules::{Problems, Rules, Span};
@@ -51,12 +51,10 @@ pub struct Exempt {
 }
 
 /// The canonical columns it reads beyond the context's own.
-pub const COLUMNS: &[&str] = &[
-    col::client_app,
-    col::user_agent,
-    col::authentication_protocol,
-    col::user_principal_name,
-];
+pub const COLUMNS: Columns = Columns {
+    every_row: &[col::client_app, col::user_agent, col::authentication_protocol],
+    some_rows: &[col::user_principal_name],
+};
 
 /// The registry's entry: built from its section of the rules.
 pub fn build(rules: &Rules, section: &'static str) -> Built {
@@ -82,6 +80,9 @@ impl Settings for LegacyAuthenticationConfig {
     }
 }
 
+/// Whether a value of a column makes a sign-in legacy.
+type Test<'a> = Box<dyn Fn(&str) -> bool + Sync + 'a>;
+
 pub struct LegacyAuthentication {
     config: LegacyAuthenticationConfig,
 }
@@ -91,9 +92,10 @@ impl LegacyAuthentication {
         LegacyAuthentication { config }
     }
 
-    /// The legacy protocol a sign-in used, by client app, protocol or user agent (as its
-    /// rules entry names it); `None` for a modern one. Runs once per distinct value.
-    fn legacy_marks<'c>(&self, ctx: &'c Context) -> impl Fn(usize) -> Option<String> + Sync + 'c {
+    /// Every validated sign-in through a legacy protocol, in order, with the protocol as
+    /// the log names it (its client app, else its authentication protocol, else its user
+    /// agent). Each column's distinct values are judged once.
+    fn legacy_sign_ins(&self, ctx: &Context) -> Vec<(usize, String)> {
         let folded = |list: &[String]| -> Vec<String> {
             list.iter().map(|v| v.to_lowercase()).collect()
         };
@@ -102,26 +104,36 @@ impl LegacyAuthentication {
             folded(&self.config.protocols),
             folded(&self.config.user_agents),
         );
-        let mark = |codes: &super::order::Codes, is: &dyn Fn(&str) -> bool| -> Vec<bool> {
-            codes.distinct.iter().map(|v| is(&v.to_lowercase())).collect()
-        };
-        let app = ctx.codes_or_empty(col::client_app);
-        let protocol = ctx.codes_or_empty(col::authentication_protocol);
-        let agent = ctx.codes_or_empty(col::user_agent);
-        let legacy_app = mark(app, &|v| apps.iter().any(|a| a == v));
-        let legacy_protocol = mark(protocol, &|v| protocols.iter().any(|p| p == v));
-        let legacy_agent = mark(agent, &|v| agents.iter().any(|a| v.contains(a.as_str())));
-        let hit = |codes: &super::order::Codes, marks: &[bool], row: usize| {
-            let code = codes.code[row];
-            (code != super::order::NONE && marks[code as usize]).then(|| {
-                codes.distinct[code as usize].clone()
-            })
-        };
-        move |row| {
-            hit(app, &legacy_app, row)
-                .or_else(|| hit(protocol, &legacy_protocol, row))
-                .or_else(|| hit(agent, &legacy_agent, row))
+        // (column, does a value of it make a sign-in legacy), in order of precedence.
+        let tests: [(&str, Test); 3] = [
+            (col::client_app, Box::new(|v| apps.contains(&v.to_lowercase()))),
+            (
+                col::authentication_protocol,
+                Box::new(|v| protocols.contains(&v.to_lowercase())),
+            ),
+            (
+                col::user_agent,
+                Box::new(|v| {
+                    let v = v.to_lowercase();
+                    agents.iter().any(|a| v.contains(a.as_str()))
+                }),
+            ),
+        ];
+        let mut found: Vec<(usize, usize, String)> = Vec::new();
+        for (precedence, (column, is_legacy)) in tests.iter().enumerate() {
+            let mut positions = ctx.positions_where(column, is_legacy);
+            positions.retain(|&p| ctx.outcome[p].validated());
+            let names = ctx.texts_at(column, &positions);
+            found.extend(
+                positions
+                    .into_iter()
+                    .zip(names)
+                    .map(|(p, name)| (p, precedence, name.unwrap_or_default())),
+            );
         }
+        found.sort_unstable();
+        found.dedup_by_key(|(p, _, _)| *p);
+        found.into_iter().map(|(p, _, name)| (p, name)).collect()
     }
 
     /// True when an exemption covers the sign-in.
@@ -166,35 +178,41 @@ impl Detector for LegacyAuthentication {
     }
 
     fn detect(&self, ctx: &Context) -> Vec<Finding> {
-        let legacy = self.legacy_marks(ctx);
+        let legacy = self.legacy_sign_ins(ctx);
+        let positions: Vec<usize> = legacy.iter().map(|(p, _)| *p).collect();
         let lookback = i64::from(self.config.lookback_days) * 86_400_000_000;
         let learning = i64::from(self.config.learning_days) * 86_400_000_000;
-        let regular = super::familiar::regular_networks(ctx, self.config.regular_network_users);
-        ctx.per_user(|user, start, end, findings| {
+        // The legacy sign-ins' networks that colleagues come back to.
+        let asked: ahash::AHashSet<u64> = positions.iter().filter_map(|&p| ctx.network(p)).collect();
+        let needed = super::familiar::Needed {
+            asn_users: u32::MAX,
+            asn_share: 1.0,
+            network_users: self.config.regular_network_users,
+        };
+        let (_, regular) = super::familiar::regular(ctx, &Default::default(), &asked, needed);
+        let regular_network = |n: u64| regular.contains(&n);
+        ctx.per_user_of(&positions, |user, start, _, share, findings| {
             let judged_from = ctx.first_validated[user].saturating_add(learning);
             // The user's validated legacy sign-ins so far: (time, protocol, network).
-            let mut seen: Vec<(i64, String, Option<u64>)> = Vec::new();
-            for row in start..end {
-                if !ctx.outcome[row].validated() {
-                    continue;
-                }
-                let Some(protocol) = legacy(row) else { continue };
+            let mut seen: Vec<(i64, &str, Option<u64>)> = Vec::new();
+            for &row in share {
+                let k = positions.partition_point(|&p| p < row);
+                let protocol = legacy[k].1.as_str();
                 let t = ctx.time[row];
                 let network = ctx.network(row);
                 let recent = seen
                     .iter()
                     .rev()
-                    .find(|(when, p, n)| t - when <= lookback && *p == protocol && *n == network)
-                    .map(|(when, _, _)| *when);
+                    .any(|(when, p, n)| t - when <= lookback && *p == protocol && *n == network);
                 let previous = seen.last().map(|(when, _, _)| *when);
-                seen.push((t, protocol.clone(), network));
-                if recent.is_some()
+                seen.push((t, protocol, network));
+                if recent
                     || t < ctx.score_since
                     || t < judged_from
-                    || super::familiar::known_before(ctx, start, row)
-                    || network.is_some_and(|n| regular.contains(&n))
                     || ctx.outcome[row] != super::Outcome::Success
-                    || self.exempt(ctx, row, &protocol)
+                    || super::familiar::known_before(ctx, start, row)
+                    || network.is_some_and(regular_network)
+                    || self.exempt(ctx, row, protocol)
                 {
                     continue;
                 }

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::{Built, Context, Detector, Finding, Identity, Level, Settings, Outcome};
+use super::{Built, Columns, Context, Detector, Finding, Identity, Level, Settings, Outcome};
 use crate::frame::time::format_time;
 use crate::rules::{Problems, Rules, Span};
 
@@ -27,7 +27,10 @@ pub struct MaliciousIpConfig {
 }
 
 /// The canonical columns it reads beyond the context's own.
-pub const COLUMNS: &[&str] = &[];
+pub const COLUMNS: Columns = Columns {
+    every_row: &[],
+    some_rows: &[],
+};
 
 /// The registry's entry: built from its section of the rules.
 pub fn build(rules: &Rules, section: &'static str) -> Built {

@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::{Built, Context, Detector, Finding, Identity, Level, Outcome, Settings};
+use super::{Built, Columns, Context, Detector, Finding, Identity, Level, Outcome, Settings};
 use crate::frame::col;
 use crate::frame::time::format_time;
 use crate::rules::{Problems, Rules, Span};
@@ -35,7 +35,10 @@ pub struct MfaFatigueConfig {
 }
 
 /// The canonical columns it reads beyond the context's own.
-pub const COLUMNS: &[&str] = &[col::mfa_denials];
+pub const COLUMNS: Columns = Columns {
+    every_row: &[col::mfa_denials],
+    some_rows: &[],
+};
 
 /// The registry's entry: built from its section of the rules.
 pub fn build(rules: &Rules, section: &'static str) -> Built {
@@ -93,26 +96,31 @@ impl Detector for MfaFatigue {
     }
 
     fn detect(&self, ctx: &Context) -> Vec<Finding> {
-        let denials = ctx.u32_column(col::mfa_denials, 0);
+        // Sign-ins with denied pushes are few: find them, then walk each user's.
+        let rows = ctx.positions_where_u32(col::mfa_denials, |n| n > 0);
+        let denials: Vec<u32> = rows
+            .iter()
+            .map(|&p| ctx.u32_at(col::mfa_denials, p).unwrap_or(0))
+            .collect();
         let gap = i64::from(self.config.max_gap_minutes) * 60_000_000;
-        ctx.per_user(|_, start, end, findings| {
+        ctx.per_user_of(&rows, |_, start, end, share, findings| {
+            let first = rows.partition_point(|&p| p < start);
             let mut burst: Option<Burst> = None;
-            for row in start..end {
-                if denials[row] == 0 {
-                    continue;
-                }
+            for (k, &row) in share.iter().enumerate() {
+                let count = denials[first + k];
                 // The same step logged twice: a row of the same moment, count and address.
-                let logged_twice = (start..row)
-                    .rev()
-                    .take_while(|&p| ctx.time[p] == ctx.time[row])
-                    .any(|p| denials[p] == denials[row] && ctx.address[p] == ctx.address[row]);
+                let logged_twice = share[..k].iter().rev().enumerate().take_while(|&(_, &p)| {
+                    ctx.time[p] == ctx.time[row]
+                }).any(|(back, &p)| {
+                    denials[first + k - 1 - back] == count && ctx.address[p] == ctx.address[row]
+                });
                 if logged_twice {
                     continue;
                 }
                 let t = ctx.time[row];
                 match burst.as_mut() {
                     Some(b) if t - b.last <= gap => {
-                        b.denials += denials[row];
+                        b.denials += count;
                         b.last = t;
                         b.last_row = row;
                         if !b.addresses.contains(&ctx.address[row]) {
@@ -124,7 +132,7 @@ impl Detector for MfaFatigue {
                             self.report(ctx, start, end, &ended, findings);
                         }
                         burst = Some(Burst {
-                            denials: denials[row],
+                            denials: count,
                             first: t,
                             last: t,
                             last_row: row,

@@ -62,7 +62,25 @@ pub struct Entry {
     /// The canonical columns it reads beyond the context's own ([`context::COLUMNS`]):
     /// a load that projects columns reads these, and a test fails when a detector names a
     /// column it did not declare.
-    pub columns: &'static [&'static str],
+    pub columns: Columns,
+}
+
+/// The canonical columns a detector reads beyond the context's own.
+#[derive(Debug, Clone, Copy)]
+pub struct Columns {
+    /// Read for every row: numbers decoded, text as codes ([`Context::codes`],
+    /// [`Context::positions_where`]).
+    pub every_row: &'static [&'static str],
+    /// Read for the few rows the detector is about to report or compare
+    /// ([`Context::texts_at`], [`Context::text`]): a projected load leaves them in the file.
+    pub some_rows: &'static [&'static str],
+}
+
+impl Columns {
+    /// Every column named.
+    pub fn all(&self) -> impl Iterator<Item = &'static str> {
+        self.every_row.iter().chain(self.some_rows).copied()
+    }
 }
 
 /// Builds a detector from its section of the rules.
@@ -107,7 +125,7 @@ pub fn build<S: Settings, D: Detector + 'static>(
 pub fn columns_read() -> Vec<&'static str> {
     let mut columns: Vec<&'static str> = context::COLUMNS
         .iter()
-        .chain(REGISTRY.iter().flat_map(|entry| entry.columns))
+        .chain(REGISTRY.iter().flat_map(|entry| entry.columns.every_row))
         .copied()
         .collect();
     columns.sort_unstable();
@@ -488,7 +506,10 @@ mod tests {
     #[test]
     fn the_columns_read_are_the_contexts_and_the_detectors_each_once() {
         let columns = columns_read();
-        for column in context::COLUMNS.iter().chain(unfamiliar_sign_in::COLUMNS) {
+        for column in context::COLUMNS
+            .iter()
+            .chain(unfamiliar_sign_in::COLUMNS.every_row)
+        {
             assert!(columns.contains(column), "{column}");
         }
         let mut distinct = columns.clone();

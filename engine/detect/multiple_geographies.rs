@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::order::Codes;
-use super::{Built, Context, Detector, Finding, Identity, Level, Settings};
+use super::{Built, Columns, Context, Detector, Finding, Identity, Level, Settings};
 use crate::frame::time::format_time;
 use crate::geo::distance_km;
 use crate::frame::col;
@@ -32,7 +32,10 @@ pub struct MultipleGeographiesConfig {
 }
 
 /// The canonical columns it reads beyond the context's own.
-pub const COLUMNS: &[&str] = &[col::country];
+pub const COLUMNS: Columns = Columns {
+    every_row: &[col::country],
+    some_rows: &[],
+};
 
 /// The registry's entry: built from its section of the rules.
 pub fn build(rules: &Rules, section: &'static str) -> Built {

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::order::{Codes, MappedCodes, NONE};
-use super::{Built, Context, Detector, Finding, Identity, Level, Settings};
+use super::{Built, Columns, Context, Detector, Finding, Identity, Level, Settings};
 use crate::frame::col;
 use crate::geo::distance_km;
 use crate::rules::{Problems, Rules, Span};
@@ -33,7 +33,10 @@ pub struct UnfamiliarSignInConfig {
 }
 
 /// The canonical columns it reads beyond the context's own.
-pub const COLUMNS: &[&str] = &[col::country, col::operating_system, col::browser];
+pub const COLUMNS: Columns = Columns {
+    every_row: &[col::country, col::operating_system, col::browser],
+    some_rows: &[],
+};
 
 /// The registry's entry: built from its section of the rules.
 pub fn build(rules: &Rules, section: &'static str) -> Built {

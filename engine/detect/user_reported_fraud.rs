@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::{Built, Context, Detector, Finding, Identity, Level, Settings};
+use super::{Built, Columns, Context, Detector, Finding, Identity, Level, Settings};
 use crate::frame::col;
 use crate::rules::Rules;
 
@@ -18,7 +18,10 @@ pub struct UserReportedFraudConfig {
 }
 
 /// The canonical columns it reads beyond the context's own.
-pub const COLUMNS: &[&str] = &[col::mfa_fraud_reported, col::auth_method];
+pub const COLUMNS: Columns = Columns {
+    every_row: &[col::mfa_fraud_reported],
+    some_rows: &[col::auth_method],
+};
 
 /// The registry's entry: built from its section of the rules.
 pub fn build(rules: &Rules, section: &'static str) -> Built {
@@ -53,10 +56,12 @@ impl Detector for UserReportedFraud {
     }
 
     fn detect(&self, ctx: &Context) -> Vec<Finding> {
-        let reported = ctx.bool_column(col::mfa_fraud_reported);
-        let method = ctx.codes_or_empty(col::auth_method);
-        ctx.per_user(|_, start, end, findings| {
-            for row in (start..end).filter(|&r| reported[r] == Some(true)) {
+        let mut rows = ctx.positions_where_true(col::mfa_fraud_reported);
+        rows.retain(|&p| ctx.users_row(p));
+        let methods = ctx.texts_at(col::auth_method, &rows);
+        ctx.per_user_of(&rows, |_, _, _, share, findings| {
+            for &row in share {
+                let method = &methods[rows.partition_point(|&p| p < row)];
                 if ctx.time[row] < ctx.score_since {
                     continue;
                 }
@@ -67,7 +72,7 @@ impl Detector for UserReportedFraud {
                     level: self.config.level,
                     detected_at: ctx.time[row],
                     evidence: json!({
-                        "method": method.get(row),
+                        "method": method,
                         "sourceIp": ctx.ip(row),
                     }),
                     related: vec![("clientIp", Value::from(ctx.ip(row)))],

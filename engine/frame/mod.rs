@@ -451,6 +451,18 @@ impl TextCodes {
     }
 }
 
+/// Text of chosen rows of a column, wherever the load keeps it (the frame, or the file of a
+/// projected load): how a detector reads a column it needs for a few rows only.
+pub trait FetchRows: Send + Sync {
+    /// `column`'s values at frame `rows` (ascending, distinct), in that order.
+    fn fetch(
+        &self,
+        frame: &DataFrame,
+        column: &str,
+        rows: &[usize],
+    ) -> Result<Vec<Option<String>>, String>;
+}
+
 /// An empty canonical frame (no rows, every column).
 pub fn empty() -> DataFrame {
     FrameBuilder::with_capacity(0).finish()

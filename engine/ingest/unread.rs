@@ -507,6 +507,17 @@ fn decode_chunk(
     Ok(arrays)
 }
 
+impl crate::frame::FetchRows for Unread {
+    fn fetch(
+        &self,
+        frame: &DataFrame,
+        column: &str,
+        rows: &[usize],
+    ) -> Result<Vec<Option<String>>, String> {
+        Unread::fetch(self, frame, column, rows).map_err(|e| e.to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::borrow::Cow;

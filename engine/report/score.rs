@@ -107,6 +107,7 @@ pub fn context(
             coded,
             users: loaded.users.as_ref(),
             times,
+            fetch: Some(Arc::new(loaded.unread.clone())),
         },
         score_since,
         &rules.networks,
