@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{Built, Columns, Context, Detector, Finding, Identity, Level, Settings, Outcome};
+use crate::frame::col;
 use crate::rules::{Problems, Rules, Span};
 
 /// `[failures_then_success]` in the rules file.
@@ -36,7 +37,7 @@ pub struct FailuresThenSuccessConfig {
 /// The canonical columns it reads beyond the context's own.
 pub const COLUMNS: Columns = Columns {
     every_row: &[],
-    some_rows: &[],
+    some_rows: &[col::client_app],
 };
 
 /// The registry's entry: built from its section of the rules.
@@ -90,7 +91,7 @@ impl Detector for FailuresThenSuccess {
 
     fn detect(&self, ctx: &Context) -> Vec<Finding> {
         let gap = i64::from(self.config.session_gap_minutes) * 60_000_000;
-        ctx.per_user(|_, start, end, findings| {
+        let found = ctx.per_user(|_, start, end, findings| {
             // Only addresses with failures in their current run are tracked (a run without
             // failures behaves as no run at all), so the list stays short even for users
             // who roam over hundreds of addresses.
@@ -154,7 +155,8 @@ impl Detector for FailuresThenSuccess {
                     _ => {}
                 }
             }
-        })
+        });
+        super::with_client_app(ctx, found)
     }
 }
 
@@ -176,6 +178,21 @@ mod tests {
         let rules = Rules::builtin();
         let ctx = Context::new(&frame(sign_ins), since, &rules.networks).unwrap();
         FailuresThenSuccess::new(config).detect(&ctx)
+    }
+
+    #[test]
+    fn a_brute_force_over_imap_says_so() {
+        let mut s = vec![sign_in("ada", 0, "84.208.10.7", 0)];
+        s.extend(failures("ada", "198.51.100.7", 1440, 12, 1));
+        s.push(sign_in("ada", 1440 + 13, "198.51.100.7", 0));
+        let frame = crate::detect::testing::frame_with(&s, |_, row| {
+            row.client_app = Some("IMAP4".into());
+        });
+        let ctx = Context::new(&frame, None, &Rules::builtin().networks).unwrap();
+        let config = crate::detect::testing::defaults("failures_then_success");
+        let found = FailuresThenSuccess::new(config).detect(&ctx);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].evidence["clientApp"], "IMAP4");
     }
 
     #[test]

@@ -133,6 +133,19 @@ pub fn columns_read() -> Vec<&'static str> {
     columns
 }
 
+/// Adds each finding's client app (`clientAppUsed`) to its evidence: a brute force or a spray
+/// through a legacy protocol (IMAP4, Authenticated SMTP, "Other clients") says so.
+pub fn with_client_app(ctx: &Context, mut findings: Vec<Finding>) -> Vec<Finding> {
+    let rows: Vec<usize> = findings.iter().map(|f| f.row).collect();
+    let apps = ctx.texts_at(crate::frame::col::client_app, &rows);
+    for (finding, app) in findings.iter_mut().zip(apps) {
+        if let Value::Object(evidence) = &mut finding.evidence {
+            evidence.insert("clientApp".into(), app.map_or(Value::Null, Value::from));
+        }
+    }
+    findings
+}
+
 /// A risk level, lowest first.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,

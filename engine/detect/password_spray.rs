@@ -20,6 +20,7 @@ use serde_json::{json, Value};
 
 use super::{Built, Columns, Context, Detector, Finding, Identity, Level, Settings, Outcome};
 use crate::frame::time::format_time;
+use crate::frame::col;
 use crate::rules::{Problems, Rules, Span};
 
 /// `[password_spray]` in the rules file.
@@ -45,7 +46,7 @@ pub struct PasswordSprayConfig {
 /// The canonical columns it reads beyond the context's own.
 pub const COLUMNS: Columns = Columns {
     every_row: &[],
-    some_rows: &[],
+    some_rows: &[col::client_app],
 };
 
 /// The registry's entry: built from its section of the rules.
@@ -241,7 +242,7 @@ impl Detector for PasswordSpray {
         let new_network = super::familiar::new_networks(ctx, self.learning());
         let campaigns = self.all_campaigns(ctx, &new_network);
         (
-            self.findings(ctx, &campaigns, &new_network),
+            super::with_client_app(ctx, self.findings(ctx, &campaigns, &new_network)),
             campaign_summaries(&campaigns),
         )
     }
