@@ -110,6 +110,7 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
         detections: detection_counts(detections),
         risky_signins: signins.len() as u64,
         risky_users: users.len() as u64,
+        risky_service_principals: scored.risky_service_principals.len() as u64,
         campaigns: scored.campaigns.clone(),
         run: json!({"seconds": began.elapsed().as_secs_f64(), "threads": rayon::current_num_threads()}),
     };
@@ -129,11 +130,16 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
         if !users.is_empty() {
             eprintln!("{}", top_users(users));
         }
+        let principals = &scored.risky_service_principals;
+        if !principals.is_empty() {
+            eprintln!("{}", service_principals(principals));
+        }
         eprintln!(
-            "[+] {} detections, {} risky sign-ins, {} risky users from {} sign-ins in {:.2} s → {}",
+            "[+] {} detections, {} risky sign-ins, {} risky users, {} risky service principals from {} sign-ins in {:.2} s → {}",
             detections.len(),
             signins.len(),
             users.len(),
+            principals.len(),
             ingested.totals.kept,
             began.elapsed().as_secs_f64(),
             args.out.display()
@@ -171,6 +177,27 @@ fn top_users(users: &[crate::report::RiskyUser]) -> Table {
             user.risk_level.as_str().to_string(),
             user.detection_count.to_string(),
             user.risk_event_types.join(", "),
+        ]);
+    }
+    table
+}
+
+/// The risky service principals, highest level first.
+fn service_principals(principals: &[crate::report::RiskyServicePrincipal]) -> Table {
+    let mut ranked: Vec<&crate::report::RiskyServicePrincipal> = principals.iter().collect();
+    ranked.sort_by(|a, b| b.risk_level.cmp(&a.risk_level).then(a.id.cmp(&b.id)));
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED);
+    table.set_header(["risky service principals", "level", "detections", "app id"]);
+    for principal in ranked.into_iter().take(5) {
+        table.add_row([
+            principal
+                .display_name
+                .clone()
+                .unwrap_or_else(|| principal.id.clone()),
+            principal.risk_level.as_str().to_string(),
+            principal.detection_count.to_string(),
+            principal.app_id.clone().unwrap_or_default(),
         ]);
     }
     table

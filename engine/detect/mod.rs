@@ -52,6 +52,7 @@ detectors! {
     device_code_phishing,
     legacy_authentication,
     anomalous_token,
+    suspicious_service_principal,
 }
 
 /// A detector in the registry.

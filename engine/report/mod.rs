@@ -165,6 +165,76 @@ pub struct RiskyUser {
     pub detection_count: u64,
 }
 
+/// Graph's `riskyServicePrincipal`: a workload identity with detections.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RiskyServicePrincipal {
+    /// The service principal's object id.
+    pub id: String,
+    pub app_id: Option<String>,
+    pub display_name: Option<String>,
+    /// `application` (managed identities are out of scope).
+    pub service_principal_type: String,
+    pub risk_level: RiskLevel,
+    pub risk_state: String,
+    pub risk_detail: String,
+    /// The latest detection's activity time.
+    pub risk_last_updated_date_time: String,
+    pub is_processing: bool,
+    pub is_enabled: bool,
+    /// Distinct detection types, sorted.
+    pub risk_event_types: Vec<String>,
+    pub detection_count: u64,
+}
+
+/// Risky service principals: the highest level among a principal's detections (those whose
+/// activity is `servicePrincipal`, which name the principal in their evidence); sorted by id.
+pub fn risky_service_principals(detections: &[Detection]) -> Vec<RiskyServicePrincipal> {
+    let mut by_principal: BTreeMap<&str, Vec<&Detection>> = BTreeMap::new();
+    for d in detections
+        .iter()
+        .filter(|d| d.activity == "servicePrincipal")
+    {
+        if let Some(id) = d.evidence["servicePrincipalId"].as_str() {
+            by_principal.entry(id).or_default().push(d);
+        }
+    }
+    by_principal
+        .into_iter()
+        .map(|(id, ds)| {
+            let text = |key: &str| ds.iter().find_map(|d| d.evidence[key].as_str());
+            RiskyServicePrincipal {
+                id: id.to_string(),
+                app_id: text("appId").map(String::from),
+                display_name: text("servicePrincipalName").map(String::from),
+                service_principal_type: "application".into(),
+                risk_level: ds
+                    .iter()
+                    .map(|d| d.risk_level)
+                    .max()
+                    .unwrap_or(RiskLevel::Low),
+                risk_state: "atRisk".into(),
+                risk_detail: "none".into(),
+                risk_last_updated_date_time: ds
+                    .iter()
+                    .map(|d| d.activity_date_time.as_str())
+                    .max()
+                    .unwrap_or_default()
+                    .to_string(),
+                is_processing: false,
+                is_enabled: true,
+                risk_event_types: ds
+                    .iter()
+                    .map(|d| d.risk_event_type.clone())
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect(),
+                detection_count: ds.len() as u64,
+            }
+        })
+        .collect()
+}
+
 /// Risky sign-ins: one row per sign-in with detections, sorted by time then id. (A sign-in's
 /// detections all carry its time as their activity time.)
 pub fn risky_signins(detections: &[Detection]) -> Vec<RiskySignIn> {
@@ -277,6 +347,8 @@ pub struct Summary {
     pub detections: BTreeMap<String, BTreeMap<String, u64>>,
     pub risky_signins: u64,
     pub risky_users: u64,
+    #[serde(default)]
+    pub risky_service_principals: u64,
     /// Campaigns seen by tenant-level detectors (password spray sources, …).
     pub campaigns: Vec<Value>,
     /// Wall-clock run facts; the only place they appear.

@@ -8,7 +8,10 @@ use rayon::prelude::*;
 use serde_json::{json, Value};
 
 use super::build::detections;
-use super::{risky_signins, risky_users, Detection, RiskySignIn, RiskyUser};
+use super::{
+    risky_service_principals, risky_signins, risky_users, Detection, RiskyServicePrincipal,
+    RiskySignIn, RiskyUser,
+};
 use crate::detect::context::{Enrichment, Loaded};
 use crate::detect::{registry, run_all, Context};
 use crate::frame::TextCodes;
@@ -21,6 +24,8 @@ pub struct Scored {
     pub detections: Vec<Detection>,
     pub risky_signins: Vec<RiskySignIn>,
     pub risky_users: Vec<RiskyUser>,
+    /// Workload identities with detections.
+    pub risky_service_principals: Vec<RiskyServicePrincipal>,
     /// Unsuccessful campaigns and other findings that are no detection (summary.json).
     pub campaigns: Vec<Value>,
     /// Each detector's id and effective settings.
@@ -157,6 +162,7 @@ pub fn score(
     let t = crate::trace::span("report: aggregates");
     let (risky_signins, risky_users) =
         rayon::join(|| risky_signins(&detections), || risky_users(&detections));
+    let principals = risky_service_principals(&detections);
     drop(t);
     drop(span);
     crate::trace::rss("rss after report");
@@ -164,6 +170,7 @@ pub fn score(
         detections,
         risky_signins,
         risky_users,
+        risky_service_principals: principals,
         campaigns: detected.campaigns,
         detectors: detectors
             .iter()

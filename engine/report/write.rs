@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::score::Scored;
-use super::{Detection, RiskySignIn, RiskyUser};
+use super::{Detection, RiskyServicePrincipal, RiskySignIn, RiskyUser};
 use crate::ingest::values::parse_time;
 use crate::ingest::Quarantined;
 
@@ -109,6 +109,23 @@ impl Record for RiskyUser {
         ("riskState", Kind::Str),
         ("userDisplayName", Kind::Str),
         ("userPrincipalName", Kind::Str),
+        ("riskEventTypes", Kind::Json),
+        ("detectionCount", Kind::Int),
+    ];
+}
+
+impl Record for RiskyServicePrincipal {
+    const COLUMNS: &'static [(&'static str, Kind)] = &[
+        ("id", Kind::Str),
+        ("appId", Kind::Str),
+        ("displayName", Kind::Str),
+        ("servicePrincipalType", Kind::Str),
+        ("riskLevel", Kind::Str),
+        ("riskState", Kind::Str),
+        ("riskDetail", Kind::Str),
+        ("riskLastUpdatedDateTime", Kind::Time),
+        ("isProcessing", Kind::Bool),
+        ("isEnabled", Kind::Bool),
         ("riskEventTypes", Kind::Json),
         ("detectionCount", Kind::Int),
     ];
@@ -245,8 +262,9 @@ pub fn stage_table<R: Record>(
     })
 }
 
-/// Writes a scoring pass's detections, risky sign-ins and risky users into `dir` as
-/// `detections.<ext>`, `risky_signins.<ext>` and `risky_users.<ext>`, staged in `staged`. The
+/// Writes a scoring pass's detections, risky sign-ins, risky users and risky service
+/// principals into `dir` as `detections.<ext>`, `risky_signins.<ext>`, `risky_users.<ext>`
+/// and `risky_service_principals.<ext>`, staged in `staged`. The
 /// tables are written side by side: one file's bytes go to the kernel while the next file's
 /// rows are serialised.
 pub fn write_tables(
@@ -275,6 +293,12 @@ pub fn write_tables(
     detections?;
     signins?;
     users?;
+    stage_table(
+        staged,
+        &scored.risky_service_principals,
+        format,
+        &path("risky_service_principals"),
+    )?;
     Ok(())
 }
 
@@ -463,6 +487,52 @@ mod tests {
         let evidence = &first[headers.iter().position(|h| h == "evidence").unwrap()];
         let parsed: Value = serde_json::from_str(evidence).unwrap();
         assert_eq!(parsed["minutes"], 42);
+    }
+
+    #[test]
+    fn risky_service_principals_are_written_in_every_format() {
+        use crate::report::{risky_service_principals, tests::detection, RiskLevel};
+        let mut d = detection(
+            "d1",
+            Some("r1"),
+            "",
+            "suspiciousSignins",
+            RiskLevel::Medium,
+            "2025-03-20T10:00:00.000000Z",
+        );
+        d.user_id = None;
+        d.user_principal_name = None;
+        d.activity = "servicePrincipal".into();
+        d.evidence = serde_json::json!({
+            "servicePrincipalId": "sp-1",
+            "servicePrincipalName": "backup-runner",
+            "appId": "app-1",
+        });
+        let principals = risky_service_principals(&[d.clone(), d]);
+        assert_eq!(principals.len(), 1);
+        assert_eq!(principals[0].detection_count, 2);
+        assert_eq!(principals[0].display_name.as_deref(), Some("backup-runner"));
+        assert!(crate::report::risky_users(&[]).is_empty());
+        let dir = tempfile::tempdir().unwrap();
+        for format in [Format::Jsonl, Format::Csv, Format::Parquet] {
+            let path = dir
+                .path()
+                .join(format!("risky_service_principals.{}", format.extension()));
+            write_table(&principals, format, &path).unwrap();
+            assert!(std::fs::metadata(&path).unwrap().len() > 0);
+        }
+        let frame = ParquetReader::new(
+            File::open(dir.path().join("risky_service_principals.parquet")).unwrap(),
+        )
+        .finish()
+        .unwrap();
+        assert_eq!(frame.width(), RiskyServicePrincipal::COLUMNS.len());
+        let text =
+            std::fs::read_to_string(dir.path().join("risky_service_principals.jsonl")).unwrap();
+        let row: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+        assert_eq!(row["appId"], "app-1");
+        assert_eq!(row["servicePrincipalType"], "application");
+        assert_eq!(row["riskState"], "atRisk");
     }
 
     #[test]

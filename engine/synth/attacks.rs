@@ -46,6 +46,7 @@ pub mod kind {
     pub const USER_REPORTED: &str = "userReportedSuspiciousActivity";
     pub const DEVICE_CODE: &str = "deviceCodePhishing";
     pub const LEGACY: &str = "legacyAuthentication";
+    pub const WORKLOAD: &str = "suspiciousSignins";
 
     /// Types that describe a sign-in from a place new to its user: right for any attacker
     /// sign-in from such a place.
@@ -95,6 +96,9 @@ pub struct Expected {
     /// Every sign-in the attacker made (failures included), in time order.
     pub events: Vec<u128>,
     pub user: u32,
+    /// The service principal attacked, for workload-identity scenarios (then `user` is
+    /// unused).
+    pub service: Option<u32>,
     pub time: i64,
     pub malicious: bool,
 }
@@ -184,6 +188,7 @@ impl Injection<'_> {
                     target: None,
                     events: Vec::new(),
                     user: victim,
+                    service: None,
                     time: t,
                     malicious: true,
                 },
@@ -1117,6 +1122,7 @@ pub fn label_listed(
                 target: Some(event.id),
                 events: Vec::new(),
                 user,
+                service: None,
                 time: event.time,
                 malicious: false,
             });
@@ -1145,4 +1151,88 @@ pub fn label_listed(
         }
     }
     expected.retain(|e| !e.events.is_empty() || e.target.is_some() || e.primary == kind::LEAKED);
+}
+
+/// Workload-identity abuse, `count` instances over the service principals (managed identities
+/// are out of scope): a principal's secret stolen and used 1–4 times from the attacker's
+/// network, or a credential the attacker added (a certificate where the principal uses a
+/// secret, or the reverse) used 1–3 times from the principal's own Azure region. Any day
+/// after the first.
+pub fn workload_attacks(
+    config: &SynthConfig,
+    plan: &Plan,
+    services: &[super::tenant::Service],
+    count: u32,
+) -> (Vec<Event>, Vec<Expected>) {
+    let principals: Vec<usize> = (0..services.len())
+        .filter(|&k| !services[k].managed_identity)
+        .collect();
+    let (mut events, mut expected) = (Vec::new(), Vec::new());
+    if principals.is_empty() || config.days < 2 {
+        return (events, expected);
+    }
+    for instance in 0..count {
+        let mut rng = Rng::derive(config.seed, 16, u64::from(instance));
+        let k = principals[rng.index(principals.len())];
+        let day = rng.range(1, u64::from(config.days)) as i64;
+        let t = config.start
+            + day * MICROS_PER_DAY
+            + rng.range_i64(2 * MICROS_PER_HOUR, 20 * MICROS_PER_HOUR);
+        let stolen = rng.chance(0.6);
+        let (net, flow, times) = if stolen {
+            let city = rng.index(ATTACKER_CITIES.len());
+            (plan.hosting[city], Flow::Modern, rng.range(1, 5))
+        } else {
+            // The principal's own region (see `service_activity`).
+            (
+                plan.cloud[k % plan.cloud.len()],
+                Flow::OtherCredential,
+                rng.range(1, 4),
+            )
+        };
+        let ip = plan.networks[net].address(rng.next_u64() as u32);
+        let mut ids = Vec::new();
+        let mut at = t;
+        for _ in 0..times {
+            let (id, correlation, session) = event_ids(&mut rng);
+            events.push(Event {
+                time: at,
+                principal: Principal::Service(k as u32),
+                event_type: crate::frame::event_type::SERVICE_PRINCIPAL,
+                device: None,
+                net,
+                ip,
+                code: 0,
+                app: 0,
+                id,
+                correlation,
+                session,
+                flow,
+            });
+            ids.push(id);
+            at += rng.range_i64(60_000_000, MICROS_PER_HOUR);
+        }
+        let mut parameters = BTreeMap::new();
+        parameters.insert("principal", Value::from(services[k].name.clone()));
+        parameters.insert("sign_ins", Value::from(times));
+        expected.push(Expected {
+            scenario: "workload_identity_abuse",
+            instance,
+            variant: if stolen {
+                "stolen_secret"
+            } else {
+                "added_credential"
+            },
+            parameters,
+            primary: kind::WORKLOAD,
+            allowed: Vec::new(),
+            target: ids.first().copied(),
+            events: ids,
+            user: 0,
+            service: Some(k as u32),
+            time: t,
+            malicious: true,
+        });
+    }
+    (events, expected)
 }

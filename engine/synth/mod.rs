@@ -84,6 +84,9 @@ pub struct Benign {
     /// A phone's session refreshed over the mobile carrier while its sign-in was on Wi-Fi
     /// (share of a phone's token refreshes).
     pub roaming_refresh: f64,
+    /// Service principals that move to another Azure region (another country, Microsoft's
+    /// network) for the rest of the period (share of principals).
+    pub new_region: f64,
 }
 
 impl Default for Benign {
@@ -102,6 +105,7 @@ impl Default for Benign {
             printers: 0.01,
             missed_prompts: 0.02,
             roaming_refresh: 0.3,
+            new_region: 0.3,
         }
     }
 }
@@ -132,12 +136,13 @@ impl Benign {
             "printers" => &mut self.printers,
             "missed_prompts" => &mut self.missed_prompts,
             "roaming_refresh" => &mut self.roaming_refresh,
+            "new_region" => &mut self.new_region,
             other => {
                 return Err(format!(
                     "unknown benign case '{other}' (known: ipv6_homes, split_tunnel, \
                      expiry_morning, stale_password, cgnat, in_flight_wifi, new_joiners, \
                      cloud_refresh, geoip_drift, dev_device_code, printers, missed_prompts, \
-                     roaming_refresh)"
+                     roaming_refresh, new_region)"
                 ))
             }
         };
@@ -283,6 +288,11 @@ pub fn generate(config: &SynthConfig) -> Tenant {
     let t = crate::trace::span("synth: sort events");
     let mut events: Vec<Event> = activity.into_iter().flatten().collect();
     events.extend(tenant::service_activity(config, &plan, &services));
+    // Workload identities are attacked about as often as any one user scenario.
+    let workload = instances.div_ceil(attacks::SCENARIOS.len() as u32);
+    let (abuse, abused) = attacks::workload_attacks(config, &plan, &services, workload);
+    events.extend(abuse);
+    expected.extend(abused);
     events.par_sort_unstable_by(|a, b| a.time.cmp(&b.time).then(a.id.cmp(&b.id)));
     drop(t);
     let t = crate::trace::span("synth: labels");
@@ -346,6 +356,28 @@ fn write_labels(expected: &[Expected], users: &[User]) -> Vec<Label> {
     let mut labels: Vec<Label> = expected
         .iter()
         .map(|e| {
+            if e.service.is_some() {
+                return Label {
+                    version: LABELS_VERSION,
+                    scenario_id: format!("{}-{}", e.scenario, e.instance),
+                    scenario: e.scenario.to_string(),
+                    variant: e.variant.to_string(),
+                    parameters: e
+                        .parameters
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.clone()))
+                        .collect(),
+                    risk_event_type: e.primary.to_string(),
+                    allowed_risk_event_types: Vec::new(),
+                    request_id: e.target.map(guid),
+                    request_ids: e.events.iter().map(|&id| guid(id)).collect(),
+                    // A principal is no user: its name is in the parameters.
+                    user_id: None,
+                    user_principal_name: None,
+                    time: format_time(e.time),
+                    malicious: e.malicious,
+                };
+            }
             let user = &users[e.user as usize];
             Label {
                 version: LABELS_VERSION,
@@ -490,7 +522,12 @@ impl Tenant {
                 row.resource_display_name = Some(Cow::Borrowed("Microsoft Graph"));
                 row.resource_id = Some(Cow::Borrowed(world::DEVICE_CODE_CLIENTS[1].3));
                 row.conditional_access_status = Some(Cow::Borrowed("notApplied"));
-                row.client_credential_type = Some(Cow::Borrowed(service.credential));
+                row.client_credential_type =
+                    Some(Cow::Borrowed(match (event.flow, service.credential) {
+                        (tenant::Flow::OtherCredential, "certificate") => "clientSecret",
+                        (tenant::Flow::OtherCredential, _) => "certificate",
+                        (_, usual) => usual,
+                    }));
             }
         }
         row.unique_token_identifier = Some(Cow::Borrowed(text.token()));

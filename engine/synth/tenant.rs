@@ -38,6 +38,8 @@ pub enum Flow {
     PushUnanswered,
     /// A push the user reported as fraud.
     PushFraud,
+    /// A service principal's sign-in with a credential other than its usual one.
+    OtherCredential,
 }
 
 /// One generated sign-in. Text is produced only when the event is written.
@@ -210,28 +212,33 @@ fn pick_destination(rng: &mut Rng, home: usize) -> usize {
 
 pub fn make_services(config: &SynthConfig) -> Vec<Service> {
     let mut rng = Rng::derive(config.seed, 2, 0);
-    [
+    let named = [
         ("backup-runner", false),
         ("hr-sync", false),
         ("billing-export", false),
         ("ci-deployer", false),
         ("vm-monitor", true),
         ("func-ingest", true),
-    ]
-    .iter()
-    .enumerate()
-    .map(|(k, (name, managed))| Service {
-        id: rng.guid(),
-        name: (*name).to_string(),
-        app_id: rng.guid(),
-        managed_identity: *managed,
-        credential: match (managed, k % 2) {
-            (true, _) => "managedIdentity",
-            (false, 0) => "clientSecret",
-            (false, _) => "certificate",
-        },
-    })
-    .collect()
+    ];
+    // A principal of automation for every hundred users beyond the named ones.
+    let more = (0..config.users / 100).map(|k| (format!("automation-{k:03}"), k % 5 == 4));
+    named
+        .iter()
+        .map(|(name, managed)| (name.to_string(), *managed))
+        .chain(more)
+        .enumerate()
+        .map(|(k, (name, managed))| Service {
+            id: rng.guid(),
+            name,
+            app_id: rng.guid(),
+            managed_identity: managed,
+            credential: match (managed, k % 2) {
+                (true, _) => "managedIdentity",
+                (false, 0) => "clientSecret",
+                (false, _) => "certificate",
+            },
+        })
+        .collect()
 }
 
 /// Monday = 0.
@@ -690,6 +697,14 @@ pub fn service_activity(config: &SynthConfig, plan: &Plan, services: &[Service])
     for (k, service) in services.iter().enumerate() {
         let mut rng = Rng::derive(config.seed, 4, k as u64);
         let cloud = plan.cloud[k % plan.cloud.len()];
+        // Some principals move to another Azure region for the rest of the period (a new
+        // CI/CD pool, a failover): drawn from a stream of their own.
+        let mut moves = Rng::derive(config.seed, 15, k as u64);
+        let moved = moves.chance(config.benign.new_region).then(|| {
+            let from = moves.range(u64::from(config.days / 3), u64::from(config.days).max(2));
+            let to = plan.cloud[(k + 1 + moves.index(plan.cloud.len() - 1)) % plan.cloud.len()];
+            (i64::from(from as u32) * 24, to, moves.next_u64() as u32)
+        });
         let host = rng.next_u64() as u32;
         let event_type = if service.managed_identity {
             crate::frame::event_type::MANAGED_IDENTITY
@@ -699,13 +714,17 @@ pub fn service_activity(config: &SynthConfig, plan: &Plan, services: &[Service])
         for hour in 0..i64::from(config.days) * 24 {
             let (id, correlation, session) = event_ids(&mut rng);
             let code = if rng.chance(0.01) { 7_000_215 } else { 0 };
+            let (net, host) = match moved {
+                Some((from, to, there)) if hour >= from => (to, there),
+                _ => (cloud, host),
+            };
             events.push(Event {
                 time: config.start + hour * MICROS_PER_HOUR + rng.range_i64(0, MICROS_PER_HOUR / 4),
                 principal: Principal::Service(k as u32),
                 event_type,
                 device: None,
-                net: cloud,
-                ip: plan.networks[cloud].address(host),
+                net,
+                ip: plan.networks[net].address(host),
                 code,
                 app: 0,
                 id,

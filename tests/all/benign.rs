@@ -7,7 +7,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-const CASES: [&str; 13] = [
+const CASES: [&str; 14] = [
     "ipv6_homes",
     "split_tunnel",
     "expiry_morning",
@@ -21,6 +21,7 @@ const CASES: [&str; 13] = [
     "printers",
     "missed_prompts",
     "roaming_refresh",
+    "new_region",
 ];
 
 /// The detections of a month of `users` with `case` at `share` and every other case off,
@@ -169,7 +170,8 @@ fn ipv6_at_the_isps_hub_is_impossible_travel_now_and_then_for_the_default_rules(
 }
 
 #[test]
-fn developers_printers_missed_prompts_and_roaming_phones_are_quiet_for_the_default_rules() {
+fn developers_printers_missed_prompts_roaming_phones_and_moving_principals_are_quiet_for_the_default_rules(
+) {
     // Every user a developer signing in to the Azure CLI by device code, every mailbox a
     // printer's, every phone refreshing over its carrier; one sign-in in five after a missed
     // push or two (ten times the default: at every sign-in, a user with sign-ins minutes
@@ -200,4 +202,7 @@ fn developers_printers_missed_prompts_and_roaming_phones_are_quiet_for_the_defau
     }
     let found = detections_with(dir.path(), "roaming_refresh", "1", "300");
     assert!(found.len() <= 3, "{found:#?}");
+    // Every service principal moves to another Azure region mid-month.
+    let found = detections_with(dir.path(), "new_region", "1", "300");
+    assert!(found.is_empty(), "{found:#?}");
 }

@@ -590,6 +590,7 @@ fn a_run_killed_while_it_writes_leaves_the_previous_outputs_whole() {
         "detections.jsonl",
         "risky_signins.jsonl",
         "risky_users.jsonl",
+        "risky_service_principals.jsonl",
         "quarantine.jsonl",
         "summary.json",
     ];

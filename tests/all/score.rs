@@ -31,6 +31,7 @@ fn score_writes_the_output_contract() {
         "detections.jsonl",
         "risky_signins.jsonl",
         "risky_users.jsonl",
+        "risky_service_principals.jsonl",
         "summary.json",
         "quarantine.jsonl",
     ] {
@@ -38,7 +39,8 @@ fn score_writes_the_output_contract() {
     }
     let summary: serde_json::Value =
         serde_json::from_str(&read(&dir.path().join("summary.json"))).unwrap();
-    assert_eq!(summary["input"]["totals"]["kept"], 46124);
+    assert_eq!(summary["input"]["totals"]["kept"], 46798);
+    assert!(summary["risky_service_principals"].is_u64());
     assert_eq!(summary["rules_sha256"].as_str().unwrap().len(), 64);
     let first: serde_json::Value = serde_json::from_str(
         read(&dir.path().join("detections.jsonl"))
@@ -76,6 +78,7 @@ fn one_thread_and_all_threads_give_identical_outputs() {
         "detections.jsonl",
         "risky_signins.jsonl",
         "risky_users.jsonl",
+        "risky_service_principals.jsonl",
     ] {
         assert_eq!(
             read(&a.path().join(file)),
@@ -177,8 +180,13 @@ fn the_same_sign_ins_in_another_shape_or_split_into_many_files_score_identically
             .status()
             .unwrap();
         assert!(status.success());
-        ["detections", "risky_signins", "risky_users"]
-            .map(|name| read(&out.join(format!("{name}.jsonl"))))
+        [
+            "detections",
+            "risky_signins",
+            "risky_users",
+            "risky_service_principals",
+        ]
+        .map(|name| read(&out.join(format!("{name}.jsonl"))))
     };
     // Hourly blobs: hundreds of files, in whatever order the directory lists them.
     let diagnostic = make("diagnostic");
