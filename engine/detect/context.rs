@@ -115,6 +115,8 @@ pub struct Context {
     fetch: Option<Arc<dyn FetchRows>>,
     /// Each frame row's position (the inverse of `order`), built when first asked for.
     positions: std::sync::OnceLock<Vec<IdxSize>>,
+    /// Users returning to each network and ASN (see [`super::org_common::Returning`]).
+    pub returning: super::org_common::Returning,
 }
 
 /// The autonomous system number that stands for none in per-row columns: 4294967295 is
@@ -657,9 +659,10 @@ impl Context {
                 });
         }
         let span = crate::trace::span("context: org-common networks");
-        let common = super::org_common::org_common_networks(
+        let (common, returning) = super::org_common::org_common_and_returning(
             &facts.address,
             &facts.networks,
+            &columns.asn,
             |row| columns.outcome[row].validated(),
             &users,
             &columns.time,
@@ -758,6 +761,7 @@ impl Context {
             coded,
             fetch,
             positions: std::sync::OnceLock::new(),
+            returning,
         })
     }
 
@@ -840,14 +844,6 @@ impl Context {
                 kernel(k, start, end, &mut out);
                 out
             })
-            .collect()
-    }
-
-    /// `f` of each distinct address's network (indexed like [`Context::address`]'s values).
-    pub fn per_address_network(&self, f: impl Fn(u64) -> bool + Sync) -> Vec<bool> {
-        self.networks
-            .par_iter()
-            .map(|&n| n != NO_NETWORK && f(n))
             .collect()
     }
 
@@ -970,6 +966,34 @@ impl Context {
             },
         };
         self.positions_of(&rows)
+    }
+
+    /// A text column's values at `positions` as codes into its distinct values (for the
+    /// positions' own values only): what a detector comparing a few rows' values reads
+    /// instead of laying the whole column out. Codes are [`order::NONE`] for nulls.
+    pub fn codes_at(&self, column: &str, positions: &[usize]) -> (Vec<String>, Vec<u32>) {
+        if let Some(codes) = self.coded(column) {
+            let index: Vec<u32> = positions
+                .iter()
+                .map(|&p| match codes.index[self.order[p] as usize] {
+                    TextCodes::NULL => order::NONE,
+                    k => k,
+                })
+                .collect();
+            return (codes.distinct.clone(), index);
+        }
+        let values = self.texts_at(column, positions);
+        let mut distinct: Vec<String> = values.iter().flatten().cloned().collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        let index = values
+            .iter()
+            .map(|v| match v {
+                Some(v) => distinct.binary_search(v).map_or(order::NONE, |k| k as u32),
+                None => order::NONE,
+            })
+            .collect();
+        (distinct, index)
     }
 
     /// The positions, in order, whose `u32` column value `keep` admits (nulls are not).

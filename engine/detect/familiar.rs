@@ -108,69 +108,34 @@ pub fn asn_known_before(ctx: &Context, start: usize, row: usize) -> bool {
 }
 
 /// Of `asns` and `networks` (/24, /48), those enough users of the tenant come back to, each
-/// signing in successfully through them on two days or more: mobile carriers and their NAT
-/// pools, big ISPs, offices, a VPN provider. A sign-in through one is a phone leaving the
-/// Wi-Fi or an employee at home; an attacker's server serves each victim once. The keys
-/// asked about are few (a detector's candidates), so one pass over the rows skips nearly
-/// every one at a glance.
+/// signing in successfully through them on several days (`[networks]
+/// org_common_min_user_days`): mobile carriers and their NAT pools, big ISPs, offices, a VPN
+/// provider. A sign-in through one is a phone leaving the Wi-Fi or an employee at home; an
+/// attacker's server serves each victim once. The counts come from the context's org-common
+/// pass ([`Context::returning`](super::Context)).
 pub fn regular(
     ctx: &Context,
     asns: &ahash::AHashSet<u32>,
     networks: &ahash::AHashSet<u64>,
     needed: Needed,
 ) -> (ahash::AHashSet<u32>, ahash::AHashSet<u64>) {
-    const DAY: i64 = 86_400_000_000;
-    if asns.is_empty() && networks.is_empty() {
-        return Default::default();
-    }
-    // Each user's keys so far: (key, first day, came back on another day); ASNs are kept
-    // as keys above every network key.
-    type Seen = Vec<(u64, i64, bool)>;
-    fn note(seen: &mut Seen, key: u64, day: i64) {
-        match seen.iter_mut().find(|(k, _, _)| *k == key) {
-            Some((_, first, back)) => *back |= *first != day,
-            None => seen.push((key, day, false)),
-        }
-    }
-    const ASN: u64 = 1 << 63;
-    let asked_address = ctx.per_address_network(|n| networks.contains(&n));
-    let returning: Vec<u64> = ctx.per_user(|_, start, end, out| {
-        let mut seen: Seen = Vec::new();
-        for r in start..end {
-            let asn = ctx.asn(r).filter(|a| asns.contains(a));
-            let network = ctx.address[r];
-            let network = (network != super::order::NONE && asked_address[network as usize])
-                .then(|| ctx.network(r))
-                .flatten();
-            if (asn.is_none() && network.is_none()) || !ctx.outcome[r].validated() {
-                continue;
-            }
-            let day = ctx.time[r].div_euclid(DAY);
-            if let Some(a) = asn {
-                note(&mut seen, ASN | u64::from(a), day);
-            }
-            if let Some(n) = network {
-                note(&mut seen, n, day);
-            }
-        }
-        out.extend(seen.into_iter().filter(|s| s.2).map(|s| s.0));
-    });
-    let mut users: ahash::AHashMap<u64, u32> = ahash::AHashMap::new();
-    for k in returning {
-        *users.entry(k).or_default() += 1;
-    }
     let asn_needed = needed.asns(ctx.users.len());
-    let mut out: (ahash::AHashSet<u32>, ahash::AHashSet<u64>) = Default::default();
-    for (k, n) in users {
-        if k & ASN != 0 {
-            if n >= asn_needed {
-                out.0.insert((k & !ASN) as u32);
-            }
-        } else if n >= needed.network_users {
-            out.1.insert(k);
-        }
-    }
-    out
+    let back = &ctx.returning;
+    (
+        asns.iter()
+            .copied()
+            .filter(|a| back.asns.get(a).is_some_and(|&n| n >= asn_needed))
+            .collect(),
+        networks
+            .iter()
+            .copied()
+            .filter(|n| {
+                back.networks
+                    .get(n)
+                    .is_some_and(|&u| u >= needed.network_users)
+            })
+            .collect(),
+    )
 }
 
 /// How many returning users make an ASN or a network regular (see [`regular`]).

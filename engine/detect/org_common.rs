@@ -35,6 +35,31 @@ pub fn org_common_networks(
     time: &[i64],
     config: &NetworksConfig,
 ) -> Vec<bool> {
+    org_common_and_returning(address, networks, &[], validated, users, time, config).0
+}
+
+/// Users who come back (each on `min_user_days` days or more) to each network, and to each
+/// autonomous system through one of its networks: counted in the org-common pass at no
+/// extra cost, for detectors that ask whether colleagues come back somewhere
+/// ([`super::familiar::regular`]).
+#[derive(Debug, Default)]
+pub struct Returning {
+    pub networks: AHashMap<u64, u32>,
+    pub asns: AHashMap<u32, u32>,
+}
+
+/// [`org_common_networks`], with the users returning to each network and ASN. `asn`: each
+/// row's ASN ([`super::context::NO_ASN`] for none), or empty when not wanted.
+pub fn org_common_and_returning(
+    address: &[u32],
+    networks: &[u64],
+    asn: &[u32],
+    validated: impl Fn(usize) -> bool + Sync,
+    users: &[(usize, usize)],
+    time: &[i64],
+    config: &NetworksConfig,
+) -> (Vec<bool>, Returning) {
+    let asn_of = |row: usize| asn.get(row).copied().unwrap_or(super::context::NO_ASN);
     let network = |row: usize| network_at(address, networks, row);
     let day = |row: usize| time[row].div_euclid(DAY);
     let needed = config.org_common_users_needed(users.len());
@@ -42,13 +67,14 @@ pub fn org_common_networks(
     // A user's sign-ins come in time order, so a network's days are counted as the days
     // turn: the networks already seen today are a short list, and the map is asked once
     // per network and day rather than once per sign-in.
+    let mut returning = Returning::default();
     let candidates: Option<AHashSet<u64>> = (needed > 0).then(|| {
-        type Counts = AHashMap<u64, (u32, i64)>;
-        let mut returning: Vec<u64> = users
+        type Counts = AHashMap<u64, (u32, i64, u32)>;
+        let (mut back, mut back_asns): (Vec<u64>, Vec<u32>) = users
             .par_iter()
             .fold(
-                || (Vec::new(), Counts::default(), Vec::new()),
-                |(mut out, mut counts, mut today), &(start, end)| {
+                || ((Vec::new(), Vec::new()), Counts::default(), Vec::new()),
+                |((mut out, mut out_asns), mut counts, mut today), &(start, end)| {
                     counts.clear();
                     today.clear();
                     let mut current = i64::MIN;
@@ -68,35 +94,51 @@ pub fn org_common_networks(
                         if today.len() < TODAY {
                             today.push(net);
                         }
-                        let (days, last) = counts.entry(net).or_insert((0, i64::MIN));
+                        let (days, last, asn) = counts.entry(net).or_insert((0, i64::MIN, 0));
                         if *last != day {
                             *days += 1;
                             *last = day;
                         }
+                        *asn = asn_of(row);
                     }
-                    out.extend(
-                        counts
-                            .iter()
-                            .filter(|(_, &(days, _))| days >= config.org_common_min_user_days)
-                            .map(|(&net, _)| net),
-                    );
-                    (out, counts, today)
+                    let mut user_asns: Vec<u32> = Vec::new();
+                    for (&net, &(days, _, asn)) in &counts {
+                        if days >= config.org_common_min_user_days {
+                            out.push(net);
+                            if asn != super::context::NO_ASN && !user_asns.contains(&asn) {
+                                user_asns.push(asn);
+                            }
+                        }
+                    }
+                    out_asns.extend(user_asns);
+                    ((out, out_asns), counts, today)
                 },
             )
             .map(|(out, _, _)| out)
-            .reduce(Vec::new, |mut a, b| {
-                a.extend(b);
-                a
-            });
-        returning.par_sort_unstable();
-        returning
-            .chunk_by(|a, b| a == b)
-            .filter(|users| users.len() as u32 >= needed)
-            .map(|users| users[0])
-            .collect()
+            .reduce(
+                || (Vec::new(), Vec::new()),
+                |(mut a, mut b), (c, d)| {
+                    a.extend(c);
+                    b.extend(d);
+                    (a, b)
+                },
+            );
+        back.par_sort_unstable();
+        back_asns.par_sort_unstable();
+        for same in back_asns.chunk_by(|a, b| a == b) {
+            returning.asns.insert(same[0], same.len() as u32);
+        }
+        let mut candidates = AHashSet::new();
+        for same in back.chunk_by(|a, b| a == b) {
+            returning.networks.insert(same[0], same.len() as u32);
+            if same.len() as u32 >= needed {
+                candidates.insert(same[0]);
+            }
+        }
+        candidates
     });
     if candidates.as_ref().is_some_and(|c| c.is_empty()) {
-        return vec![false; networks.len()];
+        return (vec![false; networks.len()], returning);
     }
     // Then the days those networks see, over every row: at most `min_days` of them per
     // network, as a network with that many is as common as one with more.
@@ -134,9 +176,12 @@ pub fn org_common_networks(
         .map(|(net, _)| net)
         .collect();
     if common.is_empty() {
-        return vec![false; networks.len()];
+        return (vec![false; networks.len()], returning);
     }
-    per_address(networks, |net| common.contains(&net))
+    (
+        per_address(networks, |net| common.contains(&net)),
+        returning,
+    )
 }
 
 /// `f` of each address's network.

@@ -35,13 +35,13 @@ pub struct SuspiciousServicePrincipalConfig {
 
 /// The canonical columns it reads beyond the context's own.
 pub const COLUMNS: Columns = Columns {
-    every_row: &[
-        col::event_type,
+    every_row: &[col::event_type, col::country],
+    some_rows: &[
         col::service_principal_id,
         col::client_credential_type,
-        col::country,
+        col::service_principal_name,
+        col::app_id,
     ],
-    some_rows: &[col::service_principal_name, col::app_id],
 };
 
 /// The registry's entry: built from its section of the rules.
@@ -63,6 +63,13 @@ impl SuspiciousServicePrincipal {
     pub fn new(config: SuspiciousServicePrincipalConfig) -> Self {
         SuspiciousServicePrincipal { config }
     }
+}
+
+/// A code's value among `distinct` ([`NONE`] is none).
+fn name_of(distinct: &[String], code: u32) -> Option<&str> {
+    (code != NONE)
+        .then(|| distinct.get(code as usize).map(String::as_str))
+        .flatten()
 }
 
 /// What a principal has shown so far.
@@ -91,32 +98,41 @@ impl Detector for SuspiciousServicePrincipal {
     }
 
     fn detect(&self, ctx: &Context) -> Vec<Finding> {
-        let mut rows = ctx.positions_where(col::event_type, |v| v == SERVICE_PRINCIPAL);
+        let rows = ctx.positions_where(col::event_type, |v| v == SERVICE_PRINCIPAL);
         if rows.is_empty() {
             return Vec::new();
         }
-        let principal = ctx.codes_or_empty(col::service_principal_id);
-        let credential = ctx.codes_or_empty(col::client_credential_type);
-        let country = ctx.codes_or_empty(col::country);
+        // The principals' rows are a share of the tenant's: their columns are read for them
+        // alone.
+        let (principals, principal) = ctx.codes_at(col::service_principal_id, &rows);
+        let (credentials, credential) = ctx.codes_at(col::client_credential_type, &rows);
+        let (countries, country) = ctx.codes_at(col::country, &rows);
         // Each principal's sign-ins in time order.
-        rows.retain(|&p| principal.code[p] != NONE);
-        rows.sort_by_key(|&p| (principal.code[p], ctx.time[p], p));
+        let mut order: Vec<usize> = (0..rows.len())
+            .filter(|&k| principal[k] != NONE)
+            .collect();
+        order.sort_by_key(|&k| (principal[k], ctx.time[rows[k]], rows[k]));
         let learning = i64::from(self.config.learning_days) * 86_400_000_000;
-        let apps = ctx.texts_at(col::app_id, &rows);
+        // One application id per principal: its first row's.
+        let firsts: Vec<usize> = order
+            .chunk_by(|&a, &b| principal[a] == principal[b])
+            .map(|share| rows[share[0]])
+            .collect();
+        let apps = ctx.texts_at(col::app_id, &firsts);
         let mut found: Vec<(usize, Vec<&'static str>)> = Vec::new();
-        for share in rows.chunk_by(|&a, &b| principal.code[a] == principal.code[b]) {
-            let first = rows.partition_point(|&p| {
-                (principal.code[p], ctx.time[p], p)
-                    < (principal.code[share[0]], ctx.time[share[0]], share[0])
-            });
-            let excluded_app = apps[first].as_deref().is_some_and(|a| {
+        for (n, share) in order
+            .chunk_by(|&a, &b| principal[a] == principal[b])
+            .enumerate()
+        {
+            let excluded_app = apps[n].as_deref().is_some_and(|a| {
                 self.config
                     .excluded_app_ids
                     .iter()
                     .any(|x| x.trim().eq_ignore_ascii_case(a.trim()))
             });
             let mut habits = Habits::default();
-            for &row in share {
+            for &k in share {
+                let row = rows[k];
                 if ctx.outcome[row] != Outcome::Success {
                     continue;
                 }
@@ -126,10 +142,10 @@ impl Detector for SuspiciousServicePrincipal {
                     || habits.successes >= self.config.learning_sign_ins;
                 let asn = ctx.asn(row);
                 let cloud = asn.is_some_and(|a| self.config.excluded_asns.contains(&a));
-                let (c, k) = (country.code[row], credential.code[row]);
+                let (c, cred) = (country[k], credential[k]);
                 let new_asn = asn.is_some_and(|a| !habits.asns.contains(&a));
                 let new_country = c != NONE && !habits.countries.contains(&c);
-                let new_credential = k != NONE && !habits.credentials.contains(&k);
+                let new_credential = cred != NONE && !habits.credentials.contains(&cred);
                 let mut new = Vec::new();
                 if new_asn && new_country && !cloud {
                     new.extend(["asn", "country"]);
@@ -138,7 +154,7 @@ impl Detector for SuspiciousServicePrincipal {
                     new.push("credentialType");
                 }
                 if learnt && !new.is_empty() && !excluded_app && t >= ctx.score_since {
-                    found.push((row, new));
+                    found.push((k, new));
                 }
                 habits.successes += 1;
                 if let Some(a) = asn.filter(|_| new_asn) {
@@ -148,36 +164,36 @@ impl Detector for SuspiciousServicePrincipal {
                     habits.countries.push(c);
                 }
                 if new_credential {
-                    habits.credentials.push(k);
+                    habits.credentials.push(cred);
                 }
             }
         }
-        found.sort_by_key(|(row, _)| *row);
-        let at: Vec<usize> = found.iter().map(|(row, _)| *row).collect();
+        found.sort_by_key(|(k, _)| rows[*k]);
+        let at: Vec<usize> = found.iter().map(|(k, _)| rows[*k]).collect();
         let names = ctx.texts_at(col::service_principal_name, &at);
         let app_ids = ctx.texts_at(col::app_id, &at);
         found
             .into_iter()
             .zip(names.into_iter().zip(app_ids))
-            .map(|((row, new), (name, app))| Finding {
+            .map(|((k, new), (name, app))| Finding {
                 detector: "suspicious_service_principal",
-                row,
+                row: rows[k],
                 user_level: false,
                 level: self.config.level,
-                detected_at: ctx.time[row],
+                detected_at: ctx.time[rows[k]],
                 evidence: json!({
-                    "servicePrincipalId": principal.get(row),
+                    "servicePrincipalId": name_of(&principals, principal[k]),
                     "servicePrincipalName": name,
                     "appId": app,
                     "unfamiliar": new,
-                    "asn": ctx.asn(row),
-                    "countryOrRegion": country.get(row),
-                    "credentialType": credential.get(row),
-                    "sourceIp": ctx.ip(row),
+                    "asn": ctx.asn(rows[k]),
+                    "countryOrRegion": name_of(&countries, country[k]),
+                    "credentialType": name_of(&credentials, credential[k]),
+                    "sourceIp": ctx.ip(rows[k]),
                 }),
                 related: vec![(
                     "relatedEventTimeInUtc",
-                    Value::from(format_time(ctx.time[row])),
+                    Value::from(format_time(ctx.time[rows[k]])),
                 )],
                 related_requests: Vec::new(),
             })
