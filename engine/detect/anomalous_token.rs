@@ -312,6 +312,10 @@ mod tests {
     }
 
     fn detect(rows: &[Seen]) -> Vec<Finding> {
+        detect_with(rows, &Rules::builtin())
+    }
+
+    fn detect_with(rows: &[Seen], rules: &Rules) -> Vec<Finding> {
         let sign_ins: Vec<SignIn> = rows.iter().map(|r| r.s.clone()).collect();
         let frame = frame_with(&sign_ins, |k, row| {
             let r = &rows[k];
@@ -321,7 +325,7 @@ mod tests {
             row.longitude = Some(r.place.1);
             row.country = Some(r.country.into());
         });
-        let ctx = Context::new(&frame, None, &Rules::builtin().networks).unwrap();
+        let ctx = Context::new(&frame, None, &rules.networks).unwrap();
         AnomalousToken::new(defaults("anomalous_token")).detect(&ctx)
     }
 
@@ -411,6 +415,19 @@ mod tests {
     const COLLEAGUES: [&str; 10] = [
         "bob", "cy", "dee", "eve", "fay", "gus", "hal", "ivy", "jo", "kim",
     ];
+
+    #[test]
+    fn a_split_tunnel_through_the_corporate_egress_stays_quiet() {
+        // Ada's session, minted at home, refreshes through the corporate VPN's egress in
+        // Amsterdam: listed as trusted, it is no replay source.
+        let mut rows = history();
+        rows.push(seen(7200, "84.208.10.7", true, Some("s1"), 2119, OSLO, "NO"));
+        rows.push(seen(7205, "62.200.1.20", false, Some("s1"), 64600, AMSTERDAM, "NL"));
+        assert_eq!(detect(&rows).len(), 1, "untrusted, it would be");
+        let rules =
+            Rules::parse("[networks]\ntrusted_cidrs = [\"62.200.1.0/24\"]\n", "x").unwrap();
+        assert!(detect_with(&rows, &rules).is_empty());
+    }
 
     #[test]
     fn a_laptop_carried_to_a_cafe_and_microsofts_network_stay_quiet() {
