@@ -950,20 +950,21 @@ impl Context {
                     .map(|(row, _)| row)
                     .collect()
             }
-            None => match self.frame.column(column).and_then(|c| c.str().cloned()) {
-                Ok(text) => {
-                    // Distinct values recur: each is judged once per chunk.
-                    let mut judged: ahash::AHashMap<&str, bool> = ahash::AHashMap::new();
-                    text.iter()
-                        .enumerate()
-                        .filter(|&(_, v)| {
-                            v.is_some_and(|v| *judged.entry(v).or_insert_with(|| keep(v)))
-                        })
-                        .map(|(row, _)| row)
-                        .collect()
-                }
-                Err(_) => Vec::new(),
-            },
+            // A column in the frame (an in-memory load): its codes in the detectors' order,
+            // built once and kept, give the positions directly.
+            None => {
+                let Some(codes) = self.codes(column) else {
+                    return Vec::new();
+                };
+                let marks: Vec<bool> = codes.distinct.iter().map(|v| keep(v)).collect();
+                return codes
+                    .code
+                    .par_iter()
+                    .enumerate()
+                    .filter(|&(_, &k)| k != order::NONE && marks[k as usize])
+                    .map(|(position, _)| position)
+                    .collect();
+            }
         };
         self.positions_of(&rows)
     }
@@ -981,6 +982,14 @@ impl Context {
                 })
                 .collect();
             return (codes.distinct.clone(), index);
+        }
+        // An in-memory frame without a load behind it (scenario tests, benches): its codes in
+        // the detectors' order, built once and kept.
+        if self.fetch.is_none() {
+            if let Some(codes) = self.codes(column) {
+                let index = positions.iter().map(|&p| codes.code[p]).collect();
+                return (codes.distinct.clone(), index);
+            }
         }
         let values = self.texts_at(column, positions);
         let mut distinct: Vec<String> = values.iter().flatten().cloned().collect();
