@@ -356,35 +356,13 @@ fn write_labels(expected: &[Expected], users: &[User]) -> Vec<Label> {
     let mut labels: Vec<Label> = expected
         .iter()
         .map(|e| {
-            if e.service.is_some() {
-                return Label {
-                    version: LABELS_VERSION,
-                    scenario_id: format!("{}-{}", e.scenario, e.instance),
-                    scenario: e.scenario.to_string(),
-                    variant: e.variant.to_string(),
-                    parameters: e
-                        .parameters
-                        .iter()
-                        .map(|(k, v)| (k.to_string(), v.clone()))
-                        .collect(),
-                    risk_event_type: e.primary.to_string(),
-                    allowed_risk_event_types: Vec::new(),
-                    request_id: e.target.map(guid),
-                    request_ids: e.events.iter().map(|&id| guid(id)).collect(),
-                    // A principal is no user: its name is in the parameters.
-                    user_id: None,
-                    user_principal_name: None,
-                    time: format_time(e.time),
-                    malicious: e.malicious,
-                };
-            }
-            let user = &users[e.user as usize];
+            // A principal is no user: its name is in the parameters.
+            let user = e.service.is_none().then(|| &users[e.user as usize]);
             Label {
                 version: LABELS_VERSION,
-                scenario_id: if e.instance == u32::MAX {
-                    format!("{}-{}", e.scenario, user.upn)
-                } else {
-                    format!("{}-{}", e.scenario, e.instance)
+                scenario_id: match user {
+                    Some(user) if e.instance == u32::MAX => format!("{}-{}", e.scenario, user.upn),
+                    _ => format!("{}-{}", e.scenario, e.instance),
                 },
                 scenario: e.scenario.to_string(),
                 variant: e.variant.to_string(),
@@ -397,8 +375,8 @@ fn write_labels(expected: &[Expected], users: &[User]) -> Vec<Label> {
                 allowed_risk_event_types: e.allowed.iter().map(|k| k.to_string()).collect(),
                 request_id: e.target.map(guid),
                 request_ids: e.events.iter().map(|&id| guid(id)).collect(),
-                user_id: Some(user.id.clone()),
-                user_principal_name: Some(user.upn.clone()),
+                user_id: user.map(|u| u.id.clone()),
+                user_principal_name: user.map(|u| u.upn.clone()),
                 time: format_time(e.time),
                 malicious: e.malicious,
             }
