@@ -16,7 +16,6 @@
 //! are located, far enough apart that a laptop carried to a café is no replay. One detection
 //! per replaying ASN.
 
-use ahash::AHashSet;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -86,12 +85,6 @@ impl AnomalousToken {
     pub fn new(config: AnomalousTokenConfig) -> Self {
         AnomalousToken { config }
     }
-}
-
-/// What the tenant's users come back to: no replay source.
-struct Regular {
-    asns: AHashSet<u32>,
-    networks: AHashSet<u64>,
 }
 
 /// How a replay was seen.
@@ -172,16 +165,6 @@ impl Detector for AnomalousToken {
         if candidates.is_empty() {
             return Vec::new();
         }
-        let asns: AHashSet<u32> = candidates.iter().filter_map(|(r, _)| ctx.asn(*r)).collect();
-        let networks: AHashSet<u64> =
-            candidates.iter().filter_map(|(r, _)| ctx.network(*r)).collect();
-        let needed = super::familiar::Needed {
-            asn_users: self.config.regular_asn_users,
-            asn_share: self.config.regular_asn_share,
-            network_users: self.config.regular_network_users,
-        };
-        let (asns, networks) = super::familiar::regular(ctx, &asns, &networks, needed);
-        let regular = Regular { asns, networks };
         let far = |o: usize, row: usize| match (ctx.place(o), ctx.place(row)) {
             (Some(a), Some(b)) => distance_km(a.0, a.1, b.0, b.1) >= self.config.min_distance_km,
             _ => true,
@@ -195,8 +178,12 @@ impl Detector for AnomalousToken {
         let candidates: Vec<(usize, Vec<usize>)> = candidates
             .into_iter()
             .filter(|(row, _)| {
-                ctx.asn(*row).is_some_and(|a| !regular.asns.contains(&a))
-                    && ctx.network(*row).is_none_or(|n| !regular.networks.contains(&n))
+                let c = &self.config;
+                ctx.asn(*row).is_some_and(|a| {
+                    !super::familiar::regular_asn(ctx, a, c.regular_asn_users, c.regular_asn_share)
+                }) && ctx.network(*row).is_none_or(|n| {
+                    !super::familiar::regular_network(ctx, n, c.regular_network_users)
+                })
             })
             .filter_map(|(row, mut origins)| {
                 origins.retain(|&o| late(o, row, window) && far(o, row));

@@ -1005,18 +1005,24 @@ impl Context {
         (distinct, index)
     }
 
-    /// The positions, in order, whose `u32` column value `keep` admits (nulls are not).
-    pub fn positions_where_u32(&self, column: &str, keep: impl Fn(u32) -> bool) -> Vec<usize> {
+    /// The positions, in order, whose `u32` column value `keep` admits (nulls are not), each
+    /// with its value.
+    pub fn positions_where_u32(
+        &self,
+        column: &str,
+        keep: impl Fn(u32) -> bool,
+    ) -> Vec<(usize, u32)> {
         let Ok(values) = self.frame.column(column).and_then(|c| c.u32().cloned()) else {
             return Vec::new();
         };
-        let rows: Vec<usize> = values
+        let position = self.row_positions();
+        let mut found: Vec<(usize, u32)> = values
             .iter()
             .enumerate()
-            .filter(|&(_, v)| v.is_some_and(&keep))
-            .map(|(row, _)| row)
+            .filter_map(|(row, v)| v.filter(|&v| keep(v)).map(|v| (position[row] as usize, v)))
             .collect();
-        self.positions_of(&rows)
+        found.par_sort_unstable();
+        found
     }
 
     /// The positions, in order, where a boolean column is true.
@@ -1033,31 +1039,28 @@ impl Context {
         self.positions_of(&rows)
     }
 
-    /// A `u32` column's value at a position.
-    pub fn u32_at(&self, column: &str, row: usize) -> Option<u32> {
-        let values = self.frame.column(column).ok()?.u32().ok()?.clone();
-        values.get(self.order[row] as usize)
-    }
-
     /// The positions of frame `rows`, in order.
     fn positions_of(&self, rows: &[usize]) -> Vec<usize> {
-        // When the frame's rows are in time order, the positions listed by frame row are at
-        // hand already (see `by_time`).
-        let position: &[IdxSize] = if self.time_ordered {
-            self.by_time()
-        } else {
-            self.positions.get_or_init(|| {
-                let _span = crate::trace::span("context: positions");
-                let mut position = vec![0 as IdxSize; self.order.len()];
-                for (p, &row) in self.order.iter().enumerate() {
-                    position[row as usize] = p as IdxSize;
-                }
-                position
-            })
-        };
+        let position = self.row_positions();
         let mut found: Vec<usize> = rows.iter().map(|&r| position[r] as usize).collect();
         found.par_sort_unstable();
         found
+    }
+
+    /// Each frame row's position (the inverse of `order`). When the frame's rows are in time
+    /// order, that list is at hand already (see `by_time`); else it is built once.
+    fn row_positions(&self) -> &[IdxSize] {
+        if self.time_ordered {
+            return self.by_time();
+        }
+        self.positions.get_or_init(|| {
+            let _span = crate::trace::span("context: positions");
+            let mut position = vec![0 as IdxSize; self.order.len()];
+            for (p, &row) in self.order.iter().enumerate() {
+                position[row as usize] = p as IdxSize;
+            }
+            position
+        })
     }
 }
 

@@ -117,23 +117,6 @@ impl Detector for DeviceCodePhishing {
         let lookback = i64::from(self.config.lookback_days) * 86_400_000_000;
         let learning = i64::from(self.config.learning_days) * 86_400_000_000;
         let c = &self.config;
-        // The ASNs developer tools' flows came from that many colleagues come back to.
-        let tool_asns: ahash::AHashSet<u32> = flows
-            .iter()
-            .zip(&app)
-            .filter(|(_, a)| {
-                a.as_deref()
-                    .is_some_and(|a| c.allowed_app_ids.iter().any(|x| same_id(x, a)))
-            })
-            .filter_map(|(&p, _)| ctx.asn(p))
-            .collect();
-        let needed = super::familiar::Needed {
-            asn_users: c.regular_asn_users,
-            asn_share: c.regular_asn_share,
-            network_users: u32::MAX,
-        };
-        let (regular, _) =
-            super::familiar::regular(ctx, &tool_asns, &Default::default(), needed);
         ctx.per_user_of(&flows, |user, start, _, share, findings| {
             let judged_from = ctx.first_validated[user].saturating_add(learning);
             // The user's device-code sign-ins so far: (client, ASN, time). A developer's daily
@@ -159,7 +142,9 @@ impl Detector for DeviceCodePhishing {
                 let new_network = !super::familiar::known_before(ctx, start, row);
                 let allowed = c.allowed_app_ids.iter().any(|a| same_id(a, app_id));
                 let everyday_asn = || {
-                    ctx.asn(row).is_some_and(|a| regular.contains(&a))
+                    ctx.asn(row).is_some_and(|a| {
+                        super::familiar::regular_asn(ctx, a, c.regular_asn_users, c.regular_asn_share)
+                    })
                         || super::familiar::asn_known_before(ctx, start, row)
                 };
                 if allowed && everyday_asn() {

@@ -2,7 +2,8 @@
 //! from an employee's own devices at home, on the phone or in the office when both fail
 //! their password now and then. [`new_networks`] marks every position at once (the spray
 //! detector needs it for every failure); [`known_before`] and [`asn_known_before`] answer
-//! for one; [`regular`] are the networks and ASNs the tenant's users come back to.
+//! for one; [`regular_asn`] and [`regular_network`] tell the ones the tenant's users come
+//! back to.
 
 use rayon::prelude::*;
 
@@ -107,51 +108,23 @@ pub fn asn_known_before(ctx: &Context, start: usize, row: usize) -> bool {
         .any(|j| ctx.time[j] < time && ctx.outcome[j].validated() && ctx.asn(j) == Some(asn))
 }
 
-/// Of `asns` and `networks` (/24, /48), those enough users of the tenant come back to, each
-/// signing in successfully through them on several days (`[networks]
-/// org_common_min_user_days`): mobile carriers and their NAT pools, big ISPs, offices, a VPN
-/// provider. A sign-in through one is a phone leaving the Wi-Fi or an employee at home; an
-/// attacker's server serves each victim once. The counts come from the context's org-common
-/// pass ([`Context::returning`](super::Context)).
-pub fn regular(
-    ctx: &Context,
-    asns: &ahash::AHashSet<u32>,
-    networks: &ahash::AHashSet<u64>,
-    needed: Needed,
-) -> (ahash::AHashSet<u32>, ahash::AHashSet<u64>) {
-    let asn_needed = needed.asns(ctx.users.len());
-    let back = &ctx.returning;
-    (
-        asns.iter()
-            .copied()
-            .filter(|a| back.asns.get(a).is_some_and(|&n| n >= asn_needed))
-            .collect(),
-        networks
-            .iter()
-            .copied()
-            .filter(|n| {
-                back.networks
-                    .get(n)
-                    .is_some_and(|&u| u >= needed.network_users)
-            })
-            .collect(),
-    )
+/// True when enough users of the tenant come back to the autonomous system, each signing in
+/// successfully through it on several days (`[networks] org_common_min_user_days`): a mobile
+/// carrier, a big ISP, the office, a VPN provider. A sign-in through one is a phone leaving
+/// the Wi-Fi or an employee at home; an attacker's server serves each victim once. Enough is
+/// `min_users`, or `share` of the tenant's users when that is fewer (never fewer than 3). The
+/// counts come from the context's org-common pass (`Context::returning`).
+pub fn regular_asn(ctx: &Context, asn: u32, min_users: u32, share: f64) -> bool {
+    let by_share = (share * ctx.users.len() as f64).ceil() as u32;
+    let needed = min_users.min(by_share.max(3));
+    ctx.returning.asns.get(&asn).is_some_and(|&n| n >= needed)
 }
 
-/// How many returning users make an ASN or a network regular (see [`regular`]).
-#[derive(Debug, Clone, Copy)]
-pub struct Needed {
-    /// Users for an ASN...
-    pub asn_users: u32,
-    /// ...or this share of the tenant's users when that is fewer (never fewer than 3).
-    pub asn_share: f64,
-    /// Users for a network.
-    pub network_users: u32,
-}
-
-impl Needed {
-    fn asns(&self, users: usize) -> u32 {
-        let by_share = (self.asn_share * users as f64).ceil() as u32;
-        self.asn_users.min(by_share.max(3))
-    }
+/// True when at least `min_users` users come back to the network (/24, /48) as
+/// [`regular_asn`] counts them: a carrier's NAT pool, a branch office.
+pub fn regular_network(ctx: &Context, network: u64, min_users: u32) -> bool {
+    ctx.returning
+        .networks
+        .get(&network)
+        .is_some_and(|&n| n >= min_users)
 }

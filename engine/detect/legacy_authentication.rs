@@ -182,15 +182,9 @@ impl Detector for LegacyAuthentication {
         let positions: Vec<usize> = legacy.iter().map(|(p, _)| *p).collect();
         let lookback = i64::from(self.config.lookback_days) * 86_400_000_000;
         let learning = i64::from(self.config.learning_days) * 86_400_000_000;
-        // The legacy sign-ins' networks that colleagues come back to.
-        let asked: ahash::AHashSet<u64> = positions.iter().filter_map(|&p| ctx.network(p)).collect();
-        let needed = super::familiar::Needed {
-            asn_users: u32::MAX,
-            asn_share: 1.0,
-            network_users: self.config.regular_network_users,
+        let regular_network = |n: u64| {
+            super::familiar::regular_network(ctx, n, self.config.regular_network_users)
         };
-        let (_, regular) = super::familiar::regular(ctx, &Default::default(), &asked, needed);
-        let regular_network = |n: u64| regular.contains(&n);
         ctx.per_user_of(&positions, |user, start, _, share, findings| {
             let judged_from = ctx.first_validated[user].saturating_add(learning);
             // The user's validated legacy sign-ins so far: (time, protocol, network).

@@ -97,11 +97,8 @@ impl Detector for MfaFatigue {
 
     fn detect(&self, ctx: &Context) -> Vec<Finding> {
         // Sign-ins with denied pushes are few: find them, then walk each user's.
-        let rows = ctx.positions_where_u32(col::mfa_denials, |n| n > 0);
-        let denials: Vec<u32> = rows
-            .iter()
-            .map(|&p| ctx.u32_at(col::mfa_denials, p).unwrap_or(0))
-            .collect();
+        let (rows, denials): (Vec<usize>, Vec<u32>) =
+            ctx.positions_where_u32(col::mfa_denials, |n| n > 0).into_iter().unzip();
         let gap = i64::from(self.config.max_gap_minutes) * 60_000_000;
         ctx.per_user_of(&rows, |_, start, end, share, findings| {
             let first = rows.partition_point(|&p| p < start);
