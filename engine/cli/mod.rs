@@ -4,6 +4,7 @@ mod convert;
 mod eval;
 mod inspect;
 mod load;
+mod report;
 mod rules;
 mod score;
 mod synth;
@@ -76,6 +77,9 @@ enum Command {
                             idrisk tune t/signins --labels t/labels.jsonl --mode one-at-a-time \\\n      --sweep 'atypical_travel.min_speed_kmh=500..1500:100' --sweep 'atypical_travel.learning_days=3,7,14' --html sweep.html"
     )]
     Tune(tune::TuneArgs),
+    /// Write a score run's outputs as one self-contained HTML page (opens offline).
+    #[command(after_help = "Examples:\n  idrisk report out/ --html report.html")]
+    Report(report::ReportArgs),
 }
 
 /// Arguments every command that reads sign-ins shares.
@@ -176,6 +180,7 @@ pub fn main() -> i32 {
         Command::Synth(args) => synth::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Tune(args) => tune::run(args),
+        Command::Report(args) => report::run(args),
     };
     match result {
         Ok(code) => code,

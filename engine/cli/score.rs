@@ -33,6 +33,9 @@ pub struct ScoreArgs {
     /// Format of the output tables.
     #[arg(long, value_enum, default_value_t = Format::Jsonl)]
     format: Format,
+    /// Also write the run as one self-contained HTML page (see `idrisk report`).
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
     #[command(flatten)]
     enrichment: EnrichmentArgs,
 }
@@ -122,6 +125,12 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
         .commit()
         .with_context(|| format!("moving the outputs into '{}'", args.out.display()))?;
     drop(span);
+    if let Some(html) = &args.html {
+        // Read back from what was written: the page of `score --html` is the page of
+        // `idrisk report` on the same directory.
+        let _span = crate::trace::span("score: html");
+        super::report::write_page(&super::report::outputs(&args.out)?, html)?;
+    }
     if !args.input.quiet {
         for warning in &scored.warnings {
             eprintln!("[!] {warning}");

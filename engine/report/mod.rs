@@ -5,7 +5,10 @@
 //! [`write`] turns any of these tables into JSONL, CSV or Parquet.
 
 pub mod build;
+pub mod html;
+pub mod read;
 pub mod score;
+pub mod timeline;
 pub mod write;
 
 use std::collections::{BTreeMap, BTreeSet};

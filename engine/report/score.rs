@@ -8,6 +8,7 @@ use rayon::prelude::*;
 use serde_json::{json, Value};
 
 use super::build::detections;
+use super::timeline::{self, TimelineSignIn};
 use super::{
     risky_service_principals, risky_signins, risky_users, Detection, RiskyServicePrincipal,
     RiskySignIn, RiskyUser,
@@ -26,6 +27,8 @@ pub struct Scored {
     pub risky_users: Vec<RiskyUser>,
     /// Workload identities with detections.
     pub risky_service_principals: Vec<RiskyServicePrincipal>,
+    /// The risky users' sign-ins around their detections.
+    pub timeline: Vec<TimelineSignIn>,
     /// Unsuccessful campaigns and other findings that are no detection (summary.json).
     pub campaigns: Vec<Value>,
     /// Each detector's id and effective settings.
@@ -157,7 +160,12 @@ pub fn score(
     drop(span);
     crate::trace::rss("rss after detectors");
     let span = crate::trace::span("score: report");
+    let around = timeline::positions(&ctx, &findings);
     let detections = detections(&ctx, &loaded.unread, findings)?;
+    let timeline = {
+        let _span = crate::trace::span("report: timeline");
+        timeline::sign_ins(&ctx, &around)
+    };
     crate::trace::note("detections", detections.len());
     let t = crate::trace::span("report: aggregates");
     let (risky_signins, risky_users) =
@@ -171,6 +179,7 @@ pub fn score(
         risky_signins,
         risky_users,
         risky_service_principals: principals,
+        timeline,
         campaigns: detected.campaigns,
         detectors: detectors
             .iter()

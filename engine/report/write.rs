@@ -41,6 +41,7 @@ impl Format {
 pub enum Kind {
     Str,
     Int,
+    Float,
     Bool,
     /// RFC 3339 text in JSONL and CSV, a UTC datetime in Parquet.
     Time,
@@ -299,6 +300,7 @@ pub fn write_tables(
         format,
         &path("risky_service_principals"),
     )?;
+    stage_table(staged, &scored.timeline, format, &path("timeline"))?;
     Ok(())
 }
 
@@ -406,6 +408,9 @@ fn parquet_column<'v>(name: &str, kind: Kind, values: impl Iterator<Item = &'v V
             StringChunked::from_iter_options(name, texts.into_iter()).into_column()
         }
         Kind::Int => Int64Chunked::from_iter_options(name, values.map(Value::as_i64)).into_column(),
+        Kind::Float => {
+            Float64Chunked::from_iter_options(name, values.map(Value::as_f64)).into_column()
+        }
         Kind::Bool => {
             BooleanChunked::from_iter_options(name, values.map(Value::as_bool)).into_column()
         }

@@ -7,6 +7,7 @@ mod hardening;
 mod layers;
 mod malformed;
 mod mutation;
+mod report;
 mod score;
 mod shapes;
 mod support;

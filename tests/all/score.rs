@@ -32,6 +32,7 @@ fn score_writes_the_output_contract() {
         "risky_signins.jsonl",
         "risky_users.jsonl",
         "risky_service_principals.jsonl",
+        "timeline.jsonl",
         "summary.json",
         "quarantine.jsonl",
     ] {
