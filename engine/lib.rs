@@ -13,6 +13,7 @@ pub mod geo;
 pub mod ingest;
 pub mod report;
 pub mod rules;
+pub mod storage;
 pub mod synth;
 pub mod trace;
 pub mod tune;

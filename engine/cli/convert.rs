@@ -6,6 +6,7 @@ use anyhow::Context;
 use clap::Args;
 
 use super::load::load_inputs;
+use super::outputs::Destination;
 use super::{InputArgs, EXIT_OK, EXIT_QUARANTINED};
 use crate::ingest::{write_canonical_parquet, Compression};
 use crate::report::{write_quarantine_jsonl, Staged};
@@ -29,7 +30,9 @@ pub fn quarantine_path(out: &Path) -> PathBuf {
 }
 
 pub fn run(args: ConvertArgs) -> anyhow::Result<i32> {
-    if args.out.is_dir() {
+    let destination = Destination::new(&args.out)?;
+    let out = destination.local.clone();
+    if out.is_dir() {
         anyhow::bail!(
             "--out '{}' is a directory: name the Parquet file to write",
             args.out.display()
@@ -40,12 +43,12 @@ pub fn run(args: ConvertArgs) -> anyhow::Result<i32> {
     // The frame and its quarantine are renamed into place together once both are written.
     let staged = Staged::new();
     staged
-        .write(&args.out, |path| {
+        .write(&out, |path| {
             write_canonical_parquet(&ingested.frame, path, args.compression)
                 .map_err(anyhow::Error::from)
         })
         .with_context(|| format!("writing '{}'", args.out.display()))?;
-    let quarantine = quarantine_path(&args.out);
+    let quarantine = quarantine_path(&out);
     staged
         .write(&quarantine, |path| {
             write_quarantine_jsonl(&ingested.quarantine, path).map_err(anyhow::Error::from)
@@ -53,13 +56,14 @@ pub fn run(args: ConvertArgs) -> anyhow::Result<i32> {
         .with_context(|| format!("writing '{}'", quarantine.display()))?;
     staged
         .commit()
-        .with_context(|| format!("moving '{}' into place", args.out.display()))?;
+        .with_context(|| format!("moving '{}' into place", out.display()))?;
+    destination.publish(std::slice::from_ref(&quarantine))?;
     let t = &ingested.totals;
     if !args.input.quiet {
         eprintln!(
             "[+] wrote {} sign-ins to {} (read {}, duplicates {}, skipped {}, quarantined {} → {})",
             t.kept,
-            args.out.display(),
+            destination.shown(),
             t.read,
             t.duplicates,
             t.skipped,

@@ -20,15 +20,16 @@ pub fn load_inputs(
     columns: Option<Vec<&'static str>>,
 ) -> anyhow::Result<Ingested> {
     configure_threads(args.threads)?;
-    let files = ingest::source::expand(&args.inputs, args.keep_going)?;
+    let window = args.window()?;
+    let files = ingest::source::expand(&args.inputs, args.keep_going, window)?;
     let total: u64 = files
         .iter()
-        .filter_map(|f| std::fs::metadata(f).ok())
-        .map(|m| m.len())
+        .filter_map(|f| ingest::source::input_size(f))
         .sum();
     let mut options = IngestOptions::new(rules.outcome_codes());
     options.columns = columns;
     options.keep_going = args.keep_going;
+    options.window = window;
     options.max_record_bytes = (args.max_record_mib as usize) << 20;
     let bar = progress_bar(total, args.quiet);
     let ingested = std::thread::scope(|scope| {

@@ -4,6 +4,7 @@ mod convert;
 mod eval;
 mod inspect;
 mod load;
+mod outputs;
 mod report;
 mod rules;
 mod score;
@@ -108,6 +109,51 @@ pub struct InputArgs {
     /// quarantined with its first bytes and passed over.
     #[arg(long, value_name = "MIB", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub max_record_mib: u32,
+    /// Read only sign-ins at or after this time (RFC 3339 or YYYY-MM-DD, UTC): archive
+    /// partitions (y=/m=/d=/h=, date=) before it are not read at all.
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Read only sign-ins before this time (RFC 3339 or YYYY-MM-DD, UTC; exclusive).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+}
+
+impl InputArgs {
+    /// The `--since/--until` window.
+    pub fn window(&self) -> anyhow::Result<crate::storage::Window> {
+        let window = crate::storage::Window {
+            since: self
+                .since
+                .as_deref()
+                .map(|t| parse_time_flag("--since", t))
+                .transpose()?,
+            until: self
+                .until
+                .as_deref()
+                .map(|t| parse_time_flag("--until", t))
+                .transpose()?,
+        };
+        if let (Some(since), Some(until)) = (window.since, window.until) {
+            if until <= since {
+                anyhow::bail!("'--until' must be after '--since'");
+            }
+        }
+        Ok(window)
+    }
+}
+
+/// A time given on the command line: RFC 3339, or a date meaning its midnight UTC.
+pub fn parse_time_flag(flag: &str, text: &str) -> anyhow::Result<i64> {
+    let full = if text.len() == 10 {
+        format!("{text}T00:00:00Z")
+    } else {
+        text.to_string()
+    };
+    crate::ingest::values::parse_time(&full).map_err(|e| {
+        anyhow::anyhow!(
+            "invalid value '{text}' for '{flag}': {e} (use 2025-03-30 or 2025-03-30T00:00:00Z)"
+        )
+    })
 }
 
 /// Enrichment files, for the commands that score.

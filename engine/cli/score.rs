@@ -10,10 +10,10 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use serde_json::{json, Value};
 
 use super::load::load_inputs;
+use super::outputs::Destination;
 use super::{EnrichmentArgs, InputArgs, EXIT_OK, EXIT_QUARANTINED};
 use crate::detect::context::Enrichment;
 use crate::enrich::sources::Sources;
-use crate::ingest::values::parse_time;
 use crate::report::score::{columns_read, score};
 use crate::report::{
     detection_counts, write_quarantine_jsonl, write_tables, Format, Staged, Summary,
@@ -45,13 +45,13 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
     let score_since = args
         .score_since
         .as_deref()
-        .map(|t| {
-            let text = if t.len() == 10 { format!("{t}T00:00:00Z") } else { t.to_string() };
-            parse_time(&text).map_err(|e| anyhow::anyhow!("invalid value '{t}' for '--score-since': {e} (use 2025-03-30 or 2025-03-30T00:00:00Z)"))
-        })
+        .map(|t| super::parse_time_flag("--score-since", t))
         .transpose()?;
-    // Enrichment files (flags, else the rules' [files]) are checked before any sign-in is read.
+    // Enrichment files (flags, else the rules' [files]) and the destination are checked
+    // before any sign-in is read.
     let rules = super::load_rules(args.input.rules.as_deref())?;
+    let destination = Destination::new(&args.out)?;
+    let out = destination.local.clone();
     let files = args.enrichment.files(&rules);
     let span = crate::trace::span("score: enrichment files");
     let sources = Sources::open(&files)?;
@@ -65,14 +65,13 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
         &scored.risky_signins,
         &scored.risky_users,
     );
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating '{}'", args.out.display()))?;
+    std::fs::create_dir_all(&out).with_context(|| format!("creating '{}'", out.display()))?;
     let ext = args.format.extension();
     // Every output is written under a temporary name, then all are renamed into place.
     let staged = Staged::new();
-    write_tables(&scored, args.format, &args.out, &staged)?;
+    write_tables(&scored, args.format, &out, &staged)?;
     drop(span);
-    let quarantine = args.out.join("quarantine.jsonl");
+    let quarantine = out.join("quarantine.jsonl");
     staged.write(&quarantine, |p| {
         write_quarantine_jsonl(&ingested.quarantine, p)
     })?;
@@ -117,19 +116,22 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
         campaigns: scored.campaigns.clone(),
         run: json!({"seconds": began.elapsed().as_secs_f64(), "threads": rayon::current_num_threads()}),
     };
-    staged.write(&args.out.join("summary.json"), |p| -> anyhow::Result<()> {
+    staged.write(&out.join("summary.json"), |p| -> anyhow::Result<()> {
         std::fs::write(p, serde_json::to_vec_pretty(&summary)?)?;
         Ok(())
     })?;
     staged
         .commit()
-        .with_context(|| format!("moving the outputs into '{}'", args.out.display()))?;
+        .with_context(|| format!("moving the outputs into '{}'", out.display()))?;
+    destination.publish(&[])?;
     drop(span);
     if let Some(html) = &args.html {
         // Read back from what was written: the page of `score --html` is the page of
         // `idrisk report` on the same directory.
         let _span = crate::trace::span("score: html");
-        super::report::write_page(&super::report::outputs(&args.out)?, html)?;
+        let page = Destination::new(html)?;
+        super::report::write_page(&super::report::outputs(&out)?, &page.local)?;
+        page.publish(&[])?;
     }
     if !args.input.quiet {
         for warning in &scored.warnings {
@@ -151,7 +153,7 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
             principals.len(),
             ingested.totals.kept,
             began.elapsed().as_secs_f64(),
-            args.out.display()
+            destination.shown()
         );
     }
     let code = if args.input.strict && ingested.totals.quarantined > 0 {

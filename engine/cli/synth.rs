@@ -65,8 +65,13 @@ pub fn run(args: SynthArgs) -> anyhow::Result<i32> {
             args.days
         );
     }
-    if args.gzip && args.shape == SynthShape::Parquet {
-        anyhow::bail!("--gzip applies to the text shapes; Parquet is compressed already");
+    if args.gzip
+        && matches!(
+            args.shape,
+            SynthShape::Parquet | SynthShape::EventHubsCapture
+        )
+    {
+        anyhow::bail!("--gzip applies to the text shapes; Parquet and Avro are binary already");
     }
     if !(0.0..=0.2).contains(&args.attack_rate) {
         anyhow::bail!(

@@ -6,6 +6,7 @@
 //! the quarantine with their file, line and reason, and the counts always reconcile:
 //! `read = kept + duplicates + skipped + quarantined`.
 
+mod avro;
 mod csv;
 mod dedupe;
 pub mod enums;
@@ -54,6 +55,10 @@ pub enum IngestError {
     Damaged { path: PathBuf, reason: String },
     #[error("frame operation failed: {0}")]
     Frame(#[from] PolarsError),
+    /// Object storage could not be listed (no credentials, no such container, access
+    /// denied): the run cannot know what it is missing.
+    #[error(transparent)]
+    Storage(crate::storage::StorageError),
 }
 
 impl IngestError {
@@ -89,6 +94,8 @@ pub enum Shape {
     LogAnalyticsCsv,
     /// A canonical frame written by `idrisk convert`.
     CanonicalParquet,
+    /// Event Hubs Capture Avro files whose events' bodies are diagnostic `{"records":[…]}`.
+    EventHubsCapture,
     /// A file with no content.
     Empty,
     /// A file that could not be read at all (missing, unreadable, damaged beyond its
@@ -257,6 +264,10 @@ pub struct IngestOptions {
     /// these (plus [`KEY_COLUMNS`]) and leave the others null, fetched later for the rows
     /// that need them through [`Ingested::unread`]. Text shapes are parsed whole.
     pub columns: Option<Vec<&'static str>>,
+    /// Sign-ins outside this window (`--since/--until`) are left out: partitions wholly
+    /// outside it are never read, and rows outside it in the files that are read count as
+    /// skipped.
+    pub window: crate::storage::Window,
 }
 
 /// The columns every load decodes, whatever the projection. The rest are read only when a
@@ -281,6 +292,7 @@ impl IngestOptions {
             max_record_bytes: MAX_RECORD_BYTES,
             keep_going: false,
             columns: None,
+            window: crate::storage::Window::default(),
         }
     }
 }
@@ -344,7 +356,10 @@ impl Part {
 
 /// Loads every input (files, directories, globs) into one deduplicated canonical frame.
 pub fn load(inputs: &[PathBuf], options: &IngestOptions) -> Result<Ingested, IngestError> {
-    load_files(&source::expand(inputs, options.keep_going)?, options)
+    load_files(
+        &source::expand(inputs, options.keep_going, options.window)?,
+        options,
+    )
 }
 
 /// Loads files already expanded by [`source::expand_inputs`].
@@ -353,8 +368,24 @@ pub fn load_files(files: &[PathBuf], options: &IngestOptions) -> Result<Ingested
     let mut stack = Stack::default();
     let mut ranges = Vec::with_capacity(files.len());
     let span = crate::trace::span("read and parse");
+    // Objects in storage are fetched ahead, a few at a time, in the order they are read.
+    let remote: Vec<String> = files
+        .iter()
+        .map(|f| f.to_string_lossy().into_owned())
+        .filter(|f| crate::storage::is_url(f))
+        .collect();
+    let mut fetcher = (!remote.is_empty()).then(|| crate::storage::Fetcher::start(remote));
     for path in files {
-        let mut load = load_isolated(path, options)?;
+        let fetched = match &mut fetcher {
+            Some(fetcher) if crate::storage::is_url(&path.to_string_lossy()) => {
+                Some(match fetcher.next() {
+                    Some((_, bytes)) => bytes,
+                    None => Err("the object storage client stopped".to_string()),
+                })
+            }
+            _ => None,
+        };
+        let mut load = load_isolated(path, fetched, options)?;
         ranges.push(stack.push(std::mem::take(&mut load.frames))?);
         loads.push(load);
     }
@@ -460,10 +491,26 @@ pub(crate) fn release_freed_memory() {
 /// Reads one file so that nothing in it can take the others down: damaged content, and a
 /// reader that fails on it (a panic inside a decoder on a corrupt page), make the file one
 /// quarantined record; a file that cannot be opened or read does too with `keep_going`.
-fn load_isolated(path: &Path, options: &IngestOptions) -> Result<FileLoad, IngestError> {
-    let caught =
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| load_file(path, options)));
+/// `fetched`: an object's bytes, or why they could not be fetched (quarantined like a
+/// damaged file).
+fn load_isolated(
+    path: &Path,
+    fetched: Option<Result<Vec<u8>, String>>,
+    options: &IngestOptions,
+) -> Result<FileLoad, IngestError> {
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match fetched {
+        Some(Ok(bytes)) => load_bytes(path, bytes, options),
+        Some(Err(reason)) => Err(IngestError::Damaged {
+            path: path.to_path_buf(),
+            reason,
+        }),
+        None => load_file(path, options),
+    }));
     let reason = match caught {
+        Ok(Ok(mut load)) if !options.window.is_open() => {
+            keep_window(&mut load, options.window)?;
+            return Ok(load);
+        }
         Ok(Ok(load)) => return Ok(load),
         Ok(Err(e @ IngestError::Damaged { .. })) => e.to_string(),
         Ok(Err(e @ (IngestError::Io { .. } | IngestError::BadInput { .. })))
@@ -490,14 +537,66 @@ fn load_isolated(path: &Path, options: &IngestOptions) -> Result<FileLoad, Inges
     Ok(load)
 }
 
+/// Leaves out the rows of a file outside the window, counted as skipped.
+fn keep_window(load: &mut FileLoad, window: crate::storage::Window) -> Result<(), IngestError> {
+    for frame in &mut load.frames {
+        let times = frame.column(col::time)?.datetime()?.physical().clone();
+        let keep: BooleanChunked = times
+            .iter()
+            .map(|t| Some(t.is_some_and(|t| window.contains(t))))
+            .collect();
+        let kept = keep.sum().unwrap_or(0) as usize;
+        if kept < frame.height() {
+            load.skipped += (frame.height() - kept) as u64;
+            *frame = frame.filter(&keep)?;
+        }
+    }
+    Ok(())
+}
+
+/// Reads one object fetched from storage, of any shape.
+fn load_bytes(
+    path: &Path,
+    bytes: Vec<u8>,
+    options: &IngestOptions,
+) -> Result<FileLoad, IngestError> {
+    if bytes.starts_with(b"PAR1") {
+        return parquet::read_bytes_as_load(path, bytes);
+    }
+    let opened = source::open_bytes(bytes, path, options.progress.clone())?;
+    read_opened(path, opened, options)
+}
+
 /// Reads one file of any shape.
 fn load_file(path: &Path, options: &IngestOptions) -> Result<FileLoad, IngestError> {
-    let name = path.to_string_lossy().into_owned();
     let opened = source::open(path, options.progress.clone())?;
+    if opened.sniffed == source::Sniffed::Parquet {
+        // Rows left out of a window would no longer be the file's rows, which is how
+        // columns a projection left unread are found: such a file is read whole.
+        let columns = options
+            .columns
+            .as_deref()
+            .filter(|_| options.window.is_open());
+        return parquet::read_as_load(path, columns);
+    }
+    read_opened(path, opened, options)
+}
+
+/// Reads an opened text input (or reports an empty or unrecognised one).
+fn read_opened(
+    path: &Path,
+    opened: source::Opened,
+    options: &IngestOptions,
+) -> Result<FileLoad, IngestError> {
+    let name = path.to_string_lossy().into_owned();
     match opened.sniffed {
         source::Sniffed::Json => json::read(opened, &name, options),
         source::Sniffed::Csv => csv::read(opened, path, &name, options),
-        source::Sniffed::Parquet => parquet::read_as_load(path, options.columns.as_deref()),
+        source::Sniffed::Avro => avro::read(opened.reader, path, options),
+        source::Sniffed::Parquet => Err(IngestError::Damaged {
+            path: path.to_path_buf(),
+            reason: "Parquet content where a text export was expected".into(),
+        }),
         source::Sniffed::Empty => {
             let mut load = FileLoad::new(Shape::Empty, opened.gzip);
             load.warnings.push("the file is empty".into());

@@ -28,6 +28,15 @@ pub fn read_projected(path: &Path, columns: Option<&[&str]>) -> Result<DataFrame
     let file = File::open(path).map_err(|e| IngestError::io(path, e))?;
     // Polars maps the file: a truncation under it is reported naming the file.
     super::mapped::register(path, None);
+    read_projected_from(ParquetReader::new(file), path, columns)
+}
+
+/// [`read_projected`] from any reader Polars takes; `path` names it in errors.
+fn read_projected_from<R: polars::io::mmap::MmapBytesReader>(
+    mut reader: ParquetReader<R>,
+    path: &Path,
+    columns: Option<&[&str]>,
+) -> Result<DataFrame, IngestError> {
     let not_canonical = |reason: String| IngestError::NotCanonical {
         path: path.to_path_buf(),
         reason,
@@ -36,7 +45,6 @@ pub fn read_projected(path: &Path, columns: Option<&[&str]>) -> Result<DataFrame
         path: path.to_path_buf(),
         reason: format!("unreadable Parquet ({e})"),
     };
-    let mut reader = ParquetReader::new(file);
     let stored = reader.schema().map_err(unreadable)?;
     let schema = frame::schema();
     let wanted = |name: &str| {
@@ -88,6 +96,26 @@ pub(super) fn read_as_load(path: &Path, columns: Option<&[&str]>) -> Result<File
         frame = read_projected(path, None)?;
         columns = None;
     }
+    as_load(frame, invalid, path, columns)
+}
+
+/// A canonical Parquet object fetched from storage, read whole (no projection: its unread
+/// columns could not be fetched from it later).
+pub(super) fn read_bytes_as_load(path: &Path, bytes: Vec<u8>) -> Result<FileLoad, IngestError> {
+    let reader = ParquetReader::new(std::io::Cursor::new(bytes));
+    let frame = read_projected_from(reader, path, None)?;
+    let invalid = invalid_rows(&frame)?;
+    as_load(frame, invalid, path, None)
+}
+
+/// A read frame as a file's load: invalid rows quarantined; with `columns`, the others are
+/// marked unread.
+fn as_load(
+    mut frame: DataFrame,
+    invalid: Vec<(usize, String)>,
+    path: &Path,
+    columns: Option<&[&str]>,
+) -> Result<FileLoad, IngestError> {
     let mut load = FileLoad::new(Shape::CanonicalParquet, false);
     if let Some(columns) = columns {
         load.unread = frame::COLUMNS

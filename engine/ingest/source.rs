@@ -11,23 +11,88 @@ use flate2::bufread::MultiGzDecoder;
 
 use super::json_split::{detect_layout, skip_junk, skip_ws, Layout};
 use super::IngestError;
+use crate::storage::Window;
 
 /// Expands the inputs a user named into a sorted, de-duplicated list of files. A directory
 /// contributes every regular file under it, except hidden files and folders and the
 /// quarantine files `convert` writes beside its output (`*.quarantine.jsonl`: rejected
 /// records, not an export; read only when named); a pattern with `*`, `?` or `[` is a glob.
 /// A name that matches nothing is an error.
-pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, IngestError> {
+///
+/// An object storage URL (`az://`, `s3://`, …) is listed the same way ([`crate::storage::list`]):
+/// its objects come back as their URLs. Partitions of an archive (`y=/m=/d=/h=`, `date=`)
+/// wholly outside `window` are left out, before anything is read.
+pub fn expand_inputs(inputs: &[PathBuf], window: Window) -> Result<Vec<PathBuf>, IngestError> {
     let mut files = Vec::new();
     for input in inputs {
+        let text = input.to_string_lossy();
+        if crate::storage::is_url(&text) {
+            let listed = crate::storage::list(&text, window, &mut listing_progress(&text))
+                .map_err(IngestError::Storage)?;
+            for object in listed {
+                LISTED
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(object.url.clone(), object.size);
+                files.push(PathBuf::from(object.url));
+            }
+            continue;
+        }
+        let mut found = Vec::new();
+        expand_local(input, &mut found)?;
+        found.retain(|f| window.admits_path(&f.to_string_lossy()));
+        files.append(&mut found);
+        if files.is_empty() && !window.is_open() {
+            return Err(IngestError::BadInput {
+                input: input.clone(),
+                reason: "no files in the --since/--until window".into(),
+            });
+        }
+    }
+    files.sort();
+    files.dedup();
+    Ok(files)
+}
+
+/// Sizes of the objects listed, by URL: what progress counts against.
+static LISTED: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<String, u64>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// The size of an input: a local file's, or what the listing said of an object.
+pub fn input_size(path: &Path) -> Option<u64> {
+    let text = path.to_string_lossy();
+    if crate::storage::is_url(&text) {
+        return LISTED
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(text.as_ref())
+            .copied();
+    }
+    std::fs::metadata(path).ok().map(|m| m.len())
+}
+
+/// Shows how many objects a long listing has found, on a terminal.
+fn listing_progress(url: &str) -> impl FnMut(usize) + '_ {
+    use std::io::IsTerminal;
+    let terminal = io::stderr().is_terminal();
+    move |seen| {
+        if terminal && seen >= 1000 {
+            eprint!("\r[+] listing {url}: {seen} objects");
+        }
+    }
+}
+
+/// One local input: a file, a directory tree or a glob.
+fn expand_local(input: &Path, files: &mut Vec<PathBuf>) -> Result<(), IngestError> {
+    {
         if input.is_file() {
-            files.push(input.clone());
+            files.push(input.to_path_buf());
         } else if input.is_dir() {
-            walk(input, &mut files).map_err(|e| IngestError::io(input, e))?;
+            walk(input, files).map_err(|e| IngestError::io(input, e))?;
         } else if is_glob(input) {
             let pattern = input.to_string_lossy();
             let matches = glob::glob(&pattern).map_err(|e| IngestError::BadInput {
-                input: input.clone(),
+                input: input.to_path_buf(),
                 reason: format!("invalid glob pattern: {e}"),
             })?;
             let before = files.len();
@@ -37,39 +102,41 @@ pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, IngestError> {
                     IngestError::io(&path, e.into())
                 })?;
                 if path.is_dir() {
-                    walk(&path, &mut files).map_err(|e| IngestError::io(&path, e))?;
+                    walk(&path, files).map_err(|e| IngestError::io(&path, e))?;
                 } else if path.is_file() {
                     files.push(path);
                 }
             }
             if files.len() == before {
                 return Err(IngestError::BadInput {
-                    input: input.clone(),
+                    input: input.to_path_buf(),
                     reason: "the pattern matches no files".into(),
                 });
             }
         } else {
             return Err(IngestError::BadInput {
-                input: input.clone(),
+                input: input.to_path_buf(),
                 reason: "no such file or directory".into(),
             });
         }
     }
-    files.sort();
-    files.dedup();
-    Ok(files)
+    Ok(())
 }
 
 /// [`expand_inputs`], or with `keep_going` each input on its own, an input that matches
 /// nothing kept as named: the load then reports it as an unreadable file instead of stopping
 /// (`--keep-going`).
-pub fn expand(inputs: &[PathBuf], keep_going: bool) -> Result<Vec<PathBuf>, IngestError> {
+pub fn expand(
+    inputs: &[PathBuf],
+    keep_going: bool,
+    window: Window,
+) -> Result<Vec<PathBuf>, IngestError> {
     if !keep_going {
-        return expand_inputs(inputs);
+        return expand_inputs(inputs, window);
     }
     let mut files = Vec::new();
     for input in inputs {
-        match expand_inputs(std::slice::from_ref(input)) {
+        match expand_inputs(std::slice::from_ref(input), window) {
             Ok(found) => files.extend(found),
             Err(_) => files.push(input.clone()),
         }
@@ -112,6 +179,8 @@ pub enum Sniffed {
     Json,
     Csv,
     Parquet,
+    /// An Avro object container (Event Hubs Capture).
+    Avro,
     /// Binary or otherwise unreadable content.
     Unrecognised,
 }
@@ -136,7 +205,24 @@ pub const HEAD_BYTES: usize = 64 * 1024;
 /// Opens a file, transparently decompressing gzip, and sniffs its content. `progress`
 /// counts the bytes read from disk (compressed bytes for gzip).
 pub fn open(path: &Path, progress: Arc<AtomicU64>) -> Result<Opened, IngestError> {
-    let mut file = File::open(path).map_err(|e| IngestError::io(path, e))?;
+    let file = File::open(path).map_err(|e| IngestError::io(path, e))?;
+    open_stream(Box::new(file), path, progress)
+}
+
+/// [`open`] for bytes already in memory (a blob fetched from object storage).
+pub fn open_bytes(
+    bytes: Vec<u8>,
+    name: &Path,
+    progress: Arc<AtomicU64>,
+) -> Result<Opened, IngestError> {
+    open_stream(Box::new(io::Cursor::new(bytes)), name, progress)
+}
+
+fn open_stream(
+    mut file: Box<dyn Read + Send>,
+    path: &Path,
+    progress: Arc<AtomicU64>,
+) -> Result<Opened, IngestError> {
     let mut magic = [0u8; 4];
     let (n, error) = read_up_to(&mut file, &mut magic);
     if let Some(e) = error {
@@ -158,12 +244,17 @@ pub fn open(path: &Path, progress: Arc<AtomicU64>) -> Result<Opened, IngestError
     } else {
         Box::new(raw)
     };
-    if !gzip && n == 4 && &magic == b"PAR1" {
+    let binary = match &magic {
+        b"PAR1" => Some(Sniffed::Parquet),
+        super::avro::MAGIC => Some(Sniffed::Avro),
+        _ => None,
+    };
+    if let Some(sniffed) = binary.filter(|_| !gzip && n == 4) {
         return Ok(Opened {
             reader,
             head: Vec::new(),
             gzip,
-            sniffed: Sniffed::Parquet,
+            sniffed,
             stopped: None,
         });
     }
@@ -504,14 +595,14 @@ mod tests {
         ] {
             std::fs::write(root.join(name), b"").unwrap();
         }
-        let found = expand_inputs(&[root.to_path_buf()]).unwrap();
+        let found = expand_inputs(&[root.to_path_buf()], Window::default()).unwrap();
         assert_eq!(
             found,
             [root.join("b.json"), root.join("day1/signins.parquet")]
         );
         let named = root.join("day1/signins.quarantine.jsonl");
         assert_eq!(
-            expand_inputs(std::slice::from_ref(&named)).unwrap(),
+            expand_inputs(std::slice::from_ref(&named), Window::default()).unwrap(),
             [named]
         );
     }

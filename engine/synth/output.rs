@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Map, Value};
 
-use super::tenant::{Event, MICROS_PER_DAY};
+use super::tenant::{Event, MICROS_PER_DAY, MICROS_PER_HOUR};
 use super::Tenant;
 use crate::frame::time::format_time;
 use crate::frame::{event_type, OutcomeCodes, Row};
@@ -20,6 +20,9 @@ use crate::ingest::parquet::ROW_GROUP_ROWS;
 pub enum SynthShape {
     /// Diagnostic-settings storage tree: hourly `PT1H.json` JSON Lines per category.
     Diagnostic,
+    /// Diagnostic settings streamed to an Event Hub and kept by Capture: one Avro file an
+    /// hour and category, each event's body a `{"records":[…]}` document of up to 50.
+    EventHubsCapture,
     /// Graph `signIns` pages, 1,000 sign-ins a page, newest first, per day.
     Graph,
     /// The portal's JSON download: one array per day and sign-in kind.
@@ -137,6 +140,7 @@ pub fn write_signins(
             Ok(vec![path])
         }
         SynthShape::Diagnostic => Ok(diagnostic(tenant, target)?),
+        SynthShape::EventHubsCapture => event_hubs_capture(tenant, target),
         SynthShape::Graph => Ok(graph(tenant, target)?),
         SynthShape::PortalJson => Ok(portal_json(tenant, target)?),
         SynthShape::PortalCsv => Ok(portal_csv(tenant, target)?),
@@ -303,15 +307,12 @@ fn diagnostic(tenant: &Tenant, target: Target<'_>) -> std::io::Result<Vec<PathBu
     for event in &tenant.events {
         // Events come in time order: an hour's blobs are complete when the next hour starts,
         // so only a handful of files is ever open.
-        let this_hour = event.time.div_euclid(super::tenant::MICROS_PER_HOUR);
+        let this_hour = event.time.div_euclid(MICROS_PER_HOUR);
         if this_hour != hour {
             close(&mut writers, &mut paths)?;
             hour = this_hour;
         }
-        scratch.fill(event, &tenant.plan);
-        let row = tenant.row_with(event, &scratch);
-        let (category, container) = category(event.event_type);
-        let stamp = format_time(event.time);
+        let (container, stamp, record) = diagnostic_record(tenant, event, &mut scratch);
         let name = format!(
             "{container}/tenantId={TENANT_ID}/y={}/m={}/d={}/h={}/m=00/PT1H.json",
             &stamp[0..4],
@@ -319,7 +320,26 @@ fn diagnostic(tenant: &Tenant, target: Target<'_>) -> std::io::Result<Vec<PathBu
             &stamp[8..10],
             &stamp[11..13]
         );
-        let record = json!({
+        let out = writer(&mut writers, target, name)?;
+        serde_json::to_writer(&mut *out, &record)?;
+        out.write_all(b"\n")?;
+    }
+    close(&mut writers, &mut paths)?;
+    Ok(paths)
+}
+
+/// The diagnostic-settings record of an event: its container (category), time stamp and
+/// the record.
+fn diagnostic_record(
+    tenant: &Tenant,
+    event: &Event,
+    scratch: &mut super::EventText,
+) -> (&'static str, String, Value) {
+    scratch.fill(event, &tenant.plan);
+    let row = tenant.row_with(event, scratch);
+    let (category, container) = category(event.event_type);
+    let stamp = format_time(event.time);
+    let record = json!({
             "time": stamp,
             "resourceId": format!("/tenants/{TENANT_ID}/providers/Microsoft.aadiam"),
             "operationName": "Sign-in activity",
@@ -336,12 +356,66 @@ fn diagnostic(tenant: &Tenant, target: Target<'_>) -> std::io::Result<Vec<PathBu
             "Level": 4,
             "location": text(&row.country),
             "properties": signin_json(&row),
-        });
-        let out = writer(&mut writers, target, name)?;
-        serde_json::to_writer(&mut *out, &record)?;
-        out.write_all(b"\n")?;
+    });
+    (container, stamp, record)
+}
+
+/// The schema Event Hubs Capture writes its Avro files with.
+pub const CAPTURE_SCHEMA: &str = r#"{"type":"record","name":"EventData","namespace":"Microsoft.ServiceBus.Messaging","fields":[{"name":"SequenceNumber","type":"long"},{"name":"Offset","type":"string"},{"name":"EnqueuedTimeUtc","type":"string"},{"name":"SystemProperties","type":{"type":"map","values":["long","double","string","bytes"]}},{"name":"Properties","type":{"type":"map","values":["long","double","string","bytes","null"]}},{"name":"Body","type":["null","bytes"]}]}"#;
+
+/// Event Hubs Capture: `{namespace}/{hub}/{partition}/{Y}/{M}/{D}/{H}/{m}/{s}.avro`, one file
+/// an hour and category, events of up to 50 records (diagnostic settings batch them).
+fn event_hubs_capture(tenant: &Tenant, target: Target<'_>) -> anyhow::Result<Vec<PathBuf>> {
+    use apache_avro::types::{Record, Value as Avro};
+    const PER_EVENT: usize = 50;
+    let schema = apache_avro::Schema::parse_str(CAPTURE_SCHEMA)?;
+    let mut scratch = super::EventText::default();
+    let mut paths = Vec::new();
+    let mut sequence = 0i64;
+    let hours = tenant
+        .events
+        .chunk_by(|a, b| a.time.div_euclid(MICROS_PER_HOUR) == b.time.div_euclid(MICROS_PER_HOUR));
+    for hour in hours {
+        let mut by_category: std::collections::BTreeMap<&str, Vec<Value>> = Default::default();
+        let mut stamp = String::new();
+        for event in hour {
+            let (container, time, record) = diagnostic_record(tenant, event, &mut scratch);
+            if stamp.is_empty() {
+                stamp = time;
+            }
+            by_category.entry(container).or_default().push(record);
+        }
+        for (container, records) in by_category {
+            let hub = container.trim_start_matches("insights-logs-");
+            let name = format!(
+                "idrisk-ns/{hub}/0/{}/{}/{}/{}/00/00.avro",
+                &stamp[0..4],
+                &stamp[5..7],
+                &stamp[8..10],
+                &stamp[11..13]
+            );
+            let mut writer = apache_avro::Writer::new(&schema, Vec::new())?;
+            for batch in records.chunks(PER_EVENT) {
+                let mut event = Record::new(&schema)
+                    .ok_or_else(|| anyhow::anyhow!("the Capture schema is not a record"))?;
+                event.put("SequenceNumber", Avro::Long(sequence));
+                event.put("Offset", Avro::String((sequence * 4096).to_string()));
+                event.put("EnqueuedTimeUtc", Avro::String(stamp.clone()));
+                event.put("SystemProperties", Avro::Map(Default::default()));
+                event.put("Properties", Avro::Map(Default::default()));
+                let body = serde_json::to_vec(&json!({ "records": batch }))?;
+                event.put("Body", Avro::Union(1, Box::new(Avro::Bytes(body))));
+                writer.append_value(event)?;
+                sequence += 1;
+            }
+            let path = target.dir.join(&name);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::write(&path, writer.into_inner()?)?;
+            paths.push(path);
+        }
     }
-    close(&mut writers, &mut paths)?;
     Ok(paths)
 }
 

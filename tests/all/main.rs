@@ -10,6 +10,7 @@ mod mutation;
 mod report;
 mod score;
 mod shapes;
+mod storage;
 mod support;
 mod synth;
 mod tune;
