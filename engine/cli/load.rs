@@ -19,9 +19,21 @@ pub fn load_inputs(
     rules: &Rules,
     columns: Option<Vec<&'static str>>,
 ) -> anyhow::Result<Ingested> {
+    load_inputs_and(args, rules, columns, &[])
+}
+
+/// [`load_inputs`] with `also`: files read whole with the inputs, whatever `--since/--until`
+/// say (a dataset's partitions that new sign-ins are deduplicated against).
+pub fn load_inputs_and(
+    args: &InputArgs,
+    rules: &Rules,
+    columns: Option<Vec<&'static str>>,
+    also: &[std::path::PathBuf],
+) -> anyhow::Result<Ingested> {
     configure_threads(args.threads)?;
     let window = args.window()?;
-    let files = ingest::source::expand(&args.inputs, args.keep_going, window)?;
+    let mut files = ingest::source::expand(&args.inputs, args.keep_going, window)?;
+    files.extend(also.iter().cloned());
     let total: u64 = files
         .iter()
         .filter_map(|f| ingest::source::input_size(f))
@@ -30,6 +42,7 @@ pub fn load_inputs(
     options.columns = columns;
     options.keep_going = args.keep_going;
     options.window = window;
+    options.whole = also.to_vec();
     options.max_record_bytes = (args.max_record_mib as usize) << 20;
     let bar = progress_bar(total, args.quiet);
     let ingested = std::thread::scope(|scope| {

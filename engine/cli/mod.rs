@@ -239,6 +239,10 @@ pub fn main() -> i32 {
 
 /// Sets the size of the global worker pool once, before any work.
 fn configure_threads(threads: Option<usize>) -> anyhow::Result<()> {
+    static CONFIGURED: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    if CONFIGURED.get().is_some() {
+        return Ok(());
+    }
     if let Some(n) = threads {
         if n == 0 {
             anyhow::bail!("invalid value '0' for '--threads': use 1 or more");
@@ -248,6 +252,7 @@ fn configure_threads(threads: Option<usize>) -> anyhow::Result<()> {
             .build_global()
             .map_err(|e| anyhow::anyhow!("cannot start {n} worker threads: {e}"))?;
     }
+    let _ = CONFIGURED.set(());
     Ok(())
 }
 

@@ -8,6 +8,7 @@
 
 mod avro;
 mod csv;
+pub mod dataset;
 mod dedupe;
 pub mod enums;
 mod json;
@@ -268,6 +269,9 @@ pub struct IngestOptions {
     /// outside it are never read, and rows outside it in the files that are read count as
     /// skipped.
     pub window: crate::storage::Window,
+    /// Files read whole whatever the window: the days of a dataset an append rewrites, which
+    /// must keep their sign-ins outside the window of the new ones.
+    pub whole: Vec<PathBuf>,
 }
 
 /// The columns every load decodes, whatever the projection. The rest are read only when a
@@ -293,6 +297,7 @@ impl IngestOptions {
             keep_going: false,
             columns: None,
             window: crate::storage::Window::default(),
+            whole: Vec::new(),
         }
     }
 }
@@ -507,7 +512,9 @@ fn load_isolated(
         None => load_file(path, options),
     }));
     let reason = match caught {
-        Ok(Ok(mut load)) if !options.window.is_open() => {
+        Ok(Ok(mut load))
+            if !options.window.is_open() && !options.whole.iter().any(|w| w == path) =>
+        {
             keep_window(&mut load, options.window)?;
             return Ok(load);
         }

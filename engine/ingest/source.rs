@@ -158,7 +158,12 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> io::Result<()> {
         let entry = entry?;
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if name.starts_with('.') || name.ends_with(QUARANTINE_SUFFIX) {
+        // A dataset's manifest and quarantine folder are no sign-ins.
+        if name.starts_with('.')
+            || name.ends_with(QUARANTINE_SUFFIX)
+            || name == super::dataset::MANIFEST
+            || name == super::dataset::QUARANTINE_DIR
+        {
             continue;
         }
         let path = entry.path();

@@ -2,6 +2,7 @@
 
 mod benign;
 mod cli;
+mod dataset;
 mod determinism;
 mod hardening;
 mod layers;

@@ -9,18 +9,10 @@ use idrisk::report::html::{page, Outputs};
 use idrisk::report::{Detection, RiskyUser, Summary};
 use serde_json::{json, Value};
 
-use crate::support::repo;
+use crate::support::{idrisk_ok, repo};
 
 fn idrisk(args: &[&std::ffi::OsStr]) {
-    let output = Command::new(env!("CARGO_BIN_EXE_idrisk"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    idrisk_ok(args);
 }
 
 /// Scores the committed tenant with every side file, into `out`, in `format`, with the page.

@@ -99,3 +99,17 @@ pub fn expected_rows() -> BTreeMap<String, Map<String, Value>> {
         })
         .collect()
 }
+
+/// Runs the idrisk binary; it must succeed (its stderr is the failure message).
+pub fn idrisk_ok<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> std::process::Output {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_idrisk"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
