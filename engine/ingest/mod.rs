@@ -27,6 +27,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use polars::prelude::*;
+use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::frame::{col, FrameBuilder, OutcomeCodes, TextCodes, UserKeys};
@@ -367,6 +368,11 @@ pub fn load(inputs: &[PathBuf], options: &IngestOptions) -> Result<Ingested, Ing
     )
 }
 
+/// Inputs at most this large are read several at once.
+const SMALL_FILE_BYTES: u64 = 4 << 20;
+/// How many small inputs are read at once (and held, parsed, until their turn).
+const SMALL_BATCH: usize = 64;
+
 /// Loads files already expanded by [`source::expand_inputs`].
 pub fn load_files(files: &[PathBuf], options: &IngestOptions) -> Result<Ingested, IngestError> {
     let mut loads = Vec::with_capacity(files.len());
@@ -380,19 +386,49 @@ pub fn load_files(files: &[PathBuf], options: &IngestOptions) -> Result<Ingested
         .filter(|f| crate::storage::is_url(f))
         .collect();
     let mut fetcher = (!remote.is_empty()).then(|| crate::storage::Fetcher::start(remote));
-    for path in files {
-        let fetched = match &mut fetcher {
-            Some(fetcher) if crate::storage::is_url(&path.to_string_lossy()) => {
-                Some(match fetcher.next() {
-                    Some((_, bytes)) => bytes,
-                    None => Err("the object storage client stopped".to_string()),
-                })
-            }
-            _ => None,
+    let mut next = 0;
+    while next < files.len() {
+        // Small inputs (an archive's hourly blobs) are read several at once, one per task:
+        // each is too small to keep the cores busy alone. Their loads are taken in order,
+        // so the frame never depends on which finished first.
+        let small = files[next..]
+            .iter()
+            .take(SMALL_BATCH)
+            .take_while(|f| source::input_size(f).is_some_and(|n| n <= SMALL_FILE_BYTES))
+            .count()
+            .max(1);
+        let batch = &files[next..next + small];
+        next += small;
+        let fetched: Vec<Option<Result<Vec<u8>, String>>> = batch
+            .iter()
+            .map(|path| match &mut fetcher {
+                Some(fetcher) if crate::storage::is_url(&path.to_string_lossy()) => {
+                    Some(match fetcher.next() {
+                        Some((_, bytes)) => bytes,
+                        None => Err("the object storage client stopped".to_string()),
+                    })
+                }
+                _ => None,
+            })
+            .collect();
+        let read: Vec<Result<FileLoad, IngestError>> = if batch.len() == 1 {
+            batch
+                .iter()
+                .zip(fetched)
+                .map(|(path, fetched)| load_isolated(path, fetched, options))
+                .collect()
+        } else {
+            batch
+                .par_iter()
+                .zip(fetched)
+                .map(|(path, fetched)| load_isolated(path, fetched, options))
+                .collect()
         };
-        let mut load = load_isolated(path, fetched, options)?;
-        ranges.push(stack.push(std::mem::take(&mut load.frames))?);
-        loads.push(load);
+        for load in read {
+            let mut load = load?;
+            ranges.push(stack.push(std::mem::take(&mut load.frames))?);
+            loads.push(load);
+        }
     }
     drop(span);
     let span = crate::trace::span("dedupe: stack");

@@ -23,6 +23,14 @@ const STYLE: &str = include_str!("assets/report.css");
 const BASEMAP: &str = include_str!("assets/world-110m.path");
 /// Users shown with their timelines and evidence; every risky user is in the list below them.
 pub const DETAILED_USERS: usize = 200;
+/// Detections shown with their evidence (and marked on the timeline) per user, in time
+/// order; the rest of a user's are in the detections table.
+pub const DETAILED_DETECTIONS: usize = 50;
+/// Sign-ins shown on a user's timeline (the first, in time order); all are in timeline.jsonl.
+pub const DETAILED_SIGN_INS: usize = 400;
+/// Evidence in the detections table is cut to this many characters (whole in
+/// detections.jsonl): a hundred thousand rows stay a page a browser opens.
+const TABLE_EVIDENCE_CHARS: usize = 240;
 
 /// What the page is made of: a `score` run's outputs.
 pub struct Outputs {
@@ -83,6 +91,14 @@ fn base64(bytes: &[u8]) -> String {
         }
     }
     out
+}
+
+/// `text` cut to at most `chars` characters, an ellipsis marking the cut.
+fn cut(text: &str, chars: usize) -> String {
+    match text.char_indices().nth(chars) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_string(),
+    }
 }
 
 /// An RFC 3339 time as the page shows it: to the second, with a space for the `T`.
@@ -507,6 +523,12 @@ fn users(out: &mut String, o: &Outputs) {
             detections.entry(key).or_default().push(d);
         }
     }
+    for mine in detections.values_mut() {
+        mine.sort_by(|a, b| {
+            (a.activity_date_time.as_str(), a.id.as_str())
+                .cmp(&(b.activity_date_time.as_str(), b.id.as_str()))
+        });
+    }
     let mut sign_ins: HashMap<&str, Vec<&TimelineSignIn>> = HashMap::new();
     for s in &o.timeline {
         if let Some(key) = s.user_id.as_deref().or(s.user_principal_name.as_deref()) {
@@ -522,7 +544,8 @@ fn users(out: &mut String, o: &Outputs) {
     for (rank, user) in ranked.iter().take(DETAILED_USERS).enumerate() {
         let name = user.user_principal_name.as_deref().unwrap_or(&user.id);
         let mine = detections.get(user.id.as_str()).map_or(&[][..], |v| v);
-        let rows = sign_ins.get(user.id.as_str()).map_or(&[][..], |v| v);
+        let all_rows = sign_ins.get(user.id.as_str()).map_or(&[][..], |v| v);
+        let rows = &all_rows[..all_rows.len().min(DETAILED_SIGN_INS)];
         let _ = write!(
             out,
             r#"<details class="user" data-user="{}"{}><summary>{} <b>{}</b> {} · {} detections: {}</summary>"#,
@@ -535,7 +558,8 @@ fn users(out: &mut String, o: &Outputs) {
             user.detection_count,
             escape(&user.risk_event_types.join(", "))
         );
-        timeline_svg(out, rows, mine);
+        let shown = &mine[..mine.len().min(DETAILED_DETECTIONS)];
+        timeline_svg(out, rows, shown);
         let detected: HashMap<&str, Vec<&str>> = mine.iter().fold(HashMap::new(), |mut m, d| {
             if let Some(r) = d.request_id.as_deref() {
                 m.entry(r).or_default().push(&d.risk_event_type);
@@ -588,7 +612,7 @@ fn users(out: &mut String, o: &Outputs) {
             );
         }
         out.push_str("</table>");
-        for d in mine {
+        for d in shown {
             let evidence = serde_json::to_string_pretty(&d.evidence).unwrap_or_default();
             let _ = write!(
                 out,
@@ -597,6 +621,21 @@ fn users(out: &mut String, o: &Outputs) {
                 escape(&d.risk_event_type),
                 escape(&d.activity_date_time),
                 escape(&evidence)
+            );
+        }
+        if all_rows.len() > rows.len() {
+            let _ = write!(
+                out,
+                r#"<p class="note">The first {} of {} sign-ins are shown; timeline.jsonl has them all.</p>"#,
+                rows.len(),
+                all_rows.len()
+            );
+        }
+        if mine.len() > shown.len() {
+            let _ = write!(
+                out,
+                r#"<p class="note">and {} more detections of this user in the table below.</p>"#,
+                mine.len() - shown.len()
             );
         }
         out.push_str("</details>\n");
@@ -719,7 +758,7 @@ fn detections_table(out: &mut String, o: &Outputs) {
                 Value::from(d.user_principal_name.clone().or(d.user_id.clone())),
                 Value::from(d.ip_address.clone()),
                 Value::from(place),
-                Value::from(d.evidence.to_string()),
+                Value::from(cut(&d.evidence.to_string(), TABLE_EVIDENCE_CHARS)),
             ])
         })
         .collect();

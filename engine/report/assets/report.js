@@ -42,6 +42,17 @@
     return sortDescending ? -order : order;
   }
 
+  // Each row's cells lowercased once, the first time a filter needs them.
+  var lowered = null;
+  function haystack(i) {
+    if (lowered === null) {
+      lowered = rows.map(function (r) {
+        return r.map(function (v) { return v === null ? "" : String(v); }).join("\u0001").toLowerCase();
+      });
+    }
+    return lowered[i];
+  }
+
   function refresh() {
     var needle = filter.value.trim().toLowerCase();
     var type = typeSelect.value, level = levelSelect.value;
@@ -50,13 +61,7 @@
       var r = rows[i];
       if (type && r[1] !== type) continue;
       if (level && r[2] !== level) continue;
-      if (needle) {
-        var hit = false;
-        for (var c = 0; c < r.length && !hit; c++) {
-          hit = r[c] !== null && String(r[c]).toLowerCase().indexOf(needle) >= 0;
-        }
-        if (!hit) continue;
-      }
+      if (needle && haystack(i).indexOf(needle) < 0) continue;
       view.push(i);
     }
     view.sort(compare);
