@@ -12,7 +12,9 @@ use polars_arrow::bitmap::MutableBitmap;
 use polars_arrow::datatypes::ArrowDataType;
 use polars_buffer::Buffer;
 
-/// Cache slots per column (a power of two).
+/// Cache slots per column, at most (a power of two); a builder for a few rows (a small
+/// blob's) takes fewer, as allocating and clearing a cache and a buffer per column costs more
+/// than those rows when thousands of files are read.
 const SLOTS: usize = 512;
 /// Bytes per completed buffer, at most; a column's first buffers are smaller and double, so
 /// the few rows of a small file (an archive's hourly blob) do not each hold a megabyte.
@@ -44,11 +46,11 @@ impl TextBuilder {
             nulls: 0,
             buffers: Vec::new(),
             current: Vec::new(),
-            block: FIRST_BLOCK,
+            block: (capacity.saturating_mul(64)).clamp(1 << 10, FIRST_BLOCK),
             total_bytes: 0,
             total_buffer: 0,
             cache: if repeats {
-                vec![(0, View::default()); SLOTS]
+                vec![(0, View::default()); capacity.next_power_of_two().clamp(16, SLOTS)]
             } else {
                 Vec::new()
             },
@@ -75,7 +77,7 @@ impl TextBuilder {
             return;
         }
         let hash = hash_bytes(bytes);
-        let slot = (hash as usize) & (SLOTS - 1);
+        let slot = (hash as usize) & (self.cache.len() - 1);
         let (cached_hash, cached) = self.cache[slot];
         if cached_hash == hash
             && cached.length as usize == bytes.len()
