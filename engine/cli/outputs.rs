@@ -32,15 +32,7 @@ impl Destination {
             });
         }
         storage::check_writable(&text)?;
-        let scratch = std::env::temp_dir().join(format!(
-            "idrisk-out-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos())
-        ));
-        std::fs::create_dir_all(&scratch)
-            .with_context(|| format!("creating '{}'", scratch.display()))?;
+        let scratch = scratch_dir()?;
         let name = text
             .trim_end_matches('/')
             .rsplit('/')
@@ -107,5 +99,35 @@ impl Drop for Destination {
         if let Some(scratch) = &self.scratch {
             let _ = std::fs::remove_dir_all(scratch);
         }
+    }
+}
+
+/// A new directory under the system's temporary directory, for files on their way to or from
+/// storage; the caller removes it.
+fn scratch_dir() -> anyhow::Result<PathBuf> {
+    let scratch = std::env::temp_dir().join(format!(
+        "idrisk-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    ));
+    std::fs::create_dir_all(&scratch)
+        .with_context(|| format!("creating '{}'", scratch.display()))?;
+    Ok(scratch)
+}
+
+/// A scratch directory removed when dropped.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new() -> anyhow::Result<Scratch> {
+        Ok(Scratch(scratch_dir()?))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }

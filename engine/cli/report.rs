@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use clap::Args;
 
+use super::outputs::{Destination, Scratch};
 use super::EXIT_OK;
 use crate::report::html::{page, Outputs};
 use crate::report::read::read_table;
@@ -12,10 +13,11 @@ use crate::report::{Staged, Summary};
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// The output directory of `idrisk score` (any of its formats).
+    /// The output directory of `idrisk score` (any of its formats), local or in object
+    /// storage (`s3://bucket/runs/2025-03-14`).
     #[arg(value_name = "OUT_DIR")]
     out: PathBuf,
-    /// Where to write the page.
+    /// Where to write the page (a local path or an object storage URL).
     #[arg(long, value_name = "FILE")]
     html: PathBuf,
 }
@@ -58,9 +60,53 @@ pub fn write_page(outputs: &Outputs, path: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("writing '{}'", path.display()))
 }
 
+/// The files of a run in storage, fetched into `scratch`: what [`outputs`] reads.
+fn fetch_run(url: &str, scratch: &Path) -> anyhow::Result<()> {
+    const TABLES: [&str; 5] = [
+        "detections",
+        "risky_signins",
+        "risky_users",
+        "risky_service_principals",
+        "timeline",
+    ];
+    let wanted = |name: &str| {
+        name == "summary.json"
+            || name.rsplit_once('.').is_some_and(|(stem, ext)| {
+                TABLES.contains(&stem) && ["jsonl", "csv", "parquet"].contains(&ext)
+            })
+    };
+    let prefix = url.trim_end_matches('/');
+    let listed = crate::storage::list(prefix, Default::default(), &mut |_| {})?;
+    let urls: Vec<String> = listed
+        .into_iter()
+        .map(|o| o.url)
+        .filter(|u| {
+            // Only the run's own files, not those of runs in folders under it.
+            u.strip_prefix(prefix)
+                .and_then(|rest| rest.strip_prefix('/'))
+                .is_some_and(|name| !name.contains('/') && wanted(name))
+        })
+        .collect();
+    for (object, bytes) in crate::storage::Fetcher::start(urls) {
+        let bytes = bytes.map_err(|reason| anyhow::anyhow!("{object}: {reason}"))?;
+        let name = object.rsplit('/').next().unwrap_or("unnamed");
+        std::fs::write(scratch.join(name), bytes)?;
+    }
+    Ok(())
+}
+
 pub fn run(args: ReportArgs) -> anyhow::Result<i32> {
-    let outputs = outputs(&args.out)?;
-    write_page(&outputs, &args.html)?;
+    let text = args.out.to_string_lossy().into_owned();
+    let outputs = if crate::storage::is_url(&text) {
+        let scratch = Scratch::new()?;
+        fetch_run(&text, &scratch.0)?;
+        outputs(&scratch.0).with_context(|| format!("reading the run at '{text}'"))?
+    } else {
+        outputs(&args.out)?
+    };
+    let page = Destination::new(&args.html)?;
+    write_page(&outputs, &page.local)?;
+    page.publish(&[])?;
     eprintln!(
         "[+] report of {} detections, {} risky users → {}",
         outputs.detections.len(),

@@ -291,6 +291,21 @@ fn the_archive_scored_from_s3_and_written_back_equals_the_local_run() {
         })
         .unwrap();
     assert!(page.starts_with(b"<!doctype html>"));
+    // `idrisk report` on the run in storage makes the same page.
+    let again = dir.path().join("again.html");
+    succeeded(idrisk(
+        s3_env,
+        &[
+            "report",
+            "s3://idrisk-test/runs/one",
+            "--html",
+            again.to_str().unwrap(),
+        ],
+    ));
+    assert!(
+        std::fs::read(&again).unwrap() == page.to_vec(),
+        "report from s3 differs"
+    );
 }
 
 #[test]
