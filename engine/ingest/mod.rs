@@ -411,19 +411,11 @@ pub fn load_files(files: &[PathBuf], options: &IngestOptions) -> Result<Ingested
                 _ => None,
             })
             .collect();
-        let read: Vec<Result<FileLoad, IngestError>> = if batch.len() == 1 {
-            batch
-                .iter()
-                .zip(fetched)
-                .map(|(path, fetched)| load_isolated(path, fetched, options))
-                .collect()
-        } else {
-            batch
-                .par_iter()
-                .zip(fetched)
-                .map(|(path, fetched)| load_isolated(path, fetched, options))
-                .collect()
-        };
+        let read: Vec<Result<FileLoad, IngestError>> = batch
+            .par_iter()
+            .zip(fetched)
+            .map(|(path, fetched)| load_isolated(path, fetched, options))
+            .collect();
         for load in read {
             let mut load = load?;
             ranges.push(stack.push(std::mem::take(&mut load.frames))?);
