@@ -572,6 +572,17 @@ fn load_isolated(
     Ok(load)
 }
 
+/// True when every row a file gave lies inside the window.
+fn all_in_window(load: &FileLoad, window: crate::storage::Window) -> Result<bool, IngestError> {
+    for frame in &load.frames {
+        let times = frame.column(col::time)?.datetime()?.physical().clone();
+        if !times.iter().all(|t| t.is_some_and(|t| window.contains(t))) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 /// Leaves out the rows of a file outside the window, counted as skipped.
 fn keep_window(load: &mut FileLoad, window: crate::storage::Window) -> Result<(), IngestError> {
     for frame in &mut load.frames {
@@ -606,13 +617,17 @@ fn load_bytes(
 fn load_file(path: &Path, options: &IngestOptions) -> Result<FileLoad, IngestError> {
     let opened = source::open(path, options.progress.clone())?;
     if opened.sniffed == source::Sniffed::Parquet {
+        let load = parquet::read_as_load(path, options.columns.as_deref())?;
         // Rows left out of a window would no longer be the file's rows, which is how
-        // columns a projection left unread are found: such a file is read whole.
-        let columns = options
-            .columns
-            .as_deref()
-            .filter(|_| options.window.is_open());
-        return parquet::read_as_load(path, columns);
+        // columns a projection left unread are found: a file with rows outside the window
+        // is read again whole (a dataset's days inside the window keep their projection).
+        let outside = !load.unread.is_empty()
+            && !options.window.is_open()
+            && !all_in_window(&load, options.window)?;
+        return match outside {
+            true => parquet::read_as_load(path, None),
+            false => Ok(load),
+        };
     }
     read_opened(path, opened, options)
 }

@@ -134,6 +134,25 @@ fn the_nightly_append_rewrites_only_its_days_and_scores_them_as_a_full_run() {
 }
 
 #[test]
+fn a_window_scores_a_dataset_as_its_source() {
+    // The dataset's days inside the window keep their column projection (their other
+    // columns fetched for the reported rows); the source file straddles the window and is
+    // read whole: both give the same tables.
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = converted(dir.path());
+    let (from_dataset, from_files) = (dir.path().join("a"), dir.path().join("b"));
+    let window = ["--since", "2025-03-05", "--until", "2025-03-13"];
+    score(dataset.to_str().unwrap(), &from_dataset, &window);
+    score(&tenant(), &from_files, &window);
+    for table in ["detections", "risky_signins", "risky_users", "timeline"] {
+        let name = format!("{table}.jsonl");
+        let detected = read(&from_dataset.join(&name));
+        assert!(!detected.is_empty(), "{table}");
+        assert!(detected == read(&from_files.join(&name)), "{table}");
+    }
+}
+
+#[test]
 fn since_and_until_open_only_the_days_of_the_window() {
     let dir = tempfile::tempdir().unwrap();
     let dataset = converted(dir.path());
