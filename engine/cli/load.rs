@@ -8,6 +8,7 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::{configure_threads, InputArgs};
+use crate::frame::shard::Shard;
 use crate::ingest::{self, IngestOptions, Ingested};
 use crate::rules::Rules;
 
@@ -30,6 +31,17 @@ pub fn load_inputs_and(
     columns: Option<Vec<&'static str>>,
     also: &[std::path::PathBuf],
 ) -> anyhow::Result<Ingested> {
+    load_shard(args, rules, columns, also, Shard::WHOLE)
+}
+
+/// [`load_inputs_and`] keeping only the sign-ins of `shard`'s users.
+pub fn load_shard(
+    args: &InputArgs,
+    rules: &Rules,
+    columns: Option<Vec<&'static str>>,
+    also: &[std::path::PathBuf],
+    shard: Shard,
+) -> anyhow::Result<Ingested> {
     configure_threads(args.threads)?;
     let window = args.window()?;
     let mut files = ingest::source::expand(&args.inputs, args.keep_going, window)?;
@@ -43,6 +55,7 @@ pub fn load_inputs_and(
     options.keep_going = args.keep_going;
     options.window = window;
     options.whole = also.to_vec();
+    options.shard = shard;
     options.max_record_bytes = (args.max_record_mib as usize) << 20;
     let bar = progress_bar(total, args.quiet);
     let ingested = std::thread::scope(|scope| {

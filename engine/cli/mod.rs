@@ -2,8 +2,10 @@
 
 mod convert;
 mod eval;
+mod facts;
 mod inspect;
 mod load;
+mod merge;
 mod outputs;
 mod report;
 mod rules;
@@ -78,6 +80,14 @@ enum Command {
                             idrisk tune t/signins --labels t/labels.jsonl --mode one-at-a-time \\\n      --sweep 'atypical_travel.min_speed_kmh=500..1500:100' --sweep 'atypical_travel.learning_days=3,7,14' --html sweep.html"
     )]
     Tune(tune::TuneArgs),
+    /// Compute the tenant-wide facts of a sharded run once, for `score --facts --shard K/N`.
+    #[command(after_help = "Examples:\n  idrisk facts dataset/ --out facts.json\n  \
+                            idrisk score dataset/ --facts facts.json --shard 2/7 --out shard-2/\n  \
+                            idrisk merge shard-*/ --out run/")]
+    Facts(facts::FactsArgs),
+    /// Combine the output directories of every shard of a run into the one run's outputs.
+    #[command(after_help = "Examples:\n  idrisk merge shard-1/ shard-2/ shard-3/ --out run/")]
+    Merge(merge::MergeArgs),
     /// Write a score run's outputs as one self-contained HTML page (opens offline).
     #[command(after_help = "Examples:\n  idrisk report out/ --html report.html")]
     Report(report::ReportArgs),
@@ -227,6 +237,8 @@ pub fn main() -> i32 {
         Command::Eval(args) => eval::run(args),
         Command::Tune(args) => tune::run(args),
         Command::Report(args) => report::run(args),
+        Command::Facts(args) => facts::run(args),
+        Command::Merge(args) => merge::run(args),
     };
     match result {
         Ok(code) => code,

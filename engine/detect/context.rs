@@ -117,6 +117,12 @@ pub struct Context {
     positions: std::sync::OnceLock<Vec<IdxSize>>,
     /// Users returning to each network and ASN (see [`super::org_common::Returning`]).
     pub returning: super::org_common::Returning,
+    /// The org-common networks (sorted), as the org-common pass found them: trusted blocks
+    /// and ASNs aside.
+    pub common_networks: Vec<u64>,
+    /// In a sharded run, what the whole tenant holds beyond this shard's users (see
+    /// [`super::tenant`]); none when the context holds the whole tenant.
+    pub tenant: Option<Arc<super::tenant::TenantFacts>>,
 }
 
 /// The autonomous system number that stands for none in per-row columns: 4294967295 is
@@ -683,6 +689,14 @@ impl Context {
                 egress || trusted_asn(asn)
             })
             .collect();
+        let mut common_networks: Vec<u64> = common
+            .iter()
+            .zip(&facts.networks)
+            .filter(|&(&common, &network)| common && network != NO_NETWORK)
+            .map(|(_, &network)| network)
+            .collect();
+        common_networks.sort_unstable();
+        common_networks.dedup();
         drop(span);
         let first_validated = users
             .iter()
@@ -762,7 +776,67 @@ impl Context {
             fetch,
             positions: std::sync::OnceLock::new(),
             returning,
+            common_networks,
+            tenant: None,
         })
+    }
+
+    /// Takes the whole tenant's facts in a shard's context: the org-common networks and the
+    /// users returning to each network and ASN are the tenant's, not the shard's (trusted
+    /// blocks and ASNs stay egress as before).
+    pub fn with_tenant(
+        mut self,
+        tenant: Arc<super::tenant::TenantFacts>,
+        trusted_asns: &[u32],
+    ) -> Self {
+        let common = &tenant.org_common;
+        let org_common = self
+            .address
+            .par_iter()
+            .zip(&self.asn)
+            .map(|(&k, &asn)| {
+                let egress = k != order::NONE && {
+                    let k = k as usize;
+                    common.binary_search(&self.networks[k]).is_ok() || self.facts[k].trusted
+                };
+                egress || (asn != NO_ASN && trusted_asns.contains(&asn))
+            })
+            .collect();
+        self.org_common = org_common;
+        self.returning = tenant.returning();
+        self.common_networks = common.clone();
+        self.tenant = Some(tenant);
+        self
+    }
+
+    /// The tenant's users: this context's, or the whole tenant's in a shard.
+    pub fn tenant_users(&self) -> usize {
+        self.tenant.as_ref().map_or(self.users.len(), |t| t.users)
+    }
+
+    /// The first sign-in's time: of this context, or of the whole tenant in a shard.
+    pub fn first_time(&self) -> i64 {
+        match &self.tenant {
+            Some(tenant) => tenant.first_time,
+            None => self.time.par_iter().copied().min().unwrap_or(i64::MAX),
+        }
+    }
+
+    /// A detector's table over the whole tenant (see [`super::Detector::tenant_table`]), in
+    /// a shard.
+    pub fn tenant_table(&self, detector: &str) -> Option<&serde_json::Value> {
+        self.tenant.as_ref()?.tables.get(detector)
+    }
+
+    /// Each user's key (user id, else principal name), in user order.
+    pub fn user_keys(&self) -> Vec<String> {
+        let firsts: Vec<usize> = self.users.iter().map(|&(start, _)| start).collect();
+        let ids = self.texts_at(col::user_id, &firsts);
+        let names = self.texts_at(col::user_principal_name, &firsts);
+        ids.into_iter()
+            .zip(names)
+            .map(|(id, name)| id.or(name).unwrap_or_default())
+            .collect()
     }
 
     /// Every position grouped by address, each group in time order (rows without a user

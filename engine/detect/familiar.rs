@@ -5,8 +5,6 @@
 //! for one; [`regular_asn`] and [`regular_network`] tell the ones the tenant's users come
 //! back to.
 
-use rayon::prelude::*;
-
 use super::Context;
 
 /// For every position of a user: its /24 (IPv6 /48) is one the user had not signed in from
@@ -17,7 +15,7 @@ use super::Context;
 /// dormant one, which sprays love) has no network of its own. Positions are in (user,
 /// time) order, so one pass per user keeps the networks seen so far.
 pub fn new_networks(ctx: &Context, learning: i64) -> Vec<bool> {
-    let first = ctx.time.par_iter().copied().min().unwrap_or(i64::MAX);
+    let first = ctx.first_time();
     let judged_from = first.saturating_add(learning);
     ctx.per_user(|_, start, end, out| {
         let mut seen = NetworksSeen::default();
@@ -115,7 +113,7 @@ pub fn asn_known_before(ctx: &Context, start: usize, row: usize) -> bool {
 /// `min_users`, or `share` of the tenant's users when that is fewer (never fewer than 3). The
 /// counts come from the context's org-common pass (`Context::returning`).
 pub fn regular_asn(ctx: &Context, asn: u32, min_users: u32, share: f64) -> bool {
-    let by_share = (share * ctx.users.len() as f64).ceil() as u32;
+    let by_share = (share * ctx.tenant_users() as f64).ceil() as u32;
     let needed = min_users.min(by_share.max(3));
     ctx.returning.asns.get(&asn).is_some_and(|&n| n >= needed)
 }

@@ -58,6 +58,10 @@ impl MaliciousIp {
 }
 
 impl Detector for MaliciousIp {
+    fn tenant_wide(&self) -> bool {
+        true
+    }
+
     fn identity(&self) -> Identity {
         Identity {
             id: "malicious_ip",

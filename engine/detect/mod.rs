@@ -10,6 +10,7 @@ pub mod familiar;
 pub mod listed_ip;
 pub mod order;
 pub mod org_common;
+pub mod tenant;
 
 use rayon::prelude::*;
 use serde_json::Value;
@@ -228,6 +229,21 @@ pub trait Detector: Send + Sync {
     fn detect_with_campaigns(&self, ctx: &Context) -> (Vec<Finding>, Vec<Value>) {
         (self.detect(ctx), self.campaigns(ctx))
     }
+    /// True for a detector that reads other users' sign-ins (all attempts from an address):
+    /// a sharded run finds its findings once, over the whole tenant ([`tenant`]).
+    fn tenant_wide(&self) -> bool {
+        false
+    }
+    /// What a per-user detector reads of every user beyond the user it judges (how many
+    /// users signed in from each country), made over the whole tenant for a sharded run
+    /// and read back in each shard through [`Context::tenant_table`].
+    fn tenant_table(&self, _ctx: &Context) -> Option<Value> {
+        None
+    }
+    /// True when [`Detector::tenant_table`] makes one.
+    fn has_tenant_table(&self) -> bool {
+        false
+    }
 }
 
 /// Every enabled detector, each built from its section of the rules; `Err` lists every
@@ -274,6 +290,44 @@ pub fn run_all(detectors: &[Box<dyn Detector>], ctx: &Context) -> Detected {
             (identity, findings, campaigns)
         })
         .collect();
+    collect(each)
+}
+
+/// Runs the detectors in parallel over one shard's context (holding the tenant's facts):
+/// tenant-wide detectors are not run, their findings for the shard's users are taken from
+/// the facts; the campaigns are the facts' (none here).
+pub fn run_shard(
+    detectors: &[Box<dyn Detector>],
+    ctx: &Context,
+    shard: crate::frame::shard::Shard,
+) -> Result<Detected, tenant::TenantError> {
+    let Some(facts) = ctx.tenant.as_deref() else {
+        return Ok(run_all(detectors, ctx));
+    };
+    for f in &facts.findings {
+        if !detectors.iter().any(|d| d.identity().id == f.detector)
+            && !REGISTRY.iter().any(|e| e.section == f.detector)
+        {
+            return Err(tenant::TenantError::UnknownDetector(f.detector.clone()));
+        }
+    }
+    let each: Vec<(Identity, Vec<Finding>, Vec<Value>)> = detectors
+        .par_iter()
+        .map(|d| {
+            let identity = d.identity();
+            let _span = crate::trace::span(format!("detect: {}", identity.id));
+            let findings = if d.tenant_wide() {
+                facts.findings_in(ctx, identity, |user| shard.owns(Some(user)))?
+            } else {
+                d.detect(ctx)
+            };
+            Ok((identity, findings, Vec::new()))
+        })
+        .collect::<Result<_, tenant::TenantError>>()?;
+    Ok(collect(each))
+}
+
+fn collect(each: Vec<(Identity, Vec<Finding>, Vec<Value>)>) -> Detected {
     let mut findings = Vec::new();
     let mut campaigns = Vec::new();
     for (identity, found, seen) in each {

@@ -5,7 +5,9 @@
 //! (at most the larger of a floor and a share of active users): a trip to a country where
 //! colleagues work is not news. Org-common egress is no place and is left out.
 
-use ahash::{AHashMap, AHashSet};
+use std::collections::BTreeMap;
+
+use ahash::AHashSet;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -57,6 +59,31 @@ impl NewCountry {
         NewCountry { config }
     }
 
+    /// Distinct users per country over the context's users, and how many users have a
+    /// country at all.
+    fn country_users(&self, ctx: &Context) -> (BTreeMap<String, u32>, u32) {
+        let countries = ctx.codes_or_empty(col::country);
+        let mut users_of: BTreeMap<String, u32> = BTreeMap::new();
+        let mut active = 0u32;
+        for &(start, end) in &ctx.users {
+            let mut seen: AHashSet<&str> = AHashSet::new();
+            for row in start..end {
+                if let Some(country) = countries.get(row).filter(|_| self.usable(ctx, row)) {
+                    if seen.insert(country) {
+                        match users_of.get_mut(country) {
+                            Some(n) => *n += 1,
+                            None => {
+                                users_of.insert(country.to_string(), 1);
+                            }
+                        }
+                    }
+                }
+            }
+            active += u32::from(!seen.is_empty());
+        }
+        (users_of, active)
+    }
+
     fn usable(&self, ctx: &Context, row: usize) -> bool {
         ctx.locates_user(row, self.config.include_non_interactive)
     }
@@ -77,22 +104,24 @@ impl Detector for NewCountry {
         serde_json::to_value(&self.config).unwrap_or(Value::Null)
     }
 
+    fn has_tenant_table(&self) -> bool {
+        true
+    }
+
+    fn tenant_table(&self, ctx: &Context) -> Option<Value> {
+        let (users_of, active) = self.country_users(ctx);
+        Some(json!({"usersOf": users_of, "active": active}))
+    }
+
     fn detect(&self, ctx: &Context) -> Vec<Finding> {
         let countries = ctx.codes_or_empty(col::country);
-        // Distinct users per country, over the whole input.
-        let mut users_of: AHashMap<&str, u32> = AHashMap::new();
-        let mut active = 0u32;
-        for &(start, end) in &ctx.users {
-            let mut seen: AHashSet<&str> = AHashSet::new();
-            for row in start..end {
-                if let Some(country) = countries.get(row).filter(|_| self.usable(ctx, row)) {
-                    if seen.insert(country) {
-                        *users_of.entry(country).or_default() += 1;
-                    }
-                }
-            }
-            active += u32::from(!seen.is_empty());
-        }
+        let (users_of, active) = ctx
+            .tenant_table("new_country")
+            .and_then(|table| {
+                let users_of = serde_json::from_value(table.get("usersOf")?.clone()).ok()?;
+                Some((users_of, table.get("active")?.as_u64()? as u32))
+            })
+            .unwrap_or_else(|| self.country_users(ctx));
         let rare_limit =
             (f64::from(active) * self.config.rare_share).max(f64::from(self.config.rare_min_users));
         let history = i64::from(self.config.min_history_days) * 86_400_000_000;
@@ -106,7 +135,7 @@ impl Detector for NewCountry {
                 // The first country a user shows is their baseline, never news.
                 let baseline = known.is_empty();
                 if known.insert(country) && !baseline {
-                    let tenant_users = users_of.get(country).copied().unwrap_or(0);
+                    let tenant_users = users_of.get(country).copied().unwrap_or(0u32);
                     let learnt = ctx.time[row] - first_seen >= history;
                     if learnt
                         && f64::from(tenant_users) <= rare_limit

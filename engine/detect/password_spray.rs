@@ -215,6 +215,10 @@ fn failures(ctx: &Context, new_network: &[bool]) -> Vec<Failure> {
 }
 
 impl Detector for PasswordSpray {
+    fn tenant_wide(&self) -> bool {
+        true
+    }
+
     fn identity(&self) -> Identity {
         Identity {
             id: "password_spray",

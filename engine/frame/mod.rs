@@ -10,6 +10,7 @@ pub mod address;
 pub mod intern;
 pub mod ip;
 mod rows;
+pub mod shard;
 mod text;
 pub mod time;
 mod users;

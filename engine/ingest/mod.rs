@@ -204,7 +204,7 @@ pub struct FileReport {
 }
 
 /// Totals over all files.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Counts {
     pub files: u64,
     pub read: u64,
@@ -273,6 +273,9 @@ pub struct IngestOptions {
     /// Files read whole whatever the window: the days of a dataset an append rewrites, which
     /// must keep their sign-ins outside the window of the new ones.
     pub whole: Vec<PathBuf>,
+    /// Only the sign-ins of this shard's users are kept (those of the others count as
+    /// skipped); the whole tenant by default.
+    pub shard: crate::frame::shard::Shard,
 }
 
 /// The columns every load decodes, whatever the projection. The rest are read only when a
@@ -299,6 +302,7 @@ impl IngestOptions {
             columns: None,
             window: crate::storage::Window::default(),
             whole: Vec::new(),
+            shard: crate::frame::shard::Shard::WHOLE,
         }
     }
 }
@@ -540,13 +544,15 @@ fn load_isolated(
         None => load_file(path, options),
     }));
     let reason = match caught {
-        Ok(Ok(mut load))
-            if !options.window.is_open() && !options.whole.iter().any(|w| w == path) =>
-        {
-            keep_window(&mut load, options.window)?;
+        Ok(Ok(mut load)) => {
+            if !options.window.is_open() && !options.whole.iter().any(|w| w == path) {
+                keep_window(&mut load, options.window)?;
+            }
+            if !options.shard.is_whole() {
+                keep_shard(&mut load, options.shard)?;
+            }
             return Ok(load);
         }
-        Ok(Ok(load)) => return Ok(load),
         Ok(Err(e @ IngestError::Damaged { .. })) => e.to_string(),
         Ok(Err(e @ (IngestError::Io { .. } | IngestError::BadInput { .. })))
             if options.keep_going =>
@@ -600,6 +606,25 @@ fn keep_window(load: &mut FileLoad, window: crate::storage::Window) -> Result<()
     Ok(())
 }
 
+/// Leaves out the rows of other shards' users, counted as skipped.
+fn keep_shard(load: &mut FileLoad, shard: crate::frame::shard::Shard) -> Result<(), IngestError> {
+    for frame in &mut load.frames {
+        let ids = frame.column(col::user_id)?.str()?;
+        let names = frame.column(col::user_principal_name)?.str()?;
+        let keep: BooleanChunked = ids
+            .iter()
+            .zip(names.iter())
+            .map(|(id, name)| Some(shard.owns_row(id, name)))
+            .collect();
+        let kept = keep.sum().unwrap_or(0) as usize;
+        if kept < frame.height() {
+            load.skipped += (frame.height() - kept) as u64;
+            *frame = frame.filter(&keep)?;
+        }
+    }
+    Ok(())
+}
+
 /// Reads one object fetched from storage, of any shape.
 fn load_bytes(
     path: &Path,
@@ -621,9 +646,10 @@ fn load_file(path: &Path, options: &IngestOptions) -> Result<FileLoad, IngestErr
         // Rows left out of a window would no longer be the file's rows, which is how
         // columns a projection left unread are found: a file with rows outside the window
         // is read again whole (a dataset's days inside the window keep their projection).
+        // So is a file of a shard's run: other users' rows are left out.
         let outside = !load.unread.is_empty()
-            && !options.window.is_open()
-            && !all_in_window(&load, options.window)?;
+            && (!options.shard.is_whole()
+                || !options.window.is_open() && !all_in_window(&load, options.window)?);
         return match outside {
             true => parquet::read_as_load(path, None),
             false => Ok(load),

@@ -6,6 +6,7 @@
 
 pub mod build;
 pub mod html;
+pub mod merge;
 pub mod read;
 pub mod score;
 pub mod timeline;

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::build::detections;
@@ -14,7 +15,9 @@ use super::{
     RiskySignIn, RiskyUser,
 };
 use crate::detect::context::{Enrichment, Loaded};
-use crate::detect::{registry, run_all, Context};
+use crate::detect::tenant::{TenantError, TenantFacts};
+use crate::detect::{registry, run_all, run_shard, Context};
+use crate::frame::shard::Shard;
 use crate::frame::TextCodes;
 use crate::ingest::{IngestError, Ingested};
 use crate::rules::{Rules, RulesError};
@@ -50,6 +53,8 @@ pub enum ScoreError {
     Rules(#[from] RulesError),
     #[error(transparent)]
     Ingest(#[from] IngestError),
+    #[error(transparent)]
+    Tenant(#[from] TenantError),
 }
 
 impl From<PolarsError> for ScoreError {
@@ -81,11 +86,16 @@ pub fn columns_read() -> Vec<&'static str> {
 pub fn coded_columns(
     loaded: &Ingested,
 ) -> Result<Vec<(&'static str, Arc<TextCodes>)>, IngestError> {
+    coded_columns_of(loaded, &crate::detect::columns_read())
+}
+
+/// [`coded_columns`] among `columns`.
+fn coded_columns_of(
+    loaded: &Ingested,
+    columns: &[&'static str],
+) -> Result<Vec<(&'static str, Arc<TextCodes>)>, IngestError> {
     let _span = crate::trace::span("score: coded columns");
-    let text: Vec<&'static str> = crate::detect::columns_read()
-        .into_iter()
-        .filter(|c| is_text(c))
-        .collect();
+    let text: Vec<&'static str> = columns.iter().copied().filter(|c| is_text(c)).collect();
     let mut coded = text
         .par_iter()
         .filter(|c| loaded.unread.is_unread(c) && !loaded.codes.iter().any(|(h, _)| h == *c))
@@ -130,6 +140,95 @@ pub fn scored_interactive(ctx: &Context) -> usize {
         .count()
 }
 
+/// What a run over the whole tenant says beyond its detections: the tenant facts a shard
+/// needs, and the figures of the summary that only the whole tenant gives.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Facts {
+    pub tenant: TenantFacts,
+    pub campaigns: Vec<Value>,
+    pub scored_rows: usize,
+    pub scored_interactive: usize,
+    pub warnings: Vec<String>,
+}
+
+/// The canonical columns a facts pass reads: the context's, and those of the detectors that
+/// read the whole tenant (tenant-wide findings, tenant tables); text ones included (they come
+/// as codes), for [`facts`].
+pub fn facts_columns(rules: &Rules) -> Result<Vec<&'static str>, RulesError> {
+    let detectors = registry(rules)?;
+    let mut columns: Vec<&'static str> = crate::detect::context::COLUMNS.to_vec();
+    for entry in crate::detect::REGISTRY {
+        let reads_tenant = detectors
+            .iter()
+            .any(|d| d.identity().id == entry.section && (d.tenant_wide() || d.has_tenant_table()));
+        if reads_tenant {
+            columns.extend(entry.columns.every_row);
+        }
+    }
+    columns.sort_unstable();
+    columns.dedup();
+    Ok(columns)
+}
+
+/// [`facts_columns`] a facts pass's load decodes for every row (text ones come as codes).
+pub fn facts_load_columns(rules: &Rules) -> Result<Vec<&'static str>, RulesError> {
+    Ok(facts_columns(rules)?
+        .into_iter()
+        .filter(|c| !is_text(c))
+        .collect())
+}
+
+/// Each enabled detector's id and effective settings, as the summary lists them.
+pub fn detector_settings(rules: &Rules) -> Result<Vec<Value>, RulesError> {
+    Ok(registry(rules)?
+        .iter()
+        .map(|d| json!({"id": d.identity().id, "settings": d.settings()}))
+        .collect())
+}
+
+/// Finds the tenant facts of a loaded frame holding the whole tenant: its context, the
+/// tenant-wide detectors' findings and campaigns, every detector's table.
+pub fn facts(
+    loaded: &mut Ingested,
+    rules: &Rules,
+    enrichment: &Enrichment<'_>,
+    score_since: Option<i64>,
+) -> Result<Facts, ScoreError> {
+    let times = loaded.times.take();
+    let loaded = &*loaded;
+    let coded = coded_columns_of(loaded, &facts_columns(rules)?)?;
+    let ctx = context(
+        loaded,
+        coded,
+        times.as_deref(),
+        rules,
+        enrichment,
+        score_since,
+    )?;
+    drop(times);
+    let detectors = registry(rules)?;
+    let _span = crate::trace::span("facts: tenant");
+    let (tenant, campaigns) = TenantFacts::of(&ctx, &detectors);
+    Ok(Facts {
+        tenant,
+        campaigns,
+        scored_rows: ctx.time.iter().filter(|&&t| t >= ctx.score_since).count(),
+        scored_interactive: scored_interactive(&ctx),
+        warnings: warnings(&ctx),
+    })
+}
+
+/// Problems with the enrichment data that did not stop the run.
+fn warnings(ctx: &Context) -> Vec<String> {
+    match ctx.geoip_out_of_range() {
+        0 => Vec::new(),
+        n => vec![format!(
+            "the GeoIP City database gave {n} addresses coordinates that are no place on \
+             Earth (NaN or beyond ±90°/±180°); their sign-ins were taken as having no location"
+        )],
+    }
+}
+
 /// Scores a loaded canonical frame with every detector the rules enable. The times the load
 /// handed over are taken from it and freed once the detectors' order is built.
 pub fn score(
@@ -137,6 +236,19 @@ pub fn score(
     rules: &Rules,
     enrichment: &Enrichment<'_>,
     score_since: Option<i64>,
+) -> Result<Scored, ScoreError> {
+    score_shard(loaded, rules, enrichment, score_since, None)
+}
+
+/// [`score`] over one shard's users (the load kept only theirs), with the whole tenant's
+/// `facts`: the summary's figures (scored rows, campaigns, warnings) are then the shard's,
+/// and the caller takes the tenant's from the facts.
+pub fn score_shard(
+    loaded: &mut Ingested,
+    rules: &Rules,
+    enrichment: &Enrichment<'_>,
+    score_since: Option<i64>,
+    shard: Option<(Arc<TenantFacts>, Shard)>,
 ) -> Result<Scored, ScoreError> {
     let times = loaded.times.take();
     let loaded = &*loaded;
@@ -151,11 +263,21 @@ pub fn score(
         score_since,
     )?;
     drop(times);
+    let (ctx, shard) = match shard {
+        Some((facts, shard)) => (
+            ctx.with_tenant(facts, &rules.networks.trusted_asns),
+            Some(shard),
+        ),
+        None => (ctx, None),
+    };
     drop(span);
     crate::trace::rss("rss after context");
     let detectors = registry(rules)?;
     let span = crate::trace::span("score: detectors");
-    let detected = run_all(&detectors, &ctx);
+    let detected = match shard {
+        Some(shard) => run_shard(&detectors, &ctx, shard)?,
+        None => run_all(&detectors, &ctx),
+    };
     let findings = detected.findings;
     drop(span);
     crate::trace::rss("rss after detectors");
@@ -187,12 +309,6 @@ pub fn score(
             .collect(),
         scored_rows: ctx.time.iter().filter(|&&t| t >= ctx.score_since).count(),
         scored_interactive: scored_interactive(&ctx),
-        warnings: match ctx.geoip_out_of_range() {
-            0 => Vec::new(),
-            n => vec![format!(
-                "the GeoIP City database gave {n} addresses coordinates that are no place on \
-                 Earth (NaN or beyond ±90°/±180°); their sign-ins were taken as having no location"
-            )],
-        },
+        warnings: warnings(&ctx),
     })
 }

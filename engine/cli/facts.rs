@@ -1,0 +1,168 @@
+//! `idrisk facts`: the tenant-wide facts of a sharded run, computed once from every sign-in,
+//! for `idrisk score --facts FILE --shard K/N` on each shard (see `idrisk merge`).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use clap::Args;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::load::load_inputs;
+use super::{EnrichmentArgs, InputArgs, EXIT_OK};
+use crate::detect::context::Enrichment;
+use crate::enrich::sources::Sources;
+use crate::ingest::{Counts, Quarantined};
+use crate::report::score::{facts, facts_load_columns, Facts};
+use crate::rules::Rules;
+
+/// What a facts file says it is.
+const FORMAT: &str = "idrisk-facts/1";
+
+#[derive(Debug, Args)]
+pub struct FactsArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// The facts file to write (JSON).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// As `idrisk score --score-since`: give the shards the same.
+    #[arg(long, value_name = "TIME")]
+    pub score_since: Option<String>,
+    #[command(flatten)]
+    pub enrichment: EnrichmentArgs,
+}
+
+/// A facts file: the tenant facts, the whole tenant's summary figures, and the run's
+/// settings, which every shard must share.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FactsFile {
+    pub format: String,
+    pub engine_version: String,
+    pub rules_sha256: String,
+    /// The summary's parameters but the output format.
+    pub parameters: BTreeMap<String, Value>,
+    /// The summary's `input` section of the whole run.
+    pub input: Value,
+    pub totals: Counts,
+    pub facts: Facts,
+}
+
+impl FactsFile {
+    pub fn read(path: &Path) -> anyhow::Result<FactsFile> {
+        let text = std::fs::read(path)
+            .with_context(|| format!("reading the facts file '{}'", path.display()))?;
+        let file: FactsFile = serde_json::from_slice(&text).with_context(|| {
+            format!(
+                "'{}' is no facts file of this release (write it with idrisk facts)",
+                path.display()
+            )
+        })?;
+        if file.format != FORMAT || file.engine_version != env!("CARGO_PKG_VERSION") {
+            anyhow::bail!(
+                "'{}' was written by idrisk {} ({}); this is idrisk {}: write the facts again",
+                path.display(),
+                file.engine_version,
+                file.format,
+                env!("CARGO_PKG_VERSION")
+            );
+        }
+        Ok(file)
+    }
+
+    /// Refuses a shard run whose rules or settings differ from the facts' run.
+    pub fn check_same_run(
+        &self,
+        rules_sha256: &str,
+        parameters: &BTreeMap<String, Value>,
+    ) -> anyhow::Result<()> {
+        if self.rules_sha256 != rules_sha256 {
+            anyhow::bail!("the facts were computed under other rules: pass the same --rules");
+        }
+        let differ: Vec<&str> = self
+            .parameters
+            .keys()
+            .chain(parameters.keys())
+            .filter(|k| *k != "format" && self.parameters.get(*k) != parameters.get(*k))
+            .map(String::as_str)
+            .collect();
+        if !differ.is_empty() {
+            anyhow::bail!(
+                "the facts were computed with other settings ({}): pass the same flags to \
+                 idrisk facts and every shard",
+                differ.join(", ")
+            );
+        }
+        Ok(())
+    }
+
+    /// SHA-256 of the file's JSON: how merge knows shards ran on the same facts.
+    pub fn digest(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let bytes = serde_json::to_vec(self).unwrap_or_default();
+        format!("{:x}", Sha256::digest(bytes))
+    }
+}
+
+/// The facts pass: every sign-in read in the columns the facts need, the tenant facts and the
+/// whole run's summary figures. Also hands back the quarantine.
+pub fn compute(
+    input: &InputArgs,
+    rules: &Rules,
+    enrichment: &Enrichment<'_>,
+    score_since: Option<i64>,
+    parameters: BTreeMap<String, Value>,
+) -> anyhow::Result<(FactsFile, Vec<Quarantined>)> {
+    let mut ingested = load_inputs(input, rules, Some(facts_load_columns(rules)?))?;
+    let found = facts(&mut ingested, rules, enrichment, score_since)?;
+    let file = FactsFile {
+        format: FORMAT.to_string(),
+        engine_version: env!("CARGO_PKG_VERSION").to_string(),
+        rules_sha256: rules.digest(),
+        parameters,
+        input: super::score::summary_input(
+            &ingested,
+            found.scored_rows,
+            found.scored_interactive,
+            &found.warnings,
+        ),
+        totals: ingested.totals.clone(),
+        facts: found,
+    };
+    let quarantine = std::mem::take(&mut ingested.quarantine);
+    // The frame is let go at once: the shards come next.
+    std::mem::forget(ingested);
+    Ok((file, quarantine))
+}
+
+pub fn run(args: FactsArgs) -> anyhow::Result<i32> {
+    let score_since = args
+        .score_since
+        .as_deref()
+        .map(|t| super::parse_time_flag("--score-since", t))
+        .transpose()?;
+    let rules = super::load_rules(args.input.rules.as_deref())?;
+    let files = args.enrichment.files(&rules);
+    let sources = Sources::open(&files)?;
+    let enrichment = Enrichment::from_sources(&sources, &rules)?;
+    let parameters = super::score::parameters(&args.score_since, &files, &rules)?;
+    let (file, _) = compute(&args.input, &rules, &enrichment, score_since, parameters)?;
+    let text = serde_json::to_vec(&file)?;
+    let partial = args.out.with_extension("partial");
+    std::fs::write(&partial, &text)
+        .and_then(|()| std::fs::rename(&partial, &args.out))
+        .with_context(|| format!("writing '{}'", args.out.display()))?;
+    if !args.input.quiet {
+        eprintln!(
+            "[+] tenant facts of {} sign-ins ({} users, {} org-common networks, {} tenant-wide findings) → {} ({})",
+            file.totals.kept,
+            file.facts.tenant.users,
+            file.facts.tenant.org_common.len(),
+            file.facts.tenant.findings.len(),
+            args.out.display(),
+            crate::ingest::byte_size(text.len())
+        );
+    }
+    Ok(EXIT_OK)
+}
