@@ -80,10 +80,10 @@ impl FactsFile {
         if self.rules_sha256 != rules_sha256 {
             anyhow::bail!("the facts were computed under other rules: pass the same --rules");
         }
-        let differ: Vec<&str> = self
-            .parameters
-            .keys()
-            .chain(parameters.keys())
+        let keys: std::collections::BTreeSet<&String> =
+            self.parameters.keys().chain(parameters.keys()).collect();
+        let differ: Vec<&str> = keys
+            .into_iter()
             .filter(|k| *k != "format" && self.parameters.get(*k) != parameters.get(*k))
             .map(String::as_str)
             .collect();

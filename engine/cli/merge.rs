@@ -95,17 +95,19 @@ fn one_run(mut parts: Vec<Part>) -> anyhow::Result<Vec<Part>> {
             );
         }
     }
-    let found: Vec<u32> = parts.iter().map(|p| p.index).collect();
-    let expected: Vec<u32> = (0..count).collect();
-    if found != expected {
-        let missing: Vec<String> = expected
-            .iter()
-            .filter(|k| !found.contains(k))
-            .map(|k| format!("{}/{count}", k + 1))
-            .collect();
-        if missing.is_empty() {
-            bail!("a shard was given twice");
-        }
+    if let Some(twice) = parts.windows(2).find(|w| w[0].index == w[1].index) {
+        bail!(
+            "shard {}/{count} was given twice ('{}' and '{}')",
+            twice[0].index + 1,
+            twice[0].dir.display(),
+            twice[1].dir.display()
+        );
+    }
+    let missing: Vec<String> = (0..count)
+        .filter(|k| !parts.iter().any(|p| p.index == *k))
+        .map(|k| format!("{}/{count}", k + 1))
+        .collect();
+    if !missing.is_empty() {
         bail!("shard(s) {} missing", missing.join(", "));
     }
     Ok(parts)

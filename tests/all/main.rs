@@ -11,6 +11,7 @@ mod mutation;
 mod report;
 mod score;
 mod shapes;
+mod shards;
 mod storage;
 mod support;
 mod synth;

@@ -113,3 +113,29 @@ pub fn idrisk_ok<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> std::process::Output 
     );
     output
 }
+
+/// A tenant's sign-ins (`DIR/signins`) and the side files `idrisk synth` writes beside them,
+/// as score, facts and tune take them; the GeoIP databases too when `geoip`.
+pub fn tenant_args(t: &Path, geoip: bool) -> Vec<String> {
+    let p = |name: &str| t.join(name).to_string_lossy().into_owned();
+    let mut args = vec![p("signins")];
+    if geoip {
+        for (flag, file) in [
+            ("--geoip-city", "geoip-city.mmdb"),
+            ("--geoip-asn", "geoip-asn.mmdb"),
+        ] {
+            args.extend([flag.to_string(), p(file)]);
+        }
+    }
+    for (flag, file) in [
+        ("--anonymous-ip", "anonymous-ip.mmdb"),
+        ("--anonymous-list", "tor-exit-nodes.txt"),
+        ("--threat-intel", "threat-intel.txt"),
+        ("--infected-list", "infected-ips.txt"),
+        ("--leaked-accounts", "leaked-accounts.txt"),
+    ] {
+        args.extend([flag.to_string(), p(file)]);
+    }
+    args.push("-q".into());
+    args
+}

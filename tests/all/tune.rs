@@ -18,22 +18,7 @@ fn idrisk(args: &[&str]) -> Output {
 
 /// The committed tenant's sign-ins and its side files, as tune and score take them.
 fn tenant_args() -> Vec<String> {
-    let t = repo("datasets/tenant");
-    let p = |name: &str| t.join(name).to_string_lossy().into_owned();
-    vec![
-        p("signins"),
-        "--anonymous-ip".into(),
-        p("anonymous-ip.mmdb"),
-        "--anonymous-list".into(),
-        p("tor-exit-nodes.txt"),
-        "--threat-intel".into(),
-        p("threat-intel.txt"),
-        "--infected-list".into(),
-        p("infected-ips.txt"),
-        "--leaked-accounts".into(),
-        p("leaked-accounts.txt"),
-        "-q".into(),
-    ]
+    crate::support::tenant_args(&repo("datasets/tenant"), false)
 }
 
 fn tune(extra: &[&str]) -> Output {

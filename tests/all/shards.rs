@@ -1,0 +1,281 @@
+//! Sharded runs: `idrisk facts`, then `score --facts --shard K/N` as N processes at once, then
+//! `idrisk merge`, and `score --memory-limit` running the shards one after another, each
+//! give byte for byte the outputs of one run over the whole tenant (the summary's `run`
+//! section, wall-clock facts, aside). Tenants are made by `idrisk synth`, large enough for
+//! password-spray and malicious-address campaigns (the tenant-wide detectors) and new
+//! countries (a tenant-wide table).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::support::idrisk_ok;
+
+/// A synthetic tenant of `users` in `shape` under `dir`.
+fn tenant(dir: &Path, shape: &str, users: &str, extra: &[&str]) -> PathBuf {
+    let out = dir.join(format!("tenant-{shape}"));
+    let mut args = vec![
+        "synth",
+        "--users",
+        users,
+        "--days",
+        "14",
+        "--seed",
+        "23",
+        "--shape",
+        shape,
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ];
+    args.extend_from_slice(extra);
+    idrisk_ok(&args);
+    out
+}
+
+/// The tenant's sign-ins and every side file it came with.
+fn inputs(t: &Path) -> Vec<String> {
+    crate::support::tenant_args(t, true)
+}
+
+fn run(command: &str, t: &Path, extra: &[&str]) {
+    let mut args = vec![command.to_string()];
+    args.extend(inputs(t));
+    args.extend(extra.iter().map(|s| s.to_string()));
+    idrisk_ok(&args);
+}
+
+fn summary_but_run(dir: &Path) -> serde_json::Value {
+    let mut summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
+    summary.as_object_mut().unwrap().remove("run");
+    summary
+}
+
+/// Every output of `got` is byte for byte `want`'s; the summaries are equal but for `run`.
+fn assert_same_run(want: &Path, got: &Path, ext: &str) {
+    for table in [
+        "detections",
+        "risky_signins",
+        "risky_users",
+        "risky_service_principals",
+        "timeline",
+    ] {
+        let name = format!("{table}.{ext}");
+        assert!(
+            std::fs::read(want.join(&name)).unwrap() == std::fs::read(got.join(&name)).unwrap(),
+            "{name} differs between {} and {}",
+            want.display(),
+            got.display()
+        );
+    }
+    assert_eq!(
+        std::fs::read(want.join("quarantine.jsonl")).unwrap(),
+        std::fs::read(got.join("quarantine.jsonl")).unwrap()
+    );
+    assert_eq!(summary_but_run(want), summary_but_run(got));
+}
+
+/// Facts, then the N shards as N processes at once, then merge (shards given in reverse).
+fn sharded(t: &Path, work: &Path, n: u32, extra: &[&str]) -> PathBuf {
+    let facts = work.join(format!("facts-{n}.json"));
+    run("facts", t, &["--out", facts.to_str().unwrap()]);
+    let shards: Vec<PathBuf> = (1..=n)
+        .map(|k| work.join(format!("shard-{k}-of-{n}")))
+        .collect();
+    let children: Vec<_> = shards
+        .iter()
+        .enumerate()
+        .map(|(k, dir)| {
+            let mut args = vec!["score".to_string()];
+            args.extend(inputs(t));
+            args.extend(
+                [
+                    "--facts",
+                    facts.to_str().unwrap(),
+                    "--shard",
+                    &format!("{}/{n}", k + 1),
+                    "--out",
+                    dir.to_str().unwrap(),
+                    "--threads",
+                    "1",
+                ]
+                .iter()
+                .map(|s| s.to_string()),
+            );
+            args.extend(extra.iter().map(|s| s.to_string()));
+            Command::new(env!("CARGO_BIN_EXE_idrisk"))
+                .args(&args)
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let merged = work.join(format!("merged-{n}"));
+    let mut args = vec!["merge".to_string()];
+    args.extend(
+        shards
+            .iter()
+            .rev()
+            .map(|d| d.to_string_lossy().into_owned()),
+    );
+    args.extend([
+        "--out".to_string(),
+        merged.to_string_lossy().into_owned(),
+        "-q".into(),
+    ]);
+    idrisk_ok(&args);
+    merged
+}
+
+fn counts(dir: &Path) -> serde_json::Value {
+    summary_but_run(dir)["detections"].clone()
+}
+
+#[test]
+fn facts_shards_and_merge_equal_one_run_for_1_3_and_7_shards() {
+    let work = tempfile::tempdir().unwrap();
+    let t = tenant(work.path(), "parquet", "600", &[]);
+    let whole = work.path().join("whole");
+    run("score", &t, &["--out", whole.to_str().unwrap()]);
+    // The tenant exercises what the facts carry: campaigns found over the whole tenant, and
+    // new countries judged by every user's countries.
+    let c = counts(&whole);
+    for kind in [
+        "passwordSpray",
+        "maliciousIPAddress",
+        "unlikelyTravel",
+        "unfamiliarFeatures",
+    ] {
+        assert!(c.get(kind).is_some(), "no {kind} in {c}");
+    }
+    for n in [1, 3, 7] {
+        let merged = sharded(&t, work.path(), n, &[]);
+        assert_same_run(&whole, &merged, "jsonl");
+    }
+    // A shard on its own holds only its users' detections, and together they are all.
+    let total: usize = (1..=7)
+        .map(|k| {
+            let dir = work.path().join(format!("shard-{k}-of-7"));
+            std::fs::read_to_string(dir.join("detections.jsonl"))
+                .unwrap()
+                .lines()
+                .count()
+        })
+        .sum();
+    let whole_detections = std::fs::read_to_string(whole.join("detections.jsonl")).unwrap();
+    assert_eq!(total, whole_detections.lines().count());
+}
+
+#[test]
+fn sharded_runs_of_a_raw_archive_merge_to_one_run_in_every_format() {
+    let work = tempfile::tempdir().unwrap();
+    // Hourly gzipped blobs of the diagnostic-settings archive: rows of other shards are left
+    // out as each blob is read.
+    let t = tenant(work.path(), "diagnostic", "250", &["--gzip"]);
+    for format in ["csv", "parquet"] {
+        let whole = work.path().join(format!("whole-{format}"));
+        run(
+            "score",
+            &t,
+            &["--out", whole.to_str().unwrap(), "--format", format],
+        );
+        let merged = sharded(&t, work.path(), 3, &["--format", format]);
+        assert_same_run(&whole, &merged, format);
+        std::fs::remove_dir_all(&merged).unwrap();
+    }
+}
+
+#[test]
+fn a_memory_limit_that_forces_many_shards_gives_the_one_pass_outputs() {
+    let work = tempfile::tempdir().unwrap();
+    let t = tenant(work.path(), "parquet", "600", &[]);
+    let whole = work.path().join("whole");
+    let since = ["--score-since", "2025-03-05"];
+    run(
+        "score",
+        &t,
+        &[&["--out", whole.to_str().unwrap()][..], &since].concat(),
+    );
+    let limited = work.path().join("limited");
+    let limit = ["--memory-limit", "2MiB", "--out", limited.to_str().unwrap()];
+    run("score", &t, &[&limit[..], &since].concat());
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(limited.join("summary.json")).unwrap()).unwrap();
+    let shards = summary["run"]["shards"].as_u64().unwrap();
+    assert!(shards >= 10, "only {shards} shards");
+    assert_same_run(&whole, &limited, "jsonl");
+}
+
+#[test]
+fn merge_refuses_a_missing_shard_and_shards_of_other_facts_and_a_shard_refuses_other_flags() {
+    let work = tempfile::tempdir().unwrap();
+    let t = tenant(work.path(), "parquet", "60", &[]);
+    let dir = |name: &str| work.path().join(name).to_string_lossy().into_owned();
+    run("facts", &t, &["--out", &dir("facts.json")]);
+    run(
+        "facts",
+        &t,
+        &["--out", &dir("other.json"), "--score-since", "2025-03-03"],
+    );
+    for (k, facts) in [(1, "facts.json"), (2, "facts.json"), (3, "other.json")] {
+        let mut extra = vec![
+            "--facts".to_string(),
+            dir(facts),
+            "--shard".into(),
+            format!("{k}/3"),
+        ];
+        extra.extend(["--out".to_string(), dir(&format!("s{k}"))]);
+        if facts == "other.json" {
+            extra.extend(["--score-since".to_string(), "2025-03-03".into()]);
+        }
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        run("score", &t, &extra);
+    }
+    let merge = |shards: &[&str]| {
+        let mut args = vec!["merge".to_string()];
+        args.extend(shards.iter().map(|s| dir(s)));
+        args.extend(["--out".to_string(), dir("merged"), "-q".into()]);
+        let out = Command::new(env!("CARGO_BIN_EXE_idrisk"))
+            .args(&args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    assert!(merge(&["s1", "s2"]).contains("shard(s) 3/3 missing"));
+    assert!(merge(&["s1", "s2", "s3"]).contains("other tenant facts"));
+    assert!(merge(&["s1", "s1", "s2"]).contains("given twice"));
+    // A shard scored with flags other than its facts' is refused before anything is read.
+    let out = Command::new(env!("CARGO_BIN_EXE_idrisk"))
+        .args(
+            inputs(&t)
+                .iter()
+                .fold(vec!["score".to_string()], |mut a, s| {
+                    a.push(s.clone());
+                    a
+                }),
+        )
+        .args([
+            "--facts",
+            &dir("facts.json"),
+            "--shard",
+            "1/3",
+            "--out",
+            &dir("x"),
+        ])
+        .args(["--score-since", "2025-03-09"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("other settings (score_since)"), "{stderr}");
+    assert!(!work.path().join("x").join("detections.jsonl").exists());
+}
