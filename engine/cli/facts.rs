@@ -50,9 +50,22 @@ pub struct FactsFile {
 }
 
 impl FactsFile {
+    /// Reads a facts file, local or in object storage.
     pub fn read(path: &Path) -> anyhow::Result<FactsFile> {
-        let text = std::fs::read(path)
-            .with_context(|| format!("reading the facts file '{}'", path.display()))?;
+        let name = path.to_string_lossy().into_owned();
+        let text = if crate::storage::is_url(&name) {
+            let mut fetched = crate::storage::Fetcher::start(vec![name.clone()]);
+            match fetched.next() {
+                Some((_, Ok(bytes))) => bytes,
+                Some((_, Err(reason))) => {
+                    anyhow::bail!("reading the facts file '{name}': {reason}")
+                }
+                None => anyhow::bail!("reading the facts file '{name}': nothing fetched"),
+            }
+        } else {
+            std::fs::read(path)
+                .with_context(|| format!("reading the facts file '{}'", path.display()))?
+        };
         let file: FactsFile = serde_json::from_slice(&text).with_context(|| {
             format!(
                 "'{}' is no facts file of this release (write it with idrisk facts)",
@@ -143,16 +156,20 @@ pub fn run(args: FactsArgs) -> anyhow::Result<i32> {
         .map(|t| super::parse_time_flag("--score-since", t))
         .transpose()?;
     let rules = super::load_rules(args.input.rules.as_deref())?;
+    // The destination is checked before any sign-in is read.
+    let destination = super::outputs::Destination::new(&args.out)?;
     let files = args.enrichment.files(&rules);
     let sources = Sources::open(&files)?;
     let enrichment = Enrichment::from_sources(&sources, &rules)?;
     let parameters = super::score::parameters(&args.score_since, &files, &rules)?;
     let (file, _) = compute(&args.input, &rules, &enrichment, score_since, parameters)?;
     let text = serde_json::to_vec(&file)?;
-    let partial = args.out.with_extension("partial");
-    std::fs::write(&partial, &text)
-        .and_then(|()| std::fs::rename(&partial, &args.out))
+    let staged = crate::report::Staged::new();
+    staged.write(&destination.local, |p| std::fs::write(p, &text))?;
+    staged
+        .commit()
         .with_context(|| format!("writing '{}'", args.out.display()))?;
+    destination.publish(&[])?;
     if !args.input.quiet {
         eprintln!(
             "[+] tenant facts of {} sign-ins ({} users, {} org-common networks, {} tenant-wide findings) → {} ({})",
@@ -160,7 +177,7 @@ pub fn run(args: FactsArgs) -> anyhow::Result<i32> {
             file.facts.tenant.users,
             file.facts.tenant.org_common.len(),
             file.facts.tenant.findings.len(),
-            args.out.display(),
+            destination.shown(),
             crate::ingest::byte_size(text.len())
         );
     }

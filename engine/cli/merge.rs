@@ -117,10 +117,23 @@ pub fn run(args: MergeArgs) -> anyhow::Result<i32> {
     let began = std::time::Instant::now();
     let destination = Destination::new(&args.out)?;
     let out = destination.local.clone();
+    // Shards in storage are fetched first, each into a folder of a scratch directory.
+    let scratch = super::outputs::Scratch::new()?;
+    let mut dirs = Vec::with_capacity(args.shards.len());
+    for (k, shard) in args.shards.iter().enumerate() {
+        let text = shard.to_string_lossy();
+        if crate::storage::is_url(&text) {
+            let local = scratch.0.join(format!("shard-{k}"));
+            std::fs::create_dir_all(&local)?;
+            super::report::fetch_run(&text, &local, &[SHARD_FILE, "quarantine.jsonl"])
+                .with_context(|| format!("fetching the shard at '{text}'"))?;
+            dirs.push(local);
+        } else {
+            dirs.push(shard.clone());
+        }
+    }
     let parts = one_run(
-        args.shards
-            .iter()
-            .cloned()
+        dirs.into_iter()
             .map(Part::read)
             .collect::<anyhow::Result<_>>()?,
     )?;

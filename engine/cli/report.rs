@@ -60,8 +60,9 @@ pub fn write_page(outputs: &Outputs, path: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("writing '{}'", path.display()))
 }
 
-/// The files of a run in storage, fetched into `scratch`: what [`outputs`] reads.
-fn fetch_run(url: &str, scratch: &Path) -> anyhow::Result<()> {
+/// The files of a run in storage, fetched into `scratch`: what [`outputs`] reads, and the
+/// files named in `also`.
+pub(super) fn fetch_run(url: &str, scratch: &Path, also: &[&str]) -> anyhow::Result<()> {
     const TABLES: [&str; 5] = [
         "detections",
         "risky_signins",
@@ -71,6 +72,7 @@ fn fetch_run(url: &str, scratch: &Path) -> anyhow::Result<()> {
     ];
     let wanted = |name: &str| {
         name == "summary.json"
+            || also.contains(&name)
             || name.rsplit_once('.').is_some_and(|(stem, ext)| {
                 TABLES.contains(&stem) && ["jsonl", "csv", "parquet"].contains(&ext)
             })
@@ -99,7 +101,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<i32> {
     let text = args.out.to_string_lossy().into_owned();
     let outputs = if crate::storage::is_url(&text) {
         let scratch = Scratch::new()?;
-        fetch_run(&text, &scratch.0)?;
+        fetch_run(&text, &scratch.0, &[])?;
         outputs(&scratch.0).with_context(|| format!("reading the run at '{text}'"))?
     } else {
         outputs(&args.out)?

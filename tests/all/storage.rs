@@ -427,3 +427,31 @@ fn partitions_prune_local_archives_as_well() {
         "{inverted}"
     );
 }
+
+#[test]
+fn facts_shards_and_merge_run_over_storage_as_one_local_run() {
+    // The shape of a scheduler's run: the archive, the facts and each shard's outputs in the
+    // container; the merge reads the shards from it.
+    let url = uploaded_to_azurite();
+    let dir = tempfile::tempdir().unwrap();
+    let here = dir.path().join("local");
+    local(|c| c, repo(ARCHIVE).to_str().unwrap(), &here, &[]);
+    let facts = "az://idrisk-test/sharded/facts.json";
+    succeeded(idrisk(azure_key_env, &["facts", url, "--out", facts, "-q"]));
+    let shards: Vec<String> = (1..=3)
+        .map(|k| format!("az://idrisk-test/sharded/shard-{k}"))
+        .collect();
+    for (k, shard) in shards.iter().enumerate() {
+        let which = format!("{}/3", k + 1);
+        let args = [
+            "score", url, "--facts", facts, "--shard", &which, "--out", shard, "-q",
+        ];
+        succeeded(idrisk(azure_key_env, &args));
+    }
+    let merged = dir.path().join("merged");
+    let mut args = vec!["merge"];
+    args.extend(shards.iter().map(String::as_str));
+    args.extend(["--out", merged.to_str().unwrap(), "-q"]);
+    succeeded(idrisk(azure_key_env, &args));
+    same_run(&here, &merged);
+}
