@@ -52,9 +52,10 @@ pub struct ScoreArgs {
     /// Score the users of shard K of N (1 ≤ K ≤ N; users by a hash of their key), with --facts.
     #[arg(long, value_name = "K/N", requires = "facts")]
     shard: Option<String>,
-    /// Keep memory near this size (e.g. 4GiB, 800MiB): the tenant facts first, then the users
-    /// in as many shards as it takes, one after another; outputs identical to one pass.
-    #[arg(long, value_name = "SIZE", conflicts_with = "facts")]
+    /// Keep memory near this size (e.g. 4GiB, 800MiB): the tenant facts first (with --facts,
+    /// the file's), then the users in as many shards as it takes, one after another; outputs
+    /// identical to one pass.
+    #[arg(long, value_name = "SIZE")]
     memory_limit: Option<String>,
 }
 
@@ -99,18 +100,8 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
             std::mem::forget(ingested);
             run
         }
-        Mode::Shard(facts, shard) => {
+        Mode::Shard(facts, shard, limit) => {
             facts.check_same_run(&rules.digest(), &parameters)?;
-            let mut ingested = load_shard(&args.input, &rules, Some(columns_read()), &[], shard)?;
-            let tenant = Arc::new(facts.facts.tenant.clone());
-            let mut scored = score_shard(
-                &mut ingested,
-                &rules,
-                &enrichment,
-                score_since,
-                Some((tenant, shard)),
-            )?;
-            scored.campaigns = facts.facts.campaigns.clone();
             std::fs::create_dir_all(&out)
                 .with_context(|| format!("creating '{}'", out.display()))?;
             let meta = ShardMeta {
@@ -119,18 +110,57 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
             };
             std::fs::write(out.join(SHARD_FILE), serde_json::to_vec_pretty(&meta)?)
                 .with_context(|| format!("writing '{}'", out.join(SHARD_FILE).display()))?;
-            let run = Run {
+            // Under a limit, the shard's users are split further: the users of shard K of N
+            // are those of shards K, K + N, K + 2N, … of N × M.
+            let parts = limit.map_or(1, |limit| {
+                shard_count(
+                    facts.totals.kept.div_ceil(u64::from(shard.count)),
+                    &facts,
+                    limit,
+                )
+            });
+            let shards = (0..parts)
+                .map(|j| Shard {
+                    index: shard.index + shard.count * j,
+                    count: shard.count * parts,
+                })
+                .collect();
+            let (scored, quarantine) =
+                in_turn(&args, &rules, &enrichment, score_since, &facts, shards)?;
+            Run {
                 input: facts.input.clone(),
                 totals: facts.totals.clone(),
-                quarantine: std::mem::take(&mut ingested.quarantine),
+                quarantine,
                 scored,
                 shards: shard.count,
-            };
-            std::mem::forget(ingested);
-            run
+            }
         }
         Mode::Limited(limit) => {
-            limited(&args, &rules, &enrichment, score_since, &parameters, limit)?
+            let (facts, quarantine) = super::facts::compute(
+                &args.input,
+                &rules,
+                &enrichment,
+                score_since,
+                parameters.clone(),
+            )?;
+            let count = shard_count(facts.totals.kept, &facts, limit);
+            if !args.input.quiet {
+                eprintln!(
+                    "[+] {} sign-ins of {} users: {count} shard(s) under {}",
+                    facts.totals.kept,
+                    facts.facts.tenant.users,
+                    crate::ingest::byte_size(limit as usize)
+                );
+            }
+            let shards = (0..count).map(|index| Shard { index, count }).collect();
+            let (scored, _) = in_turn(&args, &rules, &enrichment, score_since, &facts, shards)?;
+            Run {
+                input: facts.input,
+                totals: facts.totals,
+                quarantine,
+                scored,
+                shards: count,
+            }
         }
     };
     let scored = &run.scored;
@@ -239,8 +269,9 @@ struct Run {
 enum Mode {
     /// In one pass.
     Whole,
-    /// One shard's users, with the tenant facts of a facts file.
-    Shard(Box<FactsFile>, Shard),
+    /// One shard's users, with the tenant facts of a facts file; under a memory limit
+    /// (bytes), in as many parts as it takes.
+    Shard(Box<FactsFile>, Shard, Option<u64>),
     /// Under a memory limit (bytes): the facts, then as many shards as it takes, one after
     /// another.
     Limited(u64),
@@ -248,16 +279,20 @@ enum Mode {
 
 impl Mode {
     fn of(args: &ScoreArgs) -> anyhow::Result<Mode> {
+        let limit = args
+            .memory_limit
+            .as_deref()
+            .map(|limit| {
+                parse_size(limit).map_err(|e| {
+                    anyhow::anyhow!("invalid value '{limit}' for '--memory-limit': {e}")
+                })
+            })
+            .transpose()?;
         if let (Some(facts), Some(shard)) = (&args.facts, &args.shard) {
             let shard = Shard::parse(shard).map_err(|e| anyhow::anyhow!("--shard: {e}"))?;
-            return Ok(Mode::Shard(Box::new(FactsFile::read(facts)?), shard));
+            return Ok(Mode::Shard(Box::new(FactsFile::read(facts)?), shard, limit));
         }
-        match &args.memory_limit {
-            Some(limit) => Ok(Mode::Limited(parse_size(limit).map_err(|e| {
-                anyhow::anyhow!("invalid value '{limit}' for '--memory-limit': {e}")
-            })?)),
-            None => Ok(Mode::Whole),
-        }
+        Ok(limit.map_or(Mode::Whole, Mode::Limited))
     }
 }
 
@@ -278,40 +313,30 @@ pub struct ShardMeta {
 /// tenant by.
 const BYTES_PER_SIGN_IN: u64 = 256;
 
-/// A run under a memory limit: the tenant facts from every sign-in's narrow columns, then
-/// the users in as many shards as keep a shard's sign-ins under the limit, scored one after
-/// another, merged as `idrisk merge` merges.
-fn limited(
+/// Shards that keep `rows` sign-ins under `limit` bytes, at most one per user.
+fn shard_count(rows: u64, facts: &FactsFile, limit: u64) -> u32 {
+    let users = facts.facts.tenant.users.max(1) as u64;
+    (rows * BYTES_PER_SIGN_IN)
+        .div_ceil(limit.max(1))
+        .clamp(1, users.min(u64::from(u32::MAX))) as u32
+}
+
+/// Scores `shards` one after another with the tenant `facts`, each read, scored and let go
+/// before the next, and merges them as `idrisk merge` does. Also hands back the first load's
+/// quarantine (every load quarantines the same records).
+fn in_turn(
     args: &ScoreArgs,
     rules: &crate::rules::Rules,
     enrichment: &Enrichment<'_>,
     score_since: Option<i64>,
-    parameters: &BTreeMap<String, Value>,
-    limit: u64,
-) -> anyhow::Result<Run> {
-    let (facts, quarantine) = super::facts::compute(
-        &args.input,
-        rules,
-        enrichment,
-        score_since,
-        parameters.clone(),
-    )?;
-    let rows = facts.totals.kept;
-    let users = facts.facts.tenant.users.max(1) as u64;
-    let count = (rows * BYTES_PER_SIGN_IN)
-        .div_ceil(limit.max(1))
-        .clamp(1, users) as u32;
-    if !args.input.quiet {
-        eprintln!(
-            "[+] {rows} sign-ins of {users} users: {count} shard(s) under {}",
-            crate::ingest::byte_size(limit as usize)
-        );
-    }
+    facts: &FactsFile,
+    shards: Vec<Shard>,
+) -> anyhow::Result<(Scored, Vec<Quarantined>)> {
     let tenant = Arc::new(facts.facts.tenant.clone());
     let mut detections = Vec::new();
     let mut timeline = Vec::new();
-    for index in 0..count {
-        let shard = Shard { index, count };
+    let mut quarantine = None;
+    for shard in shards {
         let mut ingested = load_shard(&args.input, rules, Some(columns_read()), &[], shard)?;
         let scored = score_shard(
             &mut ingested,
@@ -320,6 +345,7 @@ fn limited(
             score_since,
             Some((tenant.clone(), shard)),
         )?;
+        quarantine.get_or_insert(std::mem::take(&mut ingested.quarantine));
         drop(ingested);
         crate::ingest::release_freed_memory();
         detections.push(scored.detections);
@@ -331,13 +357,7 @@ fn limited(
         &facts.facts,
         detector_settings(rules)?,
     );
-    Ok(Run {
-        scored,
-        input: facts.input,
-        totals: facts.totals,
-        quarantine,
-        shards: count,
-    })
+    Ok((scored, quarantine.unwrap_or_default()))
 }
 
 /// A size: bytes, or a number with KiB/MiB/GiB/TiB (or KB/MB/GB/TB, also powers of 1024;

@@ -279,3 +279,47 @@ fn merge_refuses_a_missing_shard_and_shards_of_other_facts_and_a_shard_refuses_o
     assert!(stderr.contains("other settings (score_since)"), "{stderr}");
     assert!(!work.path().join("x").join("detections.jsonl").exists());
 }
+
+#[test]
+fn the_slurm_example_run_as_plain_scripts_gives_one_run() {
+    // The array job's scripts are shell scripts (#SBATCH lines are comments): run here as the
+    // scheduler would, the shards at once, each told a memory limit that splits it further.
+    let work = tempfile::tempdir().unwrap();
+    let t = tenant(work.path(), "parquet", "300", &[]);
+    let whole = work.path().join("whole");
+    run("score", &t, &["--out", whole.to_str().unwrap()]);
+    let args = inputs(&t);
+    let flags = args[1..args.len() - 1].join(" ");
+    let run_dir = work.path().join("run");
+    let script = |name: &str| crate::support::repo(&format!("examples/slurm/{name}"));
+    let step = |name: &str, task: Option<u32>| {
+        let mut command = Command::new("bash");
+        command
+            .arg(script(name))
+            .env("IDRISK", env!("CARGO_BIN_EXE_idrisk"))
+            .env("INPUT", t.join("signins"))
+            .env("WORK", &run_dir)
+            .env("SHARDS", "3")
+            .env("SHARD_MEMORY", "1MiB")
+            .env("IDRISK_FLAGS", &flags)
+            .stderr(Stdio::piped());
+        if let Some(k) = task {
+            command.env("SLURM_ARRAY_TASK_ID", k.to_string());
+        }
+        command.spawn().unwrap()
+    };
+    let done = |child: std::process::Child| {
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    done(step("facts.sbatch", None));
+    let shards: Vec<_> = (1..=3).map(|k| step("shard.sbatch", Some(k))).collect();
+    shards.into_iter().for_each(done);
+    done(step("merge.sbatch", None));
+    assert_same_run(&whole, &run_dir.join("run"), "jsonl");
+    assert!(run_dir.join("run/report.html").is_file());
+}
