@@ -49,6 +49,7 @@ pub(super) fn finish(
             (
                 range.clone(),
                 (!load.unread.is_empty()).then(|| path.clone()),
+                load.selected.clone(),
             )
         })
         .collect();

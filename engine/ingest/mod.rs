@@ -318,6 +318,10 @@ pub(crate) struct FileLoad {
     pub warnings: Vec<String>,
     /// Canonical columns a projected Parquet read left null, to be fetched later.
     pub unread: Vec<&'static str>,
+    /// The file rows the frame holds, ascending, when a shard's load left the others out of
+    /// a projected Parquet file (how its unread columns are found); none when it holds them
+    /// all.
+    pub selected: Option<std::sync::Arc<[u32]>>,
 }
 
 impl FileLoad {
@@ -331,6 +335,7 @@ impl FileLoad {
             skipped: 0,
             warnings: Vec::new(),
             unread: Vec::new(),
+            selected: None,
         }
     }
 
@@ -548,7 +553,7 @@ fn load_isolated(
             if !options.window.is_open() && !options.whole.iter().any(|w| w == path) {
                 keep_window(&mut load, options.window)?;
             }
-            if !options.shard.is_whole() {
+            if !options.shard.is_whole() && load.selected.is_none() {
                 keep_shard(&mut load, options.shard)?;
             }
             return Ok(load);
@@ -646,14 +651,19 @@ fn load_file(path: &Path, options: &IngestOptions) -> Result<FileLoad, IngestErr
         // Rows left out of a window would no longer be the file's rows, which is how
         // columns a projection left unread are found: a file with rows outside the window
         // is read again whole (a dataset's days inside the window keep their projection).
-        // So is a file of a shard's run: other users' rows are left out.
         let outside = !load.unread.is_empty()
-            && (!options.shard.is_whole()
-                || !options.window.is_open() && !all_in_window(&load, options.window)?);
-        return match outside {
-            true => parquet::read_as_load(path, None),
-            false => Ok(load),
+            && !options.window.is_open()
+            && !all_in_window(&load, options.window)?;
+        let mut load = match outside {
+            true => parquet::read_as_load(path, None)?,
+            false => load,
         };
+        if !load.unread.is_empty() && !options.shard.is_whole() {
+            // A shard keeps its users' rows and the projection: the rows it keeps are
+            // noted, so that their unread columns are still found.
+            parquet::select_shard(path, &mut load, options.shard)?;
+        }
+        return Ok(load);
     }
     read_opened(path, opened, options)
 }

@@ -99,6 +99,48 @@ pub(super) fn read_as_load(path: &Path, columns: Option<&[&str]>) -> Result<File
     as_load(frame, invalid, path, columns)
 }
 
+/// Leaves out of a projected load the rows of other shards' users (counted as skipped),
+/// noting the file rows it keeps: the user columns are read for it alone.
+pub(super) fn select_shard(
+    path: &Path,
+    load: &mut FileLoad,
+    shard: crate::frame::shard::Shard,
+) -> Result<(), IngestError> {
+    let file = std::fs::File::open(path).map_err(|e| IngestError::io(path, e))?;
+    let users = ParquetReader::new(file)
+        .with_columns(Some(vec![
+            col::user_id.to_string(),
+            col::user_principal_name.to_string(),
+        ]))
+        .finish()?;
+    let ids = users.column(col::user_id)?.str()?;
+    let names = users.column(col::user_principal_name)?.str()?;
+    let owned: Vec<bool> = ids
+        .iter()
+        .zip(names.iter())
+        .map(|(id, name)| shard.owns_row(id, name))
+        .collect();
+    let selected: Vec<u32> = (0..owned.len() as u32)
+        .filter(|&r| owned[r as usize])
+        .collect();
+    let mut start = 0;
+    for frame in &mut load.frames {
+        let rows = &owned[start..(start + frame.height()).min(owned.len())];
+        start += frame.height();
+        let keep: BooleanChunked = rows.iter().map(|&k| Some(k)).collect();
+        if keep.len() != frame.height() {
+            return Err(IngestError::Damaged {
+                path: path.to_path_buf(),
+                reason: "the user columns have fewer rows than the file".into(),
+            });
+        }
+        *frame = frame.filter(&keep)?;
+    }
+    load.skipped += (owned.len() - selected.len()) as u64;
+    load.selected = Some(selected.into());
+    Ok(())
+}
+
 /// A canonical Parquet object fetched from storage, read whole (no projection: its unread
 /// columns could not be fetched from it later).
 pub(super) fn read_bytes_as_load(path: &Path, bytes: Vec<u8>) -> Result<FileLoad, IngestError> {

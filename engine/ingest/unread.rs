@@ -12,6 +12,7 @@ use std::fs::File;
 use std::io::Cursor;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use polars::prelude::*;
 use polars_arrow::array::{DictionaryArray, Utf8ViewArray};
@@ -33,7 +34,20 @@ struct Part {
     rows: Range<usize>,
     /// The canonical Parquet file, when the load left columns unread.
     parquet: Option<PathBuf>,
+    /// The file rows the part holds (ascending), when not all (a shard's load).
+    selected: Option<Arc<[u32]>>,
 }
+
+impl Part {
+    /// The file row of the part's `k`-th row.
+    fn file_row(&self, k: usize) -> usize {
+        self.selected.as_ref().map_or(k, |s| s[k] as usize)
+    }
+}
+
+/// A load's frame rows, its Parquet file when it left columns unread, and the file rows it
+/// holds when not all.
+pub(super) type LoadPart = (Range<usize>, Option<PathBuf>, Option<Arc<[u32]>>);
 
 /// Which columns a load left unread, and where each frame row's values are.
 #[derive(Debug, Clone, Default)]
@@ -49,13 +63,18 @@ impl Unread {
     }
 
     /// `parts`: each load's frame rows, with its Parquet file when it left `columns` unread.
+    /// A part's selection: the file rows it holds, when not all.
     pub(super) fn new(
         columns: Vec<&'static str>,
-        parts: Vec<(Range<usize>, Option<PathBuf>)>,
+        parts: Vec<LoadPart>,
     ) -> Self {
         let parts: Vec<Part> = parts
             .into_iter()
-            .map(|(rows, parquet)| Part { rows, parquet })
+            .map(|(rows, parquet, selected)| Part {
+                rows,
+                parquet,
+                selected,
+            })
             .collect();
         if columns.is_empty() || parts.iter().all(|p| p.parquet.is_none()) {
             return Unread::none();
@@ -98,8 +117,10 @@ impl Unread {
             let wanted = &rows[from..to];
             match &part.parquet {
                 Some(path) => {
-                    let file_rows: Vec<usize> =
-                        wanted.iter().map(|&r| r - part.rows.start).collect();
+                    let file_rows: Vec<usize> = wanted
+                        .iter()
+                        .map(|&r| part.file_row(r - part.rows.start))
+                        .collect();
                     out.extend(read_text_rows(path, column, &file_rows)?);
                 }
                 None => out.extend(from_frame(wanted)),
@@ -143,7 +164,13 @@ impl Unread {
         if self.is_unread(column) {
             for part in &self.parts {
                 match &part.parquet {
-                    Some(path) => pieces.extend(read_codes(path, column)?),
+                    Some(path) => {
+                        let read = read_codes(path, column)?;
+                        match &part.selected {
+                            Some(selected) => pieces.extend(select_pieces(read, selected)),
+                            None => pieces.extend(read),
+                        }
+                    }
                     None => pieces.push(Piece::of_text(
                         &in_frame.slice(part.rows.start as i64, part.rows.len()),
                     )),
@@ -186,7 +213,16 @@ impl Unread {
         let mut whole = Column::new_empty(name.into(), &dtype);
         for part in &self.parts {
             let slice = match &part.parquet {
-                Some(path) => read_whole(path, name)?,
+                Some(path) => {
+                    let column = read_whole(path, name)?;
+                    match &part.selected {
+                        Some(selected) => {
+                            let rows = IdxCa::from_vec("rows".into(), selected.to_vec());
+                            column.take(&rows)?
+                        }
+                        None => column,
+                    }
+                }
                 None => frame
                     .column(name)?
                     .slice(part.rows.start as i64, part.rows.len()),
@@ -196,6 +232,27 @@ impl Unread {
         frame.replace(name, whole)?;
         Ok(())
     }
+}
+
+/// Pieces covering every row of a file, cut down to the `selected` rows (ascending).
+fn select_pieces(pieces: Vec<Piece>, selected: &[u32]) -> Vec<Piece> {
+    let mut next = selected.iter().copied().peekable();
+    let mut start = 0u32;
+    pieces
+        .into_iter()
+        .map(|piece| {
+            let end = start + piece.keys.len() as u32;
+            let mut keys = Vec::new();
+            while let Some(row) = next.next_if(|&r| r < end) {
+                keys.push(piece.keys[(row - start) as usize]);
+            }
+            start = end;
+            Piece {
+                values: piece.values,
+                keys,
+            }
+        })
+        .collect()
 }
 
 /// One column of a Parquet file, whole.
