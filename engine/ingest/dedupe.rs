@@ -56,13 +56,17 @@ pub(super) fn finish(
     let mut unread = Unread::new(unread_columns, parts);
     let span = crate::trace::span("dedupe: plan");
     let times = frame::time_values(&all)?;
-    // A single canonical Parquet frame was deduplicated when it was written, and is in
-    // (time, request id) order. That is trusted only once checked, cheaply (ids are fetched
-    // just for rows that share a time): copies of one sign-in share its time and id, so in
-    // that order they stand side by side, and strictly increasing rows prove there are none.
-    // A file another tool wrote or edited, out of order or with copies, is deduplicated.
-    let single_parquet = loads.len() == 1 && loads[0].shape == super::Shape::CanonicalParquet;
-    let strictly_ordered = single_parquet && {
+    // Canonical Parquet was deduplicated when it was written, and is in (time, request id)
+    // order; so are a dataset's day partitions taken in order, one after another. That is
+    // trusted only once checked, cheaply (ids are fetched just for rows that share a time):
+    // copies of one sign-in share its time and id, so in that order they stand side by side,
+    // and strictly increasing rows prove there are none. Files another tool wrote or edited,
+    // out of order or with copies, or overlapping each other, are deduplicated.
+    let all_parquet = !loads.is_empty()
+        && loads
+            .iter()
+            .all(|load| load.shape == super::Shape::CanonicalParquet);
+    let strictly_ordered = all_parquet && {
         let ids = TiedIds::new(&all, &unread, &times)?;
         (1..all.height())
             .into_par_iter()
