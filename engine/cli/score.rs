@@ -142,6 +142,7 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
                 &enrichment,
                 score_since,
                 parameters.clone(),
+                Some(limit),
             )?;
             let count = shard_count(facts.totals.kept, &facts, limit);
             if !args.input.quiet {
@@ -418,18 +419,39 @@ pub fn summary_input(
     scored_interactive: usize,
     warnings: &[String],
 ) -> Value {
+    input_section(
+        &ingested.totals,
+        unreadable(&ingested.files),
+        scored_rows,
+        scored_interactive,
+        warnings,
+    )
+}
+
+/// The summary's `input` section from its parts.
+pub fn input_section(
+    totals: &Counts,
+    unreadable: Vec<Value>,
+    scored_rows: usize,
+    scored_interactive: usize,
+    warnings: &[String],
+) -> Value {
     json!({
-        "totals": ingested.totals,
+        "totals": totals,
         "scored_rows": scored_rows,
         "scored_interactive": scored_interactive,
-        "unreadable": ingested
-            .files
-            .iter()
-            .filter(|f| f.shape == crate::ingest::Shape::Unreadable)
-            .map(|f| json!({"path": f.path, "reason": f.warnings.first()}))
-            .collect::<Vec<_>>(),
+        "unreadable": unreadable,
         "warnings": warnings,
     })
+}
+
+/// The inputs that could not be read, with why.
+pub fn unreadable(files: &[crate::ingest::FileReport]) -> Vec<Value> {
+    files
+        .iter()
+        .filter(|f| f.shape == crate::ingest::Shape::Unreadable)
+        .map(|f| json!({"path": f.path, "reason": f.warnings.first()}))
+        .collect()
 }
 
 /// The riskiest users: highest level first, then most detections.

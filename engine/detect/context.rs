@@ -123,6 +123,10 @@ pub struct Context {
     /// In a sharded run, what the whole tenant holds beyond this shard's users (see
     /// [`super::tenant`]); none when the context holds the whole tenant.
     pub tenant: Option<Arc<super::tenant::TenantFacts>>,
+    /// Per position, whether its network is new to its user, as the user's whole history
+    /// says: set on a context made of a few rows gathered from every shard (see
+    /// [`super::tenant`]), where the users' histories are not at hand.
+    pub new_network: Option<Vec<bool>>,
 }
 
 /// The autonomous system number that stands for none in per-row columns: 4294967295 is
@@ -778,6 +782,7 @@ impl Context {
             returning,
             common_networks,
             tenant: None,
+            new_network: None,
         })
     }
 
@@ -807,6 +812,70 @@ impl Context {
         self.common_networks = common.clone();
         self.tenant = Some(tenant);
         self
+    }
+
+    /// This context's share of the tenant's org-common pass (see [`super::org_common::Tally`]).
+    pub fn org_common_tally(&self, config: &NetworksConfig) -> super::org_common::Tally {
+        super::org_common::Tally::of(
+            &self.address,
+            &self.networks,
+            &self.asn,
+            |row| self.outcome[row].validated(),
+            &self.users,
+            &self.time,
+            config,
+        )
+    }
+
+    /// The distinct addresses the GeoIP City database put at no place on Earth.
+    pub fn geoip_out_of_range_addresses(&self) -> Vec<String> {
+        let Some(geo) = &self.geo else {
+            return Vec::new();
+        };
+        geo.iter()
+            .enumerate()
+            .filter(|(_, g)| g.out_of_range)
+            .filter_map(|(k, _)| self.ip.distinct.get(k).cloned())
+            .collect()
+    }
+
+    /// The request id, client app and error code of the sign-ins at `positions`: what the
+    /// tenant facts gather of them (see [`super::tenant::Gathered`]).
+    #[allow(clippy::type_complexity)]
+    pub fn gathered_fields(
+        &self,
+        positions: &[usize],
+    ) -> (Vec<Option<String>>, Vec<Option<String>>, Vec<Option<i32>>) {
+        let codes = self
+            .frame
+            .column(col::error_code)
+            .ok()
+            .and_then(|c| c.i32().ok().cloned());
+        let error_codes = positions
+            .iter()
+            .map(|&p| codes.as_ref().and_then(|c| c.get(self.order[p] as usize)))
+            .collect();
+        (
+            self.texts_at(col::request_id, positions),
+            self.texts_at(col::client_app, positions),
+            error_codes,
+        )
+    }
+
+    /// The distinct addresses (of [`Context::address`]) whose text `keep` keeps.
+    pub fn addresses_where(&self, keep: impl Fn(&str) -> bool) -> ahash::AHashSet<u32> {
+        self.ip
+            .distinct
+            .iter()
+            .enumerate()
+            .filter(|(_, text)| keep(text))
+            .map(|(k, _)| k as u32)
+            .collect()
+    }
+
+    /// The text of distinct address `k` (of [`Context::address`]).
+    pub fn address_text(&self, k: u32) -> Option<&str> {
+        self.ip.distinct.get(k as usize).map(String::as_str)
     }
 
     /// The tenant's users: this context's, or the whole tenant's in a shard.

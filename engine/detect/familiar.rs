@@ -15,6 +15,9 @@ use super::Context;
 /// dormant one, which sprays love) has no network of its own. Positions are in (user,
 /// time) order, so one pass per user keeps the networks seen so far.
 pub fn new_networks(ctx: &Context, learning: i64) -> Vec<bool> {
+    if let Some(known) = &ctx.new_network {
+        return known.clone();
+    }
     let first = ctx.first_time();
     let judged_from = first.saturating_add(learning);
     ctx.per_user(|_, start, end, out| {

@@ -62,6 +62,14 @@ impl Detector for MaliciousIp {
         true
     }
 
+    fn address_window(&self) -> Option<super::tenant::AddressWindow> {
+        Some(super::tenant::AddressWindow {
+            window: i64::from(self.config.window_hours) * 3_600_000_000,
+            min_failures: self.config.min_failures,
+            min_users: self.config.min_users,
+        })
+    }
+
     fn identity(&self) -> Identity {
         Identity {
             id: "malicious_ip",

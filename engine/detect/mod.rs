@@ -244,6 +244,25 @@ pub trait Detector: Send + Sync {
     fn has_tenant_table(&self) -> bool {
         false
     }
+    /// For a tenant-wide detector judging addresses by their credential failures within a
+    /// window: the window, and the failures and failing users an address needs in one before
+    /// any of its sign-ins can matter. When the facts are found shard by shard, every
+    /// sign-in of the addresses that could reach them is gathered.
+    fn address_window(&self) -> Option<tenant::AddressWindow> {
+        None
+    }
+    /// For a detector whose campaigns are made of credential failures from networks new to
+    /// their users: its learning period (µs). When the facts are found shard by shard, each
+    /// shard gathers those failures, each marked new as its user's history says.
+    fn new_network_learning(&self) -> Option<i64> {
+        None
+    }
+    /// For a detector that finds campaigns across every user's failures and then each user's
+    /// sign-ins that got in (password spray): the campaigns as a table, and their summaries.
+    /// A shard reads the table through [`Context::tenant_table`] and finds its users' sign-ins.
+    fn campaign_table(&self, _ctx: &Context) -> Option<(Value, Vec<Value>)> {
+        None
+    }
 }
 
 /// Every enabled detector, each built from its section of the rules; `Err` lists every

@@ -11,6 +11,8 @@
 
 use rayon::prelude::*;
 
+use std::collections::BTreeMap;
+
 use ahash::{AHashMap, AHashSet};
 
 use super::context::{network_at, NO_NETWORK};
@@ -59,70 +61,13 @@ pub fn org_common_and_returning(
     time: &[i64],
     config: &NetworksConfig,
 ) -> (Vec<bool>, Returning) {
-    let asn_of = |row: usize| asn.get(row).copied().unwrap_or(super::context::NO_ASN);
-    let network = |row: usize| network_at(address, networks, row);
     let day = |row: usize| time[row].div_euclid(DAY);
     let needed = config.org_common_users_needed(users.len());
-    // First the networks enough users return to, counted per user on the user's own thread.
-    // A user's sign-ins come in time order, so a network's days are counted as the days
-    // turn: the networks already seen today are a short list, and the map is asked once
-    // per network and day rather than once per sign-in.
+    // First the networks enough users return to ([`returning_lists`]).
     let mut returning = Returning::default();
     let candidates: Option<AHashSet<u64>> = (needed > 0).then(|| {
-        type Counts = AHashMap<u64, (u32, i64, u32)>;
-        let (mut back, mut back_asns): (Vec<u64>, Vec<u32>) = users
-            .par_iter()
-            .fold(
-                || ((Vec::new(), Vec::new()), Counts::default(), Vec::new()),
-                |((mut out, mut out_asns), mut counts, mut today), &(start, end)| {
-                    counts.clear();
-                    today.clear();
-                    let mut current = i64::MIN;
-                    for row in start..end {
-                        let net = network(row);
-                        if net == NO_NETWORK || !validated(row) {
-                            continue;
-                        }
-                        let day = day(row);
-                        if day != current {
-                            current = day;
-                            today.clear();
-                        }
-                        if today.contains(&net) {
-                            continue;
-                        }
-                        if today.len() < TODAY {
-                            today.push(net);
-                        }
-                        let (days, last, asn) = counts.entry(net).or_insert((0, i64::MIN, 0));
-                        if *last != day {
-                            *days += 1;
-                            *last = day;
-                        }
-                        *asn = asn_of(row);
-                    }
-                    let mut user_asns: Vec<u32> = Vec::new();
-                    for (&net, &(days, _, asn)) in &counts {
-                        if days >= config.org_common_min_user_days {
-                            out.push(net);
-                            if asn != super::context::NO_ASN && !user_asns.contains(&asn) {
-                                user_asns.push(asn);
-                            }
-                        }
-                    }
-                    out_asns.extend(user_asns);
-                    ((out, out_asns), counts, today)
-                },
-            )
-            .map(|(out, _, _)| out)
-            .reduce(
-                || (Vec::new(), Vec::new()),
-                |(mut a, mut b), (c, d)| {
-                    a.extend(c);
-                    b.extend(d);
-                    (a, b)
-                },
-            );
+        let (mut back, mut back_asns) =
+            returning_lists(address, networks, asn, &validated, users, time, config);
         back.par_sort_unstable();
         back_asns.par_sort_unstable();
         for same in back_asns.chunk_by(|a, b| a == b) {
@@ -182,6 +127,185 @@ pub fn org_common_and_returning(
         per_address(networks, |net| common.contains(&net)),
         returning,
     )
+}
+
+/// Each user's networks (and their ASNs) the user comes back to on `org_common_min_user_days`
+/// days or more, listed once per user, unsorted: counted per user on the user's own thread.
+/// A user's sign-ins come in time order, so a network's days are counted as the days turn:
+/// the networks already seen today are a short list, and the map is asked once per network
+/// and day rather than once per sign-in.
+fn returning_lists(
+    address: &[u32],
+    networks: &[u64],
+    asn: &[u32],
+    validated: &(impl Fn(usize) -> bool + Sync),
+    users: &[(usize, usize)],
+    time: &[i64],
+    config: &NetworksConfig,
+) -> (Vec<u64>, Vec<u32>) {
+    let asn_of = |row: usize| asn.get(row).copied().unwrap_or(super::context::NO_ASN);
+    let network = |row: usize| network_at(address, networks, row);
+    let day = |row: usize| time[row].div_euclid(DAY);
+    type Counts = AHashMap<u64, (u32, i64, u32)>;
+    users
+        .par_iter()
+        .fold(
+            || ((Vec::new(), Vec::new()), Counts::default(), Vec::new()),
+            |((mut out, mut out_asns), mut counts, mut today), &(start, end)| {
+                counts.clear();
+                today.clear();
+                let mut current = i64::MIN;
+                for row in start..end {
+                    let net = network(row);
+                    if net == NO_NETWORK || !validated(row) {
+                        continue;
+                    }
+                    let day = day(row);
+                    if day != current {
+                        current = day;
+                        today.clear();
+                    }
+                    if today.contains(&net) {
+                        continue;
+                    }
+                    if today.len() < TODAY {
+                        today.push(net);
+                    }
+                    let (days, last, asn) = counts.entry(net).or_insert((0, i64::MIN, 0));
+                    if *last != day {
+                        *days += 1;
+                        *last = day;
+                    }
+                    *asn = asn_of(row);
+                }
+                let mut user_asns: Vec<u32> = Vec::new();
+                for (&net, &(days, _, asn)) in &counts {
+                    if days >= config.org_common_min_user_days {
+                        out.push(net);
+                        if asn != super::context::NO_ASN && !user_asns.contains(&asn) {
+                            user_asns.push(asn);
+                        }
+                    }
+                }
+                out_asns.extend(user_asns);
+                ((out, out_asns), counts, today)
+            },
+        )
+        .map(|(out, _, _)| out)
+        .reduce(
+            || (Vec::new(), Vec::new()),
+            |(mut a, mut b), (c, d)| {
+                a.extend(c);
+                b.extend(d);
+                (a, b)
+            },
+        )
+}
+
+/// One shard's share of the org-common pass, for a tenant scored in shards of users: per
+/// network the shard's users coming back to it and the days it saw validated sign-ins (at
+/// most `org_common_min_days` kept), per ASN the users coming back to it. Shares of disjoint
+/// users add up ([`Tally::add`]), and the tenant's org-common networks follow from the sum
+/// ([`Tally::finish`]) as [`org_common_and_returning`] finds them in one pass.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Tally {
+    pub networks: BTreeMap<u64, u32>,
+    pub asns: BTreeMap<u32, u32>,
+    pub days: BTreeMap<u64, Vec<i64>>,
+}
+
+impl Tally {
+    /// The share of the rows given (arguments as [`org_common_and_returning`]'s).
+    pub fn of(
+        address: &[u32],
+        networks: &[u64],
+        asn: &[u32],
+        validated: impl Fn(usize) -> bool + Sync,
+        users: &[(usize, usize)],
+        time: &[i64],
+        config: &NetworksConfig,
+    ) -> Tally {
+        let (back, back_asns) =
+            returning_lists(address, networks, asn, &validated, users, time, config);
+        let mut tally = Tally::default();
+        for net in back {
+            *tally.networks.entry(net).or_default() += 1;
+        }
+        for asn in back_asns {
+            *tally.asns.entry(asn).or_default() += 1;
+        }
+        // Days per network: a map asked once per network and day, as a user's rows come in
+        // time order (the day's networks so far kept in a short list).
+        let kept = config.org_common_min_days.max(1) as usize;
+        let mut days: AHashMap<u64, Vec<i64>> = AHashMap::new();
+        let (mut today, mut current) = (Vec::<u64>::new(), i64::MIN);
+        for (row, &t) in time.iter().enumerate() {
+            let net = network_at(address, networks, row);
+            if net == NO_NETWORK || !validated(row) {
+                continue;
+            }
+            let day = t.div_euclid(DAY);
+            if day != current {
+                (current, today) = (day, Vec::new());
+            }
+            if today.contains(&net) {
+                continue;
+            }
+            if today.len() < TODAY {
+                today.push(net);
+            }
+            let seen = days.entry(net).or_default();
+            if seen.len() < kept && !seen.contains(&day) {
+                seen.push(day);
+            }
+        }
+        tally.days = days.into_iter().collect();
+        tally
+    }
+
+    /// Adds another shard's share (of other users).
+    pub fn add(&mut self, other: Tally, config: &NetworksConfig) {
+        for (net, n) in other.networks {
+            *self.networks.entry(net).or_default() += n;
+        }
+        for (asn, n) in other.asns {
+            *self.asns.entry(asn).or_default() += n;
+        }
+        let kept = config.org_common_min_days.max(1) as usize;
+        for (net, days) in other.days {
+            for day in days {
+                add_day(&mut self.days, net, day, kept);
+            }
+        }
+    }
+
+    /// The tenant's org-common networks (sorted) and returning users, for `users` users.
+    pub fn finish(&self, users: usize, config: &NetworksConfig) -> (Vec<u64>, Returning) {
+        let needed = config.org_common_users_needed(users);
+        let mut returning = Returning::default();
+        if needed > 0 {
+            returning.networks = self.networks.iter().map(|(&k, &v)| (k, v)).collect();
+            returning.asns = self.asns.iter().map(|(&k, &v)| (k, v)).collect();
+        }
+        let common = self
+            .days
+            .iter()
+            .filter(|(net, days)| {
+                (needed == 0 || self.networks.get(net).is_some_and(|&n| n >= needed))
+                    && days.len() as u32 >= config.org_common_min_days
+            })
+            .map(|(&net, _)| net)
+            .collect();
+        (common, returning)
+    }
+}
+
+/// Notes a network's validated day, keeping at most `kept` days a network.
+fn add_day(days: &mut BTreeMap<u64, Vec<i64>>, net: u64, day: i64, kept: usize) {
+    let seen = days.entry(net).or_default();
+    if seen.len() < kept && !seen.contains(&day) {
+        seen.push(day);
+    }
 }
 
 /// `f` of each address's network.
@@ -323,6 +447,54 @@ mod tests {
                 .collect();
             let expected = org_common_by_definition(networks, validated, users, time, &config);
             assert_eq!(got, expected, "{min_users} {min_user_days} {min_days}");
+            // The same tenant in two shards of users (the rows without a user in the first):
+            // the shares add up to the one pass's networks and returning users.
+            let tail = users.last().map_or(0, |u| u.1)..networks.len();
+            let halves = [(&users[..20], Some(tail)), (&users[20..], None)];
+            let mut sum = Tally::default();
+            for (part, tail) in halves {
+                let rows: Vec<usize> = part
+                    .iter()
+                    .flat_map(|&(a, b)| a..b)
+                    .chain(tail.into_iter().flatten())
+                    .collect();
+                let mut ranges = Vec::new();
+                let mut at = 0;
+                for &(a, b) in part {
+                    ranges.push((at, at + b - a));
+                    at += b - a;
+                }
+                let pick = |v: &[u32]| rows.iter().map(|&r| v[r]).collect::<Vec<u32>>();
+                let share = Tally::of(
+                    &pick(&address),
+                    &distinct,
+                    &[],
+                    |r| validated[rows[r]],
+                    &ranges,
+                    &rows.iter().map(|&r| time[r]).collect::<Vec<i64>>(),
+                    &config,
+                );
+                sum.add(share, &config);
+            }
+            let (common_networks, returning) = sum.finish(users.len(), &config);
+            let by_shards: Vec<bool> = address
+                .iter()
+                .map(|&k| k != NONE && common_networks.binary_search(&distinct[k as usize]).is_ok())
+                .collect();
+            assert_eq!(
+                by_shards, expected,
+                "shards: {min_users} {min_user_days} {min_days}"
+            );
+            let (_, whole) = org_common_and_returning(
+                &address,
+                &distinct,
+                &[],
+                |r| validated[r],
+                users,
+                time,
+                &config,
+            );
+            assert_eq!(returning.networks, whole.networks);
             if min_days == 3 {
                 assert!(got.iter().any(|&c| c) && got.iter().any(|&c| !c));
             }

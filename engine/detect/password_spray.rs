@@ -215,8 +215,25 @@ fn failures(ctx: &Context, new_network: &[bool]) -> Vec<Failure> {
 }
 
 impl Detector for PasswordSpray {
-    fn tenant_wide(&self) -> bool {
-        true
+    fn new_network_learning(&self) -> Option<i64> {
+        Some(self.learning())
+    }
+
+    fn campaign_table(&self, ctx: &Context) -> Option<(Value, Vec<Value>)> {
+        let new_network = super::familiar::new_networks(ctx, self.learning());
+        let campaigns = self.all_campaigns(ctx, &new_network);
+        let table = campaigns
+            .iter()
+            .map(|(c, source)| {
+                let key = match source {
+                    Source::Address(k) => json!({"address": ctx.address_text(*k as u32)}),
+                    Source::Asn(asn) => json!({"asn": asn}),
+                };
+                json!({"from": key, "source": c.source, "start": c.start, "end": c.end,
+                       "usersTried": c.users.len(), "failures": c.failures})
+            })
+            .collect();
+        Some((Value::Array(table), campaign_summaries(&campaigns)))
     }
 
     fn identity(&self) -> Identity {
@@ -244,12 +261,56 @@ impl Detector for PasswordSpray {
 
     fn detect_with_campaigns(&self, ctx: &Context) -> (Vec<Finding>, Vec<Value>) {
         let new_network = super::familiar::new_networks(ctx, self.learning());
+        if let Some(table) = ctx.tenant_table("password_spray") {
+            // A shard of a sharded run: the campaigns were found over every user's
+            // failures; the shard finds its users' sign-ins that got in.
+            let campaigns = campaigns_of_table(ctx, table);
+            let findings = self.findings(ctx, &campaigns, &new_network);
+            return (super::with_client_app(ctx, findings), Vec::new());
+        }
         let campaigns = self.all_campaigns(ctx, &new_network);
         (
             super::with_client_app(ctx, self.findings(ctx, &campaigns, &new_network)),
             campaign_summaries(&campaigns),
         )
     }
+}
+
+/// The campaigns of a [`Detector::campaign_table`], in its order, with their sources as a
+/// shard's context knows them (an address the shard never saw has no sign-in to find). Only
+/// the number of users tried is kept, so the users are stand-ins.
+fn campaigns_of_table(ctx: &Context, table: &Value) -> Vec<(Campaign, Source)> {
+    let rows = table.as_array().map_or(&[][..], Vec::as_slice);
+    let texts: Vec<&str> = rows
+        .iter()
+        .filter_map(|row| row["from"]["address"].as_str())
+        .collect();
+    let mut addresses: AHashMap<&str, usize> = AHashMap::new();
+    for k in ctx.addresses_where(|text| texts.contains(&text)) {
+        if let Some(text) = ctx.address_text(k) {
+            addresses.insert(text, k as usize);
+        }
+    }
+    rows.iter()
+        .filter_map(|row| {
+            let source = match (row["from"]["address"].as_str(), row["from"]["asn"].as_u64()) {
+                (Some(text), _) => Source::Address(addresses.get(text).copied().unwrap_or(usize::MAX)),
+                (None, Some(asn)) => Source::Asn(asn as u32),
+                (None, None) => return None,
+            };
+            let tried = row["usersTried"].as_u64().unwrap_or(0) as usize;
+            Some((
+                Campaign {
+                    source: row["source"].as_str().unwrap_or("").to_string(),
+                    start: row["start"].as_i64()?,
+                    end: row["end"].as_i64()?,
+                    users: (0..tried).collect(),
+                    failures: row["failures"].as_u64().unwrap_or(0) as u32,
+                },
+                source,
+            ))
+        })
+        .collect()
 }
 
 /// The summary's view of each campaign.
@@ -324,6 +385,7 @@ impl PasswordSpray {
         }
         for (campaign, source) in campaigns {
             let rows: &[IdxSize] = match source {
+                Source::Address(usize::MAX) => &[],
                 Source::Address(group) => ctx.by_address().get(*group),
                 Source::Asn(asn) => by_asn.get(asn).map_or(&[], Vec::as_slice),
             };

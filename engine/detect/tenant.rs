@@ -12,14 +12,20 @@
 //!   password spray and malicious addresses, which group an address's attempts on every
 //!   account), each named by its user's key and its place among the user's sign-ins.
 
-use std::collections::BTreeMap;
-use std::sync::{Mutex, OnceLock};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Context, Detector, Finding, Identity, Level};
+use super::context::Enrichment;
+use super::order::NONE;
+use super::org_common::Tally;
+use super::{Context, Detector, Finding, Identity, Level, Outcome};
+use crate::frame::{FrameBuilder, Row};
+use crate::rules::NetworksConfig;
 
 /// The tenant-wide facts (see the module documentation).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -81,6 +87,9 @@ impl TenantFacts {
             .par_iter()
             .map(|d| {
                 let id = d.identity().id;
+                if let Some((table, campaigns)) = d.campaign_table(ctx) {
+                    return (Vec::new(), campaigns, Some((id.to_string(), table)));
+                }
                 let table = d.tenant_table(ctx).map(|t| (id.to_string(), t));
                 if !d.tenant_wide() {
                     return (Vec::new(), Vec::new(), table);
@@ -88,7 +97,10 @@ impl TenantFacts {
                 let _span = crate::trace::span(format!("facts: {id}"));
                 let (mut found, campaigns) = d.detect_with_campaigns(ctx);
                 found.sort_by_key(|f| f.row);
-                let shared = found.iter().map(|f| shared(ctx, &keys, f)).collect();
+                let shared = found
+                    .iter()
+                    .map(|f| shared(f, |row| place_in(ctx, &keys, row)))
+                    .collect();
                 (shared, campaigns, table)
             })
             .collect();
@@ -175,14 +187,14 @@ impl TenantFacts {
     }
 }
 
-/// A finding named by its user's key and its place among the user's sign-ins.
-fn shared(ctx: &Context, keys: &[String], f: &Finding) -> SharedFinding {
-    let user = ctx.users.partition_point(|&(_, end)| end <= f.row);
-    let start = ctx.users.get(user).map_or(0, |&(start, _)| start);
+/// A finding named by its user's key and its place among the user's sign-ins: `place` of a
+/// position.
+fn shared(f: &Finding, place: impl Fn(usize) -> (String, u32)) -> SharedFinding {
+    let (user, offset) = place(f.row);
     SharedFinding {
         detector: f.detector.to_string(),
-        user: keys.get(user).cloned().unwrap_or_default(),
-        offset: (f.row - start) as u32,
+        user,
+        offset,
         user_level: f.user_level,
         level: f.level,
         detected_at: f.detected_at,
@@ -195,9 +207,19 @@ fn shared(ctx: &Context, keys: &[String], f: &Finding) -> SharedFinding {
         related_requests: f
             .related_requests
             .iter()
-            .map(|&(key, row)| (key.to_string(), (row - start) as u32))
+            .map(|&(key, row)| (key.to_string(), place(row).1))
             .collect(),
     }
+}
+
+/// A position's user key and place among the user's sign-ins, in a context of whole users.
+fn place_in(ctx: &Context, keys: &[String], row: usize) -> (String, u32) {
+    let user = ctx.users.partition_point(|&(_, end)| end <= row);
+    let start = ctx.users.get(user).map_or(0, |&(start, _)| start);
+    (
+        keys.get(user).cloned().unwrap_or_default(),
+        (row - start) as u32,
+    )
 }
 
 fn sorted<K: Copy + Ord, V: Copy>(map: &ahash::AHashMap<K, V>) -> Vec<(K, V)> {
@@ -221,4 +243,344 @@ fn static_key(key: &str) -> &'static str {
     let leaked: &'static str = Box::leak(key.to_string().into_boxed_str());
     keys.push(leaked);
     leaked
+}
+
+/// The facts found shard by shard, when not even the columns they need fit in memory for
+/// every sign-in at once. Two rounds over the shards, then the tenant-wide detectors:
+///
+/// 1. [`FirstShare`]: what adds up over disjoint users: users, first sign-in, the org-common
+///    tally, each address's credential failures. Summed, they give the org-common networks
+///    and the addresses whose sign-ins the address-grouping detectors need.
+/// 2. [`SecondShare`]: with those, each shard's share of the per-user detectors' tables, and
+///    the sign-ins the tenant-wide detectors read: every sign-in of those addresses, and
+///    every failed or validated sign-in from a network new to its user, marked new as the
+///    user's whole history says.
+/// 3. [`TenantFacts::from_shares`]: the gathered sign-ins as one small context (the
+///    tenant's facts in it, each row's newness as gathered), where the tenant-wide
+///    detectors run as over the whole tenant.
+#[derive(Debug, Clone, Default)]
+pub struct FirstShare {
+    pub users: usize,
+    /// `i64::MAX` when the shard has no sign-in.
+    pub first_time: i64,
+    pub tally: Tally,
+    /// Per address text, per window-long stretch of time: credential failures, and failing
+    /// users (those without a user counted as one, as the detectors count them).
+    pub failures: BTreeMap<String, BTreeMap<i64, (u32, u32)>>,
+    /// Addresses the GeoIP City database put at no place.
+    pub out_of_range: BTreeSet<String>,
+}
+
+/// What a detector judging addresses by their failures in a window needs in one: see
+/// [`Detector::address_window`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AddressWindow {
+    /// µs.
+    pub window: i64,
+    pub min_failures: u32,
+    pub min_users: u32,
+}
+
+impl FirstShare {
+    /// `window`: the shortest of the detectors' address windows, if any.
+    pub fn of(ctx: &Context, config: &NetworksConfig, window: Option<AddressWindow>) -> FirstShare {
+        // Failures and failing users per address and stretch: any window of the detector
+        // lies within two consecutive stretches, so two stretches' sums bound what it holds.
+        let mut counts: ahash::AHashMap<(u32, i64), (u32, u32)> = ahash::AHashMap::new();
+        if let Some(window) = window {
+            let stretch = window.window.max(1);
+            let mut seen: ahash::AHashSet<(u32, i64, usize)> = ahash::AHashSet::new();
+            for (p, (&address, &outcome)) in ctx.address.iter().zip(&ctx.outcome).enumerate() {
+                if outcome != Outcome::CredentialFailure || address == NONE {
+                    continue;
+                }
+                let bucket = ctx.time[p].div_euclid(stretch);
+                let user = ctx.users.partition_point(|&(_, end)| end <= p);
+                let count = counts.entry((address, bucket)).or_default();
+                count.0 += 1;
+                if seen.insert((address, bucket, user)) {
+                    count.1 += 1;
+                }
+            }
+        }
+        let mut failures: BTreeMap<String, BTreeMap<i64, (u32, u32)>> = BTreeMap::new();
+        for ((k, bucket), n) in counts {
+            if let Some(text) = ctx.address_text(k) {
+                failures
+                    .entry(text.to_string())
+                    .or_default()
+                    .insert(bucket, n);
+            }
+        }
+        FirstShare {
+            users: ctx.users.len(),
+            first_time: ctx.time.par_iter().copied().min().unwrap_or(i64::MAX),
+            tally: ctx.org_common_tally(config),
+            failures,
+            out_of_range: ctx.geoip_out_of_range_addresses().into_iter().collect(),
+        }
+    }
+
+    /// Adds another shard's share (of other users).
+    pub fn add(&mut self, other: FirstShare, config: &NetworksConfig) {
+        self.users += other.users;
+        self.first_time = self.first_time.min(other.first_time);
+        self.tally.add(other.tally, config);
+        for (address, stretches) in other.failures {
+            let mine = self.failures.entry(address).or_default();
+            for (bucket, (failures, users)) in stretches {
+                let count = mine.entry(bucket).or_default();
+                count.0 += failures;
+                count.1 += users;
+            }
+        }
+        self.out_of_range.extend(other.out_of_range);
+    }
+
+    /// The tenant facts the sum gives: users, first sign-in, org-common networks and the
+    /// users returning to them (no tables or findings yet).
+    pub fn facts(&self, config: &NetworksConfig) -> TenantFacts {
+        let (org_common, returning) = self.tally.finish(self.users, config);
+        TenantFacts {
+            users: self.users,
+            first_time: self.first_time,
+            org_common,
+            returning_networks: sorted(&returning.networks),
+            returning_asns: sorted(&returning.asns),
+            ..TenantFacts::default()
+        }
+    }
+
+    /// The addresses whose every sign-in the tenant-wide detectors need: those with, in two
+    /// consecutive stretches, the failures and failing users one window needs.
+    pub fn addresses_needed(&self, window: Option<AddressWindow>) -> BTreeSet<String> {
+        let Some(window) = window else {
+            return BTreeSet::new();
+        };
+        self.failures
+            .iter()
+            .filter(|(_, stretches)| {
+                stretches.iter().any(|(&bucket, &(failures, users))| {
+                    let (next_failures, next_users) =
+                        stretches.get(&(bucket + 1)).copied().unwrap_or((0, 0));
+                    failures + next_failures >= window.min_failures
+                        && users + next_users >= window.min_users
+                })
+            })
+            .map(|(address, _)| address.clone())
+            .collect()
+    }
+}
+
+/// The address window of the tenant-wide detectors (the longest, with the smallest needs:
+/// what may matter to any of them).
+pub fn address_window(detectors: &[Box<dyn Detector>]) -> Option<AddressWindow> {
+    detectors
+        .iter()
+        .filter(|d| d.tenant_wide())
+        .filter_map(|d| d.address_window())
+        .reduce(|a, b| AddressWindow {
+            window: a.window.max(b.window),
+            min_failures: a.min_failures.min(b.min_failures),
+            min_users: a.min_users.min(b.min_users),
+        })
+}
+
+/// A sign-in gathered for the tenant-wide detectors, with its place in its user's sign-ins.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Gathered {
+    pub time: i64,
+    pub request_id: Option<String>,
+    /// Its user's key; none for a sign-in without a user.
+    pub user: Option<String>,
+    /// Its place among its user's sign-ins (among the sign-ins without a user for those).
+    pub offset: u32,
+    pub ip: Option<String>,
+    pub error_code: Option<i32>,
+    pub asn: Option<u32>,
+    pub client_app: Option<String>,
+    pub interactive: bool,
+    /// From a network new to its user.
+    pub new_network: bool,
+}
+
+/// A shard's share of the second round (see [`FirstShare`]).
+#[derive(Debug, Clone, Default)]
+pub struct SecondShare {
+    /// The per-user detectors' tables over the shard's users.
+    pub tables: BTreeMap<String, Value>,
+    pub gathered: Vec<Gathered>,
+}
+
+impl SecondShare {
+    /// `ctx`: a shard's context holding the tenant facts of the first round.
+    pub fn of(
+        ctx: &Context,
+        detectors: &[Box<dyn Detector>],
+        addresses: &BTreeSet<String>,
+    ) -> SecondShare {
+        let tables = detectors
+            .iter()
+            .filter(|d| d.has_tenant_table())
+            .filter_map(|d| Some((d.identity().id.to_string(), d.tenant_table(ctx)?)))
+            .collect();
+        let learning = detectors
+            .iter()
+            .filter_map(|d| d.new_network_learning())
+            .min();
+        let new = learning.map(|learning| super::familiar::new_networks(ctx, learning));
+        let wanted_address = ctx.addresses_where(|text| addresses.contains(text));
+        let positions: Vec<usize> = (0..ctx.time.len())
+            .filter(|&p| {
+                // The newness of users' sign-ins: those without a user come after them.
+                let fresh = new.as_ref().is_some_and(|new| {
+                    new.get(p) == Some(&true)
+                        && ctx.users_row(p)
+                        && ctx.outcome[p] == Outcome::CredentialFailure
+                });
+                fresh || wanted_address.contains(&ctx.address[p])
+            })
+            .collect();
+        crate::trace::note("gathered: addresses", wanted_address.len());
+        crate::trace::note("gathered: sign-ins", positions.len());
+        SecondShare {
+            tables,
+            gathered: gather(ctx, &positions, new.as_deref()),
+        }
+    }
+}
+
+/// The sign-ins at `positions` of a shard's context, gathered with their user and place.
+fn gather(ctx: &Context, positions: &[usize], new: Option<&[bool]>) -> Vec<Gathered> {
+    let keys = ctx.user_keys();
+    let tail = ctx.users.last().map_or(0, |&(_, end)| end);
+    let (request_ids, apps, codes) = ctx.gathered_fields(positions);
+    positions
+        .iter()
+        .zip(codes)
+        .zip(request_ids.into_iter().zip(apps))
+        .map(|((&p, error_code), (request_id, client_app))| {
+            let user = ctx.users.partition_point(|&(_, end)| end <= p);
+            let (key, start) = match ctx.users.get(user) {
+                Some(&(start, _)) => (keys.get(user).cloned(), start),
+                None => (None, tail),
+            };
+            Gathered {
+                time: ctx.time[p],
+                request_id,
+                user: key,
+                offset: (p - start) as u32,
+                ip: ctx.ip(p).map(str::to_string),
+                error_code,
+                asn: ctx.asn(p),
+                client_app,
+                interactive: ctx.interactive[p],
+                new_network: new.is_some_and(|new| new.get(p) == Some(&true)),
+            }
+        })
+        .collect()
+}
+
+/// Adds tables of numbers: numbers summed, objects merged key by key.
+fn add_tables(into: &mut Value, other: Value) {
+    match (into, other) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (key, value) in b {
+                match a.get_mut(&key) {
+                    Some(mine) => add_tables(mine, value),
+                    None => {
+                        a.insert(key, value);
+                    }
+                }
+            }
+        }
+        (mine @ Value::Number(_), Value::Number(theirs)) => {
+            let sum = mine.as_u64().unwrap_or(0) + theirs.as_u64().unwrap_or(0);
+            *mine = Value::from(sum);
+        }
+        (mine, other) => *mine = other,
+    }
+}
+
+impl TenantFacts {
+    /// The facts of a tenant from its shards' shares (see [`FirstShare`]): `first` summed
+    /// over every shard, each shard's [`SecondShare`] (made with `first`'s facts). The
+    /// gathered sign-ins become one context, ordered by (time, request id) as a run over
+    /// dataset partitions orders them, where the tenant-wide detectors run.
+    pub fn from_shares(
+        first: &FirstShare,
+        seconds: Vec<SecondShare>,
+        detectors: &[Box<dyn Detector>],
+        networks: &NetworksConfig,
+        enrichment: &Enrichment<'_>,
+        score_since: Option<i64>,
+    ) -> Result<(TenantFacts, Vec<Value>), polars::prelude::PolarsError> {
+        let mut facts = first.facts(networks);
+        let mut gathered = Vec::new();
+        for share in seconds {
+            for (id, table) in share.tables {
+                match facts.tables.get_mut(&id) {
+                    Some(mine) => add_tables(mine, table),
+                    None => {
+                        facts.tables.insert(id, table);
+                    }
+                }
+            }
+            gathered.extend(share.gathered);
+        }
+        gathered.sort_by(|a, b| (a.time, &a.request_id).cmp(&(b.time, &b.request_id)));
+        crate::trace::note("gathered sign-ins", gathered.len());
+        let mut builder = FrameBuilder::with_capacity(gathered.len());
+        for g in &gathered {
+            let mut row = Row {
+                time: g.time,
+                request_id: g.request_id.as_deref().map(Cow::Borrowed),
+                user_id: g.user.as_deref().map(Cow::Borrowed),
+                ip_address: g.ip.as_deref().map(Cow::Borrowed),
+                ip_network: g
+                    .ip
+                    .as_deref()
+                    .and_then(|ip| ip.parse().ok())
+                    .map(crate::frame::ip::network_key),
+                error_code: g.error_code,
+                is_interactive: Some(g.interactive),
+                asn: g.asn,
+                client_app: g.client_app.as_deref().map(Cow::Borrowed),
+                ..Row::default()
+            };
+            row.derive(&enrichment.outcomes);
+            builder.push(&row);
+        }
+        let frame = builder.finish();
+        let tenant = Arc::new(facts.clone());
+        let mut ctx = Context::with_enrichment(&frame, score_since, networks, enrichment)?
+            .with_tenant(tenant, &networks.trusted_asns);
+        ctx.new_network = Some(
+            ctx.order
+                .iter()
+                .map(|&row| gathered[row as usize].new_network)
+                .collect(),
+        );
+        // Each position's origin: its user's key and its place among the user's sign-ins.
+        let origin = |p: usize| -> (String, u32) {
+            let g = &gathered[ctx.order[p] as usize];
+            (g.user.clone().unwrap_or_default(), g.offset)
+        };
+        let mut campaigns = Vec::new();
+        for d in detectors {
+            if let Some((table, seen)) = d.campaign_table(&ctx) {
+                facts.tables.insert(d.identity().id.to_string(), table);
+                campaigns.extend(seen);
+            }
+        }
+        for d in detectors.iter().filter(|d| d.tenant_wide()) {
+            let (mut found, seen) = d.detect_with_campaigns(&ctx);
+            found.sort_by_key(|f| f.row);
+            campaigns.extend(seen);
+            facts
+                .findings
+                .extend(found.iter().map(|f| shared(f, origin)));
+        }
+        Ok((facts, campaigns))
+    }
 }

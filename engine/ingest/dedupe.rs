@@ -189,6 +189,7 @@ pub(super) fn finish(
         totals.kept += report.kept;
         totals.duplicates += report.duplicates;
         totals.skipped += report.skipped;
+        totals.elsewhere += load.elsewhere;
         totals.quarantined += report.quarantined;
         quarantine.extend(load.quarantine);
         reports.push(report);

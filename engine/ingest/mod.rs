@@ -213,9 +213,30 @@ pub struct Counts {
     pub skipped: u64,
     pub quarantined: u64,
     pub users: u64,
+    /// Among the skipped: rows of other shards' users (a shard's load), not in the summary.
+    #[serde(skip)]
+    pub elsewhere: u64,
 }
 
 impl Counts {
+    /// The whole tenant's counts from those of every shard's load: each read every record
+    /// and quarantined the same, and kept (or found copies of) its own users' rows.
+    pub fn of_shards(shards: &[Counts]) -> Counts {
+        let Some(first) = shards.first() else {
+            return Counts::default();
+        };
+        Counts {
+            files: first.files,
+            read: first.read,
+            kept: shards.iter().map(|c| c.kept).sum(),
+            duplicates: shards.iter().map(|c| c.duplicates).sum(),
+            skipped: first.skipped - first.elsewhere,
+            quarantined: first.quarantined,
+            users: shards.iter().map(|c| c.users).sum(),
+            elsewhere: 0,
+        }
+    }
+
     /// True when every record read is accounted for.
     pub fn reconciles(&self) -> bool {
         self.read == self.kept + self.duplicates + self.skipped + self.quarantined
@@ -322,6 +343,8 @@ pub(crate) struct FileLoad {
     /// a projected Parquet file (how its unread columns are found); none when it holds them
     /// all.
     pub selected: Option<std::sync::Arc<[u32]>>,
+    /// Among the skipped: rows of other shards' users.
+    pub elsewhere: u64,
 }
 
 impl FileLoad {
@@ -336,6 +359,7 @@ impl FileLoad {
             warnings: Vec::new(),
             unread: Vec::new(),
             selected: None,
+            elsewhere: 0,
         }
     }
 
@@ -624,6 +648,7 @@ fn keep_shard(load: &mut FileLoad, shard: crate::frame::shard::Shard) -> Result<
         let kept = keep.sum().unwrap_or(0) as usize;
         if kept < frame.height() {
             load.skipped += (frame.height() - kept) as u64;
+            load.elsewhere += (frame.height() - kept) as u64;
             *frame = frame.filter(&keep)?;
         }
     }

@@ -137,6 +137,7 @@ pub(super) fn select_shard(
         *frame = frame.filter(&keep)?;
     }
     load.skipped += (owned.len() - selected.len()) as u64;
+    load.elsewhere += (owned.len() - selected.len()) as u64;
     load.selected = Some(selected.into());
     Ok(())
 }

@@ -71,6 +71,26 @@ pub fn input_size(path: &Path) -> Option<u64> {
     std::fs::metadata(path).ok().map(|m| m.len())
 }
 
+/// About how many sign-ins `files` hold, before any is read: a canonical Parquet file's
+/// count from its metadata, else its size over 600 bytes (a diagnostic-settings record takes
+/// about 3 KB, a portal CSV row 600 bytes; gzip shrinks either about six times): an upper
+/// estimate for text, for choosing how many shards a memory limit takes.
+pub fn estimated_rows(files: &[PathBuf]) -> u64 {
+    files
+        .iter()
+        .map(|path| {
+            let counted = (!crate::storage::is_url(&path.to_string_lossy()))
+                .then(|| std::fs::File::open(path).ok())
+                .flatten()
+                .and_then(|mut file| polars_parquet::read::read_metadata(&mut file).ok())
+                .map(|metadata| metadata.num_rows as u64);
+            let gzip = path.to_string_lossy().ends_with(".gz");
+            let bytes = input_size(path).unwrap_or(0) * if gzip { 6 } else { 1 };
+            counted.unwrap_or(bytes / 600)
+        })
+        .sum()
+}
+
 /// Shows how many objects a long listing has found, on a terminal.
 fn listing_progress(url: &str) -> impl FnMut(usize) + '_ {
     use std::io::IsTerminal;

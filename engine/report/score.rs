@@ -15,11 +15,11 @@ use super::{
     RiskySignIn, RiskyUser,
 };
 use crate::detect::context::{Enrichment, Loaded};
-use crate::detect::tenant::{TenantError, TenantFacts};
+use crate::detect::tenant::{address_window, FirstShare, SecondShare, TenantError, TenantFacts};
 use crate::detect::{registry, run_all, run_shard, Context};
 use crate::frame::shard::Shard;
 use crate::frame::TextCodes;
-use crate::ingest::{IngestError, Ingested};
+use crate::ingest::{Counts, FileReport, IngestError, Ingested, Quarantined};
 use crate::rules::{Rules, RulesError};
 use polars::prelude::PolarsError;
 
@@ -194,18 +194,7 @@ pub fn facts(
     enrichment: &Enrichment<'_>,
     score_since: Option<i64>,
 ) -> Result<Facts, ScoreError> {
-    let times = loaded.times.take();
-    let loaded = &*loaded;
-    let coded = coded_columns_of(loaded, &facts_columns(rules)?)?;
-    let ctx = context(
-        loaded,
-        coded,
-        times.as_deref(),
-        rules,
-        enrichment,
-        score_since,
-    )?;
-    drop(times);
+    let ctx = facts_context(loaded, rules, enrichment, score_since)?;
     let detectors = registry(rules)?;
     let _span = crate::trace::span("facts: tenant");
     let (tenant, campaigns) = TenantFacts::of(&ctx, &detectors);
@@ -218,9 +207,136 @@ pub fn facts(
     })
 }
 
+/// The context a facts pass builds from a load in [`facts_columns`].
+fn facts_context(
+    loaded: &mut Ingested,
+    rules: &Rules,
+    enrichment: &Enrichment<'_>,
+    score_since: Option<i64>,
+) -> Result<Context, ScoreError> {
+    let columns = facts_columns(rules)?;
+    loaded_context(loaded, &columns, rules, enrichment, score_since)
+}
+
+/// The context of a load, its text `columns` as codes; the times the load handed over are
+/// taken from it and freed once the detectors' order is built.
+fn loaded_context(
+    loaded: &mut Ingested,
+    columns: &[&'static str],
+    rules: &Rules,
+    enrichment: &Enrichment<'_>,
+    score_since: Option<i64>,
+) -> Result<Context, ScoreError> {
+    let times = loaded.times.take();
+    let loaded = &*loaded;
+    let coded = coded_columns_of(loaded, columns)?;
+    Ok(context(
+        loaded,
+        coded,
+        times.as_deref(),
+        rules,
+        enrichment,
+        score_since,
+    )?)
+}
+
+/// What [`facts_in_shards`] read: the whole tenant's counts, and the first load's
+/// quarantine and file reports (every load reads every record).
+pub struct ShardedLoads {
+    pub totals: Counts,
+    pub quarantine: Vec<Quarantined>,
+    pub files: Vec<FileReport>,
+}
+
+/// [`facts`] found shard by shard, when the columns they need do not fit in memory for every
+/// sign-in at once (see [`crate::detect::tenant::FirstShare`]): `load(shard)` reads one shard
+/// of `count` in [`facts_load_columns`]; each shard is read twice, one at a time.
+pub fn facts_in_shards<E: From<ScoreError>>(
+    count: u32,
+    mut load: impl FnMut(Shard) -> Result<Ingested, E>,
+    rules: &Rules,
+    enrichment: &Enrichment<'_>,
+    score_since: Option<i64>,
+) -> Result<(Facts, ShardedLoads), E> {
+    let detectors = registry(rules).map_err(ScoreError::from)?;
+    let shards: Vec<Shard> = (0..count).map(|index| Shard { index, count }).collect();
+    let window = address_window(&detectors);
+    let mut first = FirstShare {
+        first_time: i64::MAX,
+        ..FirstShare::default()
+    };
+    let (mut scored_rows, mut scored_in) = (0, 0);
+    let mut counts = Vec::new();
+    let mut read = None;
+    for &shard in &shards {
+        let _span = crate::trace::span(format!("facts: shard {shard}, first round"));
+        let mut loaded = load(shard)?;
+        let ctx = facts_context(&mut loaded, rules, enrichment, score_since)?;
+        first.add(
+            FirstShare::of(&ctx, &rules.networks, window),
+            &rules.networks,
+        );
+        scored_rows += ctx.time.iter().filter(|&&t| t >= ctx.score_since).count();
+        scored_in += scored_interactive(&ctx);
+        counts.push(loaded.totals.clone());
+        read.get_or_insert_with(|| {
+            (
+                std::mem::take(&mut loaded.quarantine),
+                std::mem::take(&mut loaded.files),
+            )
+        });
+        drop(ctx);
+        drop(loaded);
+        crate::ingest::release_freed_memory();
+    }
+    let tenant = Arc::new(first.facts(&rules.networks));
+    let addresses = first.addresses_needed(window);
+    let mut seconds = Vec::new();
+    for &shard in &shards {
+        let _span = crate::trace::span(format!("facts: shard {shard}, second round"));
+        let mut loaded = load(shard)?;
+        let ctx = facts_context(&mut loaded, rules, enrichment, score_since)?
+            .with_tenant(tenant.clone(), &rules.networks.trusted_asns);
+        seconds.push(SecondShare::of(&ctx, &detectors, &addresses));
+        drop(ctx);
+        drop(loaded);
+        crate::ingest::release_freed_memory();
+    }
+    let _span = crate::trace::span("facts: tenant-wide detectors");
+    let (tenant, campaigns) = TenantFacts::from_shares(
+        &first,
+        seconds,
+        &detectors,
+        &rules.networks,
+        enrichment,
+        score_since,
+    )
+    .map_err(ScoreError::from)?;
+    let (quarantine, files) = read.unwrap_or_default();
+    Ok((
+        Facts {
+            tenant,
+            campaigns,
+            scored_rows,
+            scored_interactive: scored_in,
+            warnings: out_of_range_warning(first.out_of_range.len()),
+        },
+        ShardedLoads {
+            totals: Counts::of_shards(&counts),
+            quarantine,
+            files,
+        },
+    ))
+}
+
 /// Problems with the enrichment data that did not stop the run.
 fn warnings(ctx: &Context) -> Vec<String> {
-    match ctx.geoip_out_of_range() {
+    out_of_range_warning(ctx.geoip_out_of_range())
+}
+
+/// The warning for `n` addresses the GeoIP City database put at no place.
+fn out_of_range_warning(n: usize) -> Vec<String> {
+    match n {
         0 => Vec::new(),
         n => vec![format!(
             "the GeoIP City database gave {n} addresses coordinates that are no place on \
@@ -250,19 +366,15 @@ pub fn score_shard(
     score_since: Option<i64>,
     shard: Option<(Arc<TenantFacts>, Shard)>,
 ) -> Result<Scored, ScoreError> {
-    let times = loaded.times.take();
-    let loaded = &*loaded;
     let span = crate::trace::span("score: sort context");
-    let coded = coded_columns(loaded)?;
-    let ctx = context(
+    let ctx = loaded_context(
         loaded,
-        coded,
-        times.as_deref(),
+        &crate::detect::columns_read(),
         rules,
         enrichment,
         score_since,
     )?;
-    drop(times);
+    let loaded = &*loaded;
     let (ctx, shard) = match shard {
         Some((facts, shard)) => (
             ctx.with_tenant(facts, &rules.networks.trusted_asns),

@@ -180,6 +180,7 @@ fn sharded_runs_of_a_raw_archive_merge_to_one_run_in_every_format() {
     // Hourly gzipped blobs of the diagnostic-settings archive: rows of other shards are left
     // out as each blob is read.
     let t = tenant(work.path(), "diagnostic", "250", &["--gzip"]);
+    facts_in_shards_equal_one_pass(&t, work.path());
     for format in ["csv", "parquet"] {
         let whole = work.path().join(format!("whole-{format}"));
         run(
@@ -193,10 +194,32 @@ fn sharded_runs_of_a_raw_archive_merge_to_one_run_in_every_format() {
     }
 }
 
+/// The facts found shard by shard under a tiny memory limit (two rounds over many shards,
+/// the tenant-wide detectors over the sign-ins gathered) are byte for byte the one pass's.
+fn facts_in_shards_equal_one_pass(t: &Path, work: &Path) {
+    let (one, sharded) = (work.join("facts-one.json"), work.join("facts-sharded.json"));
+    run("facts", t, &["--out", one.to_str().unwrap()]);
+    let mut args = vec!["facts".to_string()];
+    args.extend(inputs(t));
+    args.extend(["--memory-limit", "3MiB", "--out", sharded.to_str().unwrap()].map(String::from));
+    args.retain(|a| a != "-q");
+    let out = idrisk_ok(&args);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("tenant facts in"), "{said}");
+    let facts: serde_json::Value = serde_json::from_slice(&std::fs::read(&one).unwrap()).unwrap();
+    assert!(!facts["facts"]["tenant"]["findings"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    assert!(!facts["facts"]["campaigns"].as_array().unwrap().is_empty());
+    assert!(std::fs::read(&one).unwrap() == std::fs::read(&sharded).unwrap());
+}
+
 #[test]
 fn a_memory_limit_that_forces_many_shards_gives_the_one_pass_outputs() {
     let work = tempfile::tempdir().unwrap();
     let t = tenant(work.path(), "parquet", "600", &[]);
+    facts_in_shards_equal_one_pass(&t, work.path());
     let whole = work.path().join("whole");
     let since = ["--score-since", "2025-03-05"];
     run(
