@@ -195,8 +195,9 @@ pub fn compute(
         facts: found,
     };
     let quarantine = std::mem::take(&mut ingested.quarantine);
-    // The frame is let go at once: the shards come next.
-    std::mem::forget(ingested);
+    // The frame is let go now, and its memory handed back: the shards come next.
+    drop(ingested);
+    crate::ingest::release_freed_memory();
     Ok((file, quarantine))
 }
 

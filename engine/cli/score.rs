@@ -69,7 +69,11 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
     // Enrichment files (flags, else the rules' [files]) and the destination are checked
     // before any sign-in is read.
     let rules = super::load_rules(args.input.rules.as_deref())?;
-    let mode = Mode::of(&args)?;
+    let mode = match Mode::of(&args)? {
+        // A tenant that fits under the limit is scored in one pass.
+        Mode::Limited(limit) if fits(&args.input, limit)? => Mode::Whole,
+        mode => mode,
+    };
     let destination = Destination::new(&args.out)?;
     let out = destination.local.clone();
     let files = args.enrichment.files(&rules);
@@ -313,6 +317,13 @@ pub struct ShardMeta {
 /// detector (2.25 GB for 10.98 M sign-ins), with a margin: what `--memory-limit` divides the
 /// tenant by.
 const BYTES_PER_SIGN_IN: u64 = 256;
+
+/// True when the inputs' sign-ins (as estimated before reading) fit under `limit` bytes in
+/// one pass.
+fn fits(input: &InputArgs, limit: u64) -> anyhow::Result<bool> {
+    let files = crate::ingest::source::expand(&input.inputs, input.keep_going, input.window()?)?;
+    Ok(crate::ingest::source::estimated_rows(&files) * BYTES_PER_SIGN_IN <= limit)
+}
 
 /// Shards that keep `rows` sign-ins under `limit` bytes, at most one per user.
 fn shard_count(rows: u64, facts: &FactsFile, limit: u64) -> u32 {
