@@ -672,17 +672,6 @@ fn load_bytes(
 fn load_file(path: &Path, options: &IngestOptions) -> Result<FileLoad, IngestError> {
     let opened = source::open(path, options.progress.clone())?;
     if opened.sniffed == source::Sniffed::Parquet {
-        if let (Some(columns), false, true) = (
-            options.columns.as_deref(),
-            options.shard.is_whole(),
-            options.window.is_open(),
-        ) {
-            let slices = parquet::SHARD_SLICE_ROWS;
-            if let Some(load) = parquet::read_shard_in_slices(path, columns, options.shard, slices)?
-            {
-                return Ok(load);
-            }
-        }
         let load = parquet::read_as_load(path, options.columns.as_deref())?;
         // Rows left out of a window would no longer be the file's rows, which is how
         // columns a projection left unread are found: a file with rows outside the window

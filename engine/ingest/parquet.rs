@@ -99,86 +99,6 @@ pub(super) fn read_as_load(path: &Path, columns: Option<&[&str]>) -> Result<File
     as_load(frame, invalid, path, columns)
 }
 
-/// Rows a shard's load reads of a large file at a time (see [`read_shard_in_slices`]).
-pub(super) const SHARD_SLICE_ROWS: usize = 1 << 21;
-
-/// A shard's projected load of a large canonical Parquet file, read a slice of rows at a
-/// time: each slice's user columns choose the shard's rows, and only those rows of the
-/// projection are kept, so no column of the whole file is ever held. `None` when the file is
-/// small, lacks later columns, or holds invalid rows (the whole-file path handles those).
-pub(super) fn read_shard_in_slices(
-    path: &Path,
-    columns: &[&str],
-    shard: crate::frame::shard::Shard,
-    slice_rows: usize,
-) -> Result<Option<FileLoad>, IngestError> {
-    let slice_rows = slice_rows.max(1);
-    let rows = {
-        let mut file = File::open(path).map_err(|e| IngestError::io(path, e))?;
-        match polars_parquet::read::read_metadata(&mut file) {
-            Ok(metadata) => metadata.num_rows,
-            Err(_) => return Ok(None),
-        }
-    };
-    if rows <= slice_rows || lacks_later_columns(path).unwrap_or(true) {
-        return Ok(None);
-    }
-    let open = || -> Result<ParquetReader<File>, IngestError> {
-        let file = File::open(path).map_err(|e| IngestError::io(path, e))?;
-        super::mapped::register(path, None);
-        Ok(ParquetReader::new(file))
-    };
-    let mut load = FileLoad::new(Shape::CanonicalParquet, false);
-    load.unread = frame::COLUMNS
-        .iter()
-        .map(|c| c.name)
-        .filter(|name| !columns.contains(name) && !super::KEY_COLUMNS.contains(name))
-        .collect();
-    let mut selected: Vec<u32> = Vec::new();
-    for offset in (0..rows).step_by(slice_rows) {
-        let len = slice_rows.min(rows - offset);
-        let owned = owned_rows(open()?.with_slice(Some((offset, len))), shard)?;
-        let slice =
-            read_projected_from(open()?.with_slice(Some((offset, len))), path, Some(columns))?;
-        if !invalid_rows(&slice)?.is_empty() || slice.height() != owned.len() {
-            return Ok(None);
-        }
-        let keep: BooleanChunked = owned.iter().map(|&k| Some(k)).collect();
-        let kept = slice.filter(&keep)?;
-        selected.extend(
-            (0..owned.len())
-                .filter(|&k| owned[k])
-                .map(|k| (offset + k) as u32),
-        );
-        load.frames.push(kept);
-    }
-    load.read = rows as u64;
-    load.skipped = rows as u64 - selected.len() as u64;
-    load.elsewhere = load.skipped;
-    load.selected = Some(selected.into());
-    Ok(Some(load))
-}
-
-/// Which rows `reader` gives belong to `shard`'s users: only the user columns are read.
-fn owned_rows(
-    reader: ParquetReader<File>,
-    shard: crate::frame::shard::Shard,
-) -> Result<Vec<bool>, IngestError> {
-    let users = reader
-        .with_columns(Some(vec![
-            col::user_id.to_string(),
-            col::user_principal_name.to_string(),
-        ]))
-        .finish()?;
-    let ids = users.column(col::user_id)?.str()?;
-    let names = users.column(col::user_principal_name)?.str()?;
-    Ok(ids
-        .iter()
-        .zip(names.iter())
-        .map(|(id, name)| shard.owns_row(id, name))
-        .collect())
-}
-
 /// Leaves out of a projected load the rows of other shards' users (counted as skipped),
 /// noting the file rows it keeps: the user columns are read for it alone.
 pub(super) fn select_shard(
@@ -187,7 +107,19 @@ pub(super) fn select_shard(
     shard: crate::frame::shard::Shard,
 ) -> Result<(), IngestError> {
     let file = std::fs::File::open(path).map_err(|e| IngestError::io(path, e))?;
-    let owned = owned_rows(ParquetReader::new(file), shard)?;
+    let users = ParquetReader::new(file)
+        .with_columns(Some(vec![
+            col::user_id.to_string(),
+            col::user_principal_name.to_string(),
+        ]))
+        .finish()?;
+    let ids = users.column(col::user_id)?.str()?;
+    let names = users.column(col::user_principal_name)?.str()?;
+    let owned: Vec<bool> = ids
+        .iter()
+        .zip(names.iter())
+        .map(|(id, name)| shard.owns_row(id, name))
+        .collect();
     let selected: Vec<u32> = (0..owned.len() as u32)
         .filter(|&r| owned[r as usize])
         .collect();
@@ -513,52 +445,6 @@ mod tests {
             });
         }
         builder.finish()
-    }
-
-    #[test]
-    fn a_shard_read_in_slices_keeps_what_the_whole_file_read_keeps() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("f.parquet");
-        let users = ["ada", "bob", "cy", "dee", "eve", "fay", "gus"];
-        let mut builder = FrameBuilder::with_capacity(5000);
-        for k in 0..5000usize {
-            builder.push(&Row {
-                time: 1_740_787_200_000_000 + k as i64,
-                request_id: Some(Cow::Owned(format!("req-{k:06}"))),
-                user_id: (k % 11 != 0).then_some(Cow::Borrowed(users[k % 7])),
-                asn: Some(2119),
-                ..Row::default()
-            });
-        }
-        let frame = builder.finish();
-        let mut writer = CanonicalParquetWriter::create(&path, Compression::Zstd).unwrap();
-        writer.write(&frame).unwrap();
-        writer.finish().unwrap();
-        let columns = [col::time, col::asn];
-        for index in 0..3 {
-            let shard = crate::frame::shard::Shard { index, count: 3 };
-            let mut whole = read_as_load(&path, Some(&columns)).unwrap();
-            select_shard(&path, &mut whole, shard).unwrap();
-            // Slices of 1,000 rows, and of a size that does not divide the file.
-            for slice in [1000, 777] {
-                let sliced = read_shard_in_slices(&path, &columns, shard, slice)
-                    .unwrap()
-                    .unwrap();
-                assert_eq!(sliced.selected, whole.selected);
-                assert_eq!((sliced.read, sliced.skipped), (whole.read, whole.skipped));
-                assert_eq!(sliced.unread, whole.unread);
-                let mut stacked = sliced.frames[0].clone();
-                for part in &sliced.frames[1..] {
-                    stacked.vstack_mut(part).unwrap();
-                }
-                assert!(stacked.equals_missing(&whole.frames[0]));
-            }
-        }
-        // A file no larger than a slice takes the whole-file path.
-        let shard = crate::frame::shard::Shard { index: 0, count: 3 };
-        assert!(read_shard_in_slices(&path, &columns, shard, 5000)
-            .unwrap()
-            .is_none());
     }
 
     #[test]
