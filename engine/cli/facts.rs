@@ -202,11 +202,7 @@ pub fn compute(
 }
 
 pub fn run(args: FactsArgs) -> anyhow::Result<i32> {
-    let score_since = args
-        .score_since
-        .as_deref()
-        .map(|t| super::parse_time_flag("--score-since", t))
-        .transpose()?;
+    let score_since = super::score_since_flag(&args.score_since)?;
     let rules = super::load_rules(args.input.rules.as_deref())?;
     // The destination is checked before any sign-in is read.
     let destination = super::outputs::Destination::new(&args.out)?;

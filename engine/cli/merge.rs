@@ -190,14 +190,7 @@ pub fn run(args: MergeArgs) -> anyhow::Result<i32> {
         }),
         ..first.clone()
     };
-    staged.write(&out.join("summary.json"), |p| -> anyhow::Result<()> {
-        std::fs::write(p, serde_json::to_vec_pretty(&summary)?)?;
-        Ok(())
-    })?;
-    staged
-        .commit()
-        .with_context(|| format!("moving the outputs into '{}'", out.display()))?;
-    destination.publish(&[])?;
+    super::score::finish_outputs(staged, &out, &summary, &destination)?;
     if let Some(html) = &args.html {
         let page = Destination::new(html)?;
         super::report::write_page(&super::report::outputs(&out)?, &page.local)?;

@@ -152,6 +152,13 @@ impl InputArgs {
     }
 }
 
+/// `--score-since`, parsed when given.
+pub fn score_since_flag(text: &Option<String>) -> anyhow::Result<Option<i64>> {
+    text.as_deref()
+        .map(|t| parse_time_flag("--score-since", t))
+        .transpose()
+}
+
 /// A time given on the command line: RFC 3339, or a date meaning its midnight UTC.
 pub fn parse_time_flag(flag: &str, text: &str) -> anyhow::Result<i64> {
     let full = if text.len() == 10 {

@@ -61,11 +61,7 @@ pub struct ScoreArgs {
 
 pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
     let began = Instant::now();
-    let score_since = args
-        .score_since
-        .as_deref()
-        .map(|t| super::parse_time_flag("--score-since", t))
-        .transpose()?;
+    let score_since = super::score_since_flag(&args.score_since)?;
     // Enrichment files (flags, else the rules' [files]) and the destination are checked
     // before any sign-in is read.
     let rules = super::load_rules(args.input.rules.as_deref())?;
@@ -201,14 +197,7 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
             "shards": run.shards,
         }),
     };
-    staged.write(&out.join("summary.json"), |p| -> anyhow::Result<()> {
-        std::fs::write(p, serde_json::to_vec_pretty(&summary)?)?;
-        Ok(())
-    })?;
-    staged
-        .commit()
-        .with_context(|| format!("moving the outputs into '{}'", out.display()))?;
-    destination.publish(&[])?;
+    finish_outputs(staged, &out, &summary, &destination)?;
     drop(span);
     if let Some(html) = &args.html {
         // Read back from what was written: the page of `score --html` is the page of
@@ -228,6 +217,24 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
     };
     std::mem::forget(run);
     Ok(code)
+}
+
+/// Writes `summary.json` last into the staged outputs, moves them all into place and sends
+/// them to storage when the destination is there.
+pub(super) fn finish_outputs(
+    staged: Staged,
+    out: &std::path::Path,
+    summary: &Summary,
+    destination: &Destination,
+) -> anyhow::Result<()> {
+    staged.write(&out.join("summary.json"), |p| -> anyhow::Result<()> {
+        std::fs::write(p, serde_json::to_vec_pretty(summary)?)?;
+        Ok(())
+    })?;
+    staged
+        .commit()
+        .with_context(|| format!("moving the outputs into '{}'", out.display()))?;
+    destination.publish(&[])
 }
 
 /// The closing lines on stderr: warnings, the counts per type and level, the riskiest users
