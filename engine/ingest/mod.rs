@@ -230,7 +230,7 @@ impl Counts {
             read: first.read,
             kept: shards.iter().map(|c| c.kept).sum(),
             duplicates: shards.iter().map(|c| c.duplicates).sum(),
-            skipped: first.skipped - first.elsewhere,
+            skipped: first.skipped.saturating_sub(first.elsewhere),
             quarantined: first.quarantined,
             users: shards.iter().map(|c| c.users).sum(),
             elsewhere: 0,
