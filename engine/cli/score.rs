@@ -94,6 +94,7 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
                 quarantine: std::mem::take(&mut ingested.quarantine),
                 scored,
                 shards: 1,
+                shard: None,
             };
             // Handing gigabytes back to the allocator piece by piece would only delay the
             // exit.
@@ -102,14 +103,6 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
         }
         Mode::Shard(facts, shard, limit) => {
             facts.check_same_run(&rules.digest(), &parameters)?;
-            std::fs::create_dir_all(&out)
-                .with_context(|| format!("creating '{}'", out.display()))?;
-            let meta = ShardMeta {
-                shard: shard.to_string(),
-                facts_sha256: facts.digest(),
-            };
-            std::fs::write(out.join(SHARD_FILE), serde_json::to_vec_pretty(&meta)?)
-                .with_context(|| format!("writing '{}'", out.join(SHARD_FILE).display()))?;
             // Under a limit, the shard's users are split further: the users of shard K of N
             // are those of shards K, K + N, K + 2N, … of N × M.
             let parts = limit.map_or(1, |limit| {
@@ -133,6 +126,10 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
                 quarantine,
                 scored,
                 shards: shard.count,
+                shard: Some(ShardMeta {
+                    shard: shard.to_string(),
+                    facts_sha256: facts.digest(),
+                }),
             }
         }
         Mode::Limited(limit) => {
@@ -161,6 +158,7 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
                 quarantine,
                 scored,
                 shards: count,
+                shard: None,
             }
         }
     };
@@ -177,6 +175,18 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
     let staged = Staged::new();
     write_tables(scored, args.format, &out, &staged)?;
     drop(span);
+    // A shard's name goes with its outputs, moved into place with them; a run that is no
+    // shard leaves none behind from an earlier one, so merge never takes it for a shard.
+    let shard_file = out.join(SHARD_FILE);
+    match &run.shard {
+        Some(meta) => staged.write(&shard_file, |p| -> anyhow::Result<()> {
+            std::fs::write(p, serde_json::to_vec_pretty(meta)?)?;
+            Ok(())
+        })?,
+        None if shard_file.exists() => std::fs::remove_file(&shard_file)
+            .with_context(|| format!("removing '{}'", shard_file.display()))?,
+        None => {}
+    }
     let quarantine = out.join("quarantine.jsonl");
     staged.write(&quarantine, |p| write_quarantine_jsonl(&run.quarantine, p))?;
     parameters.insert("format".to_string(), json!(ext));
@@ -275,6 +285,8 @@ struct Run {
     totals: Counts,
     quarantine: Vec<Quarantined>,
     shards: u32,
+    /// A shard's run: which shard, of which facts (`shard.json`, for `idrisk merge`).
+    shard: Option<ShardMeta>,
 }
 
 /// How a score run covers the tenant.

@@ -276,6 +276,9 @@ fn merge_refuses_a_missing_shard_and_shards_of_other_facts_and_a_shard_refuses_o
     assert!(merge(&["s1", "s2"]).contains("shard(s) 3/3 missing"));
     assert!(merge(&["s1", "s2", "s3"]).contains("other tenant facts"));
     assert!(merge(&["s1", "s1", "s2"]).contains("given twice"));
+    // A shard's folder scored again as a whole run is no shard's output any more.
+    run("score", &t, &["--out", &dir("s2")]);
+    assert!(merge(&["s1", "s2", "s3"]).contains("no shard's output"));
     // A shard scored with flags other than its facts' is refused before anything is read.
     let out = Command::new(env!("CARGO_BIN_EXE_idrisk"))
         .args(
