@@ -12,7 +12,6 @@ use super::score::{ShardMeta, SHARD_FILE};
 use super::EXIT_OK;
 use crate::report::merge;
 use crate::report::read::read_table;
-use crate::report::score::Scored;
 use crate::report::timeline::TimelineSignIn;
 use crate::report::{detection_counts, write_tables, Detection, Format, Staged, Summary};
 
@@ -153,24 +152,8 @@ pub fn run(args: MergeArgs) -> anyhow::Result<i32> {
         detections.push(read_table::<Detection>(&part.dir, "detections")?);
         timeline.push(read_table::<TimelineSignIn>(&part.dir, "timeline")?);
     }
-    let detections = merge::detections(detections);
-    let (risky_signins, risky_users) = rayon::join(
-        || crate::report::risky_signins(&detections),
-        || crate::report::risky_users(&detections),
-    );
     let first = &parts[0].summary;
-    let scored = Scored {
-        risky_service_principals: crate::report::risky_service_principals(&detections),
-        risky_signins,
-        risky_users,
-        detections,
-        timeline: merge::timeline(timeline),
-        campaigns: first.campaigns.clone(),
-        detectors: Vec::new(),
-        scored_rows: 0,
-        scored_interactive: 0,
-        warnings: Vec::new(),
-    };
+    let scored = merge::scored(merge::detections(detections), merge::timeline(timeline));
     std::fs::create_dir_all(&out).with_context(|| format!("creating '{}'", out.display()))?;
     let staged = Staged::new();
     write_tables(&scored, format, &out, &staged)?;

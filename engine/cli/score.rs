@@ -382,12 +382,15 @@ fn in_turn(
         detections.push(scored.detections);
         timeline.push(scored.timeline);
     }
-    let scored = merge::scored(
-        merge::detections(detections),
-        merge::timeline(timeline),
-        &facts.facts,
-        detector_settings(rules)?,
-    );
+    let found = &facts.facts;
+    let scored = Scored {
+        campaigns: found.campaigns.clone(),
+        detectors: detector_settings(rules)?,
+        scored_rows: found.scored_rows,
+        scored_interactive: found.scored_interactive,
+        warnings: found.warnings.clone(),
+        ..merge::scored(merge::detections(detections), merge::timeline(timeline))
+    };
     Ok((scored, quarantine.unwrap_or_default()))
 }
 

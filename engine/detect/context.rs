@@ -839,13 +839,9 @@ impl Context {
             .collect()
     }
 
-    /// The request id, client app and error code of the sign-ins at `positions`: what the
-    /// tenant facts gather of them (see [`super::tenant::Gathered`]).
-    #[allow(clippy::type_complexity)]
-    pub fn gathered_fields(
-        &self,
-        positions: &[usize],
-    ) -> (Vec<Option<String>>, Vec<Option<String>>, Vec<Option<i32>>) {
+    /// The request id and error code of the sign-ins at `positions`: what the tenant facts
+    /// gather of them beyond the context's own columns (see [`super::tenant::Gathered`]).
+    pub fn gathered_fields(&self, positions: &[usize]) -> (Vec<Option<String>>, Vec<Option<i32>>) {
         let codes = self
             .frame
             .column(col::error_code)
@@ -855,11 +851,7 @@ impl Context {
             .iter()
             .map(|&p| codes.as_ref().and_then(|c| c.get(self.order[p] as usize)))
             .collect();
-        (
-            self.texts_at(col::request_id, positions),
-            self.texts_at(col::client_app, positions),
-            error_codes,
-        )
+        (self.texts_at(col::request_id, positions), error_codes)
     }
 
     /// The distinct addresses (of [`Context::address`]) whose text `keep` keeps.

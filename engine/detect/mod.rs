@@ -324,9 +324,7 @@ pub fn run_shard(
         return Ok(run_all(detectors, ctx));
     };
     for f in &facts.findings {
-        if !detectors.iter().any(|d| d.identity().id == f.detector)
-            && !REGISTRY.iter().any(|e| e.section == f.detector)
-        {
+        if !REGISTRY.iter().any(|e| e.section == f.detector) {
             return Err(tenant::TenantError::UnknownDetector(f.detector.clone()));
         }
     }

@@ -398,7 +398,6 @@ pub struct Gathered {
     pub ip: Option<String>,
     pub error_code: Option<i32>,
     pub asn: Option<u32>,
-    pub client_app: Option<String>,
     pub interactive: bool,
     /// From a network new to its user.
     pub new_network: bool,
@@ -454,12 +453,12 @@ impl SecondShare {
 fn gather(ctx: &Context, positions: &[usize], new: Option<&[bool]>) -> Vec<Gathered> {
     let keys = ctx.user_keys();
     let tail = ctx.users.last().map_or(0, |&(_, end)| end);
-    let (request_ids, apps, codes) = ctx.gathered_fields(positions);
+    let (request_ids, codes) = ctx.gathered_fields(positions);
     positions
         .iter()
         .zip(codes)
-        .zip(request_ids.into_iter().zip(apps))
-        .map(|((&p, error_code), (request_id, client_app))| {
+        .zip(request_ids)
+        .map(|((&p, error_code), request_id)| {
             let user = ctx.users.partition_point(|&(_, end)| end <= p);
             let (key, start) = match ctx.users.get(user) {
                 Some(&(start, _)) => (keys.get(user).cloned(), start),
@@ -473,7 +472,6 @@ fn gather(ctx: &Context, positions: &[usize], new: Option<&[bool]>) -> Vec<Gathe
                 ip: ctx.ip(p).map(str::to_string),
                 error_code,
                 asn: ctx.asn(p),
-                client_app,
                 interactive: ctx.interactive[p],
                 new_network: new.is_some_and(|new| new.get(p) == Some(&true)),
             }
@@ -545,7 +543,6 @@ impl TenantFacts {
                 error_code: g.error_code,
                 is_interactive: Some(g.interactive),
                 asn: g.asn,
-                client_app: g.client_app.as_deref().map(Cow::Borrowed),
                 ..Row::default()
             };
             row.derive(&enrichment.outcomes);

@@ -7,9 +7,7 @@
 //! (detector, user key) puts them in that order: a user's own detections keep the order
 //! their shard gave them. The timeline is ordered the same way by user.
 
-use serde_json::Value;
-
-use super::score::{Facts, Scored};
+use super::score::Scored;
 use super::timeline::TimelineSignIn;
 use super::{risky_service_principals, risky_signins, risky_users, Detection};
 
@@ -39,14 +37,10 @@ pub fn timeline(parts: Vec<Vec<TimelineSignIn>>) -> Vec<TimelineSignIn> {
     all
 }
 
-/// One run's findings from its shards' and the tenant's `facts`: the aggregates are made
-/// from the merged detections, the summary's figures are the facts'.
-pub fn scored(
-    detections: Vec<Detection>,
-    timeline: Vec<TimelineSignIn>,
-    facts: &Facts,
-    detectors: Vec<Value>,
-) -> Scored {
+/// One run's tables from its shards' merged `detections` and `timeline`: the aggregates
+/// are made from the detections. The summary's figures (campaigns, scored rows, warnings,
+/// detector settings) are left empty for the caller, who has them from the tenant facts.
+pub fn scored(detections: Vec<Detection>, timeline: Vec<TimelineSignIn>) -> Scored {
     let (signins, users) = rayon::join(|| risky_signins(&detections), || risky_users(&detections));
     Scored {
         risky_service_principals: risky_service_principals(&detections),
@@ -54,10 +48,10 @@ pub fn scored(
         risky_users: users,
         detections,
         timeline,
-        campaigns: facts.campaigns.clone(),
-        detectors,
-        scored_rows: facts.scored_rows,
-        scored_interactive: facts.scored_interactive,
-        warnings: facts.warnings.clone(),
+        campaigns: Vec::new(),
+        detectors: Vec::new(),
+        scored_rows: 0,
+        scored_interactive: 0,
+        warnings: Vec::new(),
     }
 }
