@@ -9,9 +9,9 @@ use clap::Args;
 use super::{configure_threads, EXIT_OK};
 use crate::ingest::values::parse_time;
 use crate::ingest::Compression;
-use crate::synth::output::{write_signins, SynthShape, Target};
+use crate::synth::output::{write_parquet_in_groups, write_signins, SynthShape, Target};
 use crate::synth::side_files::write_side_files;
-use crate::synth::{generate, SynthConfig};
+use crate::synth::{generate, Plot, SynthConfig};
 
 #[derive(Debug, Args)]
 pub struct SynthArgs {
@@ -36,6 +36,11 @@ pub struct SynthArgs {
     /// Page compression of `--shape parquet`.
     #[arg(long, value_enum, default_value_t = Compression::Zstd)]
     compression: Compression,
+    /// `--shape parquet`: users are generated in groups of at most this many sign-ins (a
+    /// user's whole period each), one file a group, so memory follows a group (about 3 GB
+    /// at the default), not the tenant.
+    #[arg(long, value_name = "N", default_value_t = 4 << 20)]
+    file_sign_ins: usize,
     /// Share of sign-ins added by attacks.
     #[arg(long, default_value_t = 0.003)]
     attack_rate: f64,
@@ -73,6 +78,9 @@ pub fn run(args: SynthArgs) -> anyhow::Result<i32> {
     {
         anyhow::bail!("--gzip applies to the text shapes; Parquet and Avro are binary already");
     }
+    if args.file_sign_ins == 0 {
+        anyhow::bail!("--file-sign-ins must be at least 1");
+    }
     if !(0.0..=0.2).contains(&args.attack_rate) {
         anyhow::bail!(
             "invalid value '{}' for '--attack-rate': use 0 to 0.2",
@@ -102,10 +110,6 @@ pub fn run(args: SynthArgs) -> anyhow::Result<i32> {
         },
     };
     let began = Instant::now();
-    let span = crate::trace::span("synth: generate");
-    let tenant = generate(&config);
-    let generated = began.elapsed();
-    drop(span);
     let signins = args.out.join("signins");
     if signins.exists() {
         // A previous run's files would mix with this one's.
@@ -119,17 +123,39 @@ pub fn run(args: SynthArgs) -> anyhow::Result<i32> {
         gzip: args.gzip,
         compression: args.compression,
     };
-    // The side files do not depend on the sign-ins' shape: written meanwhile.
-    let (files, side) = rayon::join(
-        || write_signins(&tenant, args.shape, target),
-        || write_side_files(&tenant, &args.out),
-    );
-    let files = files.with_context(|| format!("writing sign-ins under '{}'", signins.display()))?;
-    side.with_context(|| format!("writing side files to '{}'", args.out.display()))?;
+    let (tenant, files, generated) = if args.shape == SynthShape::Parquet {
+        // Parquet takes the sign-ins a group of users at a time: a year of a big tenant is
+        // written in memory that follows a group.
+        let span = crate::trace::span("synth: plot");
+        let plot = Plot::new(&config);
+        let generated = began.elapsed();
+        drop(span);
+        let (files, written) =
+            write_parquet_in_groups(&plot, &signins, args.compression, args.file_sign_ins)
+                .with_context(|| format!("writing sign-ins under '{}'", signins.display()))?;
+        let tenant = plot.finish(written);
+        write_side_files(&tenant, &args.out)
+            .with_context(|| format!("writing side files to '{}'", args.out.display()))?;
+        (tenant, files, generated)
+    } else {
+        let span = crate::trace::span("synth: generate");
+        let tenant = generate(&config);
+        let generated = began.elapsed();
+        drop(span);
+        // The side files do not depend on the sign-ins' shape: written meanwhile.
+        let (files, side) = rayon::join(
+            || write_signins(&tenant, args.shape, target),
+            || write_side_files(&tenant, &args.out),
+        );
+        let files =
+            files.with_context(|| format!("writing sign-ins under '{}'", signins.display()))?;
+        side.with_context(|| format!("writing side files to '{}'", args.out.display()))?;
+        (tenant, files, generated)
+    };
     if !args.quiet {
         eprintln!(
             "[+] {} sign-ins of {} users over {} days ({} labels) in {:.2} s, written as {:?} to {} files under {} in {:.2} s",
-            tenant.events.len(),
+            tenant.total(),
             config.users,
             config.days,
             tenant.labels.len(),

@@ -128,8 +128,9 @@ pub struct Injection<'a> {
     pub config: &'a SynthConfig,
     pub plan: &'a Plan,
     pub users: &'a [User],
-    /// Each user's events, modified in place.
-    pub activity: &'a mut [Vec<Event>],
+    /// Each user's sign-ins made by attacks (and by the victim during one), in the order
+    /// made. A user's own sign-ins are generated again where an attack reads them.
+    pub injected: &'a mut [Vec<Event>],
     pub expected: Vec<Expected>,
     pub intelligence: Intelligence,
     /// Ids of every sign-in an attacker made.
@@ -336,7 +337,7 @@ impl Injection<'_> {
             }
             "infected_device_ip" => {
                 // The victim's home machine is on a botnet feed: every validated sign-in
-                // from the home address is the infected machine's (see `label_listed`).
+                // from the home address is the infected machine's (see [`Listed`]).
                 // Feeds carry no dates, so the whole period counts.
                 let user = &self.users[a.expected.user as usize];
                 let ip = self.plan.networks[user.isp].address(user.home_host);
@@ -400,7 +401,7 @@ impl Injection<'_> {
         let (isp, host) = (user.isp, user.home_host);
         let home_ip = self.plan.networks[isp].address(host);
         let (id, correlation, session) = event_ids(&mut a.rng);
-        self.activity[victim as usize].push(Event {
+        self.injected[victim as usize].push(Event {
             time: t - gap,
             principal: Principal::User(victim),
             event_type: INTERACTIVE_USER,
@@ -469,7 +470,7 @@ impl Injection<'_> {
             signed_in.ip = self.plan.networks[user.isp].address(user.home_host);
         }
         let session = signed_in.session;
-        self.activity[victim as usize].push(signed_in);
+        self.injected[victim as usize].push(signed_in);
         let ip = self.address(place.net, &mut a.rng);
         let mut at = t;
         for k in 0..replays {
@@ -967,7 +968,7 @@ impl Injection<'_> {
         let Principal::User(user) = event.principal else {
             return id;
         };
-        self.activity[user as usize].push(event);
+        self.injected[user as usize].push(event);
         self.attack_ids.insert(id);
         a.expected.events.push(id);
         id
@@ -996,8 +997,11 @@ impl Injection<'_> {
     /// The device of the victim's latest successful interactive sign-in before `time` (a
     /// stolen session or the victim's own machine shows a device the victim has used).
     fn familiar_device(&self, victim: u32, time: i64) -> Device {
-        self.activity[victim as usize]
-            .iter()
+        // The user's own sign-ins are generated again rather than kept: a year of a big
+        // tenant does not fit in memory, and few attacks ask.
+        let own = super::tenant::user_activity(self.config, self.plan, self.users, victim);
+        own.iter()
+            .chain(&self.injected[victim as usize])
             .filter(|e| e.time < time && e.code == 0 && e.event_type == INTERACTIVE_USER)
             .max_by_key(|e| e.time)
             .and_then(|e| e.device)
@@ -1084,73 +1088,102 @@ impl Attack {
 /// Labels of the benign world and of listed addresses: each employee's sign-ins over a
 /// commercial VPN (a right detection of something harmless), and every validated sign-in
 /// from an address on a threat-intelligence or infected-device list, added to the instance
-/// that listed it.
-pub fn label_listed(
-    events: &[Event],
-    plan: &Plan,
-    attack_ids: &ahash::AHashSet<u128>,
-    expected: &mut Vec<Expected>,
-    validated: impl Fn(i32) -> bool,
-) {
-    let mut vpn: BTreeMap<u32, Expected> = BTreeMap::new();
-    let mut infected: BTreeMap<u32, Vec<(u128, i64)>> = BTreeMap::new();
-    // The infected machines' home addresses, listed or not (see `infected_device_ip`).
-    let infected_ips: ahash::AHashSet<u32> = expected
-        .iter()
-        .filter(|e| e.scenario == "infected_device_ip")
-        .filter_map(|e| e.parameters.get("ip").and_then(Value::as_str))
-        .filter_map(|ip| ip.parse::<std::net::Ipv4Addr>().ok())
-        .map(u32::from)
-        .collect();
-    for event in events {
-        let Principal::User(user) = event.principal else {
-            continue;
-        };
-        if !validated(event.code) {
-            continue;
-        }
-        if plan.networks[event.net].kind == NetKind::CommercialVpn
-            && !attack_ids.contains(&event.id)
-        {
-            let label = vpn.entry(user).or_insert_with(|| Expected {
-                scenario: "employee_on_anonymous_vpn",
-                instance: u32::MAX,
-                variant: "commercial_vpn",
-                parameters: BTreeMap::new(),
-                primary: kind::ANONYMOUS_IP,
-                allowed: Vec::new(),
-                target: Some(event.id),
-                events: Vec::new(),
-                user,
-                service: None,
-                time: event.time,
-                malicious: false,
-            });
-            label.events.push(event.id);
-        }
-        if infected_ips.contains(&event.ip) {
-            infected
-                .entry(event.ip)
-                .or_default()
-                .push((event.id, event.time));
+/// that listed it. Sign-ins are scanned a group of users at a time ([`Listed::scan`]), each
+/// group in time order; [`Listed::finish`] adds the labels.
+pub struct Listed {
+    vpn: BTreeMap<u32, Expected>,
+    infected: BTreeMap<u32, Vec<(i64, u128)>>,
+    /// The infected machines' home addresses, listed or not (see `infected_device_ip`).
+    infected_ips: ahash::AHashSet<u32>,
+}
+
+impl Listed {
+    pub fn new(expected: &[Expected]) -> Listed {
+        let infected_ips = expected
+            .iter()
+            .filter(|e| e.scenario == "infected_device_ip")
+            .filter_map(|e| e.parameters.get("ip").and_then(Value::as_str))
+            .filter_map(|ip| ip.parse::<std::net::Ipv4Addr>().ok())
+            .map(u32::from)
+            .collect();
+        Listed {
+            vpn: BTreeMap::new(),
+            infected: BTreeMap::new(),
+            infected_ips,
         }
     }
-    expected.extend(vpn.into_values());
-    // An infected-device instance names the listed address: its sign-ins are the
-    // infected machine's, whoever they are (the victim's own, mostly).
-    for label in expected.iter_mut() {
-        if label.scenario != "infected_device_ip" {
-            continue;
-        }
-        let ip = label.parameters.get("ip").and_then(Value::as_str);
-        let listed = ip.and_then(|ip| ip.parse::<std::net::Ipv4Addr>().ok());
-        if let Some(seen) = listed.and_then(|ip| infected.get(&u32::from(ip))) {
-            label.events = seen.iter().map(|&(id, _)| id).collect();
-            label.target = seen.first().map(|&(id, _)| id);
-            label.time = seen.first().map_or(label.time, |&(_, t)| t);
+
+    /// Notes the sign-ins of some users, sorted by time then id; no user may come again in
+    /// a later scan.
+    pub fn scan(
+        &mut self,
+        events: &[Event],
+        plan: &Plan,
+        attack_ids: &ahash::AHashSet<u128>,
+        validated: impl Fn(i32) -> bool,
+    ) {
+        for event in events {
+            let Principal::User(user) = event.principal else {
+                continue;
+            };
+            if !validated(event.code) {
+                continue;
+            }
+            if plan.networks[event.net].kind == NetKind::CommercialVpn
+                && !attack_ids.contains(&event.id)
+            {
+                let label = self.vpn.entry(user).or_insert_with(|| Expected {
+                    scenario: "employee_on_anonymous_vpn",
+                    instance: u32::MAX,
+                    variant: "commercial_vpn",
+                    parameters: BTreeMap::new(),
+                    primary: kind::ANONYMOUS_IP,
+                    allowed: Vec::new(),
+                    target: Some(event.id),
+                    events: Vec::new(),
+                    user,
+                    service: None,
+                    time: event.time,
+                    malicious: false,
+                });
+                label.events.push(event.id);
+            }
+            if self.infected_ips.contains(&event.ip) {
+                self.infected
+                    .entry(event.ip)
+                    .or_default()
+                    .push((event.time, event.id));
+            }
         }
     }
-    expected.retain(|e| !e.events.is_empty() || e.target.is_some() || e.primary == kind::LEAKED);
+
+    /// Adds the labels to `expected`, and drops instances that came to nothing.
+    pub fn finish(self, expected: &mut Vec<Expected>) {
+        let Listed {
+            vpn, mut infected, ..
+        } = self;
+        expected.extend(vpn.into_values());
+        // An infected-device instance names the listed address: its sign-ins are the
+        // infected machine's, whoever they are (the victim's own, mostly), in time order
+        // across the groups scanned.
+        for seen in infected.values_mut() {
+            seen.sort_unstable();
+        }
+        for label in expected.iter_mut() {
+            if label.scenario != "infected_device_ip" {
+                continue;
+            }
+            let ip = label.parameters.get("ip").and_then(Value::as_str);
+            let listed = ip.and_then(|ip| ip.parse::<std::net::Ipv4Addr>().ok());
+            if let Some(seen) = listed.and_then(|ip| infected.get(&u32::from(ip))) {
+                label.events = seen.iter().map(|&(_, id)| id).collect();
+                label.target = seen.first().map(|&(_, id)| id);
+                label.time = seen.first().map_or(label.time, |&(t, _)| t);
+            }
+        }
+        expected
+            .retain(|e| !e.events.is_empty() || e.target.is_some() || e.primary == kind::LEAKED);
+    }
 }
 
 /// Workload-identity abuse, `count` instances over the service principals (managed identities

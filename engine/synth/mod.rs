@@ -233,8 +233,11 @@ pub struct Tenant {
     pub plan: Plan,
     pub users: Vec<User>,
     pub services: Vec<Service>,
-    /// Every sign-in, sorted by time then id.
+    /// Every sign-in, sorted by time then id; empty for a tenant written group by group
+    /// (see [`Plot`]).
     pub events: Vec<Event>,
+    /// How many sign-ins of each event type there are.
+    pub counts: std::collections::BTreeMap<&'static str, usize>,
     pub labels: Vec<Label>,
     /// Sign-ins whose detection is neither right nor wrong (see [`Ignored`]).
     pub ignored: Vec<Ignored>,
@@ -245,71 +248,216 @@ pub struct Tenant {
 
 /// Generates a tenant. The same config gives the same tenant, whatever the thread count.
 pub fn generate(config: &SynthConfig) -> Tenant {
-    let codes = world::outcome_codes();
-    let plan = Plan::new(&config.benign, config.seed);
-    let users = tenant::make_users(config, &plan);
-    let services = tenant::make_services(config);
-    let t = crate::trace::span("synth: activity");
-    let mut activity: Vec<Vec<Event>> = (0..config.users)
-        .into_par_iter()
-        .map(|u| tenant::user_activity(config, &plan, &users, u))
-        .collect();
-    drop(t);
-    let t = crate::trace::span("synth: attacks");
-    let normal: usize = activity.iter().map(Vec::len).sum();
-    // Scenarios average about ten sign-ins each; any attacks at all means one of each.
-    let instances = if config.attack_rate > 0.0 {
-        ((normal as f64 * config.attack_rate / 10.0).ceil() as u32)
-            .max(attacks::SCENARIOS.len() as u32)
-    } else {
-        0
-    };
-    let mut injection = Injection {
-        config,
-        plan: &plan,
-        users: &users,
-        activity: &mut activity,
-        expected: Vec::new(),
-        intelligence: Intelligence::default(),
-        attack_ids: Default::default(),
-        returns: Vec::new(),
-        homes: attacks::home_addresses(&plan, &users),
-    };
-    injection.run(instances);
-    let Injection {
-        mut expected,
-        intelligence,
-        attack_ids,
-        returns,
-        ..
-    } = injection;
-    let ignored = comebacks(&activity, &returns, &attack_ids);
-    drop(t);
-    let t = crate::trace::span("synth: sort events");
-    let mut events: Vec<Event> = activity.into_iter().flatten().collect();
-    events.extend(tenant::service_activity(config, &plan, &services));
-    // Workload identities are attacked about as often as any one user scenario.
-    let workload = instances.div_ceil(attacks::SCENARIOS.len() as u32);
-    let (abuse, abused) = attacks::workload_attacks(config, &plan, &services, workload);
-    events.extend(abuse);
-    expected.extend(abused);
-    events.par_sort_unstable_by(|a, b| a.time.cmp(&b.time).then(a.id.cmp(&b.id)));
-    drop(t);
-    let t = crate::trace::span("synth: labels");
-    let validated = |code: i32| code == 0 || world::PASSWORD_ACCEPTED.contains(&code);
-    attacks::label_listed(&events, &plan, &attack_ids, &mut expected, validated);
-    let labels = write_labels(&expected, &users);
-    drop(t);
-    Tenant {
-        config: config.clone(),
-        plan,
-        users,
-        services,
-        events,
-        labels,
-        ignored,
-        intelligence,
-        codes,
+    let plot = Plot::new(config);
+    let mut written = Written::new(&plot);
+    let events = plot.group(0..config.users, &mut written);
+    let mut tenant = plot.finish(written);
+    tenant.events = events;
+    tenant
+}
+
+/// A tenant with every attack decided and its principals' sign-ins made, whose users' own
+/// sign-ins are not generated yet: [`Plot::group`] makes them a group of users at a time,
+/// so a tenant far bigger than memory is written in memory that follows a group. Every
+/// grouping gives the same sign-ins and labels.
+pub struct Plot {
+    tenant: Tenant,
+    /// Each user's count of own sign-ins.
+    sizes: Vec<u32>,
+    /// Each user's sign-ins made by attacks.
+    injected: Vec<Vec<Event>>,
+    expected: Vec<Expected>,
+    attack_ids: ahash::AHashSet<u128>,
+    /// (victim, the attacker's last validated sign-in time), sorted by victim.
+    returns: Vec<(u32, i64)>,
+    /// The service principals' and managed identities' sign-ins, the workload attacks'
+    /// too: written with the first group.
+    principals: Vec<Event>,
+}
+
+/// What the groups written so far add to the labels and counts.
+pub struct Written {
+    listed: attacks::Listed,
+    ignored: Vec<Ignored>,
+    counts: std::collections::BTreeMap<&'static str, usize>,
+    principals_written: bool,
+}
+
+impl Written {
+    pub fn new(plot: &Plot) -> Written {
+        Written {
+            listed: attacks::Listed::new(&plot.expected),
+            ignored: Vec::new(),
+            counts: Default::default(),
+            principals_written: false,
+        }
+    }
+}
+
+fn validated(code: i32) -> bool {
+    code == 0 || world::PASSWORD_ACCEPTED.contains(&code)
+}
+
+impl Plot {
+    pub fn new(config: &SynthConfig) -> Plot {
+        let codes = world::outcome_codes();
+        let plan = Plan::new(&config.benign, config.seed);
+        let users = tenant::make_users(config, &plan);
+        let services = tenant::make_services(config);
+        let t = crate::trace::span("synth: activity sizes");
+        // The attack count follows the ordinary sign-ins', counted here without keeping
+        // them (each group generates its users' again).
+        let sizes: Vec<u32> = (0..config.users)
+            .into_par_iter()
+            .map(|u| tenant::user_activity(config, &plan, &users, u).len() as u32)
+            .collect();
+        drop(t);
+        let t = crate::trace::span("synth: attacks");
+        let normal: usize = sizes.iter().map(|&n| n as usize).sum();
+        // Scenarios average about ten sign-ins each; any attacks at all means one of each.
+        let instances = if config.attack_rate > 0.0 {
+            ((normal as f64 * config.attack_rate / 10.0).ceil() as u32)
+                .max(attacks::SCENARIOS.len() as u32)
+        } else {
+            0
+        };
+        let mut injected = vec![Vec::new(); config.users as usize];
+        let mut injection = Injection {
+            config,
+            plan: &plan,
+            users: &users,
+            injected: &mut injected,
+            expected: Vec::new(),
+            intelligence: Intelligence::default(),
+            attack_ids: Default::default(),
+            returns: Vec::new(),
+            homes: attacks::home_addresses(&plan, &users),
+        };
+        injection.run(instances);
+        let Injection {
+            mut expected,
+            intelligence,
+            attack_ids,
+            mut returns,
+            ..
+        } = injection;
+        returns.sort_unstable();
+        let mut principals = tenant::service_activity(config, &plan, &services);
+        // Workload identities are attacked about as often as any one user scenario.
+        let workload = instances.div_ceil(attacks::SCENARIOS.len() as u32);
+        let (abuse, abused) = attacks::workload_attacks(config, &plan, &services, workload);
+        principals.extend(abuse);
+        expected.extend(abused);
+        drop(t);
+        Plot {
+            tenant: Tenant {
+                config: config.clone(),
+                plan,
+                users,
+                services,
+                events: Vec::new(),
+                counts: Default::default(),
+                labels: Vec::new(),
+                ignored: Vec::new(),
+                intelligence,
+                codes,
+            },
+            sizes,
+            injected,
+            expected,
+            attack_ids,
+            returns,
+            principals,
+        }
+    }
+
+    /// The tenant as far as it is known before its sign-ins: config, plan, users, services,
+    /// the intelligence lists and the error codes (what rendering a sign-in needs).
+    pub fn tenant(&self) -> &Tenant {
+        &self.tenant
+    }
+
+    /// Consecutive users in groups of at most `most` sign-ins (a user with more is a group
+    /// alone); together they cover every user once.
+    pub fn groups(&self, most: usize) -> Vec<std::ops::Range<u32>> {
+        let mut groups = Vec::new();
+        let (mut first, mut size) = (0u32, 0usize);
+        for (u, own) in self.sizes.iter().enumerate() {
+            let n = *own as usize + self.injected[u].len();
+            if size > 0 && size + n > most {
+                groups.push(first..u as u32);
+                (first, size) = (u as u32, 0);
+            }
+            size += n;
+        }
+        if first < self.sizes.len() as u32 || groups.is_empty() {
+            groups.push(first..self.sizes.len() as u32);
+        }
+        groups
+    }
+
+    /// The sign-ins of `users` (with the principals' on the first call), sorted by time then
+    /// id; what they add to the labels is noted in `written`.
+    pub fn group(&self, users: std::ops::Range<u32>, written: &mut Written) -> Vec<Event> {
+        let t = crate::trace::span("synth: activity");
+        let config = &self.tenant.config;
+        let first = users.start;
+        let activity: Vec<Vec<Event>> = users
+            .clone()
+            .into_par_iter()
+            .map(|u| {
+                let mut own =
+                    tenant::user_activity(config, &self.tenant.plan, &self.tenant.users, u);
+                own.extend_from_slice(&self.injected[u as usize]);
+                own
+            })
+            .collect();
+        let from = self.returns.partition_point(|&(v, _)| v < users.start);
+        let to = self.returns.partition_point(|&(v, _)| v < users.end);
+        written.ignored.extend(comebacks(
+            |victim| &activity[(victim - first) as usize],
+            &self.returns[from..to],
+            &self.attack_ids,
+        ));
+        drop(t);
+        let t = crate::trace::span("synth: sort events");
+        let mut events: Vec<Event> = activity.into_iter().flatten().collect();
+        if !written.principals_written {
+            events.extend_from_slice(&self.principals);
+            written.principals_written = true;
+        }
+        events.par_sort_unstable_by(|a, b| a.time.cmp(&b.time).then(a.id.cmp(&b.id)));
+        drop(t);
+        for event in &events {
+            *written.counts.entry(event.event_type).or_default() += 1;
+        }
+        written
+            .listed
+            .scan(&events, &self.tenant.plan, &self.attack_ids, validated);
+        events
+    }
+
+    /// The tenant with its labels, once every group is written (its `events` empty).
+    pub fn finish(self, written: Written) -> Tenant {
+        let _t = crate::trace::span("synth: labels");
+        let Plot {
+            mut tenant,
+            mut expected,
+            ..
+        } = self;
+        let Written {
+            listed,
+            mut ignored,
+            counts,
+            ..
+        } = written;
+        listed.finish(&mut expected);
+        ignored.sort();
+        ignored.dedup();
+        tenant.labels = write_labels(&expected, &tenant.users);
+        tenant.ignored = ignored;
+        tenant.counts = counts;
+        tenant
     }
 }
 
@@ -317,20 +465,20 @@ pub fn generate(config: &SynthConfig) -> Tenant {
 /// the victim's next own validated interactive sign-in. Compared with the attacker's, it
 /// may look like travel or a second country; it is the victim's, so a detection on it is
 /// neither right nor a false alarm.
-fn comebacks(
-    activity: &[Vec<Event>],
+fn comebacks<'a>(
+    activity: impl Fn(u32) -> &'a Vec<Event>,
     returns: &[(u32, i64)],
     attack_ids: &ahash::AHashSet<u128>,
 ) -> Vec<Ignored> {
-    let mut ignored: Vec<Ignored> = returns
+    returns
         .iter()
         .filter_map(|&(victim, after)| {
-            activity[victim as usize]
+            activity(victim)
                 .iter()
                 .filter(|e| {
                     e.time > after
                         && e.event_type == crate::frame::event_type::INTERACTIVE_USER
-                        && (e.code == 0 || world::PASSWORD_ACCEPTED.contains(&e.code))
+                        && validated(e.code)
                         && !attack_ids.contains(&e.id)
                 })
                 .min_by_key(|e| (e.time, e.id))
@@ -346,10 +494,7 @@ fn comebacks(
                 reason: "the victim's own sign-in after an attacker's elsewhere".to_string(),
             })
         })
-        .collect();
-    ignored.sort();
-    ignored.dedup();
-    ignored
+        .collect()
 }
 
 fn write_labels(expected: &[Expected], users: &[User]) -> Vec<Label> {
@@ -393,6 +538,11 @@ fn write_labels(expected: &[Expected], users: &[User]) -> Vec<Label> {
 }
 
 impl Tenant {
+    /// How many sign-ins the tenant has.
+    pub fn total(&self) -> usize {
+        self.counts.values().sum()
+    }
+
     /// The canonical frame of the tenant's sign-ins, as the readers would produce it from
     /// a shape that has every field.
     pub fn frame(&self) -> DataFrame {

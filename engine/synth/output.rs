@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Map, Value};
 
 use super::tenant::{Event, MICROS_PER_DAY, MICROS_PER_HOUR};
-use super::Tenant;
+use super::{Plot, Tenant, Written};
 use crate::frame::time::format_time;
 use crate::frame::{event_type, OutcomeCodes, Row};
 use crate::ingest::parquet::ROW_GROUP_ROWS;
@@ -156,15 +156,53 @@ fn write_parquet(
     compression: crate::ingest::Compression,
 ) -> anyhow::Result<()> {
     let mut writer = crate::ingest::CanonicalParquetWriter::create(path, compression)?;
+    append_parquet(tenant, &tenant.events, &mut writer)?;
+    writer.finish()?;
+    Ok(())
+}
+
+fn append_parquet(
+    tenant: &Tenant,
+    events: &[Event],
+    writer: &mut crate::ingest::CanonicalParquetWriter,
+) -> anyhow::Result<()> {
     // Row groups are built, encoded (their columns in parallel) and written one at a time,
     // so memory follows a group, not the tenant.
-    for events in tenant.events.chunks(ROW_GROUP_ROWS) {
+    for events in events.chunks(ROW_GROUP_ROWS) {
         let _span = crate::trace::span("synth: parquet group");
         let group = writer.encode(&tenant.transient_frame_of(events))?;
         writer.write_encoded(group)?;
     }
-    writer.finish()?;
     Ok(())
+}
+
+/// The sign-ins of a tenant generated a group of users at a time (at most `most` sign-ins
+/// each, see [`Plot::groups`]) as Parquet: `signins.parquet` when one group holds them all
+/// (the file [`write_signins`] writes), else `signins-00000.parquet`, … a file per group,
+/// each in time order. Memory follows a group, not the tenant. Returns the files and what
+/// the groups add to the labels.
+pub fn write_parquet_in_groups(
+    plot: &Plot,
+    dir: &Path,
+    compression: crate::ingest::Compression,
+    most: usize,
+) -> anyhow::Result<(Vec<PathBuf>, Written)> {
+    let groups = plot.groups(most);
+    let mut written = Written::new(plot);
+    let mut paths = Vec::with_capacity(groups.len());
+    for (k, users) in groups.iter().enumerate() {
+        let path = if groups.len() == 1 {
+            dir.join("signins.parquet")
+        } else {
+            dir.join(format!("signins-{k:05}.parquet"))
+        };
+        let events = plot.group(users.clone(), &mut written);
+        let mut writer = crate::ingest::CanonicalParquetWriter::create(&path, compression)?;
+        append_parquet(plot.tenant(), &events, &mut writer)?;
+        writer.finish()?;
+        paths.push(path);
+    }
+    Ok((paths, written))
 }
 
 fn date(time: i64) -> String {

@@ -252,13 +252,7 @@ fn describe(tenant: &Tenant) -> String {
         *by_type.entry(&label.risk_event_type).or_default() += 1;
         *by_scenario.entry(&label.scenario).or_default() += 1;
     }
-    let count = |kind: &str| {
-        tenant
-            .events
-            .iter()
-            .filter(|e| e.event_type == kind)
-            .count()
-    };
+    let count = |kind: &str| tenant.counts.get(kind).copied().unwrap_or(0);
     let mut text = String::new();
     let _ = writeln!(
         text,
@@ -273,7 +267,7 @@ fn describe(tenant: &Tenant) -> String {
         &format_time(c.start)[..10],
         c.attack_rate
     );
-    let _ = writeln!(text, "[sign_ins]\ntotal = {}", tenant.events.len());
+    let _ = writeln!(text, "[sign_ins]\ntotal = {}", tenant.total());
     for kind in [
         "interactiveUser",
         "nonInteractiveUser",

@@ -442,3 +442,67 @@ fn the_generator_knows_no_rule_and_no_detector() {
     }
     assert!(sources >= 7);
 }
+
+#[test]
+fn a_tenant_made_a_group_of_users_at_a_time_is_the_tenant_made_whole() {
+    use idrisk::synth::{Plot, Written};
+    let config = config(400, 10, 9);
+    let whole = generate(&config);
+    let plot = Plot::new(&config);
+    let groups = plot.groups(4000);
+    assert!(groups.len() > 5, "{} groups", groups.len());
+    // Consecutive, covering every user once.
+    assert_eq!(groups[0].start, 0);
+    assert_eq!(groups.last().unwrap().end, 400);
+    assert!(groups.windows(2).all(|w| w[0].end == w[1].start));
+    let mut written = Written::new(&plot);
+    let mut events = Vec::new();
+    for users in groups {
+        let group = plot.group(users, &mut written);
+        assert!(group
+            .windows(2)
+            .all(|w| (w[0].time, w[0].id) < (w[1].time, w[1].id)));
+        events.extend(group);
+    }
+    let parts = plot.finish(written);
+    events.sort_by_key(|e| (e.time, e.id));
+    assert_eq!(events, whole.events);
+    assert_eq!(parts.labels, whole.labels);
+    assert_eq!(parts.ignored, whole.ignored);
+    assert_eq!(parts.counts, whole.counts);
+    assert_eq!(parts.total(), whole.events.len());
+    // The attacks are there: labels of listed addresses and VPN users come from the scans.
+    assert!(whole
+        .labels
+        .iter()
+        .any(|l| l.scenario == "employee_on_anonymous_vpn"));
+    assert!(whole
+        .labels
+        .iter()
+        .any(|l| l.scenario == "infected_device_ip" && !l.request_ids.is_empty()));
+    assert!(!whole.ignored.is_empty());
+}
+
+#[test]
+fn parquet_in_files_of_a_group_each_holds_the_same_tenant() {
+    let dir = tempfile::tempdir().unwrap();
+    let reference = reference(dir.path());
+    let parts = dir.path().join("parts");
+    synth(&parts, "parquet", &["--file-sign-ins", "1500"]);
+    let files = files_under(&parts.join("signins"));
+    assert!(files.len() >= 4, "{:?}", files.keys());
+    assert!(files
+        .keys()
+        .all(|f| f.to_string_lossy().starts_with("signins-")));
+    assert_same_sign_ins(&reference, "parquet", &parts.join("signins"));
+    // The labels and side files are those of the tenant written in one file.
+    for side in [
+        "labels.jsonl",
+        "ignore.jsonl",
+        "tenant.toml",
+        "threat-intel.txt",
+    ] {
+        let whole = std::fs::read(dir.path().join("parquet").join(side)).unwrap();
+        assert!(whole == std::fs::read(parts.join(side)).unwrap(), "{side}");
+    }
+}
