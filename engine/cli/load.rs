@@ -42,22 +42,44 @@ pub fn load_shard(
     also: &[std::path::PathBuf],
     shard: Shard,
 ) -> anyhow::Result<Ingested> {
-    configure_threads(args.threads)?;
-    let window = args.window()?;
-    let mut files = ingest::source::expand(&args.inputs, args.keep_going, window)?;
+    let options = ingest_options(args, rules, columns, also, shard)?;
+    let mut files = ingest::source::expand(&args.inputs, args.keep_going, options.window)?;
     files.extend(also.iter().cloned());
+    load_listed(&files, &options, args.quiet)
+}
+
+/// The load options the shared arguments ask for (threads configured on the way).
+pub fn ingest_options(
+    args: &InputArgs,
+    rules: &Rules,
+    columns: Option<Vec<&'static str>>,
+    also: &[std::path::PathBuf],
+    shard: Shard,
+) -> anyhow::Result<IngestOptions> {
+    configure_threads(args.threads)?;
+    let mut options = IngestOptions::new(rules.outcome_codes());
+    options.columns = columns;
+    options.keep_going = args.keep_going;
+    options.window = args.window()?;
+    options.whole = also.to_vec();
+    options.shard = shard;
+    options.max_record_bytes = (args.max_record_mib as usize) << 20;
+    Ok(options)
+}
+
+/// Loads files already expanded, with a progress bar on stderr unless `quiet`; the files'
+/// warnings are shown after.
+pub fn load_listed(
+    files: &[std::path::PathBuf],
+    options: &IngestOptions,
+    quiet: bool,
+) -> anyhow::Result<Ingested> {
     let total: u64 = files
         .iter()
         .filter_map(|f| ingest::source::input_size(f))
         .sum();
-    let mut options = IngestOptions::new(rules.outcome_codes());
-    options.columns = columns;
-    options.keep_going = args.keep_going;
-    options.window = window;
-    options.whole = also.to_vec();
-    options.shard = shard;
-    options.max_record_bytes = (args.max_record_mib as usize) << 20;
-    let bar = progress_bar(total, args.quiet);
+    options.progress.store(0, Ordering::Relaxed);
+    let bar = progress_bar(total, quiet);
     let ingested = std::thread::scope(|scope| {
         // The ticker redraws every 100 ms until the load hangs up: it wakes at once then, so
         // the command never waits out a tick.
@@ -70,14 +92,14 @@ pub fn load_shard(
                 bar.set_position(progress.load(Ordering::Relaxed));
             }
         });
-        let result = ingest::load_files(&files, &options);
+        let result = ingest::load_files(files, options);
         drop(done);
         let _ = ticker.join();
         result
     })
     .context("loading inputs")?;
     bar.finish_and_clear();
-    if !args.quiet {
+    if !quiet {
         for file in &ingested.files {
             for warning in &file.warnings {
                 eprintln!("[!] {}: {warning}", file.path);

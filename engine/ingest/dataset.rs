@@ -1,9 +1,11 @@
 //! A partitioned canonical dataset: one directory a day (`date=YYYY-MM-DD/part-0.parquet`,
-//! hive style, which DuckDB, Polars and Spark read as they are) and a manifest (`_idrisk.json`:
-//! schema version, partitioning, rows and time range of each day). `convert --out DIR/`
-//! writes one; given a dataset, it rewrites only the days its new sign-ins fall on (the
-//! nightly append). Every command reads a dataset like any directory, and `--since/--until`
-//! pass over the days outside their window without opening them.
+//! hive style, which DuckDB, Polars and Spark read as they are), optionally split by a hash
+//! of the user (`date=…/bucket=07/part-0.parquet`, the hash that assigns users to shards),
+//! and a manifest (`_idrisk.json`: schema version, partitioning, bucket count, rows and time
+//! range of each day). `convert --out DIR/` writes one; given a dataset, it rewrites only the
+//! days its new sign-ins fall on (the nightly append). Every command reads a dataset like any
+//! directory; `--since/--until` pass over the days outside their window without opening
+//! them, and a shard over the buckets of other shards' users.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::parquet::{write_canonical_parquet, Compression};
 use super::{IngestError, Quarantined};
 use crate::frame::col;
+use crate::frame::shard::shard_of;
 use crate::frame::time::format_time;
 
 /// The manifest's file name; directory walks pass over it.
@@ -45,12 +48,19 @@ pub struct Manifest {
     pub engine_version: String,
     /// The partition keys, outermost first.
     pub partitioning: Vec<String>,
+    /// How many user-hash buckets each day is split into (`bucket=NN`); 0: not split.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub buckets: u32,
     /// How many writes made the dataset (each write's quarantine is numbered by it).
     pub writes: u64,
     pub rows: u64,
     pub first: Option<String>,
     pub last: Option<String>,
     pub partitions: Vec<Partition>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl Manifest {
@@ -60,6 +70,7 @@ impl Manifest {
             schema_version: SCHEMA_VERSION,
             engine_version: env!("CARGO_PKG_VERSION").into(),
             partitioning: vec!["date".into()],
+            buckets: 0,
             writes: 0,
             rows: 0,
             first: None,
@@ -129,6 +140,38 @@ pub fn files_of_days(dir: &Path, manifest: &Manifest, days: &[i64]) -> Vec<PathB
         .collect()
 }
 
+/// The manifest of the dataset at `dir`, or a new one split into `buckets` (0: not split);
+/// an existing dataset keeps its split, and asking for another is refused.
+pub fn open_manifest(dir: &Path, buckets: Option<u32>) -> Result<Manifest, IngestError> {
+    let mut manifest = if is_dataset(dir) {
+        read_manifest(dir)?
+    } else {
+        Manifest::empty()
+    };
+    match buckets {
+        Some(b) if manifest.writes > 0 && b != manifest.buckets => {
+            return Err(IngestError::BadInput {
+                input: dir.to_path_buf(),
+                reason: format!(
+                    "the dataset is split into {} user buckets, not {b}: leave out --buckets \
+                     to append to it",
+                    manifest.buckets
+                ),
+            })
+        }
+        Some(b) if manifest.writes == 0 => {
+            manifest.buckets = if b <= 1 { 0 } else { b };
+        }
+        _ => {}
+    }
+    manifest.partitioning = if manifest.buckets > 1 {
+        vec!["date".into(), "bucket".into()]
+    } else {
+        vec!["date".into()]
+    };
+    Ok(manifest)
+}
+
 /// Writes `frame` (sorted by time, as a load leaves it) into the dataset at `dir`, one
 /// partition a day, replacing the days it covers and keeping every other; then the
 /// quarantine of this write, then the manifest. Each file is written aside and renamed into
@@ -139,40 +182,94 @@ pub fn write(
     quarantine: &[Quarantined],
     dir: &Path,
     compression: Compression,
+    buckets: Option<u32>,
 ) -> Result<Manifest, IngestError> {
     std::fs::create_dir_all(dir).map_err(|e| IngestError::io(dir, e))?;
-    let mut manifest = if is_dataset(dir) {
-        read_manifest(dir)?
-    } else {
-        Manifest::empty()
-    };
+    let manifest = open_manifest(dir, buckets)?;
     let times = frame.column(col::time)?.datetime()?.physical().clone();
     let times: Vec<i64> = times.iter().map(|t| t.unwrap_or(i64::MIN)).collect();
     // Rows of one day are contiguous in a frame sorted by time.
-    let mut written: BTreeMap<String, Partition> = BTreeMap::new();
+    let mut written = Vec::new();
     let mut start = 0;
     while start < times.len() {
         let day = day_of(times[start]);
         let end = start + times[start..].partition_point(|&t| day_of(t) == day);
-        let name = partition_name(day);
-        let folder = dir.join(&name);
-        std::fs::create_dir_all(&folder).map_err(|e| IngestError::io(&folder, e))?;
-        let file = folder.join("part-0.parquet");
-        let aside = folder.join(".part-0.parquet.partial");
-        write_canonical_parquet(&frame.slice(start as i64, end - start), &aside, compression)?;
-        std::fs::rename(&aside, &file).map_err(|e| IngestError::io(&file, e))?;
-        written.insert(
-            name.clone(),
-            Partition {
-                path: name,
-                files: vec!["part-0.parquet".into()],
-                rows: (end - start) as u64,
-                first: format_time(times[start]),
-                last: format_time(times[end - 1]),
-            },
-        );
+        let slice = frame.slice(start as i64, end - start);
+        written.push(write_day(&slice, dir, compression, manifest.buckets)?);
         start = end;
     }
+    commit(dir, manifest, written, quarantine)
+}
+
+/// Writes the sign-ins of one day (sorted by time) as the day's partition, split into the
+/// dataset's buckets; returns its manifest entry. The files are renamed into place; the
+/// manifest is not touched (see [`commit`]).
+pub fn write_day(
+    frame: &DataFrame,
+    dir: &Path,
+    compression: Compression,
+    buckets: u32,
+) -> Result<Partition, IngestError> {
+    let times = frame.column(col::time)?.datetime()?.physical().clone();
+    let first = times.iter().flatten().next().unwrap_or(i64::MIN);
+    let last = times.iter().flatten().last().unwrap_or(i64::MIN);
+    let name = partition_name(day_of(first));
+    let folder = dir.join(&name);
+    let mut files = Vec::new();
+    let mut parts: Vec<(String, DataFrame)> = Vec::new();
+    if buckets > 1 {
+        let ids = frame.column(col::user_id)?.str()?;
+        let names = frame.column(col::user_principal_name)?.str()?;
+        let of: Vec<u32> = ids
+            .iter()
+            .zip(names.iter())
+            .map(|(id, name)| shard_of(id.or(name), buckets))
+            .collect();
+        let width = bucket_width(buckets);
+        for bucket in 0..buckets {
+            let keep: BooleanChunked = of.iter().map(|&b| Some(b == bucket)).collect();
+            if keep.sum().unwrap_or(0) == 0 {
+                continue;
+            }
+            parts.push((
+                format!("bucket={bucket:0width$}/part-0.parquet"),
+                frame.filter(&keep)?,
+            ));
+        }
+    } else {
+        parts.push(("part-0.parquet".into(), frame.clone()));
+    }
+    for (file, part) in parts {
+        let path = folder.join(&file);
+        let parent = path.parent().unwrap_or(&folder);
+        std::fs::create_dir_all(parent).map_err(|e| IngestError::io(parent, e))?;
+        let aside = parent.join(".part-0.parquet.partial");
+        write_canonical_parquet(&part, &aside, compression)?;
+        std::fs::rename(&aside, &path).map_err(|e| IngestError::io(&path, e))?;
+        files.push(file);
+    }
+    Ok(Partition {
+        path: name,
+        files,
+        rows: frame.height() as u64,
+        first: format_time(first),
+        last: format_time(last),
+    })
+}
+
+/// Digits of a bucket number in its folder's name (`bucket=07` of 16): names sort as numbers.
+fn bucket_width(buckets: u32) -> usize {
+    buckets.saturating_sub(1).max(1).to_string().len()
+}
+
+/// Records a write: its quarantine (numbered by the write), then the manifest with the
+/// `written` days replacing those it held, renamed into place last.
+pub fn commit(
+    dir: &Path,
+    mut manifest: Manifest,
+    written: Vec<Partition>,
+    quarantine: &[Quarantined],
+) -> Result<Manifest, IngestError> {
     manifest.writes += 1;
     let folder = dir.join(QUARANTINE_DIR);
     std::fs::create_dir_all(&folder).map_err(|e| IngestError::io(&folder, e))?;
@@ -184,7 +281,7 @@ pub fn write(
         .drain(..)
         .map(|p| (p.path.clone(), p))
         .collect();
-    partitions.extend(written);
+    partitions.extend(written.into_iter().map(|p| (p.path.clone(), p)));
     manifest.partitions = partitions.into_values().collect();
     manifest.rows = manifest.partitions.iter().map(|p| p.rows).sum();
     manifest.first = manifest.partitions.first().map(|p| p.first.clone());
@@ -197,4 +294,144 @@ pub fn write(
     let path = dir.join(MANIFEST);
     std::fs::rename(&aside, &path).map_err(|e| IngestError::io(&path, e))?;
     Ok(manifest)
+}
+
+/// The bucket of a dataset file and the dataset's bucket count, from its `bucket=NN` folder
+/// and the manifest above it (read once per dataset); none for any other file.
+pub fn bucket_of_file(path: &Path) -> Option<(u32, u32)> {
+    static COUNTS: std::sync::LazyLock<std::sync::Mutex<BTreeMap<PathBuf, u32>>> =
+        std::sync::LazyLock::new(Default::default);
+    let folder = path.parent()?;
+    let bucket: u32 = folder
+        .file_name()?
+        .to_str()?
+        .strip_prefix("bucket=")?
+        .parse()
+        .ok()?;
+    // date=…/bucket=NN/part-0.parquet: the dataset is two folders up.
+    let root = folder.parent()?.parent()?.to_path_buf();
+    let mut counts = COUNTS.lock().unwrap_or_else(|e| e.into_inner());
+    let count = match counts.get(&root) {
+        Some(&count) => count,
+        None => {
+            let count = read_manifest(&root).map_or(0, |m| m.buckets);
+            counts.insert(root, count);
+            count
+        }
+    };
+    (count > 1 && bucket < count).then_some((bucket, count))
+}
+
+/// How many sign-ins a canonical Parquet file holds, from its footer.
+pub fn file_rows(path: &Path) -> Result<u64, IngestError> {
+    let file = std::fs::File::open(path).map_err(|e| IngestError::io(path, e))?;
+    let rows = ParquetReader::new(file).num_rows()?;
+    Ok(rows as u64)
+}
+
+/// The folder a convert in parts spills to, inside the dataset (hidden: walks pass over it).
+pub const STAGING_DIR: &str = ".staging";
+
+/// Sign-ins spilled by day while a convert reads its inputs a batch at a time: each batch,
+/// deduplicated and in time order, is cut into its days (`.staging/date=…/batch-00003.parquet`),
+/// so that each day can then be read alone, its copies across batches found, and written.
+/// Rows of renderings for people go to files of their own (`…-rendered.parquet`), so that
+/// their copies still lose to any other when the day is read. Removed when dropped.
+pub struct Staging {
+    dir: PathBuf,
+    days: BTreeMap<i64, Vec<PathBuf>>,
+    rendered: Vec<PathBuf>,
+    batches: u32,
+}
+
+impl Staging {
+    /// A fresh staging folder in the dataset at `dataset` (one a cut-short convert left is
+    /// removed first).
+    pub fn new(dataset: &Path) -> Result<Staging, IngestError> {
+        let dir = dataset.join(STAGING_DIR);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(|e| IngestError::io(&dir, e))?;
+        }
+        std::fs::create_dir_all(&dir).map_err(|e| IngestError::io(&dir, e))?;
+        Ok(Staging {
+            dir,
+            days: BTreeMap::new(),
+            rendered: Vec::new(),
+            batches: 0,
+        })
+    }
+
+    /// Spills one batch's frame (in time order); `rendered`: the source files whose rows are
+    /// renderings for people.
+    pub fn spill(&mut self, frame: &DataFrame, rendered: &[String]) -> Result<(), IngestError> {
+        let batch = self.batches;
+        self.batches += 1;
+        let times = frame.column(col::time)?.datetime()?.physical().clone();
+        let times: Vec<i64> = times.iter().map(|t| t.unwrap_or(i64::MIN)).collect();
+        let is_rendered: Vec<bool> = if rendered.is_empty() {
+            vec![false; frame.height()]
+        } else {
+            let sources = frame.column(col::source_file)?.str()?;
+            sources
+                .iter()
+                .map(|s| s.is_some_and(|s| rendered.iter().any(|r| r == s)))
+                .collect()
+        };
+        let mut start = 0;
+        while start < times.len() {
+            let day = day_of(times[start]);
+            let end = start + times[start..].partition_point(|&t| day_of(t) == day);
+            let folder = self.dir.join(partition_name(day));
+            std::fs::create_dir_all(&folder).map_err(|e| IngestError::io(&folder, e))?;
+            let slice = frame.slice(start as i64, end - start);
+            for kind in [false, true] {
+                let rows = &is_rendered[start..end];
+                if !rows.contains(&kind) {
+                    continue;
+                }
+                let part = if rows.iter().all(|&r| r == kind) {
+                    slice.clone()
+                } else {
+                    let keep: BooleanChunked = rows.iter().map(|&r| Some(r == kind)).collect();
+                    slice.filter(&keep)?
+                };
+                let name = match kind {
+                    false => format!("batch-{batch:05}.parquet"),
+                    true => format!("batch-{batch:05}-rendered.parquet"),
+                };
+                let path = folder.join(name);
+                // Read once, soon: fast compression.
+                write_canonical_parquet(&part, &path, Compression::Lz4)?;
+                if kind {
+                    self.rendered.push(path.clone());
+                }
+                self.days.entry(day).or_default().push(path);
+            }
+            start = end;
+        }
+        Ok(())
+    }
+
+    /// The days spilled, in order, with their files.
+    pub fn days(&self) -> impl Iterator<Item = (i64, &[PathBuf])> {
+        self.days
+            .iter()
+            .map(|(&day, files)| (day, files.as_slice()))
+    }
+
+    /// The spilled files of rendered rows.
+    pub fn rendered(&self) -> &[PathBuf] {
+        &self.rendered
+    }
+
+    /// Removes one day's files once it is written.
+    pub fn done_with(&self, day: i64) {
+        let _ = std::fs::remove_dir_all(self.dir.join(partition_name(day)));
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }

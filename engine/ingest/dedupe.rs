@@ -31,7 +31,7 @@ pub(super) fn finish(
     crate::trace::rss("rss after parse");
     let mut rendered = vec![false; all.height()];
     for (load, range) in loads.iter().zip(&ranges) {
-        if load.shape.is_rendered_for_people() {
+        if load.shape.is_rendered_for_people() || load.rendered {
             rendered[range.clone()].fill(true);
         }
     }

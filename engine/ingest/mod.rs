@@ -297,6 +297,9 @@ pub struct IngestOptions {
     /// Only the sign-ins of this shard's users are kept (those of the others count as
     /// skipped); the whole tenant by default.
     pub shard: crate::frame::shard::Shard,
+    /// Canonical files whose rows came from renderings for people (a convert's spilled
+    /// CSV rows): their copies lose to any other, as the CSV rows themselves would.
+    pub rendered: Vec<PathBuf>,
 }
 
 /// The columns every load decodes, whatever the projection. The rest are read only when a
@@ -324,6 +327,7 @@ impl IngestOptions {
             window: crate::storage::Window::default(),
             whole: Vec::new(),
             shard: crate::frame::shard::Shard::WHOLE,
+            rendered: Vec::new(),
         }
     }
 }
@@ -345,6 +349,9 @@ pub(crate) struct FileLoad {
     pub selected: Option<std::sync::Arc<[u32]>>,
     /// Among the skipped: rows of other shards' users.
     pub elsewhere: u64,
+    /// Rows of a rendering for people, whatever the shape says (see
+    /// [`IngestOptions::rendered`]).
+    pub rendered: bool,
 }
 
 impl FileLoad {
@@ -359,6 +366,7 @@ impl FileLoad {
             warnings: Vec::new(),
             unread: Vec::new(),
             selected: None,
+            rendered: false,
             elsewhere: 0,
         }
     }
@@ -564,6 +572,36 @@ fn load_isolated(
     fetched: Option<Result<Vec<u8>, String>>,
     options: &IngestOptions,
 ) -> Result<FileLoad, IngestError> {
+    // A dataset file of one user bucket holds no user of some shards and only users of
+    // others: a shard passes over the first unread and keeps the second whole.
+    let bucket = match fetched {
+        None if !options.shard.is_whole() => dataset::bucket_of_file(path),
+        _ => None,
+    };
+    let (mut wholly_owned, mut owned_none) = (false, false);
+    if let Some((bucket, count)) = bucket {
+        let (k, n) = (options.shard.index, options.shard.count);
+        let g = gcd(count, n);
+        owned_none = bucket % g != k % g;
+        wholly_owned = count % n == 0 && bucket % n == k;
+    }
+    if owned_none {
+        if let Ok(rows) = dataset::file_rows(path) {
+            let mut load = FileLoad::new(Shape::CanonicalParquet, false);
+            (load.read, load.skipped, load.elsewhere) = (rows, rows, rows);
+            return Ok(load);
+        }
+    }
+    let owned_options;
+    let options = if wholly_owned {
+        owned_options = IngestOptions {
+            shard: crate::frame::shard::Shard::WHOLE,
+            ..options.clone()
+        };
+        &owned_options
+    } else {
+        options
+    };
     let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match fetched {
         Some(Ok(bytes)) => load_bytes(path, bytes, options),
         Some(Err(reason)) => Err(IngestError::Damaged {
@@ -580,6 +618,7 @@ fn load_isolated(
             if !options.shard.is_whole() && load.selected.is_none() {
                 keep_shard(&mut load, options.shard)?;
             }
+            load.rendered = options.rendered.iter().any(|r| r == path);
             return Ok(load);
         }
         Ok(Err(e @ IngestError::Damaged { .. })) => e.to_string(),
@@ -605,6 +644,14 @@ fn load_isolated(
     load.quarantine
         .push(Quarantined::new(&name, None, reason, b""));
     Ok(load)
+}
+
+fn gcd(a: u32, b: u32) -> u32 {
+    if b == 0 {
+        a.max(1)
+    } else {
+        gcd(b, a % b)
+    }
 }
 
 /// True when every row a file gave lies inside the window.

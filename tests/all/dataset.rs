@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use crate::support::{idrisk_ok, repo};
+use crate::support::{files_under, idrisk_ok, repo};
 
 fn idrisk(args: &[&str]) -> Output {
     idrisk_ok(args)
@@ -190,4 +190,89 @@ fn convert_refuses_a_directory_that_is_no_dataset() {
         std::fs::read_to_string(dir.path().join("notes.txt")).unwrap(),
         "mine"
     );
+}
+
+fn synth(out: &Path, shape: &str) {
+    idrisk(&[
+        "synth",
+        "--users",
+        "150",
+        "--days",
+        "5",
+        "--seed",
+        "8",
+        "--shape",
+        shape,
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+}
+
+fn convert(inputs: &[&Path], out: &Path, extra: &[&str]) -> String {
+    let mut args: Vec<String> = vec!["convert".into()];
+    args.extend(inputs.iter().map(|p| p.to_string_lossy().into_owned()));
+    args.extend(["--out".into(), format!("{}/", out.display())]);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let output = idrisk_ok(&args);
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// The part of convert's status line after its first parenthesis: days, totals.
+fn account(said: &str) -> &str {
+    &said[said.find('(').unwrap()..]
+}
+
+#[test]
+fn a_convert_in_parts_writes_the_dataset_a_whole_load_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (json, csv) = (dir.path().join("json"), dir.path().join("csv"));
+    // The same sign-ins as hourly JSON blobs and as the portal's CSV (rounded times, fewer
+    // columns): copies across batches, the CSV ones losing.
+    synth(&json, "diagnostic");
+    synth(&csv, "portal-csv");
+    let (one, parts) = (dir.path().join("one"), dir.path().join("parts"));
+    let (j, c) = (json.join("signins"), csv.join("signins"));
+    let said_one = convert(&[&j, &c], &one, &["--buckets", "4"]);
+    let said_parts = convert(
+        &[&c, &j],
+        &parts,
+        &["--buckets", "4", "--memory-limit", "2MiB"],
+    );
+    assert!(said_parts.contains(" batches ("), "{said_parts}");
+    assert_eq!(account(&said_one), account(&said_parts));
+    assert!(said_one.contains("duplicates "), "{said_one}");
+    assert!(!said_one.contains("duplicates 0,"), "{said_one}");
+    let (a, b) = (files_under(&one), files_under(&parts));
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    assert!(a.keys().any(|k| k.to_string_lossy().contains("/bucket=3/")));
+    for (name, bytes) in &a {
+        assert!(bytes == &b[name], "{} differs", name.display());
+    }
+    assert!(!parts.join(".staging").exists());
+    assert_eq!(manifest(&parts)["buckets"], 4);
+
+    // The nightly append, in parts: the days it brings merged with what the dataset held.
+    let late = dir.path().join("late");
+    synth(&late, "graph");
+    let l = late.join("signins");
+    let said_one = convert(&[&l], &one, &[]);
+    let said_parts = convert(&[&l], &parts, &["--memory-limit", "2MiB"]);
+    assert_eq!(account(&said_one), account(&said_parts));
+    let (a, b) = (files_under(&one), files_under(&parts));
+    for (name, bytes) in &a {
+        assert!(
+            bytes == &b[name],
+            "after the append, {} differs",
+            name.display()
+        );
+    }
+    // The split is the dataset's: another is refused before anything is read.
+    let refused = Command::new(env!("CARGO_BIN_EXE_idrisk"))
+        .args(["convert", l.to_str().unwrap(), "--buckets", "8", "--out"])
+        .arg(format!("{}/", one.display()))
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("split into 4 user buckets"));
 }

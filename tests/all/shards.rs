@@ -349,3 +349,86 @@ fn the_slurm_example_run_as_plain_scripts_gives_one_run() {
     assert_same_run(&whole, &run_dir.join("run"), "jsonl");
     assert!(run_dir.join("run/report.html").is_file());
 }
+
+/// The tenant's sign-ins converted into a dataset split into `buckets` user buckets, put
+/// where its sign-ins were (`signins/`), the side files beside them as before.
+fn as_bucketed_dataset(t: &Path, buckets: &str) {
+    let dataset = t.join("dataset");
+    idrisk_ok(&[
+        "convert",
+        t.join("signins").to_str().unwrap(),
+        "--out",
+        &format!("{}/", dataset.display()),
+        "--buckets",
+        buckets,
+        "-q",
+    ]);
+    std::fs::rename(t.join("signins"), t.join("raw")).unwrap();
+    std::fs::rename(&dataset, t.join("signins")).unwrap();
+}
+
+/// Zeroes every byte of a Parquet file between its magic and its footer: the row count
+/// still reads, any page read fails.
+fn damage_pages(path: &Path) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let n = bytes.len();
+    let footer = u32::from_le_bytes(bytes[n - 8..n - 4].try_into().unwrap()) as usize;
+    bytes[4..n - 8 - footer].fill(0);
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn shards_of_a_bucketed_dataset_read_only_their_buckets_and_merge_to_one_run() {
+    let work = tempfile::tempdir().unwrap();
+    let t = tenant(work.path(), "parquet", "600", &[]);
+    as_bucketed_dataset(&t, "8");
+    let whole = work.path().join("whole");
+    run("score", &t, &["--out", whole.to_str().unwrap()]);
+    assert!(counts(&whole).get("passwordSpray").is_some());
+    // 4 shards of 8 buckets: each reads two buckets; 3 shards: every bucket, filtered.
+    for n in [4, 3] {
+        let merged = sharded(&t, work.path(), n, &[]);
+        assert_same_run(&whole, &merged, "jsonl");
+    }
+    let limited = work.path().join("limited");
+    run(
+        "score",
+        &t,
+        &["--memory-limit", "3MiB", "--out", limited.to_str().unwrap()],
+    );
+    assert_same_run(&whole, &limited, "jsonl");
+    // Shard 2 of 4 owns buckets 1 and 5: with every other bucket's pages destroyed, it
+    // scores as before, so it never read them.
+    let before = work.path().join("shard-2-of-4");
+    let facts = work.path().join("facts-4.json");
+    let files: Vec<PathBuf> = crate::support::files_under(&t.join("signins"))
+        .into_keys()
+        .filter(|f| f.extension().is_some_and(|e| e == "parquet"))
+        .map(|f| t.join("signins").join(f))
+        .collect();
+    let others: Vec<&PathBuf> = files
+        .iter()
+        .filter(|f| {
+            let bucket = f.parent().unwrap().file_name().unwrap().to_string_lossy();
+            bucket != "bucket=1" && bucket != "bucket=5"
+        })
+        .collect();
+    assert!(others.len() > files.len() / 2, "{files:?}");
+    for f in &others {
+        damage_pages(f);
+    }
+    let after = work.path().join("shard-2-of-4-again");
+    run(
+        "score",
+        &t,
+        &[
+            "--facts",
+            facts.to_str().unwrap(),
+            "--shard",
+            "2/4",
+            "--out",
+            after.to_str().unwrap(),
+        ],
+    );
+    assert_same_run(&before, &after, "jsonl");
+}

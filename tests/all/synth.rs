@@ -1,16 +1,16 @@
 //! The synthetic tenant: deterministic, the same sign-ins in every shape, labels consistent
 //! with the sign-ins and lists, and databases that describe its addresses.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use idrisk::frame::col;
 use idrisk::synth::{generate, Label, SynthConfig};
 use polars::prelude::DataFrame;
 
-use crate::support::{load_paths, rows, rows_by_id};
+use crate::support::{files_under, load_paths, rows, rows_by_id};
 
 fn config(users: u32, days: u32, seed: u64) -> SynthConfig {
     SynthConfig::new(users, days, seed)
@@ -27,25 +27,6 @@ fn synth(dir: &Path, shape: &str, extra: &[&str]) {
         .status()
         .unwrap();
     assert!(status.success());
-}
-
-fn files_under(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(d).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                out.insert(
-                    path.strip_prefix(dir).unwrap().to_path_buf(),
-                    std::fs::read(&path).unwrap(),
-                );
-            }
-        }
-    }
-    out
 }
 
 #[test]
