@@ -144,6 +144,10 @@ pub fn compute(
         let count = (rows * FACTS_BYTES_PER_SIGN_IN)
             .div_ceil(limit.max(1))
             .clamp(1, u64::from(u32::MAX)) as u32;
+        let count = match count {
+            1 => 1,
+            n => crate::ingest::dataset::shard_count_for(n, &files),
+        };
         if count > 1 {
             if !input.quiet {
                 eprintln!(

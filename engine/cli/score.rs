@@ -141,7 +141,18 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
                 parameters.clone(),
                 Some(limit),
             )?;
-            let count = shard_count(facts.totals.kept, &facts, limit);
+            let count = match shard_count(facts.totals.kept, &facts, limit) {
+                1 => 1,
+                n => {
+                    let window = args.input.window()?;
+                    let files = crate::ingest::source::expand(
+                        &args.input.inputs,
+                        args.input.keep_going,
+                        window,
+                    )?;
+                    crate::ingest::dataset::shard_count_for(n, &files)
+                }
+            };
             if !args.input.quiet {
                 eprintln!(
                     "[+] {} sign-ins of {} users: {count} shard(s) under {}",

@@ -435,3 +435,49 @@ impl Drop for Staging {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// The shard count to run instead of `count` over `files`: when they are a dataset split
+/// into B user buckets, the least count from `count` up that divides B (each shard then
+/// reads whole buckets and no other file) or, above B, the next multiple of B (each reads
+/// one bucket's files and keeps its users). Else `count`.
+pub fn shard_count_for(count: u32, files: &[PathBuf]) -> u32 {
+    let Some((_, buckets)) = files.iter().find_map(|f| bucket_of_file(f)) else {
+        return count;
+    };
+    if count <= buckets {
+        (count..=buckets)
+            .find(|c| buckets % c == 0)
+            .unwrap_or(buckets)
+    } else {
+        count.div_ceil(buckets) * buckets
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shard_counts_round_to_whole_buckets_of_a_split_dataset() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut manifest = open_manifest(dir.path(), Some(16)).unwrap();
+        manifest = commit(dir.path(), manifest, Vec::new(), &[]).unwrap();
+        assert_eq!(manifest.buckets, 16);
+        assert_eq!(manifest.partitioning, ["date", "bucket"]);
+        let file = dir.path().join("date=2025-03-01/bucket=03/part-0.parquet");
+        assert_eq!(bucket_of_file(&file), Some((3, 16)));
+        let files = [file];
+        let rounded: Vec<u32> = [1, 2, 3, 5, 9, 16, 17, 40]
+            .iter()
+            .map(|&n| shard_count_for(n, &files))
+            .collect();
+        assert_eq!(rounded, [1, 2, 4, 8, 16, 16, 32, 48]);
+        // Files of no split dataset keep the count.
+        let plain = dir.path().join("date=2025-03-01/part-0.parquet");
+        assert_eq!(bucket_of_file(&plain), None);
+        assert_eq!(shard_count_for(3, &[plain]), 3);
+        // Another split than the dataset's is refused.
+        assert!(open_manifest(dir.path(), Some(8)).is_err());
+        assert!(open_manifest(dir.path(), Some(16)).is_ok());
+    }
+}
