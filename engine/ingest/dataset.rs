@@ -400,8 +400,8 @@ impl Staging {
                     true => format!("batch-{batch:05}-rendered.parquet"),
                 };
                 let path = folder.join(name);
-                // Read once, soon: fast compression.
-                write_canonical_parquet(&part, &path, Compression::Lz4)?;
+                // Spilled parts take as much disk as the dataset: the smaller encoding.
+                write_canonical_parquet(&part, &path, Compression::Zstd)?;
                 if kind {
                     self.rendered.push(path.clone());
                 }

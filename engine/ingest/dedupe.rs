@@ -13,13 +13,13 @@ use std::sync::Arc;
 
 use ahash::AHashMap;
 use polars::prelude::*;
-use rayon::iter::{IntoParallelIterator, ParallelIterator};
+use rayon::iter::{IntoParallelIterator, IntoParallelRefIterator, ParallelIterator};
 use rayon::slice::ParallelSliceMut;
 
 use super::values::format_time;
 use super::{Counts, FileLoad, FileReport, IngestError, Ingested, Unread};
 
-use crate::frame::{self, col, UserKeys};
+use crate::frame::{self, col, TextCodes, UserKeys};
 
 /// `all`: every file's rows, stacked in file order; `ranges`: each file's rows in it.
 pub(super) fn finish(
@@ -66,12 +66,21 @@ pub(super) fn finish(
         && loads
             .iter()
             .all(|load| load.shape == super::Shape::CanonicalParquet);
-    let strictly_ordered = all_parquet && {
+    let mut strictly_ordered = all_parquet && {
         let ids = TiedIds::new(&all, &unread, &times)?;
         (1..all.height())
             .into_par_iter()
             .all(|i| ids.order(&times, i - 1, i).is_lt())
     };
+    // Canonical files each in order but interleaving (a dataset's user buckets of one day,
+    // a shard's files): sorted by time, with the ids of rows that share a time alone
+    // fetched, copies still stand side by side. None found, the rows move to that order and
+    // their unread columns stay in the files, found through the order.
+    let mut moved: Option<Vec<IdxSize>> = None;
+    if all_parquet && !strictly_ordered && unread.all_in_files() {
+        moved = time_order_without_copies(&all, &unread, &times)?;
+        strictly_ordered = moved.is_some();
+    }
     let repeated = if strictly_ordered {
         Vec::new()
     } else {
@@ -198,16 +207,43 @@ pub(super) fn finish(
     quarantine.sort();
     drop(span);
     // Rows that stay keep their times for the detectors; moved rows are timed anew.
-    let times = rows_stay.then_some(times);
-    let span = crate::trace::span("dedupe: gather");
-    let frame = if rows_stay {
-        // Every row kept, already in order: nothing to copy, and each frame row is still the
-        // file row its unread columns are fetched from.
-        all
+    let (frame, times, users, unread, codes) = if let Some(order) = moved {
+        // Everything made in the load's order above follows the rows.
+        let _span = crate::trace::span("dedupe: move rows");
+        let gather =
+            |index: &[u32]| -> Vec<u32> { order.par_iter().map(|&o| index[o as usize]).collect() };
+        let times: Vec<i64> = order.par_iter().map(|&o| times[o as usize]).collect();
+        let keys = UserKeys {
+            index: gather(&keys.index),
+            count: keys.count,
+        };
+        let codes = codes
+            .into_iter()
+            .map(|(name, c)| {
+                let moved = TextCodes {
+                    distinct: c.distinct.clone(),
+                    index: gather(&c.index),
+                };
+                (name, Arc::new(moved))
+            })
+            .collect();
+        let frame = all.take(&IdxCa::from_vec("order".into(), order.clone()))?;
+        let unread = unread.reordered(order.into());
+        (frame, Some(times), Some(keys), unread, codes)
     } else {
-        assemble(all, order, &plan)?
+        let _span = crate::trace::span("dedupe: gather");
+        let frame = if rows_stay {
+            // Every row kept, already in order: nothing to copy, and each frame row is still
+            // the file row its unread columns are fetched from.
+            all
+        } else {
+            assemble(all, order, &plan)?
+        };
+        // Moved rows may have had cells filled from their copies: the detectors key them
+        // anew.
+        let users = rows_stay.then_some(keys);
+        (frame, rows_stay.then_some(times), users, unread, codes)
     };
-    drop(span);
     crate::trace::note("frame bytes", frame.estimated_size());
     crate::trace::rss("rss after gather");
     Ok(Ingested {
@@ -217,8 +253,7 @@ pub(super) fn finish(
         totals,
         unread,
         codes,
-        // Moved rows may have had cells filled from their copies: the detectors key them anew.
-        users: rows_stay.then_some(keys),
+        users,
         times,
     })
 }
@@ -266,6 +301,48 @@ impl<'a> TiedIds<'a> {
             .cmp(&times[b])
             .then_with(|| self.get(a).cmp(self.get(b)))
     }
+}
+
+/// The rows in (time, request id) order when no two share both, fetching the ids of rows
+/// that share a time alone; none when some do (copies to find).
+fn time_order_without_copies(
+    all: &DataFrame,
+    unread: &Unread,
+    times: &[i64],
+) -> Result<Option<Vec<IdxSize>>, IngestError> {
+    let mut order: Vec<IdxSize> = (0..all.height() as IdxSize).collect();
+    // Stable: rows of one time keep the load's order until their ids sort them.
+    order.par_sort_by_key(|&i| times[i as usize]);
+    let mut runs: Vec<std::ops::Range<usize>> = Vec::new();
+    let mut start = 0;
+    for k in 1..=order.len() {
+        if k == order.len() || times[order[k] as usize] != times[order[start] as usize] {
+            if k - start > 1 {
+                runs.push(start..k);
+            }
+            start = k;
+        }
+    }
+    let mut tied: Vec<usize> = runs
+        .iter()
+        .flat_map(|r| order[r.clone()].iter().map(|&i| i as usize))
+        .collect();
+    tied.sort_unstable();
+    let ids = unread.fetch(all, col::request_id, &tied)?;
+    let id_of = |row: IdxSize| -> &str {
+        tied.binary_search(&(row as usize))
+            .ok()
+            .and_then(|k| ids[k].as_deref())
+            .unwrap_or("")
+    };
+    for run in runs {
+        let slice = &mut order[run];
+        slice.sort_by(|&a, &b| id_of(a).cmp(id_of(b)));
+        if slice.windows(2).any(|w| id_of(w[0]) == id_of(w[1])) {
+            return Ok(None);
+        }
+    }
+    Ok(Some(order))
 }
 
 /// What deduplication keeps: one row per request id, and for each id seen more than once its

@@ -54,6 +54,9 @@ pub(super) type LoadPart = (Range<usize>, Option<PathBuf>, Option<Arc<[u32]>>);
 pub struct Unread {
     columns: Vec<&'static str>,
     parts: Vec<Part>,
+    /// When the rows moved after the load: each frame row's row in the load's order (what
+    /// `parts` describe). Only loads whose every part is in a file are reordered so.
+    order: Option<Arc<[IdxSize]>>,
 }
 
 impl Unread {
@@ -76,7 +79,37 @@ impl Unread {
         if columns.is_empty() || parts.iter().all(|p| p.parquet.is_none()) {
             return Unread::none();
         }
-        Unread { columns, parts }
+        Unread {
+            columns,
+            parts,
+            order: None,
+        }
+    }
+
+    /// True when every part's unread columns are in a file (none was read whole into the
+    /// frame): the rows may then move, see [`Unread::reordered`].
+    pub(super) fn all_in_files(&self) -> bool {
+        !self.parts.is_empty() && self.parts.iter().all(|p| p.parquet.is_some())
+    }
+
+    /// This load's unread columns after its rows moved: frame row `r` is the load's row
+    /// `order[r]`. Requires [`Unread::all_in_files`].
+    pub(super) fn reordered(mut self, order: Arc<[IdxSize]>) -> Unread {
+        if !self.columns.is_empty() {
+            self.order = Some(order);
+        }
+        self
+    }
+
+    /// A column's codes per row: those of an unread column come in the load's order,
+    /// gathered here into the frame's.
+    fn moved(&self, column: &str, index: Vec<u32>) -> Vec<u32> {
+        match &self.order {
+            Some(order) if self.is_unread(column) => {
+                order.par_iter().map(|&o| index[o as usize]).collect()
+            }
+            _ => index,
+        }
     }
 
     /// True when some rows of `column` were left unread.
@@ -106,6 +139,26 @@ impl Unread {
         };
         if !self.is_unread(column) {
             return Ok(from_frame(rows));
+        }
+        if let Some(order) = &self.order {
+            // The load's rows of these, ascending, fetched, then put back in place.
+            let mut at: Vec<(usize, usize)> = rows
+                .iter()
+                .enumerate()
+                .map(|(k, &r)| (order[r] as usize, k))
+                .collect();
+            at.sort_unstable();
+            let load_rows: Vec<usize> = at.iter().map(|&(o, _)| o).collect();
+            let unmoved = Unread {
+                order: None,
+                ..self.clone()
+            };
+            let values = unmoved.fetch(frame, column, &load_rows)?;
+            let mut out = vec![None; rows.len()];
+            for ((_, k), value) in at.into_iter().zip(values) {
+                out[k] = value;
+            }
+            return Ok(out);
         }
         let mut out = Vec::with_capacity(rows.len());
         for part in &self.parts {
@@ -140,7 +193,7 @@ impl Unread {
         });
         Ok(TextCodes {
             distinct: distinct.into_iter().map(String::from).collect(),
-            index,
+            index: self.moved(column, index),
         })
     }
 
@@ -151,7 +204,7 @@ impl Unread {
         // Each dictionary entry's key, parsed once.
         let (keys, keyed) = Keys::of_lists(&pieces, |p| p.values.values_iter());
         let (distinct, index) = merge_pieces(&pieces, frame.height(), |p, entry| keyed[p][entry]);
-        Ok(keys.codes(&distinct, index))
+        Ok(keys.codes(&distinct, self.moved(col::ip_address, index)))
     }
 
     /// A text column as pieces of codes, part by part of the frame.
@@ -225,6 +278,9 @@ impl Unread {
                     .slice(part.rows.start as i64, part.rows.len()),
             };
             whole.append(&slice)?;
+        }
+        if let Some(order) = &self.order {
+            whole = whole.take(&IdxCa::from_vec("order".into(), order.to_vec()))?;
         }
         frame.replace(name, whole)?;
         Ok(())
@@ -577,7 +633,7 @@ mod tests {
     use std::borrow::Cow;
 
     use super::*;
-    use crate::frame::{col, FrameBuilder, Row};
+    use crate::frame::{col, FrameBuilder, Row, UserKeys};
     use crate::ingest::parquet::ROW_GROUP_ROWS;
     use crate::ingest::{load_files, write_canonical_parquet, Compression, IngestOptions};
 
@@ -688,6 +744,95 @@ mod tests {
             .fetch(&projected.frame, col::user_agent, &[])
             .unwrap()
             .is_empty());
+    }
+
+    #[test]
+    fn rows_of_interleaving_files_move_into_time_order_and_keep_their_unread_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        // Even and odd rows in two files, each in order: together they interleave, as the
+        // user buckets of one day do.
+        let files = [
+            dir.path().join("even.parquet"),
+            dir.path().join("odd.parquet"),
+        ];
+        let n = ROW_GROUP_ROWS + 300;
+        for (file, parity) in files.iter().zip([0, 1]) {
+            let mut builder = FrameBuilder::with_capacity(n);
+            for k in (0..2 * n).filter(|k| k % 2 == parity) {
+                builder.push(&Row {
+                    // Pairs of rows share a time: their ids order them.
+                    time: 1_740_787_200_000_000 + (k / 2) as i64,
+                    request_id: Some(Cow::Owned(format!("req-{:07}", 2 * n - k))),
+                    correlation_id: (k % 5 != 0).then(|| Cow::Owned(format!("corr-{k:07}"))),
+                    user_id: Some(Cow::Owned(format!("user-{}", k % 11))),
+                    user_agent: (k % 7 != 0).then(|| Cow::Owned(format!("agent {}", k % 13))),
+                    ip_address: address(k).map(Cow::Owned),
+                    ..Row::default()
+                });
+            }
+            write_canonical_parquet(&builder.finish(), file, Compression::Zstd).unwrap();
+        }
+        let whole = load(&files, false);
+        let projected = load(&files, true);
+        // No id was read whole: the order came from the times and the tied rows' ids.
+        assert!(projected.unread.is_unread(col::request_id));
+        assert_eq!(projected.frame.height(), 2 * n);
+        assert!(projected
+            .frame
+            .column(col::time)
+            .unwrap()
+            .equals(whole.frame.column(col::time).unwrap()));
+        assert_eq!(projected.times.as_ref().unwrap().len(), 2 * n);
+        let rows: Vec<usize> = (0..2 * n).step_by(37).chain([1, 2 * n - 1]).collect();
+        let mut rows = rows;
+        rows.sort_unstable();
+        rows.dedup();
+        for column in [col::request_id, col::correlation_id, col::user_agent] {
+            let fetched = projected
+                .unread
+                .fetch(&projected.frame, column, &rows)
+                .unwrap();
+            assert_eq!(fetched, texts(&whole.frame, column, &rows), "{column}");
+        }
+        for column in [col::user_agent, col::ip_address, col::user_id] {
+            let codes = projected.unread.codes(&projected.frame, column).unwrap();
+            let values: Vec<Option<&str>> = codes
+                .index
+                .iter()
+                .map(|&c| (c != TextCodes::NULL).then(|| codes.distinct[c as usize].as_str()))
+                .collect();
+            let want: Vec<Option<&str>> = whole
+                .frame
+                .column(column)
+                .unwrap()
+                .str()
+                .unwrap()
+                .iter()
+                .collect();
+            assert_eq!(values, want, "{column}");
+        }
+        assert_eq!(
+            projected.users.as_ref().unwrap().index,
+            UserKeys::from_columns(
+                whole.frame.column(col::user_id).unwrap().str().unwrap(),
+                whole
+                    .frame
+                    .column(col::user_principal_name)
+                    .unwrap()
+                    .str()
+                    .unwrap(),
+            )
+            .index
+        );
+        // Read whole after all, the columns come in the frame's order.
+        let mut frame = projected.frame.clone();
+        projected.unread.read_into(&mut frame).unwrap();
+        for column in [col::request_id, col::correlation_id, col::user_agent] {
+            assert!(frame
+                .column(column)
+                .unwrap()
+                .equals_missing(whole.frame.column(column).unwrap()));
+        }
     }
 
     /// A Parquet file mapped, with its row groups.
