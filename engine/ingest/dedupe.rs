@@ -227,7 +227,19 @@ pub(super) fn finish(
                 (name, Arc::new(moved))
             })
             .collect();
-        let frame = all.take(&IdxCa::from_vec("order".into(), order.clone()))?;
+        // A column of one value for every row (the unread ones' nulls) is the same in any
+        // order: only the others are gathered.
+        let rows = IdxCa::from_vec("order".into(), order.clone());
+        let height = all.height();
+        let columns = all
+            .into_columns()
+            .into_iter()
+            .map(|c| match c {
+                Column::Scalar(_) => Ok(c),
+                c => c.take(&rows),
+            })
+            .collect::<PolarsResult<Vec<Column>>>()?;
+        let frame = DataFrame::new(height, columns)?;
         let unread = unread.reordered(order.into());
         (frame, Some(times), Some(keys), unread, codes)
     } else {

@@ -478,6 +478,12 @@ pub fn load_files(files: &[PathBuf], options: &IngestOptions) -> Result<Ingested
 #[derive(Default)]
 struct Stack {
     all: Option<DataFrame>,
+    /// Columns null in every frame so far, as projected loads leave their unread columns
+    /// (one null value standing for every row): held out of the stack, so that stacking
+    /// thousands of files never writes their nulls out row by row, and put back at the end.
+    held_out: Vec<(PlSmallStr, DataType)>,
+    /// The first frame's column order, restored at the end.
+    names: Vec<PlSmallStr>,
     /// Small files' frames not yet gathered into one chunk, and how many files they are.
     pending: Vec<DataFrame>,
     pending_files: usize,
@@ -493,7 +499,10 @@ impl Stack {
     const LARGE_ROWS: usize = 1 << 16;
 
     /// Takes one file's frames; returns the file's rows in the stack.
-    fn push(&mut self, frames: Vec<DataFrame>) -> PolarsResult<std::ops::Range<usize>> {
+    fn push(&mut self, mut frames: Vec<DataFrame>) -> PolarsResult<std::ops::Range<usize>> {
+        for frame in &mut frames {
+            self.hold_out(frame)?;
+        }
         let start = self.height;
         let rows: usize = frames.iter().map(|f| f.height()).sum();
         self.height += rows;
@@ -544,9 +553,62 @@ impl Stack {
         Ok(())
     }
 
+    /// Takes out of `frame` the columns held out; a column held out that has values here is
+    /// written out in the frames stacked so far and is held out no more.
+    fn hold_out(&mut self, frame: &mut DataFrame) -> PolarsResult<()> {
+        let all_null = |c: &Column| matches!(c, Column::Scalar(s) if s.scalar().is_null());
+        if self.names.is_empty() {
+            self.names = frame.get_column_names_owned();
+            self.held_out = frame
+                .columns()
+                .iter()
+                .filter(|c| all_null(c))
+                .map(|c| (c.name().clone(), c.dtype().clone()))
+                .collect();
+        }
+        let (mut kept, mut refill) = (Vec::new(), Vec::new());
+        for (name, dtype) in std::mem::take(&mut self.held_out) {
+            match frame.column(&name) {
+                Ok(c) if all_null(c) => {
+                    frame.drop_in_place(&name)?;
+                    kept.push((name, dtype));
+                }
+                _ => refill.push((name, dtype)),
+            }
+        }
+        self.held_out = kept;
+        if !refill.is_empty() {
+            // Values after all: the rows stacked so far get their nulls, written out, in
+            // this frame's column order.
+            let order = frame.get_column_names_owned();
+            let fill = |stacked: &mut DataFrame| -> PolarsResult<()> {
+                for (name, dtype) in &refill {
+                    let nulls = Column::full_null(name.clone(), stacked.height(), dtype);
+                    stacked.with_column(nulls.as_materialized_series().clone().into_column())?;
+                }
+                *stacked = stacked.select(order.iter().cloned())?;
+                Ok(())
+            };
+            if let Some(all) = &mut self.all {
+                fill(all)?;
+            }
+            for pending in &mut self.pending {
+                fill(pending)?;
+            }
+        }
+        Ok(())
+    }
+
     fn finish(mut self) -> PolarsResult<DataFrame> {
         self.gather()?;
-        Ok(self.all.unwrap_or_else(crate::frame::empty))
+        let Some(mut all) = self.all else {
+            return Ok(crate::frame::empty());
+        };
+        let height = all.height();
+        for (name, dtype) in &self.held_out {
+            all.with_column(Column::full_null(name.clone(), height, dtype))?;
+        }
+        all.select(self.names)
     }
 }
 

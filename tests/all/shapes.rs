@@ -454,3 +454,24 @@ fn portal_csv_token_protocol_and_mfa_columns_in_graphs_spelling() {
         "the portal CSV does not say"
     );
 }
+
+#[test]
+fn a_projected_load_of_parquet_and_text_keeps_every_column_of_the_text_rows() {
+    // Canonical Parquet first (its unread columns held as nulls), then text inputs whose
+    // rows have those columns: each row's values are its own, whichever order.
+    let parquet = crate::support::repo("datasets/tenant/signins/signins.parquet");
+    let text = samples("graph");
+    let columns = || Some(idrisk::report::score::columns_read());
+    let projected =
+        crate::support::load_with(&[parquet.clone(), text.clone()], |o| o.columns = columns());
+    let whole = crate::support::load_with(&[parquet, text], |_| {});
+    assert_eq!(projected.frame.height(), whole.frame.height());
+    let agents = |i: &idrisk::ingest::Ingested| {
+        let rows: Vec<usize> = (0..i.frame.height()).collect();
+        i.unread
+            .fetch(&i.frame, idrisk::frame::col::user_agent, &rows)
+            .unwrap()
+    };
+    assert_eq!(agents(&projected), agents(&whole));
+    assert!(agents(&whole).iter().any(Option::is_some));
+}
