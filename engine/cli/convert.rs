@@ -99,9 +99,52 @@ pub fn run(args: ConvertArgs) -> anyhow::Result<i32> {
     })
 }
 
-/// Bytes a sign-in takes at the peak of a one-pass convert (measured: 11 M canonical rows
-/// of 25,000 users peaked at 9.1 GB, whole rows being read, ranked and gathered).
-const CONVERT_BYTES_PER_SIGN_IN: u64 = 850;
+/// Bytes a sign-in takes at the peak of a convert's load, whole rows being read, ranked and
+/// gathered (measured: 11 M canonical rows of 25,000 users in one pass peaked at 9.1 GB; a
+/// batch of one 4.2 M-row file of a year's tenant at 6.3 GB).
+const CONVERT_BYTES_PER_SIGN_IN: u64 = 1536;
+
+/// What one batch of a convert in parts reads: consecutive whole files, or rows of one
+/// canonical Parquet file too large for a batch.
+enum Batch<'a> {
+    Files(&'a [PathBuf]),
+    Slice(&'a PathBuf, (usize, usize)),
+}
+
+/// The inputs cut into batches of about `per_batch` sign-ins each (as estimated before
+/// reading). A larger canonical Parquet file is read in slices; a larger file of another
+/// shape is a batch alone.
+fn batches(files: &[PathBuf], per_batch: u64) -> Vec<Batch<'_>> {
+    let estimate = |f: &PathBuf| source::estimated_rows(std::slice::from_ref(f));
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < files.len() {
+        let rows = estimate(&files[start]);
+        if rows > per_batch {
+            if let Ok(rows) = dataset::file_rows(&files[start]) {
+                let step = per_batch as usize;
+                for offset in (0..rows as usize).step_by(step) {
+                    let length = step.min(rows as usize - offset);
+                    out.push(Batch::Slice(&files[start], (offset, length)));
+                }
+                start += 1;
+                continue;
+            }
+        }
+        let (mut end, mut total) = (start + 1, rows);
+        while end < files.len() {
+            let more = estimate(&files[end]);
+            if total + more > per_batch {
+                break;
+            }
+            total += more;
+            end += 1;
+        }
+        out.push(Batch::Files(&files[start..end]));
+        start = end;
+    }
+    out
+}
 
 /// `convert --out DIR/`: a new dataset, or the days of the new sign-ins rewritten in an
 /// existing one, deduplicated against what it holds for them. Under `--memory-limit`, inputs
@@ -188,21 +231,21 @@ fn run_in_parts(
     let mut staging = dataset::Staging::new(dir)?;
     let mut totals = Counts::default();
     let mut quarantine = Vec::new();
-    let mut batches = 0;
-    let mut start = 0;
-    while start < files.len() {
-        // Consecutive files up to the batch size (a bigger file is a batch alone).
-        let mut end = start + 1;
-        let mut rows = source::estimated_rows(&files[start..end]);
-        while end < files.len() {
-            let more = source::estimated_rows(&files[end..end + 1]);
-            if rows + more > per_batch {
-                break;
+    let batches = batches(files, per_batch);
+    for batch in &batches {
+        let ingested = match *batch {
+            Batch::Files(files) => load_listed(files, &options, args.input.quiet)?,
+            Batch::Slice(file, slice) => {
+                options.slice = Some(slice);
+                let mut ingested = load_listed(std::slice::from_ref(file), &options, true);
+                options.slice = None;
+                if let Ok(ingested) = &mut ingested {
+                    // A file is counted once, however many slices it is read in.
+                    ingested.totals.files = u64::from(slice.0 == 0);
+                }
+                ingested?
             }
-            rows += more;
-            end += 1;
-        }
-        let ingested = load_listed(&files[start..end], &options, args.input.quiet)?;
+        };
         let rendered: Vec<String> = ingested
             .files
             .iter()
@@ -218,8 +261,6 @@ fn run_in_parts(
         totals.skipped += ingested.totals.skipped;
         totals.quarantined += ingested.totals.quarantined;
         quarantine.extend(ingested.quarantine);
-        batches += 1;
-        start = end;
     }
     quarantine.sort();
     // Each day: its spilled parts and what the dataset held for it, read whole.
@@ -249,7 +290,15 @@ fn run_in_parts(
     let manifest = dataset::commit(dir, manifest, written, &quarantine)
         .with_context(|| format!("writing the dataset '{}'", dir.display()))?;
     drop(staging);
-    report(args, before, &manifest, days, replaced, &totals, batches)
+    report(
+        args,
+        before,
+        &manifest,
+        days,
+        replaced,
+        &totals,
+        batches.len(),
+    )
 }
 
 /// The status line of a dataset write, and the exit code.

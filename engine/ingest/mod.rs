@@ -300,6 +300,9 @@ pub struct IngestOptions {
     /// Canonical files whose rows came from renderings for people (a convert's spilled
     /// CSV rows): their copies lose to any other, as the CSV rows themselves would.
     pub rendered: Vec<PathBuf>,
+    /// Of canonical Parquet inputs, only the rows `offset .. offset + length`, every column
+    /// read: a convert in parts reads a file larger than its batch a slice at a time.
+    pub slice: Option<(usize, usize)>,
 }
 
 /// The columns every load decodes, whatever the projection. The rest are read only when a
@@ -328,6 +331,7 @@ impl IngestOptions {
             whole: Vec::new(),
             shard: crate::frame::shard::Shard::WHOLE,
             rendered: Vec::new(),
+            slice: None,
         }
     }
 }
@@ -780,6 +784,9 @@ fn load_bytes(
 /// Reads one file of any shape.
 fn load_file(path: &Path, options: &IngestOptions) -> Result<FileLoad, IngestError> {
     let opened = source::open(path, options.progress.clone())?;
+    if let (source::Sniffed::Parquet, Some(slice)) = (opened.sniffed, options.slice) {
+        return parquet::read_slice_as_load(path, slice);
+    }
     if opened.sniffed == source::Sniffed::Parquet {
         let load = parquet::read_as_load(path, options.columns.as_deref())?;
         // Rows left out of a window would no longer be the file's rows, which is how

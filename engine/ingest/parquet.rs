@@ -31,6 +31,31 @@ pub fn read_projected(path: &Path, columns: Option<&[&str]>) -> Result<DataFrame
     read_projected_from(ParquetReader::new(file), path, columns)
 }
 
+/// The rows `offset .. offset + length` of a canonical Parquet file as a load, every column
+/// read: how a convert in parts reads a file larger than its batch.
+pub(super) fn read_slice_as_load(
+    path: &Path,
+    (offset, length): (usize, usize),
+) -> Result<FileLoad, IngestError> {
+    let file = File::open(path).map_err(|e| IngestError::io(path, e))?;
+    super::mapped::register(path, None);
+    let reader = ParquetReader::new(file).with_slice(Some((offset, length)));
+    let frame = read_projected_from(reader, path, None)?;
+    let invalid = invalid_rows(&frame)?;
+    let mut load = as_load(frame, invalid, path, None)?;
+    // Quarantined rows are named by their row in the file, not in the slice.
+    for record in &mut load.quarantine {
+        if let Some(row) = record.line {
+            let in_file = row + offset as u64;
+            record.line = Some(in_file);
+            record.raw = record
+                .raw
+                .replacen(&format!("row {row} "), &format!("row {in_file} "), 1);
+        }
+    }
+    Ok(load)
+}
+
 /// [`read_projected`] from any reader Polars takes; `path` names it in errors.
 fn read_projected_from<R: polars::io::mmap::MmapBytesReader>(
     mut reader: ParquetReader<R>,
@@ -445,6 +470,36 @@ mod tests {
             });
         }
         builder.finish()
+    }
+
+    #[test]
+    fn a_slice_reads_its_rows_and_names_a_bad_row_by_its_row_in_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("slices.parquet");
+        let mut builder = FrameBuilder::with_capacity(100);
+        for k in 0..100usize {
+            builder.push(&Row {
+                time: 1_740_787_200_000_000 + k as i64,
+                request_id: Some(Cow::Owned(format!("req-{k:06}"))),
+                // Row 71 of the file is off the Earth.
+                latitude: Some(if k == 70 { 123.0 } else { 59.9 }),
+                ..Row::default()
+            });
+        }
+        write_canonical_parquet(&builder.finish(), &path, Compression::Zstd).unwrap();
+        let load = read_slice_as_load(&path, (60, 30)).unwrap();
+        assert_eq!(load.read, 30);
+        let rows: usize = load.frames.iter().map(|f| f.height()).sum();
+        assert_eq!(rows, 29);
+        let ids = load.frames[0].column(col::request_id).unwrap();
+        assert_eq!(ids.str().unwrap().get(0), Some("req-000060"));
+        assert_eq!(load.quarantine.len(), 1);
+        assert_eq!(load.quarantine[0].line, Some(71));
+        assert!(
+            load.quarantine[0].raw.starts_with("row 71 "),
+            "{}",
+            load.quarantine[0].raw
+        );
     }
 
     #[test]

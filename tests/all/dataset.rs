@@ -252,6 +252,30 @@ fn a_convert_in_parts_writes_the_dataset_a_whole_load_writes() {
     assert!(!parts.join(".staging").exists());
     assert_eq!(manifest(&parts)["buckets"], 4);
 
+    // One canonical Parquet file larger than a batch is read in slices of its rows.
+    let file = dir.path().join("all.parquet");
+    idrisk(&[
+        "convert",
+        j.to_str().unwrap(),
+        "--out",
+        file.to_str().unwrap(),
+        "-q",
+    ]);
+    let (whole, sliced) = (dir.path().join("whole"), dir.path().join("sliced"));
+    let said_whole = convert(&[&file], &whole, &["--buckets", "4"]);
+    let said_sliced = convert(
+        &[&file],
+        &sliced,
+        &["--buckets", "4", "--memory-limit", "2MiB"],
+    );
+    assert!(said_sliced.contains(" batches ("), "{said_sliced}");
+    assert_eq!(account(&said_whole), account(&said_sliced));
+    let (a, b) = (files_under(&whole), files_under(&sliced));
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    for (name, bytes) in &a {
+        assert!(bytes == &b[name], "sliced: {} differs", name.display());
+    }
+
     // The nightly append, in parts: the days it brings merged with what the dataset held.
     let late = dir.path().join("late");
     synth(&late, "graph");
