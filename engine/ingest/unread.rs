@@ -89,7 +89,9 @@ impl Unread {
     /// True when every part's unread columns are in a file (none was read whole into the
     /// frame): the rows may then move, see [`Unread::reordered`].
     pub(super) fn all_in_files(&self) -> bool {
-        !self.parts.is_empty() && self.parts.iter().all(|p| p.parquet.is_some())
+        // Parts without rows (files a shard passed over) hold nothing to fetch.
+        let with_rows = || self.parts.iter().filter(|p| !p.rows.is_empty());
+        with_rows().next().is_some() && with_rows().all(|p| p.parquet.is_some())
     }
 
     /// This load's unread columns after its rows moved: frame row `r` is the load's row
