@@ -67,6 +67,7 @@ impl Detector for MaliciousIp {
             window: i64::from(self.config.window_hours) * 3_600_000_000,
             min_failures: self.config.min_failures,
             min_users: self.config.min_users,
+            min_failure_ratio: self.config.min_failure_ratio,
         })
     }
 

@@ -264,11 +264,21 @@ pub struct FirstShare {
     /// `i64::MAX` when the shard has no sign-in.
     pub first_time: i64,
     pub tally: Tally,
-    /// Per address text, per window-long stretch of time: credential failures, and failing
-    /// users (those without a user counted as one, as the detectors count them).
-    pub failures: BTreeMap<String, BTreeMap<i64, (u32, u32)>>,
+    /// Per address text, per quarter-window stretch of time: credential failures, failing
+    /// users (those without a user counted as one, as the detectors count them), and every
+    /// sign-in from it (counted only in the stretches where the shard saw a failure: an
+    /// undercount, which bounds the failure ratio safely).
+    pub failures: BTreeMap<String, BTreeMap<i64, StretchCounts>>,
     /// Addresses the GeoIP City database put at no place.
     pub out_of_range: BTreeSet<String>,
+}
+
+/// One address's sign-ins in one stretch of time (see [`FirstShare::failures`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StretchCounts {
+    pub failures: u32,
+    pub failing_users: u32,
+    pub sign_ins: u32,
 }
 
 /// What a detector judging addresses by their failures in a window needs in one: see
@@ -279,16 +289,22 @@ pub struct AddressWindow {
     pub window: i64,
     pub min_failures: u32,
     pub min_users: u32,
+    /// The share of a window's sign-ins that must be failures.
+    pub min_failure_ratio: f64,
 }
+
+/// Stretches a window is cut into: a window overlaps at most `STRETCHES + 1` consecutive
+/// stretches and wholly holds the `STRETCHES - 1` between its ends.
+const STRETCHES: i64 = 4;
 
 impl FirstShare {
     /// `window`: the shortest of the detectors' address windows, if any.
     pub fn of(ctx: &Context, config: &NetworksConfig, window: Option<AddressWindow>) -> FirstShare {
-        // Failures and failing users per address and stretch: any window of the detector
-        // lies within two consecutive stretches, so two stretches' sums bound what it holds.
-        let mut counts: ahash::AHashMap<(u32, i64), (u32, u32)> = ahash::AHashMap::new();
+        // Failures, failing users and sign-ins per address and quarter-window stretch: sums
+        // over the stretches a window overlaps bound what it holds (see `addresses_needed`).
+        let mut counts: ahash::AHashMap<(u32, i64), StretchCounts> = ahash::AHashMap::new();
         if let Some(window) = window {
-            let stretch = window.window.max(1);
+            let stretch = (window.window / STRETCHES).max(1);
             let mut seen: ahash::AHashSet<(u32, i64, usize)> = ahash::AHashSet::new();
             for (p, (&address, &outcome)) in ctx.address.iter().zip(&ctx.outcome).enumerate() {
                 if outcome != Outcome::CredentialFailure || address == NONE {
@@ -297,13 +313,18 @@ impl FirstShare {
                 let bucket = ctx.time[p].div_euclid(stretch);
                 let user = ctx.users.partition_point(|&(_, end)| end <= p);
                 let count = counts.entry((address, bucket)).or_default();
-                count.0 += 1;
+                count.failures += 1;
                 if seen.insert((address, bucket, user)) {
-                    count.1 += 1;
+                    count.failing_users += 1;
+                }
+            }
+            for (p, &address) in ctx.address.iter().enumerate() {
+                if let Some(count) = counts.get_mut(&(address, ctx.time[p].div_euclid(stretch))) {
+                    count.sign_ins += 1;
                 }
             }
         }
-        let mut failures: BTreeMap<String, BTreeMap<i64, (u32, u32)>> = BTreeMap::new();
+        let mut failures: BTreeMap<String, BTreeMap<i64, StretchCounts>> = BTreeMap::new();
         for ((k, bucket), n) in counts {
             if let Some(text) = ctx.address_text(k) {
                 failures
@@ -328,10 +349,11 @@ impl FirstShare {
         self.tally.add(other.tally, config);
         for (address, stretches) in other.failures {
             let mine = self.failures.entry(address).or_default();
-            for (bucket, (failures, users)) in stretches {
+            for (bucket, more) in stretches {
                 let count = mine.entry(bucket).or_default();
-                count.0 += failures;
-                count.1 += users;
+                count.failures += more.failures;
+                count.failing_users += more.failing_users;
+                count.sign_ins += more.sign_ins;
             }
         }
         self.out_of_range.extend(other.out_of_range);
@@ -351,21 +373,40 @@ impl FirstShare {
         }
     }
 
-    /// The addresses whose every sign-in the tenant-wide detectors need: those with, in two
-    /// consecutive stretches, the failures and failing users one window needs.
+    /// The addresses whose every sign-in the tenant-wide detectors need: those where some
+    /// window could hold the failures, failing users and failure share one needs. A window
+    /// starting in stretch k overlaps stretches k..=k+4 and wholly holds k+1..=k+3, so it
+    /// holds at most the failures and failing users of the five and at least the sign-ins
+    /// of the three: a busy address whose failures never come near the share of its
+    /// sign-ins (a carrier's or an office's egress) is not needed.
     pub fn addresses_needed(&self, window: Option<AddressWindow>) -> BTreeSet<String> {
         let Some(window) = window else {
             return BTreeSet::new();
         };
+        let at = |stretches: &BTreeMap<i64, StretchCounts>, j: i64| {
+            stretches.get(&j).copied().unwrap_or_default()
+        };
+        let could = |stretches: &BTreeMap<i64, StretchCounts>, k: i64| {
+            let (mut failures, mut users, mut held) = (0u64, 0u64, 0u64);
+            for j in k..=k + STRETCHES {
+                let c = at(stretches, j);
+                failures += u64::from(c.failures);
+                users += u64::from(c.failing_users);
+                if j > k && j < k + STRETCHES {
+                    held += u64::from(c.sign_ins);
+                }
+            }
+            failures >= u64::from(window.min_failures)
+                && users >= u64::from(window.min_users)
+                // A hair of slack: the detector divides where this multiplies.
+                && failures as f64 >= window.min_failure_ratio * held as f64 * (1.0 - 1e-9)
+        };
         self.failures
             .iter()
             .filter(|(_, stretches)| {
-                stretches.iter().any(|(&bucket, &(failures, users))| {
-                    let (next_failures, next_users) =
-                        stretches.get(&(bucket + 1)).copied().unwrap_or((0, 0));
-                    failures + next_failures >= window.min_failures
-                        && users + next_users >= window.min_users
-                })
+                stretches
+                    .keys()
+                    .any(|&b| (b - STRETCHES..=b).any(|k| could(stretches, k)))
             })
             .map(|(address, _)| address.clone())
             .collect()
@@ -383,6 +424,7 @@ pub fn address_window(detectors: &[Box<dyn Detector>]) -> Option<AddressWindow> 
             window: a.window.max(b.window),
             min_failures: a.min_failures.min(b.min_failures),
             min_users: a.min_users.min(b.min_users),
+            min_failure_ratio: a.min_failure_ratio.min(b.min_failure_ratio),
         })
 }
 
@@ -579,5 +621,48 @@ impl TenantFacts {
                 .extend(found.iter().map(|f| shared(f, origin)));
         }
         Ok((facts, campaigns))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counts(failures: u32, failing_users: u32, sign_ins: u32) -> StretchCounts {
+        StretchCounts {
+            failures,
+            failing_users,
+            sign_ins,
+        }
+    }
+
+    #[test]
+    fn addresses_are_needed_only_where_some_window_could_hold_a_finding() {
+        let window = AddressWindow {
+            window: 24 * 3_600_000_000,
+            min_failures: 20,
+            min_users: 2,
+            min_failure_ratio: 0.8,
+        };
+        let mut share = FirstShare::default();
+        let mut add = |address: &str, stretches: &[(i64, StretchCounts)]| {
+            share
+                .failures
+                .insert(address.into(), stretches.iter().copied().collect());
+        };
+        // A spray burst: 30 failures of 9 users in one stretch, few sign-ins around it.
+        add("burst", &[(10, counts(30, 9, 31)), (11, counts(0, 0, 0))]);
+        // A carrier's egress: as many failures a day, among thousands of sign-ins.
+        let busy: Vec<(i64, StretchCounts)> = (0..12).map(|k| (k, counts(8, 5, 2_000))).collect();
+        add("carrier", &busy);
+        // Failures enough, but from one user.
+        add("one-user", &[(3, counts(25, 1, 25))]);
+        // Spread thin: five stretches apart, no window holds 20.
+        add("thin", &[(0, counts(12, 3, 12)), (5, counts(12, 3, 12))]);
+        // Just enough across a window's five stretches, the middle ones quiet.
+        add("edges", &[(0, counts(10, 1, 10)), (4, counts(10, 1, 10))]);
+        let needed = share.addresses_needed(Some(window));
+        assert_eq!(needed.into_iter().collect::<Vec<_>>(), ["burst", "edges"]);
+        assert!(share.addresses_needed(None).is_empty());
     }
 }
