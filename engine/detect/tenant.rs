@@ -373,27 +373,66 @@ impl FirstShare {
         }
     }
 
+    /// Every sign-in per stretch of the `candidates` addresses in `ctx` (a shard): summed
+    /// over the shards, what [`FirstShare::addresses_needed`] may take instead of its
+    /// undercount.
+    pub fn sign_ins_of(
+        ctx: &Context,
+        window: AddressWindow,
+        candidates: &BTreeSet<String>,
+    ) -> BTreeMap<String, BTreeMap<i64, u32>> {
+        let stretch = (window.window / STRETCHES).max(1);
+        let wanted = ctx.addresses_where(|text| candidates.contains(text));
+        let mut counts: ahash::AHashMap<(u32, i64), u32> = ahash::AHashMap::new();
+        for (p, &address) in ctx.address.iter().enumerate() {
+            if wanted.contains(&address) {
+                *counts
+                    .entry((address, ctx.time[p].div_euclid(stretch)))
+                    .or_default() += 1;
+            }
+        }
+        let mut out: BTreeMap<String, BTreeMap<i64, u32>> = BTreeMap::new();
+        for ((k, bucket), n) in counts {
+            if let Some(text) = ctx.address_text(k) {
+                out.entry(text.to_string()).or_default().insert(bucket, n);
+            }
+        }
+        out
+    }
+
     /// The addresses whose every sign-in the tenant-wide detectors need: those where some
     /// window could hold the failures, failing users and failure share one needs. A window
     /// starting in stretch k overlaps stretches k..=k+4 and wholly holds k+1..=k+3, so it
     /// holds at most the failures and failing users of the five and at least the sign-ins
     /// of the three: a busy address whose failures never come near the share of its
     /// sign-ins (a carrier's or an office's egress) is not needed.
-    pub fn addresses_needed(&self, window: Option<AddressWindow>) -> BTreeSet<String> {
+    ///
+    /// `sign_ins`: every sign-in per stretch of some addresses, summed over the shards
+    /// ([`FirstShare::sign_ins_of`]); the shares' own counts, which leave out stretches a
+    /// shard saw no failure in, otherwise.
+    pub fn addresses_needed(
+        &self,
+        window: Option<AddressWindow>,
+        sign_ins: Option<&BTreeMap<String, BTreeMap<i64, u32>>>,
+    ) -> BTreeSet<String> {
         let Some(window) = window else {
             return BTreeSet::new();
         };
         let at = |stretches: &BTreeMap<i64, StretchCounts>, j: i64| {
             stretches.get(&j).copied().unwrap_or_default()
         };
-        let could = |stretches: &BTreeMap<i64, StretchCounts>, k: i64| {
+        let could = |address: &str, stretches: &BTreeMap<i64, StretchCounts>, k: i64| {
+            let counted = sign_ins.and_then(|s| s.get(address));
             let (mut failures, mut users, mut held) = (0u64, 0u64, 0u64);
             for j in k..=k + STRETCHES {
                 let c = at(stretches, j);
                 failures += u64::from(c.failures);
                 users += u64::from(c.failing_users);
                 if j > k && j < k + STRETCHES {
-                    held += u64::from(c.sign_ins);
+                    held += match counted {
+                        Some(counted) => u64::from(counted.get(&j).copied().unwrap_or(0)),
+                        None => u64::from(c.sign_ins),
+                    };
                 }
             }
             failures >= u64::from(window.min_failures)
@@ -403,10 +442,10 @@ impl FirstShare {
         };
         self.failures
             .iter()
-            .filter(|(_, stretches)| {
+            .filter(|(address, stretches)| {
                 stretches
                     .keys()
-                    .any(|&b| (b - STRETCHES..=b).any(|k| could(stretches, k)))
+                    .any(|&b| (b - STRETCHES..=b).any(|k| could(address, stretches, k)))
             })
             .map(|(address, _)| address.clone())
             .collect()
@@ -661,8 +700,14 @@ mod tests {
         add("thin", &[(0, counts(12, 3, 12)), (5, counts(12, 3, 12))]);
         // Just enough across a window's five stretches, the middle ones quiet.
         add("edges", &[(0, counts(10, 1, 10)), (4, counts(10, 1, 10))]);
-        let needed = share.addresses_needed(Some(window));
+        let needed = share.addresses_needed(Some(window), None);
         assert_eq!(needed.into_iter().collect::<Vec<_>>(), ["burst", "edges"]);
-        assert!(share.addresses_needed(None).is_empty());
+        assert!(share.addresses_needed(None, None).is_empty());
+        // The sign-ins counted in every stretch: the burst had thousands around it.
+        let mut counted: BTreeMap<String, BTreeMap<i64, u32>> = BTreeMap::new();
+        counted.insert("burst".into(), (8..14).map(|k| (k, 500)).collect());
+        counted.insert("edges".into(), [(0, 10), (4, 10)].into_iter().collect());
+        let needed = share.addresses_needed(Some(window), Some(&counted));
+        assert_eq!(needed.into_iter().collect::<Vec<_>>(), ["edges"]);
     }
 }

@@ -2,6 +2,7 @@
 //! parallel, and turn their findings into detections, risky sign-ins and risky users. What
 //! `idrisk score` does between reading the inputs and writing the files; benches call it too.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use rayon::prelude::*;
@@ -290,7 +291,28 @@ pub fn facts_in_shards<E: From<ScoreError>>(
         crate::ingest::release_freed_memory();
     }
     let tenant = Arc::new(first.facts(&rules.networks));
-    let addresses = first.addresses_needed(window);
+    let mut addresses = first.addresses_needed(window, None);
+    if let (Some(window), false) = (window, addresses.is_empty()) {
+        // The addresses that may be needed, their every sign-in counted: busy ones whose
+        // failures are a small share of what a window holds are left out before their
+        // sign-ins are gathered.
+        let mut sign_ins: BTreeMap<String, BTreeMap<i64, u32>> = BTreeMap::new();
+        for &shard in &shards {
+            let _span = crate::trace::span(format!("facts: shard {shard}, address round"));
+            let mut loaded = load(shard)?;
+            let ctx = facts_context(&mut loaded, rules, enrichment, score_since)?;
+            for (address, stretches) in FirstShare::sign_ins_of(&ctx, window, &addresses) {
+                let mine = sign_ins.entry(address).or_default();
+                for (stretch, n) in stretches {
+                    *mine.entry(stretch).or_default() += n;
+                }
+            }
+            drop(ctx);
+            drop(loaded);
+            crate::ingest::release_freed_memory();
+        }
+        addresses = first.addresses_needed(Some(window), Some(&sign_ins));
+    }
     let mut seconds = Vec::new();
     for &shard in &shards {
         let _span = crate::trace::span(format!("facts: shard {shard}, second round"));
