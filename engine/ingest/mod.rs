@@ -504,9 +504,7 @@ impl Stack {
 
     /// Takes one file's frames; returns the file's rows in the stack.
     fn push(&mut self, mut frames: Vec<DataFrame>) -> PolarsResult<std::ops::Range<usize>> {
-        for frame in &mut frames {
-            self.hold_out(frame)?;
-        }
+        self.hold_out(&mut frames)?;
         let start = self.height;
         let rows: usize = frames.iter().map(|f| f.height()).sum();
         self.height += rows;
@@ -557,34 +555,40 @@ impl Stack {
         Ok(())
     }
 
-    /// Takes out of `frame` the columns held out; a column held out that has values here is
-    /// written out in the frames stacked so far and is held out no more.
-    fn hold_out(&mut self, frame: &mut DataFrame) -> PolarsResult<()> {
+    /// Takes out of one file's `frames` the columns held out; a column held out that has
+    /// values in one of them is written out in the frames stacked so far and is held out no
+    /// more.
+    fn hold_out(&mut self, frames: &mut [DataFrame]) -> PolarsResult<()> {
         let all_null = |c: &Column| matches!(c, Column::Scalar(s) if s.scalar().is_null());
+        let Some(first) = frames.first() else {
+            return Ok(());
+        };
         if self.names.is_empty() {
-            self.names = frame.get_column_names_owned();
-            self.held_out = frame
+            self.names = first.get_column_names_owned();
+            self.held_out = first
                 .columns()
                 .iter()
                 .filter(|c| all_null(c))
                 .map(|c| (c.name().clone(), c.dtype().clone()))
                 .collect();
         }
-        let (mut kept, mut refill) = (Vec::new(), Vec::new());
-        for (name, dtype) in std::mem::take(&mut self.held_out) {
-            match frame.column(&name) {
-                Ok(c) if all_null(c) => {
-                    frame.drop_in_place(&name)?;
-                    kept.push((name, dtype));
-                }
-                _ => refill.push((name, dtype)),
+        let (kept, refill): (Vec<_>, Vec<_>) = std::mem::take(&mut self.held_out)
+            .into_iter()
+            .partition(|(name, _)| {
+                frames
+                    .iter()
+                    .all(|f| f.column(name).is_ok_and(|c| all_null(c)))
+            });
+        for frame in frames.iter_mut() {
+            for (name, _) in &kept {
+                frame.drop_in_place(name)?;
             }
         }
         self.held_out = kept;
         if !refill.is_empty() {
             // Values after all: the rows stacked so far get their nulls, written out, in
-            // this frame's column order.
-            let order = frame.get_column_names_owned();
+            // these frames' column order.
+            let order = frames[0].get_column_names_owned();
             let fill = |stacked: &mut DataFrame| -> PolarsResult<()> {
                 for (name, dtype) in &refill {
                     let nulls = Column::full_null(name.clone(), stacked.height(), dtype);
