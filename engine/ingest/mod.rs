@@ -574,11 +574,7 @@ impl Stack {
         }
         let (kept, refill): (Vec<_>, Vec<_>) = std::mem::take(&mut self.held_out)
             .into_iter()
-            .partition(|(name, _)| {
-                frames
-                    .iter()
-                    .all(|f| f.column(name).is_ok_and(|c| all_null(c)))
-            });
+            .partition(|(name, _)| frames.iter().all(|f| f.column(name).is_ok_and(&all_null)));
         for frame in frames.iter_mut() {
             for (name, _) in &kept {
                 frame.drop_in_place(name)?;
