@@ -101,8 +101,9 @@ pub fn run(args: ConvertArgs) -> anyhow::Result<i32> {
 
 /// Bytes a sign-in takes at the peak of a convert's load, whole rows being read, ranked and
 /// gathered (measured: 11 M canonical rows of 25,000 users in one pass peaked at 9.1 GB; a
-/// batch of one 4.2 M-row file of a year's tenant at 6.3 GB).
-const CONVERT_BYTES_PER_SIGN_IN: u64 = 1536;
+/// batch of one 4.2 M-row file of a year's tenant at 6.3 GB; slices of 0.7 M rows at
+/// 1.43 GB).
+const CONVERT_BYTES_PER_SIGN_IN: u64 = 2048;
 
 /// What one batch of a convert in parts reads: consecutive whole files, or rows of one
 /// canonical Parquet file too large for a batch.
