@@ -11,9 +11,7 @@ use super::outputs::Destination;
 use super::score::{ShardMeta, SHARD_FILE};
 use super::EXIT_OK;
 use crate::report::merge;
-use crate::report::read::read_table;
-use crate::report::timeline::TimelineSignIn;
-use crate::report::{detection_counts, write_tables, Detection, Format, Staged, Summary};
+use crate::report::{Format, Staged, Summary};
 
 #[derive(Debug, Args)]
 pub struct MergeArgs {
@@ -146,27 +144,21 @@ pub fn run(args: MergeArgs) -> anyhow::Result<i32> {
         Some("parquet") => Format::Parquet,
         _ => Format::Jsonl,
     };
-    let mut detections = Vec::new();
-    let mut timeline = Vec::new();
-    for part in &parts {
-        detections.push(read_table::<Detection>(&part.dir, "detections")?);
-        timeline.push(read_table::<TimelineSignIn>(&part.dir, "timeline")?);
-    }
     let first = &parts[0].summary;
-    let scored = merge::scored(merge::detections(detections), merge::timeline(timeline));
     std::fs::create_dir_all(&out).with_context(|| format!("creating '{}'", out.display()))?;
     let staged = Staged::new();
-    write_tables(&scored, format, &out, &staged)?;
+    let dirs: Vec<PathBuf> = parts.iter().map(|p| p.dir.clone()).collect();
+    let written = merge::tables(&dirs, format, &out, &staged)?;
     // The quarantine is the inputs', which every shard read: the first shard's is the run's.
     let quarantine = parts[0].dir.join("quarantine.jsonl");
     staged.write(&out.join("quarantine.jsonl"), |p| {
         std::fs::copy(&quarantine, p).map(|_| ())
     })?;
     let summary = Summary {
-        detections: detection_counts(&scored.detections),
-        risky_signins: scored.risky_signins.len() as u64,
-        risky_users: scored.risky_users.len() as u64,
-        risky_service_principals: scored.risky_service_principals.len() as u64,
+        detections: written.detection_counts,
+        risky_signins: written.risky_signins,
+        risky_users: written.risky_users.len() as u64,
+        risky_service_principals: written.risky_service_principals.len() as u64,
         run: json!({
             "merged_shards": parts.len(),
             "seconds": began.elapsed().as_secs_f64(),
@@ -183,9 +175,9 @@ pub fn run(args: MergeArgs) -> anyhow::Result<i32> {
         eprintln!(
             "[+] {} shards merged: {} detections, {} risky sign-ins, {} risky users → {}",
             parts.len(),
-            scored.detections.len(),
-            scored.risky_signins.len(),
-            scored.risky_users.len(),
+            written.detections,
+            written.risky_signins,
+            summary.risky_users,
             destination.shown()
         );
     }

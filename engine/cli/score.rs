@@ -20,11 +20,9 @@ use crate::detect::context::Enrichment;
 use crate::enrich::sources::Sources;
 use crate::frame::shard::Shard;
 use crate::ingest::{Counts, Ingested, Quarantined};
-use crate::report::merge;
-use crate::report::score::{columns_read, detector_settings, score, score_shard, Scored};
-use crate::report::{
-    detection_counts, write_quarantine_jsonl, write_tables, Format, Staged, Summary,
-};
+use crate::report::merge::{self, Written};
+use crate::report::score::{columns_read, detector_settings, score, score_shard};
+use crate::report::{write_quarantine_jsonl, write_tables, Format, Staged, Summary};
 
 #[derive(Debug, Args)]
 pub struct ScoreArgs {
@@ -78,6 +76,9 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
     drop(span);
     let enrichment = Enrichment::from_sources(&sources, &rules)?;
     let mut parameters = parameters(&args.score_since, &files, &rules)?;
+    std::fs::create_dir_all(&out).with_context(|| format!("creating '{}'", out.display()))?;
+    // Every output is written under a temporary name, then all are renamed into place.
+    let staged = Staged::new();
     let run = match mode {
         Mode::Whole => {
             let mut ingested = load_inputs(&args.input, &rules, Some(columns_read()))?;
@@ -88,11 +89,16 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
                 scored.scored_interactive,
                 &scored.warnings,
             );
+            let span = crate::trace::span("score: write");
+            write_tables(&scored, args.format, &out, &staged)?;
+            drop(span);
             let run = Run {
                 input,
                 totals: ingested.totals.clone(),
                 quarantine: std::mem::take(&mut ingested.quarantine),
-                scored,
+                written: Written::of(&scored),
+                campaigns: scored.campaigns,
+                warnings: scored.warnings,
                 shards: 1,
                 shard: None,
             };
@@ -118,13 +124,22 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
                     count: shard.count * parts,
                 })
                 .collect();
-            let (scored, quarantine) =
-                in_turn(&args, &rules, &enrichment, score_since, &facts, shards)?;
+            let (written, quarantine) = in_turn(
+                &args,
+                &rules,
+                &enrichment,
+                score_since,
+                &facts,
+                shards,
+                (&out, &staged),
+            )?;
             Run {
                 input: facts.input.clone(),
                 totals: facts.totals.clone(),
                 quarantine,
-                scored,
+                written,
+                campaigns: facts.facts.campaigns.clone(),
+                warnings: facts.facts.warnings.clone(),
                 shards: shard.count,
                 shard: Some(ShardMeta {
                     shard: shard.to_string(),
@@ -162,30 +177,29 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
                 );
             }
             let shards = (0..count).map(|index| Shard { index, count }).collect();
-            let (scored, _) = in_turn(&args, &rules, &enrichment, score_since, &facts, shards)?;
+            let (written, _) = in_turn(
+                &args,
+                &rules,
+                &enrichment,
+                score_since,
+                &facts,
+                shards,
+                (&out, &staged),
+            )?;
             Run {
                 input: facts.input,
                 totals: facts.totals,
                 quarantine,
-                scored,
+                written,
+                campaigns: facts.facts.campaigns,
+                warnings: facts.facts.warnings,
                 shards: count,
                 shard: None,
             }
         }
     };
-    let scored = &run.scored;
-    let span = crate::trace::span("score: write");
-    let (detections, signins, users) = (
-        &scored.detections,
-        &scored.risky_signins,
-        &scored.risky_users,
-    );
-    std::fs::create_dir_all(&out).with_context(|| format!("creating '{}'", out.display()))?;
+    let written = &run.written;
     let ext = args.format.extension();
-    // Every output is written under a temporary name, then all are renamed into place.
-    let staged = Staged::new();
-    write_tables(scored, args.format, &out, &staged)?;
-    drop(span);
     // A shard's name goes with its outputs, moved into place with them; a run that is no
     // shard leaves none behind from an earlier one, so merge never takes it for a shard.
     let shard_file = out.join(SHARD_FILE);
@@ -207,11 +221,11 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
         rules_sha256: rules.digest(),
         parameters,
         input: run.input.clone(),
-        detections: detection_counts(detections),
-        risky_signins: signins.len() as u64,
-        risky_users: users.len() as u64,
-        risky_service_principals: scored.risky_service_principals.len() as u64,
-        campaigns: scored.campaigns.clone(),
+        detections: written.detection_counts.clone(),
+        risky_signins: written.risky_signins,
+        risky_users: written.risky_users.len() as u64,
+        risky_service_principals: written.risky_service_principals.len() as u64,
+        campaigns: run.campaigns.clone(),
         run: json!({
             "seconds": began.elapsed().as_secs_f64(),
             "threads": rayon::current_num_threads(),
@@ -229,7 +243,7 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<i32> {
         page.publish(&[])?;
     }
     if !args.input.quiet {
-        print_closing(&summary, scored, &run, began, &destination.shown());
+        print_closing(&summary, &run, began, &destination.shown());
     }
     let code = if args.input.strict && run.totals.quarantined > 0 {
         EXIT_QUARANTINED
@@ -260,16 +274,17 @@ pub(super) fn finish_outputs(
 
 /// The closing lines on stderr: warnings, the counts per type and level, the riskiest users
 /// and principals, one line of totals.
-fn print_closing(summary: &Summary, scored: &Scored, run: &Run, began: Instant, shown: &str) {
-    for warning in &scored.warnings {
+fn print_closing(summary: &Summary, run: &Run, began: Instant, shown: &str) {
+    for warning in &run.warnings {
         eprintln!("[!] {warning}");
     }
     eprintln!("{}", closing_table(summary));
-    let users = &scored.risky_users;
+    let written = &run.written;
+    let users = &written.risky_users;
     if !users.is_empty() {
         eprintln!("{}", top_users(users));
     }
-    let principals = &scored.risky_service_principals;
+    let principals = &written.risky_service_principals;
     if !principals.is_empty() {
         eprintln!("{}", service_principals(principals));
     }
@@ -279,8 +294,8 @@ fn print_closing(summary: &Summary, scored: &Scored, run: &Run, began: Instant, 
     };
     eprintln!(
         "[+] {} detections, {} risky sign-ins, {} risky users, {} risky service principals from {} sign-ins{shards} in {:.2} s → {shown}",
-        scored.detections.len(),
-        scored.risky_signins.len(),
+        written.detections,
+        written.risky_signins,
         users.len(),
         principals.len(),
         run.totals.kept,
@@ -288,9 +303,13 @@ fn print_closing(summary: &Summary, scored: &Scored, run: &Run, began: Instant, 
     );
 }
 
-/// What a run found, with what the summary says of its input.
+/// What a run found and wrote, with what the summary says of its input.
 struct Run {
-    scored: Scored,
+    written: Written,
+    /// Unsuccessful campaigns and other findings that are no detection (summary.json).
+    campaigns: Vec<Value>,
+    /// Problems with the enrichment data that did not stop the run.
+    warnings: Vec<String>,
     /// The summary's `input` section.
     input: Value,
     totals: Counts,
@@ -363,9 +382,11 @@ fn shard_count(rows: u64, facts: &FactsFile, limit: u64) -> u32 {
         .clamp(1, users.min(u64::from(u32::MAX))) as u32
 }
 
-/// Scores `shards` one after another with the tenant `facts`, each read, scored and let go
-/// before the next, and merges them as `idrisk merge` does. Also hands back the first load's
-/// quarantine (every load quarantines the same records).
+/// Scores `shards` one after another with the tenant `facts`, each read, scored, written
+/// to a scratch directory and let go before the next, then merges their tables into `staged`
+/// as `idrisk merge` does, a row per shard at a time: what a run holds is one shard, never
+/// the run's detections. Also hands back the first load's quarantine (every load
+/// quarantines the same records).
 fn in_turn(
     args: &ScoreArgs,
     rules: &crate::rules::Rules,
@@ -373,10 +394,11 @@ fn in_turn(
     score_since: Option<i64>,
     facts: &FactsFile,
     shards: Vec<Shard>,
-) -> anyhow::Result<(Scored, Vec<Quarantined>)> {
+    (out, staged): (&std::path::Path, &Staged),
+) -> anyhow::Result<(Written, Vec<Quarantined>)> {
     let tenant = Arc::new(facts.facts.tenant.clone());
-    let mut detections = Vec::new();
-    let mut timeline = Vec::new();
+    let scratch = super::outputs::Scratch::new()?;
+    let mut parts = Vec::with_capacity(shards.len());
     let mut quarantine = None;
     for shard in shards {
         let mut ingested = load_shard(&args.input, rules, Some(columns_read()), &[], shard)?;
@@ -389,20 +411,19 @@ fn in_turn(
         )?;
         quarantine.get_or_insert(std::mem::take(&mut ingested.quarantine));
         drop(ingested);
+        let span = crate::trace::span("score: spill shard");
+        let part = scratch.0.join(format!("shard-{}", parts.len()));
+        let spilled = Staged::new();
+        write_tables(&scored, Format::Jsonl, &part, &spilled)?;
+        spilled.commit()?;
+        parts.push(part);
+        drop(scored);
+        drop(span);
         crate::ingest::release_freed_memory();
-        detections.push(scored.detections);
-        timeline.push(scored.timeline);
     }
-    let found = &facts.facts;
-    let scored = Scored {
-        campaigns: found.campaigns.clone(),
-        detectors: detector_settings(rules)?,
-        scored_rows: found.scored_rows,
-        scored_interactive: found.scored_interactive,
-        warnings: found.warnings.clone(),
-        ..merge::scored(merge::detections(detections), merge::timeline(timeline))
-    };
-    Ok((scored, quarantine.unwrap_or_default()))
+    let _span = crate::trace::span("score: merge shards");
+    let written = merge::tables(&parts, args.format, out, staged)?;
+    Ok((written, quarantine.unwrap_or_default()))
 }
 
 /// A size: bytes, or a number with KiB/MiB/GiB/TiB (or KB/MB/GB/TB, also powers of 1024;

@@ -43,6 +43,62 @@ pub fn read_table<R: Record + DeserializeOwned>(dir: &Path, name: &str) -> anyho
         .collect()
 }
 
+/// The rows of table `name` in `dir` one at a time, for a merge that holds few of them: JSON
+/// Lines and CSV are read as they stream past; a Parquet table is read whole first.
+pub fn rows<R: Record + DeserializeOwned + 'static>(
+    dir: &Path,
+    name: &str,
+) -> anyhow::Result<Box<dyn Iterator<Item = anyhow::Result<R>>>> {
+    let Some(path) = table_path(dir, name) else {
+        return Ok(Box::new(std::iter::empty()));
+    };
+    let shown = path.display().to_string();
+    let name = name.to_string();
+    let row = move |k: usize, object: Map<String, Value>| {
+        serde_json::from_value(Value::Object(object))
+            .with_context(|| format!("'{shown}', row {}: not a {name} row", k + 1))
+    };
+    let opened = || File::open(&path).with_context(|| format!("reading '{}'", path.display()));
+    Ok(match path.extension().and_then(|e| e.to_str()) {
+        Some("csv") => {
+            let mut reader = ::csv::Reader::from_reader(std::io::BufReader::new(opened()?));
+            let headers = reader
+                .headers()
+                .with_context(|| format!("reading '{}'", path.display()))?
+                .clone();
+            let shown = path.display().to_string();
+            Box::new(reader.into_records().enumerate().map(move |(k, record)| {
+                let record = record.with_context(|| format!("reading '{shown}'"))?;
+                row(
+                    k,
+                    csv_object::<R>(&headers, &record, k)
+                        .with_context(|| format!("reading '{shown}'"))?,
+                )
+            }))
+        }
+        Some("parquet") => {
+            let objects = parquet_objects::<R>(&path)
+                .with_context(|| format!("reading '{}'", path.display()))?;
+            Box::new(objects.into_iter().enumerate().map(move |(k, o)| row(k, o)))
+        }
+        _ => {
+            use std::io::BufRead;
+            let shown = path.display().to_string();
+            let lines = std::io::BufReader::with_capacity(1 << 16, opened()?).lines();
+            Box::new(
+                lines
+                    .enumerate()
+                    .filter(|(_, line)| !line.as_ref().is_ok_and(|l| l.trim().is_empty()))
+                    .map(move |(k, line)| {
+                        let line = line.with_context(|| format!("reading '{shown}'"))?;
+                        serde_json::from_str(&line)
+                            .with_context(|| format!("'{shown}', line {}: not a table row", k + 1))
+                    }),
+            )
+        }
+    })
+}
+
 fn jsonl_objects(path: &Path) -> anyhow::Result<Vec<Map<String, Value>>> {
     let text = std::fs::read_to_string(path)?;
     text.lines()
@@ -81,19 +137,27 @@ fn csv_objects<R: Record>(path: &Path) -> anyhow::Result<Vec<Map<String, Value>>
     let headers = reader.headers()?.clone();
     let mut objects = Vec::new();
     for (k, record) in reader.records().enumerate() {
-        let record = record?;
-        let mut object = Map::new();
-        for (name, kind) in R::COLUMNS {
-            let value = match headers.iter().position(|h| h == *name) {
-                Some(i) => cell_value(record.get(i).unwrap_or(""), *kind)
-                    .with_context(|| format!("row {}, column {name}", k + 1))?,
-                None => Value::Null,
-            };
-            object.insert(name.to_string(), value);
-        }
-        objects.push(object);
+        objects.push(csv_object::<R>(&headers, &record?, k)?);
     }
     Ok(objects)
+}
+
+/// Row `k` of a CSV table as its JSON object.
+fn csv_object<R: Record>(
+    headers: &::csv::StringRecord,
+    record: &::csv::StringRecord,
+    k: usize,
+) -> anyhow::Result<Map<String, Value>> {
+    let mut object = Map::new();
+    for (name, kind) in R::COLUMNS {
+        let value = match headers.iter().position(|h| h == *name) {
+            Some(i) => cell_value(record.get(i).unwrap_or(""), *kind)
+                .with_context(|| format!("row {}, column {name}", k + 1))?,
+            None => Value::Null,
+        };
+        object.insert(name.to_string(), value);
+    }
+    Ok(object)
 }
 
 fn parquet_objects<R: Record>(path: &Path) -> anyhow::Result<Vec<Map<String, Value>>> {

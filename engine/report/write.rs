@@ -305,10 +305,16 @@ pub fn write_tables(
 }
 
 fn write_jsonl<R: Serialize + Sync>(rows: &[R], path: &Path) -> io::Result<()> {
+    let mut out = File::create(path)?;
+    jsonl_blocks(rows, &mut out)?;
+    out.flush()
+}
+
+/// Writes `rows` as JSON Lines to `out`. Rows are serialised in parallel blocks and written
+/// in order, so the bytes never depend on the thread count; batches of blocks are
+/// pipelined: one batch goes to the kernel while the next is serialised.
+fn jsonl_blocks<R: Serialize + Sync>(rows: &[R], out: &mut (impl Write + Send)) -> io::Result<()> {
     use rayon::prelude::*;
-    // Rows serialised in parallel blocks, written in order: the bytes never depend on the
-    // thread count. Batches of blocks are pipelined: one batch goes to the kernel while the
-    // next is serialised.
     const BLOCK: usize = 4096;
     let serialise = |batch: &[R]| -> io::Result<Vec<Vec<u8>>> {
         batch
@@ -323,7 +329,6 @@ fn write_jsonl<R: Serialize + Sync>(rows: &[R], path: &Path) -> io::Result<()> {
             })
             .collect()
     };
-    let mut out = File::create(path)?;
     let mut pending: Vec<Vec<u8>> = Vec::new();
     for batch in rows.chunks(8 * BLOCK) {
         let (written, serialised) = rayon::join(
@@ -333,31 +338,21 @@ fn write_jsonl<R: Serialize + Sync>(rows: &[R], path: &Path) -> io::Result<()> {
         written?;
         pending = serialised?;
     }
-    pending.iter().try_for_each(|block| out.write_all(block))?;
-    out.flush()
+    pending.iter().try_for_each(|block| out.write_all(block))
 }
 
-/// Each row as its JSON object, for the column-wise writers.
-fn objects<R: Record>(rows: &[R]) -> io::Result<Vec<serde_json::Map<String, Value>>> {
-    rows.iter()
-        .map(|r| match serde_json::to_value(r)? {
-            Value::Object(map) => Ok(map),
-            _ => Err(io::Error::other("a table row must serialize to an object")),
-        })
-        .collect()
-}
-
-fn write_csv<R: Record>(rows: &[R], path: &Path) -> io::Result<()> {
-    let mut out = ::csv::Writer::from_writer(BufWriter::new(File::create(path)?));
-    out.write_record(R::COLUMNS.iter().map(|(name, _)| *name))?;
-    for object in objects(rows)? {
-        let cells = R::COLUMNS.iter().map(|(name, kind)| {
-            let value = object.get(*name).unwrap_or(&Value::Null);
-            csv_cell(value, *kind)
-        });
-        out.write_record(cells)?;
+/// A row as its JSON object, for the column-wise writers.
+fn object<R: Record>(row: &R) -> io::Result<serde_json::Map<String, Value>> {
+    match serde_json::to_value(row)? {
+        Value::Object(map) => Ok(map),
+        _ => Err(io::Error::other("a table row must serialize to an object")),
     }
-    out.flush()
+}
+
+fn write_csv<R: Record>(rows: &[R], path: &Path) -> anyhow::Result<()> {
+    let mut table = TableWriter::<R>::create(path, Format::Csv)?;
+    table.extend(rows)?;
+    table.finish()
 }
 
 /// One CSV cell. Text that a spreadsheet would run as a formula (starting `=`, `+`, `-`,
@@ -377,21 +372,141 @@ pub fn csv_cell(value: &Value, kind: Kind) -> String {
     }
 }
 
-fn write_parquet<R: Record>(rows: &[R], path: &Path) -> PolarsResult<()> {
-    let objects = objects(rows).map_err(|e| polars_err!(ComputeError: "{e}"))?;
+fn write_parquet<R: Record>(rows: &[R], path: &Path) -> anyhow::Result<()> {
+    let mut table = TableWriter::<R>::create(path, Format::Parquet)?;
+    table.extend(rows)?;
+    table.finish()
+}
+
+/// Rows in a Parquet row group. Row groups are cut at this count however the rows arrive
+/// (a table written whole, or merged from shards row by row), so the file's bytes depend on
+/// the rows alone; and a merge holds at most this many rows of a table.
+pub(crate) const PARQUET_ROWS: usize = 65_536;
+
+/// One output table written row by row, in any format: what a merge of shards streams its
+/// rows into, holding at most a row group of them.
+pub struct TableWriter<R: Record> {
+    sink: Sink,
+    rows: std::marker::PhantomData<fn(&R)>,
+}
+
+enum Sink {
+    Jsonl(BufWriter<File>),
+    Csv(Box<::csv::Writer<BufWriter<File>>>),
+    Parquet {
+        writer: Box<polars::io::parquet::write::BatchedWriter<File>>,
+        pending: Vec<serde_json::Map<String, Value>>,
+    },
+}
+
+impl<R: Record> TableWriter<R> {
+    /// Creates `path` (the header of a CSV file written at once).
+    pub fn create(path: &Path, format: Format) -> anyhow::Result<Self> {
+        let file = File::create(path)?;
+        let sink = match format {
+            Format::Jsonl => Sink::Jsonl(BufWriter::with_capacity(1 << 20, file)),
+            Format::Csv => {
+                let mut out = ::csv::Writer::from_writer(BufWriter::new(file));
+                out.write_record(R::COLUMNS.iter().map(|(name, _)| *name))?;
+                Sink::Csv(Box::new(out))
+            }
+            Format::Parquet => {
+                let schema: Schema = R::COLUMNS
+                    .iter()
+                    .map(|(name, kind)| Field::new((*name).into(), parquet_dtype(*kind)))
+                    .collect();
+                let writer = ParquetWriter::new(file)
+                    .with_compression(ParquetCompression::Zstd(None))
+                    .batched(&schema)?;
+                Sink::Parquet {
+                    writer: Box::new(writer),
+                    pending: Vec::new(),
+                }
+            }
+        };
+        Ok(TableWriter {
+            sink,
+            rows: std::marker::PhantomData,
+        })
+    }
+
+    /// Appends one row.
+    pub fn push(&mut self, row: &R) -> anyhow::Result<()> {
+        match &mut self.sink {
+            Sink::Jsonl(out) => {
+                serde_json::to_writer(&mut *out, row)?;
+                out.write_all(b"\n")?;
+            }
+            Sink::Csv(out) => {
+                let object = object(row)?;
+                out.write_record(R::COLUMNS.iter().map(|(name, kind)| {
+                    csv_cell(object.get(*name).unwrap_or(&Value::Null), *kind)
+                }))?;
+            }
+            Sink::Parquet { writer, pending } => {
+                pending.push(object(row)?);
+                if pending.len() == PARQUET_ROWS {
+                    write_row_group::<R>(writer, pending)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Appends rows (JSON Lines serialised in parallel).
+    pub fn extend(&mut self, rows: &[R]) -> anyhow::Result<()> {
+        match &mut self.sink {
+            Sink::Jsonl(out) => jsonl_blocks(rows, out)?,
+            _ => rows.iter().try_for_each(|row| self.push(row))?,
+        }
+        Ok(())
+    }
+
+    /// Writes what is pending and closes the file.
+    pub fn finish(self) -> anyhow::Result<()> {
+        match self.sink {
+            Sink::Jsonl(mut out) => out.flush()?,
+            Sink::Csv(mut out) => out.flush()?,
+            Sink::Parquet {
+                mut writer,
+                mut pending,
+            } => {
+                if !pending.is_empty() {
+                    write_row_group::<R>(&mut writer, &mut pending)?;
+                }
+                writer.finish()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The Parquet type of a column kind.
+fn parquet_dtype(kind: Kind) -> DataType {
+    match kind {
+        Kind::Str | Kind::Json => DataType::String,
+        Kind::Int => DataType::Int64,
+        Kind::Float => DataType::Float64,
+        Kind::Bool => DataType::Boolean,
+        Kind::Time => DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC)),
+    }
+}
+
+/// Writes the `pending` rows as one row group and empties it.
+fn write_row_group<R: Record>(
+    writer: &mut polars::io::parquet::write::BatchedWriter<File>,
+    pending: &mut Vec<serde_json::Map<String, Value>>,
+) -> PolarsResult<()> {
     let columns: Vec<Column> = R::COLUMNS
         .iter()
         .map(|(name, kind)| {
-            let values = objects.iter().map(|o| o.get(*name).unwrap_or(&Value::Null));
+            let values = pending.iter().map(|o| o.get(*name).unwrap_or(&Value::Null));
             parquet_column(name, *kind, values)
         })
         .collect();
-    let mut frame = DataFrame::new(objects.len(), columns)?;
-    let file = File::create(path).map_err(|e| polars_err!(ComputeError: "{e}"))?;
-    ParquetWriter::new(file)
-        .with_compression(ParquetCompression::Zstd(None))
-        .finish(&mut frame)?;
-    Ok(())
+    let frame = DataFrame::new(pending.len(), columns)?;
+    pending.clear();
+    writer.write_batch(&frame)
 }
 
 fn parquet_column<'v>(name: &str, kind: Kind, values: impl Iterator<Item = &'v Value>) -> Column {
