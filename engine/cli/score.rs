@@ -363,9 +363,11 @@ pub struct ShardMeta {
 }
 
 /// Memory a scoring pass takes per sign-in, measured on canonical Parquet with every
-/// detector (2.25 GB for 10.98 M sign-ins), with a margin: what `--memory-limit` divides the
-/// tenant by.
-const BYTES_PER_SIGN_IN: u64 = 256;
+/// detector, with a margin: what `--memory-limit` divides the tenant by. A month costs
+/// about 205 bytes a sign-in (2.25 GB for 10.98 M); a year's users, with long histories,
+/// more: 313 (a 1.5 M-sign-in shard of 2,500 users × 365 days) to 407 (the first 14 M-sign-in
+/// shard of 40,000 × 365 peaked at 5.7 GB).
+const BYTES_PER_SIGN_IN: u64 = 400;
 
 /// True when the inputs' sign-ins (as estimated before reading) fit under `limit` bytes in
 /// one pass.
@@ -382,8 +384,8 @@ fn shard_count(rows: u64, facts: &FactsFile, limit: u64) -> u32 {
         .clamp(1, users.min(u64::from(u32::MAX))) as u32
 }
 
-/// Scores `shards` one after another with the tenant `facts`, each read, scored, written
-/// to a scratch directory and let go before the next, then merges their tables into `staged`
+/// Scores `shards` one after another with the tenant `facts`, each read, scored, spilled
+/// beside the outputs and let go before the next, then merges their tables into `staged`
 /// as `idrisk merge` does, a row per shard at a time: what a run holds is one shard, never
 /// the run's detections. Also hands back the first load's quarantine (every load
 /// quarantines the same records).
@@ -397,8 +399,8 @@ fn in_turn(
     (out, staged): (&std::path::Path, &Staged),
 ) -> anyhow::Result<(Written, Vec<Quarantined>)> {
     let tenant = Arc::new(facts.facts.tenant.clone());
-    let scratch = super::outputs::Scratch::new()?;
-    let mut parts = Vec::with_capacity(shards.len());
+    let mut spill = merge::Spill::new(out)
+        .with_context(|| format!("making room for the shards' tables in '{}'", out.display()))?;
     let mut quarantine = None;
     for shard in shards {
         let mut ingested = load_shard(&args.input, rules, Some(columns_read()), &[], shard)?;
@@ -412,17 +414,13 @@ fn in_turn(
         quarantine.get_or_insert(std::mem::take(&mut ingested.quarantine));
         drop(ingested);
         let span = crate::trace::span("score: spill shard");
-        let part = scratch.0.join(format!("shard-{}", parts.len()));
-        let spilled = Staged::new();
-        write_tables(&scored, Format::Jsonl, &part, &spilled)?;
-        spilled.commit()?;
-        parts.push(part);
+        spill.add(&scored)?;
         drop(scored);
         drop(span);
         crate::ingest::release_freed_memory();
     }
     let _span = crate::trace::span("score: merge shards");
-    let written = merge::tables(&parts, args.format, out, staged)?;
+    let written = spill.merge(args.format, out, staged)?;
     Ok((written, quarantine.unwrap_or_default()))
 }
 

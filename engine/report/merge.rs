@@ -20,7 +20,7 @@ use serde::de::DeserializeOwned;
 
 use super::read::rows;
 use super::timeline::TimelineSignIn;
-use super::write::{Format, Record, Staged, TableWriter};
+use super::write::{jsonl_blocks, Format, Record, Staged, TableWriter};
 use super::{Detection, RiskyServicePrincipal, RiskySignIn, RiskyUser};
 
 /// What a run wrote: the tables' sizes, the detection counts of the summary, and the small
@@ -106,6 +106,69 @@ pub fn tables(
         |_| {},
     )?;
     Ok(written)
+}
+
+/// The tables of shards scored one after another in one process, spilled to disk as each
+/// shard is done (zstd-compressed JSON Lines: a year's timeline is gigabytes of text) and
+/// merged once all are: what lets `score --memory-limit` hold one shard's findings at a
+/// time. The spill lives beside the run's outputs, where there is room for them, and is
+/// removed when dropped.
+pub struct Spill {
+    dir: PathBuf,
+    parts: Vec<PathBuf>,
+}
+
+impl Spill {
+    /// An empty spill in a new folder of `beside`.
+    pub fn new(beside: &Path) -> std::io::Result<Spill> {
+        let dir = beside.join(format!(".shards-{}", std::process::id()));
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)?;
+        }
+        std::fs::create_dir_all(&dir)?;
+        Ok(Spill {
+            dir,
+            parts: Vec::new(),
+        })
+    }
+
+    /// Writes the next shard's tables.
+    pub fn add(&mut self, scored: &super::score::Scored) -> anyhow::Result<()> {
+        let part = self.dir.join(format!("shard-{}", self.parts.len()));
+        std::fs::create_dir_all(&part)?;
+        let write =
+            |name: &str,
+             rows: &dyn Fn(&mut zstd::Encoder<'static, std::fs::File>) -> std::io::Result<()>|
+             -> anyhow::Result<()> {
+                let path = part.join(format!("{name}.jsonl.zst"));
+                let mut out = zstd::Encoder::new(std::fs::File::create(&path)?, 1)?;
+                rows(&mut out)?;
+                out.finish()?;
+                Ok(())
+            };
+        write("detections", &|out| jsonl_blocks(&scored.detections, out))?;
+        write("risky_signins", &|out| {
+            jsonl_blocks(&scored.risky_signins, out)
+        })?;
+        write("risky_users", &|out| jsonl_blocks(&scored.risky_users, out))?;
+        write("risky_service_principals", &|out| {
+            jsonl_blocks(&scored.risky_service_principals, out)
+        })?;
+        write("timeline", &|out| jsonl_blocks(&scored.timeline, out))?;
+        self.parts.push(part);
+        Ok(())
+    }
+
+    /// Merges every shard's tables into `out` in `format`, staged in `staged`.
+    pub fn merge(&self, format: Format, out: &Path, staged: &Staged) -> anyhow::Result<Written> {
+        tables(&self.parts, format, out, staged)
+    }
+}
+
+impl Drop for Spill {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 /// The next row of one shard's table, ordered by its key, ties to the earlier shard.
@@ -263,22 +326,35 @@ mod tests {
         let mut all_users: Vec<&str> = shards.concat();
         all_users.sort();
         let whole = scored(detections_of(&all_users));
+        // The shards as `idrisk merge` finds them (output directories) and as a run under a
+        // memory limit spills them.
         let mut parts = Vec::new();
+        let mut spill = Spill::new(dir.path()).unwrap();
         for (k, users) in shards.iter().enumerate() {
             let part = dir.path().join(format!("part-{k}"));
             let staged = Staged::new();
-            write_tables(&scored(detections_of(users)), Format::Jsonl, &part, &staged).unwrap();
+            let shard = scored(detections_of(users));
+            write_tables(&shard, Format::Jsonl, &part, &staged).unwrap();
             staged.commit().unwrap();
             parts.push(part);
+            spill.add(&shard).unwrap();
         }
-        for format in [Format::Jsonl, Format::Csv, Format::Parquet] {
+        for (format, spilled) in [Format::Jsonl, Format::Csv, Format::Parquet]
+            .into_iter()
+            .flat_map(|f| [(f, false), (f, true)])
+        {
             let one = dir.path().join(format!("one-{}", format.extension()));
             let staged = Staged::new();
             write_tables(&whole, format, &one, &staged).unwrap();
             staged.commit().unwrap();
-            let merged = dir.path().join(format!("merged-{}", format.extension()));
+            let merged = dir
+                .path()
+                .join(format!("merged-{}-{spilled}", format.extension()));
             let staged = Staged::new();
-            let written = tables(&parts, format, &merged, &staged).unwrap();
+            let written = match spilled {
+                false => tables(&parts, format, &merged, &staged).unwrap(),
+                true => spill.merge(format, &merged, &staged).unwrap(),
+            };
             staged.commit().unwrap();
             assert_eq!(written, Written::of(&whole));
             for table in [
@@ -296,6 +372,9 @@ mod tests {
                 );
             }
         }
+        let spilled_to = spill.dir.clone();
+        drop(spill);
+        assert!(!spilled_to.exists(), "the spill is removed with the run");
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::ingest::values::format_time;
 
 /// The file of table `name` in `dir`, whichever format it was written in.
 pub fn table_path(dir: &Path, name: &str) -> Option<PathBuf> {
-    ["jsonl", "csv", "parquet"]
+    ["jsonl", "csv", "parquet", "jsonl.zst"]
         .iter()
         .map(|ext| dir.join(format!("{name}.{ext}")))
         .find(|p| p.is_file())
@@ -81,10 +81,15 @@ pub fn rows<R: Record + DeserializeOwned + 'static>(
                 .with_context(|| format!("reading '{}'", path.display()))?;
             Box::new(objects.into_iter().enumerate().map(move |(k, o)| row(k, o)))
         }
-        _ => {
+        ext => {
             use std::io::BufRead;
             let shown = path.display().to_string();
-            let lines = std::io::BufReader::with_capacity(1 << 16, opened()?).lines();
+            let file: Box<dyn std::io::Read> = match ext {
+                // A sharded run's spilled tables.
+                Some("zst") => Box::new(zstd::Decoder::new(opened()?)?),
+                _ => Box::new(opened()?),
+            };
+            let lines = std::io::BufReader::with_capacity(1 << 16, file).lines();
             Box::new(
                 lines
                     .enumerate()

@@ -313,7 +313,10 @@ fn write_jsonl<R: Serialize + Sync>(rows: &[R], path: &Path) -> io::Result<()> {
 /// Writes `rows` as JSON Lines to `out`. Rows are serialised in parallel blocks and written
 /// in order, so the bytes never depend on the thread count; batches of blocks are
 /// pipelined: one batch goes to the kernel while the next is serialised.
-fn jsonl_blocks<R: Serialize + Sync>(rows: &[R], out: &mut (impl Write + Send)) -> io::Result<()> {
+pub(super) fn jsonl_blocks<R: Serialize + Sync>(
+    rows: &[R],
+    out: &mut (impl Write + Send),
+) -> io::Result<()> {
     use rayon::prelude::*;
     const BLOCK: usize = 4096;
     let serialise = |batch: &[R]| -> io::Result<Vec<Vec<u8>>> {
