@@ -355,6 +355,102 @@ fn the_slurm_example_run_as_plain_scripts_gives_one_run() {
     assert!(run_dir.join("run/report.html").is_file());
 }
 
+/// The one container of a Job manifest of `examples/kubernetes`, its variables set as
+/// `run.sh` sets them: (the Job's spec, the container).
+fn kubernetes_job(step: &str, vars: &[(&str, &str)]) -> (yaml_rust2::Yaml, yaml_rust2::Yaml) {
+    let path = crate::support::repo(&format!("examples/kubernetes/{step}-job.yaml"));
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    let run_sh =
+        std::fs::read_to_string(crate::support::repo("examples/kubernetes/run.sh")).unwrap();
+    for (name, value) in vars {
+        let var = format!("${{{name}}}");
+        // run.sh hands envsubst exactly these variables; the rest is the shell's.
+        assert!(run_sh.contains(&var), "run.sh does not substitute {var}");
+        text = text.replace(&var, value);
+    }
+    let docs = yaml_rust2::YamlLoader::load_from_str(&text).unwrap();
+    let job = docs.into_iter().next().unwrap();
+    assert_eq!(job["kind"].as_str(), Some("Job"), "{}", path.display());
+    let spec = job["spec"].clone();
+    let containers = spec["template"]["spec"]["containers"].as_vec().unwrap();
+    assert_eq!(containers.len(), 1);
+    (spec.clone(), containers[0].clone())
+}
+
+/// Runs `container` as a kubelet would with the image's entrypoint `idrisk`: its `args` to
+/// the entrypoint, or its `command` with its `args` (idrisk on the PATH).
+fn kubernetes_pod(container: &yaml_rust2::Yaml, env: &[(&str, String)]) -> std::process::Child {
+    let strings = |key: &str| -> Vec<String> {
+        container[key].as_vec().map_or(Vec::new(), |v| {
+            v.iter().map(|s| s.as_str().unwrap().to_string()).collect()
+        })
+    };
+    let (command, args) = (strings("command"), strings("args"));
+    let bin = Path::new(env!("CARGO_BIN_EXE_idrisk"));
+    let mut pod = match command.split_first() {
+        None => Command::new(bin),
+        Some((program, rest)) => {
+            let mut c = Command::new(program);
+            c.args(rest);
+            c
+        }
+    };
+    let path = format!(
+        "{}:{}",
+        bin.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    pod.args(args).env("PATH", path).stderr(Stdio::piped());
+    for (name, value) in env {
+        pod.env(name, value);
+    }
+    pod.spawn().unwrap()
+}
+
+#[test]
+fn the_kubernetes_example_run_as_its_pods_would_gives_one_run() {
+    // No cluster here: each Job's container runs as its pods would (the Indexed Job's at
+    // once, each with its JOB_COMPLETION_INDEX), from the manifests as run.sh applies them.
+    let work = tempfile::tempdir().unwrap();
+    let t = tenant(work.path(), "parquet", "300", &[]);
+    let input = t.join("signins").display().to_string();
+    let whole = work.path().join("whole");
+    idrisk_ok(&["score", &input, "--out", whole.to_str().unwrap(), "-q"]);
+    let output = work.path().join("run-output").display().to_string();
+    let vars = [
+        ("IMAGE", "registry.example/idrisk:test"),
+        ("RUN", "test"),
+        ("INPUT", input.as_str()),
+        ("OUTPUT", output.as_str()),
+        ("SHARDS", "3"),
+        ("PARALLELISM", "3"),
+    ];
+    let done = |child: std::process::Child| {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    std::fs::create_dir_all(&output).unwrap();
+    let (_, facts) = kubernetes_job("facts", &vars);
+    done(kubernetes_pod(&facts, &[]));
+    let (spec, shard) = kubernetes_job("shards", &vars);
+    assert_eq!(spec["completionMode"].as_str(), Some("Indexed"));
+    let completions = spec["completions"].as_i64().unwrap();
+    assert_eq!(completions, 3);
+    let pods: Vec<_> = (0..completions)
+        .map(|k| kubernetes_pod(&shard, &[("JOB_COMPLETION_INDEX", k.to_string())]))
+        .collect();
+    pods.into_iter().for_each(done);
+    let (_, merge) = kubernetes_job("merge", &vars);
+    done(kubernetes_pod(&merge, &[]));
+    let run = Path::new(&output).join("run");
+    assert_same_run(&whole, &run, "jsonl");
+    assert!(run.join("report.html").is_file());
+}
+
 /// The tenant's sign-ins converted into a dataset split into `buckets` user buckets, put
 /// where its sign-ins were (`signins/`), the side files beside them as before.
 fn as_bucketed_dataset(t: &Path, buckets: &str) {
