@@ -49,63 +49,76 @@ pub fn tables(
     out: &Path,
     staged: &Staged,
 ) -> anyhow::Result<Written> {
-    let mut written = Written::default();
     let path = |table: &str| out.join(format!("{table}.{}", format.extension()));
-    let counts = &mut written.detection_counts;
-    written.detections = merge_table(
-        parts,
-        "detections",
-        format,
-        &path("detections"),
-        staged,
-        |d: &Detection| (d.detector.clone(), user_rank(d.user_key())),
-        |d| {
-            *counts
-                .entry(d.risk_event_type.clone())
-                .or_default()
-                .entry(d.risk_level.as_str().to_string())
-                .or_default() += 1;
+    // The timeline, the longest table, is merged beside the others.
+    let (others, timeline) = rayon::join(
+        || -> anyhow::Result<Written> {
+            let mut written = Written::default();
+            let counts = &mut written.detection_counts;
+            written.detections = merge_table(
+                parts,
+                "detections",
+                format,
+                &path("detections"),
+                staged,
+                |d: &Detection| (d.detector.clone(), user_rank(d.user_key())),
+                |d| {
+                    *counts
+                        .entry(d.risk_event_type.clone())
+                        .or_default()
+                        .entry(d.risk_level.as_str().to_string())
+                        .or_default() += 1;
+                },
+            )?;
+            written.risky_signins = merge_table(
+                parts,
+                "risky_signins",
+                format,
+                &path("risky_signins"),
+                staged,
+                |s: &RiskySignIn| (s.created_date_time.clone(), s.id.clone()),
+                |_| {},
+            )?;
+            let users = &mut written.risky_users;
+            merge_table(
+                parts,
+                "risky_users",
+                format,
+                &path("risky_users"),
+                staged,
+                |u: &RiskyUser| u.id.clone(),
+                |u| users.push(u.clone()),
+            )?;
+            let principals = &mut written.risky_service_principals;
+            merge_table(
+                parts,
+                "risky_service_principals",
+                format,
+                &path("risky_service_principals"),
+                staged,
+                |p: &RiskyServicePrincipal| p.id.clone(),
+                |p| principals.push(p.clone()),
+            )?;
+            Ok(written)
         },
-    )?;
-    written.risky_signins = merge_table(
-        parts,
-        "risky_signins",
-        format,
-        &path("risky_signins"),
-        staged,
-        |s: &RiskySignIn| (s.created_date_time.clone(), s.id.clone()),
-        |_| {},
-    )?;
-    let users = &mut written.risky_users;
-    merge_table(
-        parts,
-        "risky_users",
-        format,
-        &path("risky_users"),
-        staged,
-        |u: &RiskyUser| u.id.clone(),
-        |u| users.push(u.clone()),
-    )?;
-    let principals = &mut written.risky_service_principals;
-    merge_table(
-        parts,
-        "risky_service_principals",
-        format,
-        &path("risky_service_principals"),
-        staged,
-        |p: &RiskyServicePrincipal| p.id.clone(),
-        |p| principals.push(p.clone()),
-    )?;
-    written.timeline = merge_table(
-        parts,
-        "timeline",
-        format,
-        &path("timeline"),
-        staged,
-        |s: &TimelineSignIn| user_rank(s.user_id.as_deref().or(s.user_principal_name.as_deref())),
-        |_| {},
-    )?;
-    Ok(written)
+        || {
+            merge_table(
+                parts,
+                "timeline",
+                format,
+                &path("timeline"),
+                staged,
+                |s: &TimelineSignIn| {
+                    user_rank(s.user_id.as_deref().or(s.user_principal_name.as_deref()))
+                },
+                |_| {},
+            )
+        },
+    );
+    Ok(Written {
+        timeline: timeline?,
+        ..others?
+    })
 }
 
 /// The tables of shards scored one after another in one process, spilled to disk as each
