@@ -630,19 +630,38 @@ impl TenantFacts {
             builder.push(&row);
         }
         let frame = builder.finish();
+        // What the detectors still need of the gathered rows, kept small (each user's key
+        // once) so the rows and their texts are let go before the context is built: on a
+        // year of a large tenant they are millions.
+        let new_network: Vec<bool> = gathered.iter().map(|g| g.new_network).collect();
+        let mut keys: BTreeMap<&str, u32> = BTreeMap::new();
+        for g in &gathered {
+            let next = keys.len() as u32;
+            keys.entry(g.user.as_deref().unwrap_or_default())
+                .or_insert(next);
+        }
+        let origins: Vec<(u32, u32)> = gathered
+            .iter()
+            .map(|g| (keys[g.user.as_deref().unwrap_or_default()], g.offset))
+            .collect();
+        let mut users = vec![String::new(); keys.len()];
+        for (key, k) in keys {
+            users[k as usize] = key.to_string();
+        }
+        drop(gathered);
         let tenant = Arc::new(facts.clone());
         let mut ctx = Context::with_enrichment(&frame, score_since, networks, enrichment)?
             .with_tenant(tenant, &networks.trusted_asns);
         ctx.new_network = Some(
             ctx.order
                 .iter()
-                .map(|&row| gathered[row as usize].new_network)
+                .map(|&row| new_network[row as usize])
                 .collect(),
         );
         // Each position's origin: its user's key and its place among the user's sign-ins.
         let origin = |p: usize| -> (String, u32) {
-            let g = &gathered[ctx.order[p] as usize];
-            (g.user.clone().unwrap_or_default(), g.offset)
+            let (user, offset) = origins[ctx.order[p] as usize];
+            (users[user as usize].clone(), offset)
         };
         let mut campaigns = Vec::new();
         for d in detectors {
