@@ -132,11 +132,23 @@ pub struct Spill {
 }
 
 impl Spill {
-    /// An empty spill in a new folder of `beside`.
+    /// An empty spill in a new folder of `beside`. The spills a killed run left there (of
+    /// a process that is gone) are removed first.
     pub fn new(beside: &Path) -> std::io::Result<Spill> {
         let dir = beside.join(format!(".shards-{}", std::process::id()));
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir)?;
+        if let Ok(entries) = std::fs::read_dir(beside) {
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let gone = name
+                    .strip_prefix(".shards-")
+                    .and_then(|pid| pid.parse::<u32>().ok())
+                    .is_some_and(|pid| {
+                        pid == std::process::id() || !Path::new(&format!("/proc/{pid}")).exists()
+                    });
+                if gone {
+                    std::fs::remove_dir_all(entry.path())?;
+                }
+            }
         }
         std::fs::create_dir_all(&dir)?;
         Ok(Spill {
@@ -388,6 +400,24 @@ mod tests {
         let spilled_to = spill.dir.clone();
         drop(spill);
         assert!(!spilled_to.exists(), "the spill is removed with the run");
+    }
+
+    #[test]
+    fn a_spill_left_by_a_killed_run_is_removed_and_a_running_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        // No process has this id (above the kernel's pid limit); the parent of the test
+        // process is alive.
+        let left = dir.path().join(".shards-4294967294");
+        let alive = dir
+            .path()
+            .join(format!(".shards-{}", std::os::unix::process::parent_id()));
+        for d in [&left, &alive] {
+            std::fs::create_dir_all(d.join("shard-0")).unwrap();
+        }
+        let spill = Spill::new(dir.path()).unwrap();
+        assert!(!left.exists());
+        assert!(alive.exists());
+        assert!(spill.dir.is_dir());
     }
 
     #[test]
