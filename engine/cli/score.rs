@@ -365,8 +365,9 @@ pub struct ShardMeta {
 /// Memory a scoring pass takes per sign-in, measured on canonical Parquet with every
 /// detector, with a margin: what `--memory-limit` divides the tenant by. A month costs
 /// about 205 bytes a sign-in (2.25 GB for 10.98 M); a year's users, with long histories,
-/// more: 313 (a 1.5 M-sign-in shard of 2,500 users × 365 days) to 407 (the first 14 M-sign-in
-/// shard of 40,000 × 365 peaked at 5.7 GB).
+/// about 320 over the run's floor (313 in 1.5 M-sign-in shards of 2,500 users × 365 days;
+/// 317 in 7 M-sign-in shards of 40,000 × 365, 2.75 GB after a shard's report over a
+/// 520 MB floor).
 const BYTES_PER_SIGN_IN: u64 = 400;
 
 /// True when the inputs' sign-ins (as estimated before reading) fit under `limit` bytes in
