@@ -7,6 +7,7 @@
 
 pub mod context;
 pub mod familiar;
+pub mod gathered;
 pub mod listed_ip;
 pub mod order;
 pub mod org_common;

@@ -12,7 +12,6 @@
 //!   password spray and malicious addresses, which group an address's attempts on every
 //!   account), each named by its user's key and its place among the user's sign-ins.
 
-use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -21,10 +20,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::context::Enrichment;
+use super::gathered::Gathered;
 use super::order::NONE;
 use super::org_common::Tally;
 use super::{Context, Detector, Finding, Identity, Level, Outcome};
-use crate::frame::{FrameBuilder, Row};
 use crate::rules::NetworksConfig;
 
 /// The tenant-wide facts (see the module documentation).
@@ -467,29 +466,12 @@ pub fn address_window(detectors: &[Box<dyn Detector>]) -> Option<AddressWindow> 
         })
 }
 
-/// A sign-in gathered for the tenant-wide detectors, with its place in its user's sign-ins.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Gathered {
-    pub time: i64,
-    pub request_id: Option<String>,
-    /// Its user's key; none for a sign-in without a user.
-    pub user: Option<String>,
-    /// Its place among its user's sign-ins (among the sign-ins without a user for those).
-    pub offset: u32,
-    pub ip: Option<String>,
-    pub error_code: Option<i32>,
-    pub asn: Option<u32>,
-    pub interactive: bool,
-    /// From a network new to its user.
-    pub new_network: bool,
-}
-
 /// A shard's share of the second round (see [`FirstShare`]).
 #[derive(Debug, Clone, Default)]
 pub struct SecondShare {
     /// The per-user detectors' tables over the shard's users.
     pub tables: BTreeMap<String, Value>,
-    pub gathered: Vec<Gathered>,
+    pub gathered: Gathered,
 }
 
 impl SecondShare {
@@ -525,39 +507,9 @@ impl SecondShare {
         crate::trace::note("gathered: sign-ins", positions.len());
         SecondShare {
             tables,
-            gathered: gather(ctx, &positions, new.as_deref()),
+            gathered: Gathered::of(ctx, &positions, new.as_deref()),
         }
     }
-}
-
-/// The sign-ins at `positions` of a shard's context, gathered with their user and place.
-fn gather(ctx: &Context, positions: &[usize], new: Option<&[bool]>) -> Vec<Gathered> {
-    let keys = ctx.user_keys();
-    let tail = ctx.users.last().map_or(0, |&(_, end)| end);
-    let (request_ids, codes) = ctx.gathered_fields(positions);
-    positions
-        .iter()
-        .zip(codes)
-        .zip(request_ids)
-        .map(|((&p, error_code), request_id)| {
-            let user = ctx.users.partition_point(|&(_, end)| end <= p);
-            let (key, start) = match ctx.users.get(user) {
-                Some(&(start, _)) => (keys.get(user).cloned(), start),
-                None => (None, tail),
-            };
-            Gathered {
-                time: ctx.time[p],
-                request_id,
-                user: key,
-                offset: (p - start) as u32,
-                ip: ctx.ip(p).map(str::to_string),
-                error_code,
-                asn: ctx.asn(p),
-                interactive: ctx.interactive[p],
-                new_network: new.is_some_and(|new| new.get(p) == Some(&true)),
-            }
-        })
-        .collect()
 }
 
 /// Adds tables of numbers: numbers summed, objects merged key by key.
@@ -595,7 +547,7 @@ impl TenantFacts {
         score_since: Option<i64>,
     ) -> Result<(TenantFacts, Vec<Value>), polars::prelude::PolarsError> {
         let mut facts = first.facts(networks);
-        let mut gathered = Vec::new();
+        let mut gathered = Gathered::default();
         for share in seconds {
             for (id, table) in share.tables {
                 match facts.tables.get_mut(&id) {
@@ -605,64 +557,26 @@ impl TenantFacts {
                     }
                 }
             }
-            gathered.extend(share.gathered);
+            gathered.append(share.gathered);
         }
-        gathered.sort_by(|a, b| (a.time, &a.request_id).cmp(&(b.time, &b.request_id)));
         crate::trace::note("gathered sign-ins", gathered.len());
-        let mut builder = FrameBuilder::with_capacity(gathered.len());
-        for g in &gathered {
-            let mut row = Row {
-                time: g.time,
-                request_id: g.request_id.as_deref().map(Cow::Borrowed),
-                user_id: g.user.as_deref().map(Cow::Borrowed),
-                ip_address: g.ip.as_deref().map(Cow::Borrowed),
-                ip_network: g
-                    .ip
-                    .as_deref()
-                    .and_then(|ip| ip.parse().ok())
-                    .map(crate::frame::ip::network_key),
-                error_code: g.error_code,
-                is_interactive: Some(g.interactive),
-                asn: g.asn,
-                ..Row::default()
-            };
-            row.derive(&enrichment.outcomes);
-            builder.push(&row);
-        }
-        let frame = builder.finish();
-        // What the detectors still need of the gathered rows, kept small (each user's key
-        // once) so the rows and their texts are let go before the context is built: on a
-        // year of a large tenant they are millions.
-        let new_network: Vec<bool> = gathered.iter().map(|g| g.new_network).collect();
-        let mut keys: BTreeMap<&str, u32> = BTreeMap::new();
-        for g in &gathered {
-            let next = keys.len() as u32;
-            keys.entry(g.user.as_deref().unwrap_or_default())
-                .or_insert(next);
-        }
-        let origins: Vec<(u32, u32)> = gathered
-            .iter()
-            .map(|g| (keys[g.user.as_deref().unwrap_or_default()], g.offset))
-            .collect();
-        let mut users = vec![String::new(); keys.len()];
-        for (key, k) in keys {
-            users[k as usize] = key.to_string();
-        }
-        drop(gathered);
+        crate::trace::rss("rss with the gathered sign-ins");
+        // The gathered columns are let go once their frame is built: only each row's origin
+        // and newness stay for the detectors.
+        let (frame, origins) = gathered.into_frame(&enrichment.outcomes)?;
+        crate::trace::rss("rss with their frame");
         let tenant = Arc::new(facts.clone());
         let mut ctx = Context::with_enrichment(&frame, score_since, networks, enrichment)?
             .with_tenant(tenant, &networks.trusted_asns);
         ctx.new_network = Some(
             ctx.order
                 .iter()
-                .map(|&row| new_network[row as usize])
+                .map(|&row| origins.new_network[row as usize])
                 .collect(),
         );
+        crate::trace::rss("rss with their context");
         // Each position's origin: its user's key and its place among the user's sign-ins.
-        let origin = |p: usize| -> (String, u32) {
-            let (user, offset) = origins[ctx.order[p] as usize];
-            (users[user as usize].clone(), offset)
-        };
+        let origin = |p: usize| origins.of(ctx.order[p] as usize);
         let mut campaigns = Vec::new();
         for d in detectors {
             if let Some((table, seen)) = d.campaign_table(&ctx) {

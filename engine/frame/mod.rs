@@ -469,6 +469,26 @@ pub fn empty() -> DataFrame {
     FrameBuilder::with_capacity(0).finish()
 }
 
+/// A canonical frame of `height` rows from some of its columns (by name); the others are
+/// nulls, which take no memory until read, where a [`FrameBuilder`] stores every cell of
+/// every column.
+pub fn with_nulls(height: usize, columns: Vec<Column>) -> PolarsResult<DataFrame> {
+    let mut given: std::collections::HashMap<PlSmallStr, Column> =
+        columns.into_iter().map(|c| (c.name().clone(), c)).collect();
+    let all: Vec<Column> = schema()
+        .iter()
+        .map(|(name, dtype)| {
+            given
+                .remove(name)
+                .unwrap_or_else(|| Column::full_null(name.clone(), height, dtype))
+        })
+        .collect();
+    if let Some(name) = given.keys().next() {
+        polars_bail!(ColumnNotFound: "'{name}' is no canonical column");
+    }
+    DataFrame::new(height, all)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
