@@ -314,7 +314,11 @@ pub fn facts_in_shards<E: From<ScoreError>>(
         crate::trace::note("candidate addresses", sign_ins.len());
         crate::trace::note(
             "candidate sign-ins",
-            sign_ins.values().flat_map(|s| s.values()).map(|&n| u64::from(n)).sum::<u64>(),
+            sign_ins
+                .values()
+                .flat_map(|s| s.values())
+                .map(|&n| u64::from(n))
+                .sum::<u64>(),
         );
         addresses = first.addresses_needed(Some(window), Some(&sign_ins));
         crate::trace::note("needed addresses", addresses.len());

@@ -396,10 +396,98 @@ pub struct TableWriter<R: Record> {
 enum Sink {
     Jsonl(BufWriter<File>),
     Csv(Box<::csv::Writer<BufWriter<File>>>),
-    Parquet {
-        writer: Box<polars::io::parquet::write::BatchedWriter<File>>,
-        pending: Vec<serde_json::Map<String, Value>>,
-    },
+    Parquet(ParquetSink),
+}
+
+/// Parquet rows gathered column by column; each full row group is handed to a thread of its
+/// own that builds its columns, compresses and writes them while the next rows arrive (a
+/// merge's reading and parsing goes on meanwhile).
+struct ParquetSink {
+    pending: Vec<Vec<Value>>,
+    rows: usize,
+    groups: std::sync::mpsc::SyncSender<Vec<Vec<Value>>>,
+    writer: std::thread::JoinHandle<PolarsResult<()>>,
+}
+
+impl ParquetSink {
+    fn start<R: Record>(file: File) -> anyhow::Result<ParquetSink> {
+        let schema: Schema = R::COLUMNS
+            .iter()
+            .map(|(name, kind)| Field::new((*name).into(), parquet_dtype(*kind)))
+            .collect();
+        let mut writer = ParquetWriter::new(file)
+            .with_compression(ParquetCompression::Zstd(None))
+            .batched(&schema)?;
+        // One group waits while another is written: memory stays at two row groups.
+        let (groups, arriving) = std::sync::mpsc::sync_channel::<Vec<Vec<Value>>>(1);
+        let writer = std::thread::Builder::new()
+            .name("parquet-writer".into())
+            .spawn(move || -> PolarsResult<()> {
+                for group in arriving {
+                    write_row_group::<R>(&mut writer, group)?;
+                }
+                writer.finish()?;
+                Ok(())
+            })?;
+        Ok(ParquetSink {
+            pending: empty_columns(R::COLUMNS.len()),
+            rows: 0,
+            groups,
+            writer,
+        })
+    }
+
+    fn push<R: Record>(&mut self, row: &R) -> anyhow::Result<()> {
+        let filled = row.serialize(Cells {
+            columns: R::COLUMNS,
+            pending: &mut self.pending,
+        });
+        self.rows += 1;
+        // A column the row left out is null; a row that is no struct goes through its object.
+        match filled {
+            Ok(()) => self
+                .pending
+                .iter_mut()
+                .for_each(|c| c.resize(self.rows, Value::Null)),
+            Err(_) => {
+                let object = object(row)?;
+                for (column, (name, _)) in self.pending.iter_mut().zip(R::COLUMNS) {
+                    column.truncate(self.rows - 1);
+                    column.push(object.get(*name).cloned().unwrap_or(Value::Null));
+                }
+            }
+        }
+        if self.rows == PARQUET_ROWS {
+            self.send()?;
+        }
+        Ok(())
+    }
+
+    /// Hands the pending rows to the writer thread.
+    fn send(&mut self) -> anyhow::Result<()> {
+        let fresh = empty_columns(self.pending.len());
+        let group = std::mem::replace(&mut self.pending, fresh);
+        self.rows = 0;
+        if self.groups.send(group).is_err() {
+            // The writer stopped on an error: its own is the one to report.
+            self.groups = std::sync::mpsc::sync_channel(0).0;
+            anyhow::bail!("the Parquet writer stopped");
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> anyhow::Result<()> {
+        let sent = match self.rows {
+            0 => Ok(()),
+            _ => self.send(),
+        };
+        drop(self.groups);
+        match self.writer.join() {
+            Ok(written) => written?,
+            Err(_) => anyhow::bail!("the Parquet writer panicked"),
+        }
+        sent
+    }
 }
 
 impl<R: Record> TableWriter<R> {
@@ -413,19 +501,7 @@ impl<R: Record> TableWriter<R> {
                 out.write_record(R::COLUMNS.iter().map(|(name, _)| *name))?;
                 Sink::Csv(Box::new(out))
             }
-            Format::Parquet => {
-                let schema: Schema = R::COLUMNS
-                    .iter()
-                    .map(|(name, kind)| Field::new((*name).into(), parquet_dtype(*kind)))
-                    .collect();
-                let writer = ParquetWriter::new(file)
-                    .with_compression(ParquetCompression::Zstd(None))
-                    .batched(&schema)?;
-                Sink::Parquet {
-                    writer: Box::new(writer),
-                    pending: Vec::new(),
-                }
-            }
+            Format::Parquet => Sink::Parquet(ParquetSink::start::<R>(file)?),
         };
         Ok(TableWriter {
             sink,
@@ -446,12 +522,7 @@ impl<R: Record> TableWriter<R> {
                     csv_cell(object.get(*name).unwrap_or(&Value::Null), *kind)
                 }))?;
             }
-            Sink::Parquet { writer, pending } => {
-                pending.push(object(row)?);
-                if pending.len() == PARQUET_ROWS {
-                    write_row_group::<R>(writer, pending)?;
-                }
-            }
+            Sink::Parquet(sink) => sink.push(row)?,
         }
         Ok(())
     }
@@ -470,15 +541,7 @@ impl<R: Record> TableWriter<R> {
         match self.sink {
             Sink::Jsonl(mut out) => out.flush()?,
             Sink::Csv(mut out) => out.flush()?,
-            Sink::Parquet {
-                mut writer,
-                mut pending,
-            } => {
-                if !pending.is_empty() {
-                    write_row_group::<R>(&mut writer, &mut pending)?;
-                }
-                writer.finish()?;
-            }
+            Sink::Parquet(sink) => sink.finish()?,
         }
         Ok(())
     }
@@ -495,35 +558,38 @@ fn parquet_dtype(kind: Kind) -> DataType {
     }
 }
 
-/// Writes the `pending` rows as one row group and empties it.
+/// Room for a row group's values of `n` columns.
+fn empty_columns(n: usize) -> Vec<Vec<Value>> {
+    (0..n).map(|_| Vec::with_capacity(PARQUET_ROWS)).collect()
+}
+
+/// Writes one row group from its columns' values.
 fn write_row_group<R: Record>(
     writer: &mut polars::io::parquet::write::BatchedWriter<File>,
-    pending: &mut Vec<serde_json::Map<String, Value>>,
+    group: Vec<Vec<Value>>,
 ) -> PolarsResult<()> {
+    let height = group.first().map_or(0, Vec::len);
     let columns: Vec<Column> = R::COLUMNS
         .iter()
-        .map(|(name, kind)| {
-            let values = pending.iter().map(|o| o.get(*name).unwrap_or(&Value::Null));
-            parquet_column(name, *kind, values)
-        })
+        .zip(&group)
+        .map(|((name, kind), values)| parquet_column(name, *kind, values))
         .collect();
-    let frame = DataFrame::new(pending.len(), columns)?;
-    pending.clear();
+    drop(group);
+    let frame = DataFrame::new(height, columns)?;
     writer.write_batch(&frame)
 }
 
-fn parquet_column<'v>(name: &str, kind: Kind, values: impl Iterator<Item = &'v Value>) -> Column {
+fn parquet_column(name: &str, kind: Kind, values: &[Value]) -> Column {
     let name: PlSmallStr = name.into();
+    let values = values.iter();
     match kind {
         Kind::Str | Kind::Json => {
-            let texts: Vec<Option<String>> = values
-                .map(|v| match v {
-                    Value::Null => None,
-                    Value::String(s) => Some(s.clone()),
-                    other => Some(other.to_string()),
-                })
-                .collect();
-            StringChunked::from_iter_options(name, texts.into_iter()).into_column()
+            let texts = values.map(|v| match v {
+                Value::Null => None,
+                Value::String(s) => Some(std::borrow::Cow::Borrowed(s.as_str())),
+                other => Some(std::borrow::Cow::Owned(other.to_string())),
+            });
+            StringChunked::from_iter_options(name, texts).into_column()
         }
         Kind::Int => Int64Chunked::from_iter_options(name, values.map(Value::as_i64)).into_column(),
         Kind::Float => {
@@ -538,6 +604,126 @@ fn parquet_column<'v>(name: &str, kind: Kind, values: impl Iterator<Item = &'v V
         )
         .into_datetime(TimeUnit::Microseconds, Some(TimeZone::UTC))
         .into_column(),
+    }
+}
+
+/// Serializes a record's fields straight into its columns' pending values, each field once,
+/// where its JSON object would build a map of every field name per row. Only a struct is
+/// taken; anything else is refused (and written through its object).
+struct Cells<'a> {
+    columns: &'static [(&'static str, Kind)],
+    pending: &'a mut [Vec<Value>],
+}
+
+/// Why [`Cells`] refuses a row.
+#[derive(Debug)]
+struct NotAStruct;
+
+impl std::fmt::Display for NotAStruct {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a table row must serialize to a struct")
+    }
+}
+
+impl std::error::Error for NotAStruct {}
+
+impl serde::ser::Error for NotAStruct {
+    fn custom<T: std::fmt::Display>(_: T) -> Self {
+        NotAStruct
+    }
+}
+
+impl serde::ser::SerializeStruct for Cells<'_> {
+    type Ok = ();
+    type Error = NotAStruct;
+
+    fn serialize_field<T: ?Sized + Serialize>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), NotAStruct> {
+        let Some(k) = self.columns.iter().position(|(name, _)| *name == key) else {
+            return Ok(());
+        };
+        let value = serde_json::to_value(value).map_err(|_| NotAStruct)?;
+        self.pending[k].push(value);
+        Ok(())
+    }
+
+    fn end(self) -> Result<(), NotAStruct> {
+        Ok(())
+    }
+}
+
+/// Every serializer entry but a struct's refuses the row.
+macro_rules! not_a_struct {
+    ($($name:ident($($arg:ty),*) -> $ok:ty;)+) => {
+        $(fn $name(self, $(_: $arg),*) -> Result<$ok, NotAStruct> { Err(NotAStruct) })+
+    };
+}
+
+impl<'a> serde::Serializer for Cells<'a> {
+    type Ok = ();
+    type Error = NotAStruct;
+    type SerializeSeq = serde::ser::Impossible<(), NotAStruct>;
+    type SerializeTuple = serde::ser::Impossible<(), NotAStruct>;
+    type SerializeTupleStruct = serde::ser::Impossible<(), NotAStruct>;
+    type SerializeTupleVariant = serde::ser::Impossible<(), NotAStruct>;
+    type SerializeMap = serde::ser::Impossible<(), NotAStruct>;
+    type SerializeStruct = Cells<'a>;
+    type SerializeStructVariant = serde::ser::Impossible<(), NotAStruct>;
+
+    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Cells<'a>, NotAStruct> {
+        Ok(self)
+    }
+
+    not_a_struct! {
+        serialize_bool(bool) -> ();
+        serialize_i8(i8) -> ();
+        serialize_i16(i16) -> ();
+        serialize_i32(i32) -> ();
+        serialize_i64(i64) -> ();
+        serialize_u8(u8) -> ();
+        serialize_u16(u16) -> ();
+        serialize_u32(u32) -> ();
+        serialize_u64(u64) -> ();
+        serialize_f32(f32) -> ();
+        serialize_f64(f64) -> ();
+        serialize_char(char) -> ();
+        serialize_str(&str) -> ();
+        serialize_bytes(&[u8]) -> ();
+        serialize_none() -> ();
+        serialize_unit() -> ();
+        serialize_unit_struct(&'static str) -> ();
+        serialize_unit_variant(&'static str, u32, &'static str) -> ();
+        serialize_seq(Option<usize>) -> Self::SerializeSeq;
+        serialize_tuple(usize) -> Self::SerializeTuple;
+        serialize_tuple_struct(&'static str, usize) -> Self::SerializeTupleStruct;
+        serialize_tuple_variant(&'static str, u32, &'static str, usize) -> Self::SerializeTupleVariant;
+        serialize_map(Option<usize>) -> Self::SerializeMap;
+        serialize_struct_variant(&'static str, u32, &'static str, usize) -> Self::SerializeStructVariant;
+    }
+
+    fn serialize_some<T: ?Sized + Serialize>(self, _: &T) -> Result<(), NotAStruct> {
+        Err(NotAStruct)
+    }
+
+    fn serialize_newtype_struct<T: ?Sized + Serialize>(
+        self,
+        _: &'static str,
+        value: &T,
+    ) -> Result<(), NotAStruct> {
+        value.serialize(self)
+    }
+
+    fn serialize_newtype_variant<T: ?Sized + Serialize>(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: &T,
+    ) -> Result<(), NotAStruct> {
+        Err(NotAStruct)
     }
 }
 
@@ -694,6 +880,74 @@ mod tests {
         assert!(std::fs::read_to_string(&path)
             .unwrap()
             .contains("unlikelyTravel"));
+    }
+
+    #[derive(Serialize)]
+    struct Plain {
+        name: Option<String>,
+        count: i64,
+        at: String,
+        extra: Value,
+        #[serde(rename = "notAColumn")]
+        skipped: bool,
+    }
+
+    /// The same fields, serialized as a map: written through its object.
+    #[derive(Serialize)]
+    struct Flattened {
+        #[serde(flatten)]
+        plain: Plain,
+    }
+
+    const PLAIN_COLUMNS: &[(&str, Kind)] = &[
+        ("name", Kind::Str),
+        ("count", Kind::Int),
+        ("at", Kind::Time),
+        ("extra", Kind::Json),
+        ("absent", Kind::Str),
+    ];
+
+    impl Record for Plain {
+        const COLUMNS: &'static [(&'static str, Kind)] = PLAIN_COLUMNS;
+    }
+
+    impl Record for Flattened {
+        const COLUMNS: &'static [(&'static str, Kind)] = PLAIN_COLUMNS;
+    }
+
+    #[test]
+    fn parquet_rows_are_the_same_from_fields_or_from_objects_across_row_groups() {
+        let plain = |k: usize| Plain {
+            name: (k % 3 != 0).then(|| format!("user-{k}")),
+            count: k as i64,
+            at: format!("2025-03-01T00:00:{:02}Z", k % 60),
+            extra: serde_json::json!({"k": k, "list": [1, 2]}),
+            skipped: true,
+        };
+        let rows = PARQUET_ROWS + 1_000;
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.parquet"), dir.path().join("b.parquet"));
+        let fields: Vec<Plain> = (0..rows).map(plain).collect();
+        write_table(&fields, Format::Parquet, &a).unwrap();
+        let objects: Vec<Flattened> = (0..rows).map(|k| Flattened { plain: plain(k) }).collect();
+        write_table(&objects, Format::Parquet, &b).unwrap();
+        let read = |path: &Path| {
+            ParquetReader::new(File::open(path).unwrap())
+                .finish()
+                .unwrap()
+        };
+        let frame = read(&a);
+        assert!(frame.equals_missing(&read(&b)));
+        assert_eq!(frame.height(), rows);
+        let names: Vec<&str> = frame.columns().iter().map(|c| c.name().as_str()).collect();
+        assert_eq!(names, ["name", "count", "at", "extra", "absent"]);
+        let at = |column: &str, k: usize| frame.column(column).unwrap().get(k).unwrap().to_string();
+        assert_eq!(at("name", 66_000), "null");
+        assert_eq!(at("name", 66_001), "\"user-66001\"");
+        assert_eq!(at("count", 66_001), "66001");
+        assert_eq!(at("extra", 4), "\"{\"k\":4,\"list\":[1,2]}\"");
+        assert_eq!(frame.column("absent").unwrap().null_count(), rows);
+        assert_eq!(frame.column("at").unwrap().null_count(), 0);
     }
 
     #[test]
