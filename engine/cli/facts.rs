@@ -14,7 +14,7 @@ use super::{EnrichmentArgs, InputArgs, EXIT_OK};
 use crate::detect::context::Enrichment;
 use crate::enrich::sources::Sources;
 use crate::ingest::{Counts, Quarantined};
-use crate::report::score::{facts, facts_in_shards, facts_load_columns, Facts};
+use crate::report::score::{facts, facts_in_shards, facts_load_columns, Facts, FactsRead};
 use crate::rules::Rules;
 
 /// What a facts file says it is.
@@ -160,7 +160,14 @@ pub fn compute(
             let columns = facts_load_columns(rules)?;
             let (found, loads) = facts_in_shards(
                 count,
-                |shard| load_shard(input, rules, Some(columns.clone()), &[], shard),
+                |shard, read| {
+                    let columns = match read {
+                        FactsRead::Columns => columns.clone(),
+                        // The times come with every load; the addresses as codes.
+                        FactsRead::Addresses => Vec::new(),
+                    };
+                    load_shard(input, rules, Some(columns), &[], shard)
+                },
                 rules,
                 enrichment,
                 score_since,

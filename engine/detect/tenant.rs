@@ -24,6 +24,7 @@ use super::gathered::Gathered;
 use super::order::NONE;
 use super::org_common::Tally;
 use super::{Context, Detector, Finding, Identity, Level, Outcome};
+use crate::frame::TextCodes;
 use crate::rules::NetworksConfig;
 
 /// The tenant-wide facts (see the module documentation).
@@ -372,28 +373,34 @@ impl FirstShare {
         }
     }
 
-    /// Every sign-in per stretch of the `candidates` addresses in `ctx` (a shard): summed
-    /// over the shards, what [`FirstShare::addresses_needed`] may take instead of its
-    /// undercount.
+    /// Every sign-in per stretch of the `candidates` addresses among a shard's sign-ins (their
+    /// `times` and `addresses`, row by row): summed over the shards, what
+    /// [`FirstShare::addresses_needed`] may take instead of its undercount. Needs no context:
+    /// this round reads only times and addresses.
     pub fn sign_ins_of(
-        ctx: &Context,
+        times: &[i64],
+        addresses: &TextCodes,
         window: AddressWindow,
         candidates: &BTreeSet<String>,
     ) -> BTreeMap<String, BTreeMap<i64, u32>> {
         let stretch = (window.window / STRETCHES).max(1);
-        let wanted = ctx.addresses_where(|text| candidates.contains(text));
+        let wanted: Vec<bool> = addresses
+            .distinct
+            .iter()
+            .map(|text| candidates.contains(text))
+            .collect();
         let mut counts: ahash::AHashMap<(u32, i64), u32> = ahash::AHashMap::new();
-        for (p, &address) in ctx.address.iter().enumerate() {
-            if wanted.contains(&address) {
+        for (&address, &time) in addresses.index.iter().zip(times) {
+            if wanted.get(address as usize) == Some(&true) {
                 *counts
-                    .entry((address, ctx.time[p].div_euclid(stretch)))
+                    .entry((address, time.div_euclid(stretch)))
                     .or_default() += 1;
             }
         }
         let mut out: BTreeMap<String, BTreeMap<i64, u32>> = BTreeMap::new();
         for ((k, bucket), n) in counts {
-            if let Some(text) = ctx.address_text(k) {
-                out.entry(text.to_string()).or_default().insert(bucket, n);
+            if let Some(text) = addresses.distinct.get(k as usize) {
+                out.entry(text.clone()).or_default().insert(bucket, n);
             }
         }
         out

@@ -2,6 +2,7 @@
 //! parallel, and turn their findings into detections, risky sign-ins and risky users. What
 //! `idrisk score` does between reading the inputs and writing the files; benches call it too.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -19,7 +20,7 @@ use crate::detect::context::{Enrichment, Loaded};
 use crate::detect::tenant::{address_window, FirstShare, SecondShare, TenantError, TenantFacts};
 use crate::detect::{registry, run_all, run_shard, Context};
 use crate::frame::shard::Shard;
-use crate::frame::TextCodes;
+use crate::frame::{col, time_values, TextCodes};
 use crate::ingest::{Counts, FileReport, IngestError, Ingested, Quarantined};
 use crate::rules::{Rules, RulesError};
 use polars::prelude::PolarsError;
@@ -241,6 +242,15 @@ fn loaded_context(
     )?)
 }
 
+/// What a round of [`facts_in_shards`] reads of a shard's sign-ins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FactsRead {
+    /// The columns of [`facts_load_columns`].
+    Columns,
+    /// Only the times and addresses (the round counting the addresses' sign-ins).
+    Addresses,
+}
+
 /// What [`facts_in_shards`] read: the whole tenant's counts, and the first load's
 /// quarantine and file reports (every load reads every record).
 pub struct ShardedLoads {
@@ -254,7 +264,7 @@ pub struct ShardedLoads {
 /// of `count` in [`facts_load_columns`]; each shard is read twice, one at a time.
 pub fn facts_in_shards<E: From<ScoreError>>(
     count: u32,
-    mut load: impl FnMut(Shard) -> Result<Ingested, E>,
+    mut load: impl FnMut(Shard, FactsRead) -> Result<Ingested, E>,
     rules: &Rules,
     enrichment: &Enrichment<'_>,
     score_since: Option<i64>,
@@ -271,7 +281,7 @@ pub fn facts_in_shards<E: From<ScoreError>>(
     let mut read = None;
     for &shard in &shards {
         let _span = crate::trace::span(format!("facts: shard {shard}, first round"));
-        let mut loaded = load(shard)?;
+        let mut loaded = load(shard, FactsRead::Columns)?;
         let ctx = facts_context(&mut loaded, rules, enrichment, score_since)?;
         first.add(
             FirstShare::of(&ctx, &rules.networks, window),
@@ -299,15 +309,23 @@ pub fn facts_in_shards<E: From<ScoreError>>(
         let mut sign_ins: BTreeMap<String, BTreeMap<i64, u32>> = BTreeMap::new();
         for &shard in &shards {
             let _span = crate::trace::span(format!("facts: shard {shard}, address round"));
-            let mut loaded = load(shard)?;
-            let ctx = facts_context(&mut loaded, rules, enrichment, score_since)?;
-            for (address, stretches) in FirstShare::sign_ins_of(&ctx, window, &addresses) {
+            let loaded = load(shard, FactsRead::Addresses)?;
+            let codes = loaded
+                .unread
+                .codes(&loaded.frame, col::ip_address)
+                .map_err(ScoreError::from)?;
+            let times = match loaded.times {
+                Some(ref times) => Cow::Borrowed(times.as_slice()),
+                None => Cow::Owned(time_values(&loaded.frame).map_err(ScoreError::from)?),
+            };
+            for (address, stretches) in FirstShare::sign_ins_of(&times, &codes, window, &addresses)
+            {
                 let mine = sign_ins.entry(address).or_default();
                 for (stretch, n) in stretches {
                     *mine.entry(stretch).or_default() += n;
                 }
             }
-            drop(ctx);
+            drop((times, codes));
             drop(loaded);
             crate::ingest::release_freed_memory();
         }
@@ -326,7 +344,7 @@ pub fn facts_in_shards<E: From<ScoreError>>(
     let mut seconds = Vec::new();
     for &shard in &shards {
         let _span = crate::trace::span(format!("facts: shard {shard}, second round"));
-        let mut loaded = load(shard)?;
+        let mut loaded = load(shard, FactsRead::Columns)?;
         let ctx = facts_context(&mut loaded, rules, enrichment, score_since)?
             .with_tenant(tenant.clone(), &rules.networks.trusted_asns);
         seconds.push(SecondShare::of(&ctx, &detectors, &addresses));
