@@ -33,7 +33,7 @@ pub struct FactsArgs {
     #[command(flatten)]
     pub enrichment: EnrichmentArgs,
     /// Keep memory near this size (e.g. 4GiB): the facts are then found in shards of users,
-    /// each read twice, one at a time.
+    /// each read twice (and once more for times and addresses only), one at a time.
     #[arg(long, value_name = "SIZE")]
     pub memory_limit: Option<String>,
 }
@@ -130,7 +130,8 @@ const FACTS_BYTES_PER_SIGN_IN: u64 = 256;
 
 /// The facts pass: every sign-in read in the columns the facts need, the tenant facts and the
 /// whole run's summary figures. Also hands back the quarantine. Under `limit` (bytes), the
-/// tenant is read in as many shards as keep one under it, one at a time (three times each).
+/// tenant is read in as many shards as keep one under it, one at a time (twice each, and once
+/// more for times and addresses alone).
 pub fn compute(
     input: &InputArgs,
     rules: &Rules,

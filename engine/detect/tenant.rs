@@ -246,15 +246,19 @@ fn static_key(key: &str) -> &'static str {
 }
 
 /// The facts found shard by shard, when not even the columns they need fit in memory for
-/// every sign-in at once. Two rounds over the shards, then the tenant-wide detectors:
+/// every sign-in at once. Two rounds over the shards with a light one between, then the
+/// tenant-wide detectors:
 ///
 /// 1. [`FirstShare`]: what adds up over disjoint users: users, first sign-in, the org-common
 ///    tally, each address's credential failures. Summed, they give the org-common networks
-///    and the addresses whose sign-ins the address-grouping detectors need.
+///    and the candidate addresses, whose sign-ins the address-grouping detectors may need.
+///    Between the rounds, [`FirstShare::sign_ins_of`] counts the candidates' every sign-in
+///    from times and addresses alone, and [`FirstShare::addresses_needed`] leaves out the
+///    busy ones no window could make a finding of.
 /// 2. [`SecondShare`]: with those, each shard's share of the per-user detectors' tables, and
-///    the sign-ins the tenant-wide detectors read: every sign-in of those addresses, and
-///    every failed or validated sign-in from a network new to its user, marked new as the
-///    user's whole history says.
+///    the sign-ins the tenant-wide detectors read: every sign-in of the needed addresses,
+///    and every failed or validated sign-in from a network new to its user, marked new as
+///    the user's whole history says ([`Gathered`], column by column).
 /// 3. [`TenantFacts::from_shares`]: the gathered sign-ins as one small context (the
 ///    tenant's facts in it, each row's newness as gathered), where the tenant-wide
 ///    detectors run as over the whole tenant.
