@@ -102,7 +102,11 @@ fn a_detector_reads_only_the_columns_it_declares() {
             .unwrap()
             .to_string_lossy()
             .to_string();
-        if registered.contains(&name) || ["context.rs", "mod.rs"].contains(&name.as_str()) {
+        // gathered.rs builds the frame of the sign-ins a sharded facts pass gathers: it names
+        // the columns it writes, and reads none.
+        if registered.contains(&name)
+            || ["context.rs", "mod.rs", "gathered.rs"].contains(&name.as_str())
+        {
             continue;
         }
         assert_eq!(columns_named(&text), Vec::<String>::new(), "{path}");
