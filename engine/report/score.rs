@@ -260,8 +260,9 @@ pub struct ShardedLoads {
 }
 
 /// [`facts`] found shard by shard, when the columns they need do not fit in memory for every
-/// sign-in at once (see [`crate::detect::tenant::FirstShare`]): `load(shard)` reads one shard
-/// of `count` in [`facts_load_columns`]; each shard is read twice, one at a time.
+/// sign-in at once (see [`crate::detect::tenant::FirstShare`]): `load(shard, read)` reads one
+/// shard of `count` as `read` says; each shard is read twice in [`facts_load_columns`] and
+/// once in times and addresses only, one at a time.
 pub fn facts_in_shards<E: From<ScoreError>>(
     count: u32,
     mut load: impl FnMut(Shard, FactsRead) -> Result<Ingested, E>,
