@@ -406,7 +406,8 @@ struct ParquetSink {
     pending: Vec<Vec<Value>>,
     rows: usize,
     groups: std::sync::mpsc::SyncSender<Vec<Vec<Value>>>,
-    writer: std::thread::JoinHandle<PolarsResult<()>>,
+    /// Taken when it is joined: at the end, or when it stopped on an error.
+    writer: Option<std::thread::JoinHandle<PolarsResult<()>>>,
 }
 
 impl ParquetSink {
@@ -433,7 +434,7 @@ impl ParquetSink {
             pending: empty_columns(R::COLUMNS.len()),
             rows: 0,
             groups,
-            writer,
+            writer: Some(writer),
         })
     }
 
@@ -470,10 +471,20 @@ impl ParquetSink {
         self.rows = 0;
         if self.groups.send(group).is_err() {
             // The writer stopped on an error: its own is the one to report.
-            self.groups = std::sync::mpsc::sync_channel(0).0;
-            anyhow::bail!("the Parquet writer stopped");
+            return self
+                .join()
+                .and_then(|()| Err(anyhow::anyhow!("the Parquet writer stopped")));
         }
         Ok(())
+    }
+
+    /// Waits for the writer thread and hands back how it ended.
+    fn join(&mut self) -> anyhow::Result<()> {
+        match self.writer.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(written)) => Ok(written?),
+            Some(Err(_)) => anyhow::bail!("the Parquet writer panicked"),
+            None => Ok(()),
+        }
     }
 
     fn finish(mut self) -> anyhow::Result<()> {
@@ -481,11 +492,9 @@ impl ParquetSink {
             0 => Ok(()),
             _ => self.send(),
         };
-        drop(self.groups);
-        match self.writer.join() {
-            Ok(written) => written?,
-            Err(_) => anyhow::bail!("the Parquet writer panicked"),
-        }
+        // The writer finishes the file once no sender is left.
+        self.groups = std::sync::mpsc::sync_channel(0).0;
+        self.join()?;
         sent
     }
 }
