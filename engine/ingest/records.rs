@@ -10,7 +10,7 @@ use serde::de::IgnoredAny;
 use serde::Deserialize;
 
 use super::enums::{self, summarise_steps, Step, Steps};
-use super::lenient::{Bool, Dynamic, Float, Int};
+use super::lenient::{text, Bool, Borrowed, Dynamic, Float, Int};
 use super::values::{lowercase, non_empty, parse_int, parse_ip, parse_time};
 use crate::frame::{event_type, FrameBuilder, OutcomeCodes, Row};
 
@@ -20,11 +20,11 @@ type Text<'a> = Option<Cow<'a, str>>;
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Location<'a> {
-    #[serde(borrow, alias = "City")]
+    #[serde(borrow, alias = "City", default, deserialize_with = "text")]
     pub city: Text<'a>,
-    #[serde(borrow, alias = "State")]
+    #[serde(borrow, alias = "State", default, deserialize_with = "text")]
     pub state: Text<'a>,
-    #[serde(borrow, alias = "CountryOrRegion")]
+    #[serde(borrow, alias = "CountryOrRegion", default, deserialize_with = "text")]
     pub country_or_region: Text<'a>,
     #[serde(alias = "GeoCoordinates")]
     pub geo_coordinates: Option<GeoCoordinates>,
@@ -44,7 +44,7 @@ pub struct GeoCoordinates {
 pub struct Status<'a> {
     #[serde(alias = "ErrorCode")]
     pub error_code: Option<Int>,
-    #[serde(borrow, alias = "FailureReason")]
+    #[serde(borrow, alias = "FailureReason", default, deserialize_with = "text")]
     pub failure_reason: Text<'a>,
 }
 
@@ -52,11 +52,11 @@ pub struct Status<'a> {
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeviceDetail<'a> {
-    #[serde(borrow, alias = "DeviceId")]
+    #[serde(borrow, alias = "DeviceId", default, deserialize_with = "text")]
     pub device_id: Text<'a>,
-    #[serde(borrow, alias = "OperatingSystem")]
+    #[serde(borrow, alias = "OperatingSystem", default, deserialize_with = "text")]
     pub operating_system: Text<'a>,
-    #[serde(borrow, alias = "Browser")]
+    #[serde(borrow, alias = "Browser", default, deserialize_with = "text")]
     pub browser: Text<'a>,
 }
 
@@ -64,13 +64,28 @@ pub struct DeviceDetail<'a> {
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AuthenticationStep<'a> {
-    #[serde(borrow, alias = "AuthenticationStepDateTime")]
+    #[serde(
+        borrow,
+        alias = "AuthenticationStepDateTime",
+        default,
+        deserialize_with = "text"
+    )]
     pub authentication_step_date_time: Text<'a>,
-    #[serde(borrow, alias = "AuthenticationMethod")]
+    #[serde(
+        borrow,
+        alias = "AuthenticationMethod",
+        default,
+        deserialize_with = "text"
+    )]
     pub authentication_method: Text<'a>,
     #[serde(alias = "Succeeded")]
     pub succeeded: Option<Bool>,
-    #[serde(borrow, alias = "AuthenticationStepResultDetail")]
+    #[serde(
+        borrow,
+        alias = "AuthenticationStepResultDetail",
+        default,
+        deserialize_with = "text"
+    )]
     pub authentication_step_result_detail: Text<'a>,
 }
 
@@ -136,64 +151,125 @@ pub fn set_steps<'a>(row: &mut Row<'a>, steps: Steps<'a>) {
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SignIn<'a> {
-    #[serde(borrow, alias = "Id")]
+    #[serde(borrow, alias = "Id", default, deserialize_with = "text")]
     pub id: Text<'a>,
-    #[serde(borrow, alias = "CreatedDateTime")]
+    #[serde(borrow, alias = "CreatedDateTime", default, deserialize_with = "text")]
     pub created_date_time: Text<'a>,
-    #[serde(borrow, alias = "UserDisplayName")]
+    #[serde(borrow, alias = "UserDisplayName", default, deserialize_with = "text")]
     pub user_display_name: Text<'a>,
-    #[serde(borrow, alias = "UserPrincipalName")]
+    #[serde(
+        borrow,
+        alias = "UserPrincipalName",
+        default,
+        deserialize_with = "text"
+    )]
     pub user_principal_name: Text<'a>,
-    #[serde(borrow, alias = "UserId")]
+    #[serde(borrow, alias = "UserId", default, deserialize_with = "text")]
     pub user_id: Text<'a>,
-    #[serde(borrow, alias = "UserType")]
+    #[serde(borrow, alias = "UserType", default, deserialize_with = "text")]
     pub user_type: Text<'a>,
-    #[serde(borrow, alias = "AppId")]
+    #[serde(borrow, alias = "AppId", default, deserialize_with = "text")]
     pub app_id: Text<'a>,
-    #[serde(borrow, alias = "AppDisplayName")]
+    #[serde(borrow, alias = "AppDisplayName", default, deserialize_with = "text")]
     pub app_display_name: Text<'a>,
-    #[serde(borrow, alias = "ResourceDisplayName")]
+    #[serde(
+        borrow,
+        alias = "ResourceDisplayName",
+        default,
+        deserialize_with = "text"
+    )]
     pub resource_display_name: Text<'a>,
-    #[serde(borrow, alias = "ServicePrincipalId")]
+    #[serde(
+        borrow,
+        alias = "ServicePrincipalId",
+        default,
+        deserialize_with = "text"
+    )]
     pub service_principal_id: Text<'a>,
-    #[serde(borrow, alias = "ServicePrincipalName")]
+    #[serde(
+        borrow,
+        alias = "ServicePrincipalName",
+        default,
+        deserialize_with = "text"
+    )]
     pub service_principal_name: Text<'a>,
-    #[serde(borrow, alias = "IPAddress", alias = "IpAddress")]
+    #[serde(
+        borrow,
+        alias = "IPAddress",
+        alias = "IpAddress",
+        default,
+        deserialize_with = "text"
+    )]
     pub ip_address: Text<'a>,
-    #[serde(borrow, alias = "ClientAppUsed")]
+    #[serde(borrow, alias = "ClientAppUsed", default, deserialize_with = "text")]
     pub client_app_used: Text<'a>,
-    #[serde(borrow, alias = "CorrelationId")]
+    #[serde(borrow, alias = "CorrelationId", default, deserialize_with = "text")]
     pub correlation_id: Text<'a>,
-    #[serde(borrow, alias = "ConditionalAccessStatus")]
+    #[serde(
+        borrow,
+        alias = "ConditionalAccessStatus",
+        default,
+        deserialize_with = "text"
+    )]
     pub conditional_access_status: Text<'a>,
     #[serde(alias = "IsInteractive")]
     pub is_interactive: Option<Bool>,
-    #[serde(borrow, alias = "UserAgent")]
+    #[serde(borrow, alias = "UserAgent", default, deserialize_with = "text")]
     pub user_agent: Text<'a>,
-    #[serde(borrow, alias = "AuthenticationRequirement")]
+    #[serde(
+        borrow,
+        alias = "AuthenticationRequirement",
+        default,
+        deserialize_with = "text"
+    )]
     pub authentication_requirement: Text<'a>,
-    #[serde(borrow, alias = "SessionId")]
+    #[serde(borrow, alias = "SessionId", default, deserialize_with = "text")]
     pub session_id: Text<'a>,
-    #[serde(borrow, alias = "TokenIssuerType")]
+    #[serde(borrow, alias = "TokenIssuerType", default, deserialize_with = "text")]
     pub token_issuer_type: Text<'a>,
-    #[serde(borrow, alias = "UniqueTokenIdentifier")]
+    #[serde(
+        borrow,
+        alias = "UniqueTokenIdentifier",
+        default,
+        deserialize_with = "text"
+    )]
     pub unique_token_identifier: Text<'a>,
-    #[serde(borrow, alias = "IncomingTokenType")]
+    #[serde(
+        borrow,
+        alias = "IncomingTokenType",
+        default,
+        deserialize_with = "text"
+    )]
     pub incoming_token_type: Text<'a>,
-    #[serde(borrow, alias = "AuthenticationProtocol")]
+    #[serde(
+        borrow,
+        alias = "AuthenticationProtocol",
+        default,
+        deserialize_with = "text"
+    )]
     pub authentication_protocol: Text<'a>,
-    #[serde(borrow, alias = "OriginalTransferMethod")]
+    #[serde(
+        borrow,
+        alias = "OriginalTransferMethod",
+        default,
+        deserialize_with = "text"
+    )]
     pub original_transfer_method: Text<'a>,
-    #[serde(borrow, alias = "ResourceId")]
+    #[serde(borrow, alias = "ResourceId", default, deserialize_with = "text")]
     pub resource_id: Text<'a>,
-    #[serde(borrow, alias = "ClientCredentialType")]
+    #[serde(
+        borrow,
+        alias = "ClientCredentialType",
+        default,
+        deserialize_with = "text"
+    )]
     pub client_credential_type: Text<'a>,
     #[serde(borrow, alias = "AuthenticationDetails")]
     pub authentication_details: Option<Vec<AuthenticationStep<'a>>>,
     #[serde(alias = "AutonomousSystemNumber")]
     pub autonomous_system_number: Option<Int>,
     #[serde(borrow, alias = "SignInEventTypes")]
-    pub sign_in_event_types: Option<Vec<Cow<'a, str>>>,
+    pub sign_in_event_types: Option<Vec<Borrowed<'a>>>,
     #[serde(borrow, alias = "Status")]
     pub status: Option<Status<'a>>,
     #[serde(borrow, alias = "Location")]
@@ -283,11 +359,15 @@ impl<'de: 'a, 'a> Deserialize<'de> for DiagnosticRecord<'a> {
                 mut map: M,
             ) -> Result<Self::Value, M::Error> {
                 let mut r = DiagnosticRecord::default();
-                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                // Keys and texts borrowed from the record (see `lenient::Borrowed`).
+                let text = |map: &mut M| -> Result<Text<'a>, M::Error> {
+                    Ok(map.next_value::<Option<Borrowed<'a>>>()?.map(|t| t.0))
+                };
+                while let Some(Borrowed(key)) = map.next_key::<Borrowed<'de>>()? {
                     match key.as_ref() {
-                        "time" => r.time = map.next_value()?,
+                        "time" => r.time = text(&mut map)?,
                         "category" => {
-                            r.category = map.next_value()?;
+                            r.category = text(&mut map)?;
                             r.out_of_scope = r
                                 .category
                                 .as_deref()
@@ -303,9 +383,9 @@ impl<'de: 'a, 'a> Deserialize<'de> for DiagnosticRecord<'a> {
                             r.result_description =
                                 map.next_value::<Option<TextOrNumber>>()?.map(|t| t.0)
                         }
-                        "callerIpAddress" => r.caller_ip_address = map.next_value()?,
-                        "correlationId" => r.correlation_id = map.next_value()?,
-                        "location" => r.location = map.next_value()?,
+                        "callerIpAddress" => r.caller_ip_address = text(&mut map)?,
+                        "correlationId" => r.correlation_id = text(&mut map)?,
+                        "location" => r.location = text(&mut map)?,
                         "properties" if !r.out_of_scope => r.properties = map.next_value()?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
@@ -354,34 +434,34 @@ impl<'de: 'a, 'a> Deserialize<'de> for TextOrNumber<'a> {
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct LogAnalyticsRow<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "text")]
     pub time_generated: Text<'a>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "text")]
     pub created_date_time: Text<'a>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "text")]
     pub id: Text<'a>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "text")]
     pub user_principal_name: Text<'a>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "text")]
     pub user_id: Text<'a>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "text")]
     pub user_display_name: Text<'a>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "text")]
     pub user_type: Text<'a>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "text")]
     pub app_id: Text<'a>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "text")]
     pub app_display_name: Text<'a>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "text")]
     pub resource_display_name: Text<'a>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "text")]
     pub service_principal_id: Text<'a>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "text")]
     pub service_principal_name: Text<'a>,
-    #[serde(borrow, rename = "IPAddress")]
+    #[serde(borrow, rename = "IPAddress", default, deserialize_with = "text")]
     pub ip_address: Text<'a>,
     /// Two-letter country.
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "text")]
     pub location: Text<'a>,
     #[serde(borrow)]
     pub location_details: Option<Dynamic<'a, Location<'a>>>,
@@ -390,44 +470,44 @@ pub struct LogAnalyticsRow<'a> {
     #[serde(borrow)]
     pub status: Option<Dynamic<'a, Status<'a>>>,
     pub result_type: Option<Int>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "text")]
     pub result_description: Text<'a>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "text")]
     pub client_app_used: Text<'a>,
     pub is_interactive: Option<Bool>,
     pub autonomous_system_number: Option<Int>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "text")]
     pub user_agent: Text<'a>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "text")]
     pub authentication_requirement: Text<'a>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "text")]
     pub conditional_access_status: Text<'a>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "text")]
     pub correlation_id: Text<'a>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "text")]
     pub session_id: Text<'a>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "text")]
     pub token_issuer_type: Text<'a>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "text")]
     pub unique_token_identifier: Text<'a>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "text")]
     pub incoming_token_type: Text<'a>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "text")]
     pub authentication_protocol: Text<'a>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "text")]
     pub original_transfer_method: Text<'a>,
     /// The resource's application id (Log Analytics' `ResourceId` is the tenant's Azure
     /// resource path, not the resource the token was for).
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "text")]
     pub resource_identity: Text<'a>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "text")]
     pub client_credential_type: Text<'a>,
     #[serde(borrow)]
     pub authentication_details: Option<Dynamic<'a, Vec<AuthenticationStep<'a>>>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "text")]
     pub category: Text<'a>,
     /// The table name (`SigninLogs`, `AADNonInteractiveUserSignInLogs`, …).
-    #[serde(borrow, rename = "Type")]
+    #[serde(borrow, rename = "Type", default, deserialize_with = "text")]
     pub table: Text<'a>,
 }
 
@@ -738,7 +818,7 @@ fn signin_into_row<'a>(mut s: SignIn<'a>, row: &mut Row<'a>) -> Result<(), Strin
         .sign_in_event_types
         .iter()
         .flatten()
-        .find_map(|k| event_type::canonical(k))
+        .find_map(|k| event_type::canonical(&k.0))
     {
         row.event_type = Some(Cow::Borrowed(kind));
     }
@@ -944,5 +1024,37 @@ fn borrow_device<'b>(d: &'b Owned<'_, DeviceDetail<'_>>) -> DeviceDetail<'b> {
         device_id: borrowed(&d.device_id),
         operating_system: borrowed(&d.operating_system),
         browser: borrowed(&d.browser),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every optional text field reads through `lenient::text`: a plain derive would copy
+    /// each one into a String of its own.
+    #[test]
+    fn text_fields_borrow_from_the_record() {
+        let json = r#"{"time":"2025-03-01T04:47:06Z","category":"SignInLogs","properties":{
+            "id":"a1","createdDateTime":"2025-03-01T04:47:06Z","userAgent":"Edge",
+            "signInEventTypes":["interactiveUser"],"location":{"city":"Oslo"},
+            "status":{"failureReason":"Other."},"deviceDetail":{"browser":"Edge 122"},
+            "authenticationDetails":[{"authenticationMethod":"Password"}]}}"#;
+        let r: DiagnosticRecord = parse(json.as_bytes()).unwrap();
+        assert!(matches!(r.time, Some(Cow::Borrowed(_))));
+        assert!(matches!(r.category, Some(Cow::Borrowed(_))));
+        let s = r.properties.unwrap();
+        let steps = s.authentication_details.unwrap();
+        let texts = [
+            &s.id,
+            &s.user_agent,
+            &s.location.unwrap().city,
+            &s.status.unwrap().failure_reason,
+            &s.device_detail.unwrap().browser,
+            &steps[0].authentication_method,
+        ];
+        assert!(texts.iter().all(|t| matches!(t, Some(Cow::Borrowed(_)))));
+        let kinds = s.sign_in_event_types.unwrap();
+        assert!(matches!(kinds[0].0, Cow::Borrowed("interactiveUser")));
     }
 }
