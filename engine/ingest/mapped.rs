@@ -54,6 +54,18 @@ pub fn register(path: &Path, range: Option<std::ops::Range<usize>>) {
     slot.len.store(leaked.len(), Ordering::SeqCst);
 }
 
+/// Takes the pages of `range` out of the process's memory once they have been read: a
+/// file's pages stay in the page cache, but a map of a large file would otherwise count
+/// every page it has touched in the resident set. A later read of them faults them in
+/// again from the cache.
+pub fn drop_pages(map: &memmap2::Mmap, range: std::ops::Range<usize>) {
+    // SAFETY: a read-only shared file map: dropping its pages loses nothing (they are the
+    // file's), and reading them again refills them from the file.
+    let _ = unsafe {
+        map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, range.start, range.len())
+    };
+}
+
 fn install() {
     // SAFETY: the handler only reads atomics and writes to stderr with write(2), then ends
     // the process with _exit(2): both are async-signal-safe.

@@ -219,6 +219,9 @@ pub struct Opened {
     /// Set when the stream already failed while reading the head (a short, truncated gzip
     /// file): `head` holds everything that could be read and `reader` must not be read.
     pub stopped: Option<String>,
+    /// The file itself when the stream is its bytes unchanged (a local file, neither gzip
+    /// nor UTF-16): a reader may map it rather than read it through `reader`.
+    pub file: Option<File>,
 }
 
 /// The buffer in front of a gzip decoder.
@@ -231,7 +234,8 @@ pub const HEAD_BYTES: usize = 64 * 1024;
 /// counts the bytes read from disk (compressed bytes for gzip).
 pub fn open(path: &Path, progress: Arc<AtomicU64>) -> Result<Opened, IngestError> {
     let file = File::open(path).map_err(|e| IngestError::io(path, e))?;
-    open_stream(Box::new(file), path, progress)
+    let same = file.try_clone().ok();
+    open_stream(Box::new(file), same, path, progress)
 }
 
 /// [`open`] for bytes already in memory (a blob fetched from object storage).
@@ -240,11 +244,14 @@ pub fn open_bytes(
     name: &Path,
     progress: Arc<AtomicU64>,
 ) -> Result<Opened, IngestError> {
-    open_stream(Box::new(io::Cursor::new(bytes)), name, progress)
+    open_stream(Box::new(io::Cursor::new(bytes)), None, name, progress)
 }
 
+/// Opens `file`'s stream; `local` is the same file, kept in [`Opened::file`] when the stream
+/// turns out to be its bytes unchanged.
 fn open_stream(
     mut file: Box<dyn Read + Send>,
+    local: Option<File>,
     path: &Path,
     progress: Arc<AtomicU64>,
 ) -> Result<Opened, IngestError> {
@@ -281,9 +288,10 @@ fn open_stream(
             gzip,
             sniffed,
             stopped: None,
+            file: None,
         });
     }
-    let (mut reader, peek_error) = as_utf8(reader);
+    let (mut reader, peek_error, transcoded) = as_utf8(reader);
     let mut head = vec![0u8; HEAD_BYTES];
     let (len, error) = match peek_error {
         // The stream already failed: what was peeked is all there is.
@@ -309,13 +317,15 @@ fn open_stream(
         gzip,
         sniffed,
         stopped,
+        file: local.filter(|_| !gzip && !transcoded),
     })
 }
 
 /// The stream as UTF-8: text that starts with a UTF-16 byte-order mark (what Windows
 /// PowerShell 5.1's `>` and `Out-File` write) is transcoded as it is read; anything else
-/// passes through untouched. A read error while peeking is handed back with what was read.
-fn as_utf8(mut reader: Box<dyn Read + Send>) -> (Box<dyn Read + Send>, Option<io::Error>) {
+/// passes through untouched. A read error while peeking is handed back with what was read,
+/// and whether the stream is transcoded.
+fn as_utf8(mut reader: Box<dyn Read + Send>) -> (Box<dyn Read + Send>, Option<io::Error>, bool) {
     let mut bom = [0u8; 2];
     let (n, error) = read_up_to(&mut reader, &mut bom);
     let little_endian = match bom[..n] {
@@ -323,7 +333,7 @@ fn as_utf8(mut reader: Box<dyn Read + Send>) -> (Box<dyn Read + Send>, Option<io
         [0xFE, 0xFF] => false,
         _ => {
             let peeked = io::Cursor::new(bom[..n].to_vec());
-            return (Box::new(peeked.chain(reader)), error);
+            return (Box::new(peeked.chain(reader)), error, false);
         }
     };
     let decoder = Utf16Reader {
@@ -335,7 +345,7 @@ fn as_utf8(mut reader: Box<dyn Read + Send>) -> (Box<dyn Read + Send>, Option<io
         odd: None,
         high: None,
     };
-    (Box::new(decoder), error)
+    (Box::new(decoder), error, true)
 }
 
 /// Transcodes UTF-16 (the byte-order mark already read) into UTF-8. Unpaired surrogates
@@ -650,19 +660,20 @@ mod tests {
             }
             // Read in odd-sized pieces, so code units and surrogate pairs are cut.
             let reader = Box::new(io::BufReader::with_capacity(3, io::Cursor::new(bytes)));
-            let (mut utf8, error) = as_utf8(reader);
-            assert!(error.is_none());
+            let (mut utf8, error, transcoded) = as_utf8(reader);
+            assert!(error.is_none() && transcoded);
             let mut out = String::new();
             utf8.read_to_string(&mut out).unwrap();
             assert_eq!(out, text);
         }
-        let (mut plain, _) = as_utf8(Box::new(io::Cursor::new(b"{\"a\":1}".to_vec())));
+        let (mut plain, _, transcoded) = as_utf8(Box::new(io::Cursor::new(b"{\"a\":1}".to_vec())));
+        assert!(!transcoded);
         let mut out = String::new();
         plain.read_to_string(&mut out).unwrap();
         assert_eq!(out, "{\"a\":1}");
         // An unpaired surrogate is U+FFFD, not an error.
         let lone = [0xFF, 0xFE, 0x00, 0xD8, 0x41, 0x00];
-        let (mut lone, _) = as_utf8(Box::new(io::Cursor::new(lone.to_vec())));
+        let (mut lone, _, _) = as_utf8(Box::new(io::Cursor::new(lone.to_vec())));
         let mut out = String::new();
         lone.read_to_string(&mut out).unwrap();
         assert_eq!(out, "\u{FFFD}A");

@@ -130,3 +130,55 @@ fn tiny_read_chunks_give_the_same_frame_as_large_ones() {
         assert_eq!(whole.quarantine, chunked.quarantine, "chunk {chunk_bytes}");
     }
 }
+
+/// Plain JSON Lines files are parsed from a map of the file, gzipped ones from the chunked
+/// stream: the two paths keep, skip and quarantine the same records, at any window size and
+/// with lines over the record cap.
+#[test]
+fn a_mapped_file_and_its_gzip_stream_read_the_same() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = Vec::new();
+    for path in [
+        samples(
+            "diagnostic/insights-logs-signinlogs/tenantId=72f988bf-86f1-41af-91ab-2d7cd011db47/\
+             y=2025/m=03/d=01/h=10/m=00/PT1H.json",
+        ),
+        crate::support::malformed("garbage-line.jsonl"),
+    ] {
+        text.extend(std::fs::read(path).unwrap());
+        text.push(b'\n');
+    }
+    text.extend(b"{\"id\":\"huge\",\"userDisplayName\":\"");
+    text.extend(std::iter::repeat_n(b'x', 5000));
+    text.extend(b"\"}\n\n  \n");
+    let plain = dir.path().join("a.jsonl");
+    std::fs::write(&plain, &text).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&text).unwrap();
+    let gzipped = dir.path().join("a.jsonl.gz");
+    std::fs::write(&gzipped, gz.finish().unwrap()).unwrap();
+    for chunk_bytes in [5, 700, 1 << 20] {
+        let read = |path: &Path| {
+            crate::support::load_with(&[path.to_path_buf()], |o| {
+                o.chunk_bytes = chunk_bytes;
+                o.max_record_bytes = 4096;
+            })
+        };
+        let (mapped, streamed) = (read(&plain), read(&gzipped));
+        assert!(mapped.totals.kept > 0 && mapped.totals.quarantined >= 2);
+        assert_eq!(mapped.totals, streamed.totals, "chunk {chunk_bytes}");
+        let place = |q: &idrisk::ingest::Quarantined| (q.line, q.reason.clone(), q.raw.clone());
+        assert_eq!(
+            mapped.quarantine.iter().map(place).collect::<Vec<_>>(),
+            streamed.quarantine.iter().map(place).collect::<Vec<_>>(),
+            "chunk {chunk_bytes}"
+        );
+        let without_file = |i: &idrisk::ingest::Ingested| i.frame.drop(col::source_file).unwrap();
+        assert!(
+            without_file(&mapped).equals_missing(&without_file(&streamed)),
+            "chunk {chunk_bytes}"
+        );
+        assert_eq!(mapped.files[0].shape, streamed.files[0].shape);
+    }
+}
