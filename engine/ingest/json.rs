@@ -368,9 +368,12 @@ fn parse_with(buf: &[u8], records: &[RawRecord], ctx: Ctx<'_>, load: &mut FileLo
     if records.is_empty() {
         return;
     }
+    // One task per thread: every task builds a frame of its own (three dozen column builders,
+    // later stacked), so fewer, larger tasks cost less time and memory than finer ones that
+    // balance better (four a thread: 9 % more CPU, 5 % more peak memory in a one-file convert).
     let per_task = records
         .len()
-        .div_ceil(rayon::current_num_threads() * 4)
+        .div_ceil(rayon::current_num_threads())
         .max(256);
     let parts: Vec<Part> = records
         .par_chunks(per_task)
