@@ -45,7 +45,7 @@ pub(super) fn read(
         // SAFETY: the map is only read; a file truncated under it raises SIGBUS, which
         // `mapped` turns into an error naming the file.
         if let Ok(map) = unsafe { memmap2::Mmap::map(file) } {
-            return Ok(read_mapped_lines(&map, name, options, load));
+            return Ok(read_mapped_lines(&map, head.len(), name, options, load));
         }
     }
     let stream: Box<dyn std::io::Read + Send> = match stopped {
@@ -169,9 +169,11 @@ fn shape_of(kind: Option<RecordKind>, containers: Containers, container_line: bo
 /// buffers and no reading thread (that copy was a tenth of a one-file convert's CPU time).
 /// The map is walked in windows of about [`IngestOptions::chunk_bytes`] that end at a line
 /// end; each window's pages leave the process once it is parsed, so memory follows the
-/// window, not the file.
+/// window, not the file. `counted`: the bytes already counted as read (the head, sniffed
+/// through the stream).
 fn read_mapped_lines(
     map: &memmap2::Mmap,
+    mut counted: usize,
     name: &str,
     options: &IngestOptions,
     mut load: FileLoad,
@@ -204,9 +206,13 @@ fn read_mapped_lines(
             cap: options.max_record_bytes,
         };
         parse_with(window, &records, ctx, &mut load);
-        options
-            .progress
-            .fetch_add(window.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        if end > counted {
+            let more = (end - counted) as u64;
+            options
+                .progress
+                .fetch_add(more, std::sync::atomic::Ordering::Relaxed);
+            counted = end;
+        }
         // Nothing borrows the window any more: rows copied what they keep.
         super::mapped::drop_pages(map, pos..end);
         pos = end;

@@ -159,13 +159,19 @@ fn a_mapped_file_and_its_gzip_stream_read_the_same() {
     let gzipped = dir.path().join("a.jsonl.gz");
     std::fs::write(&gzipped, gz.finish().unwrap()).unwrap();
     for chunk_bytes in [5, 700, 1 << 20] {
+        let progress = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let read = |path: &Path| {
             crate::support::load_with(&[path.to_path_buf()], |o| {
                 o.chunk_bytes = chunk_bytes;
                 o.max_record_bytes = 4096;
+                o.progress = progress.clone();
             })
         };
-        let (mapped, streamed) = (read(&plain), read(&gzipped));
+        let mapped = read(&plain);
+        // Progress counts every byte of the file once (its sniffed head included).
+        let read_bytes = progress.swap(0, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(read_bytes, text.len() as u64, "chunk {chunk_bytes}");
+        let streamed = read(&gzipped);
         assert!(mapped.totals.kept > 0 && mapped.totals.quarantined >= 2);
         assert_eq!(mapped.totals, streamed.totals, "chunk {chunk_bytes}");
         let place = |q: &idrisk::ingest::Quarantined| (q.line, q.reason.clone(), q.raw.clone());
