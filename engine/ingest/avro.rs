@@ -75,7 +75,7 @@ pub(super) fn read(
         let opened = source::open_bytes(bytes.to_vec(), Path::new(&event_name), uncounted.clone())?;
         match opened.sniffed {
             Sniffed::Json => {
-                let part = json::read(opened, &event_name, options)?;
+                let part = json::read(opened, &event_name, options, None)?;
                 load.read += part.read;
                 load.skipped += part.skipped;
                 load.frames.extend(part.frames);

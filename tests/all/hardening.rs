@@ -688,3 +688,35 @@ fn memory_follows_the_rows_not_the_number_of_gzipped_files() {
         "peak {many} KiB for 2400 files against {few} KiB for 12"
     );
 }
+
+/// Small files are read in runs that build one frame; a file that fails inside a run (here a
+/// directory named as a file: it opens, then its read fails) sends that run back to being
+/// read file by file, so the failure is still isolated and nothing else is lost.
+#[test]
+fn a_file_that_fails_inside_a_run_of_small_files_loses_only_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for k in 0..6 {
+        let line = signin_line(&format!("r-{k}"), &format!("2025-03-01T1{k}:00:00Z"));
+        files.push(write(dir.path(), &format!("{k}.jsonl"), line.as_bytes()));
+        if k == 2 {
+            let inner = dir.path().join("not-a-file");
+            std::fs::create_dir(&inner).unwrap();
+            files.push(inner);
+        }
+    }
+    let mut options =
+        idrisk::ingest::IngestOptions::new(idrisk::rules::Rules::builtin().outcome_codes());
+    assert!(idrisk::ingest::load_files(&files, &options).is_err());
+    options.keep_going = true;
+    let ingested = idrisk::ingest::load_files(&files, &options).unwrap();
+    let t = &ingested.totals;
+    assert_eq!((t.read, t.kept, t.quarantined), (7, 6, 1), "{t:?}");
+    assert!(t.reconciles());
+    let kept: Vec<u64> = ingested.files.iter().map(|f| f.kept).collect();
+    assert_eq!(kept, [1, 1, 1, 0, 1, 1, 1]);
+    assert_eq!(
+        ingested.quarantine[0].source_file,
+        files[3].to_string_lossy()
+    );
+}
