@@ -18,8 +18,15 @@ pub fn fold_words(value: &str) -> String {
 /// The value in the first spelling of `known` it folds to; a value none folds to is kept as
 /// written (a new enum member is data, not an error).
 fn one_of<'a>(value: Cow<'a, str>, known: &[&'static str]) -> Cow<'a, str> {
-    let folded = fold_words(&value);
-    match known.iter().find(|k| fold_words(k) == folded) {
+    // Folded on the fly, byte by byte (as `fold_words`, without a String each): this runs
+    // for several fields of every record, and most values are already in Graph's spelling.
+    fn folded(text: &str) -> impl Iterator<Item = u8> + '_ {
+        text.bytes()
+            .filter(u8::is_ascii_alphanumeric)
+            .map(|b| b.to_ascii_lowercase())
+    }
+    let exact = known.iter().find(|k| **k == value.as_ref());
+    match exact.or_else(|| known.iter().find(|k| folded(k).eq(folded(&value)))) {
         Some(k) => Cow::Borrowed(k),
         None => value,
     }
