@@ -43,8 +43,9 @@ pub(super) fn read(
     let cap = options.max_record_bytes;
     let mut load = FileLoad::new(Shape::SignInLines, gzip);
     load.shared = shared;
-    // The head decides the layout; then it is read again through the chunked stream, so every
-    // byte takes the same path whatever the chunk size.
+    // The head decides the layout; then it is read again, from the map of a plain local file
+    // (JSON Lines) or through the chunked stream, so every byte takes the same path whatever
+    // the chunk size.
     let layout = json_split::detect_layout(&head, head.len() < source::HEAD_BYTES);
     if let (Layout::Lines, Some(file)) = (layout, &file) {
         // SAFETY: the map is only read; a file truncated under it raises SIGBUS, which
@@ -360,9 +361,9 @@ struct Ctx<'c> {
     cap: usize,
 }
 
-/// Parses the records of one chunk in parallel, in order. A record longer than the cap is
+/// Parses the records of one chunk in order: into the load's shared builder one after the
+/// other when it has one, else in parallel parts. A record longer than the cap is
 /// quarantined unparsed, whether or not the chunk happened to hold all of it.
-/// Into the load's shared builder, if it has one, one record after the other.
 fn parse_with(buf: &[u8], records: &[RawRecord], ctx: Ctx<'_>, load: &mut FileLoad) {
     let over_cap = |r: &RawRecord| r.end - r.start > ctx.cap;
     let kept: Vec<RawRecord>;
