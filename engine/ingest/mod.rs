@@ -419,8 +419,18 @@ pub fn load(inputs: &[PathBuf], options: &IngestOptions) -> Result<Ingested, Ing
 
 /// Inputs at most this large are read several at once.
 const SMALL_FILE_BYTES: u64 = 4 << 20;
-/// How many small inputs are read at once (and held, parsed, until their turn).
-const SMALL_BATCH: usize = 64;
+/// How many small local inputs are read at once in runs (see [`read_small_files`]; held,
+/// parsed, until their turn): many, so that the threads seldom wait for each other at a
+/// batch's end (64 a batch left a tenth of an archive's read time on the table).
+const SMALL_BATCH: usize = 1024;
+/// How many small inputs are read at once a task each (objects from storage, whose fetched
+/// bytes wait for their turn; a shard's load): few, as a task waiting on its own parse takes
+/// up another file's task meanwhile, and each one deepens that thread's stack (1024 overflowed
+/// a debug build's).
+const SMALL_TASKS_BATCH: usize = 64;
+/// Runs of small local files per thread in a batch: several, so a thread that finishes early
+/// takes another.
+const RUNS_PER_THREAD: usize = 4;
 
 /// Loads files already expanded by [`source::expand_inputs`].
 pub fn load_files(files: &[PathBuf], options: &IngestOptions) -> Result<Ingested, IngestError> {
@@ -440,9 +450,16 @@ pub fn load_files(files: &[PathBuf], options: &IngestOptions) -> Result<Ingested
         // Small inputs (an archive's hourly blobs) are read several at once, one per task:
         // each is too small to keep the cores busy alone. Their loads are taken in order,
         // so the frame never depends on which finished first.
+        let stored = crate::storage::is_url(&files[next].to_string_lossy());
+        let in_runs = !stored && options.shard.is_whole();
         let small = files[next..]
             .iter()
-            .take(SMALL_BATCH)
+            .take(if in_runs {
+                SMALL_BATCH
+            } else {
+                SMALL_TASKS_BATCH
+            })
+            .take_while(|f| crate::storage::is_url(&f.to_string_lossy()) == stored)
             .take_while(|f| source::input_size(f).is_some_and(|n| n <= SMALL_FILE_BYTES))
             .count()
             .max(1);
@@ -461,32 +478,51 @@ pub fn load_files(files: &[PathBuf], options: &IngestOptions) -> Result<Ingested
             })
             .collect();
         let local = fetched.iter().all(Option::is_none);
-        let read: Vec<Result<FileLoad, IngestError>> =
-            if small > 1 && local && options.shard.is_whole() {
-                // A run of small local files per thread, each run building one frame.
-                let per_run = small.div_ceil(rayon::current_num_threads());
-                let runs: Vec<Vec<Result<FileLoad, IngestError>>> = batch
-                    .par_chunks(per_run)
-                    .map(|run| match read_small_files(run, options) {
-                        Some(loads) => loads.into_iter().map(Ok).collect(),
-                        None => run
-                            .iter()
+        let read: Vec<Run> = if small > 1 && local && in_runs {
+            // A run of small local files per thread, each run building one frame.
+            let per_run = small.div_ceil(RUNS_PER_THREAD * rayon::current_num_threads());
+            batch
+                .par_chunks(per_run)
+                .map(|run| match read_small_files(run, options) {
+                    Some(run) => run,
+                    None => Run::Each(
+                        run.iter()
                             .map(|path| load_isolated(path, None, options))
                             .collect(),
-                    })
-                    .collect();
-                runs.into_iter().flatten().collect()
-            } else {
+                    ),
+                })
+                .collect()
+        } else {
+            vec![Run::Each(
                 batch
                     .par_iter()
                     .zip(fetched)
                     .map(|(path, fetched)| load_isolated(path, fetched, options))
-                    .collect()
-            };
-        for load in read {
-            let mut load = load?;
-            ranges.push(stack.push(std::mem::take(&mut load.frames))?);
-            loads.push(load);
+                    .collect(),
+            )]
+        };
+        for run in read {
+            match run {
+                Run::Each(each) => {
+                    for load in each {
+                        let mut load = load?;
+                        ranges.push(stack.push(std::mem::take(&mut load.frames))?);
+                        loads.push(load);
+                    }
+                }
+                Run::Whole {
+                    loads: run_loads,
+                    frame,
+                    rows,
+                } => {
+                    let mut start = stack.push_whole(frame)?.start;
+                    for (load, rows) in run_loads.into_iter().zip(rows) {
+                        ranges.push(start..start + rows);
+                        start += rows;
+                        loads.push(load);
+                    }
+                }
+            }
         }
     }
     drop(span);
@@ -549,6 +585,20 @@ impl Stack {
                     release_freed_memory();
                 }
             }
+        }
+        Ok(start..self.height)
+    }
+
+    /// Takes a run of small files' rows as one chunk of its own, as they are (no copy).
+    fn push_whole(&mut self, frame: DataFrame) -> PolarsResult<std::ops::Range<usize>> {
+        let mut frames = [frame];
+        self.hold_out(&mut frames)?;
+        let [frame] = frames;
+        let start = self.height;
+        self.height += frame.height();
+        if frame.height() > 0 {
+            self.gather()?;
+            self.append(&frame)?;
         }
         Ok(start..self.height)
     }
@@ -745,14 +795,29 @@ fn settle(
     Ok(load)
 }
 
+/// What reading a run of small files gave.
+enum Run {
+    /// Each file's load, its rows in its frames.
+    Each(Vec<Result<FileLoad, IngestError>>),
+    /// Every file's rows in one frame, in file order: `rows[i]` consecutive rows for file i,
+    /// whose load holds no frame.
+    Whole {
+        loads: Vec<FileLoad>,
+        frame: DataFrame,
+        rows: Vec<usize>,
+    },
+}
+
 /// Reads a run of small local files into one frame: each file's reader appends its rows to
-/// a builder it is lent in turn (JSON; other shapes read as usual), and each file gets its
-/// slice of the finished frame. One frame builder and one frame for the run, where a frame
-/// per file cost a quarter of the CPU of reading an archive of hourly blobs (allocations,
-/// three dozen arrays a file, stacking them). `None` when a reader failed or panicked on one
+/// a builder it is lent in turn (JSON; other shapes read as usual). One frame builder and one
+/// frame for the run, where a frame per file cost a quarter of the CPU of reading an archive
+/// of hourly blobs (allocations, three dozen arrays a file, stacking them). When every row
+/// went through the builder and no time window leaves rows out, the run's frame is stacked
+/// whole (a slice per file and the copy that gathers the slices again cost another tenth);
+/// otherwise each file gets its slice of it. `None` when a reader failed or panicked on one
 /// of them: the builder may hold part of that file's rows, so the run is read again file by
 /// file, which isolates the failure as usual.
-fn read_small_files(files: &[PathBuf], options: &IngestOptions) -> Option<Vec<FileLoad>> {
+fn read_small_files(files: &[PathBuf], options: &IngestOptions) -> Option<Run> {
     let bytes: u64 = files.iter().filter_map(|f| source::input_size(f)).sum();
     // Diagnostic records are 1–4 KB: room for about as many rows as the files hold.
     let capacity = usize::try_from(bytes / 2048).unwrap_or(0).max(64);
@@ -772,6 +837,15 @@ fn read_small_files(files: &[PathBuf], options: &IngestOptions) -> Option<Vec<Fi
         loads.push(load);
     }
     let frame = builder.finish();
+    if options.window.is_open() && loads.iter().all(|load| load.frames.is_empty()) {
+        let loads = files
+            .iter()
+            .zip(loads)
+            .map(|(path, load)| settle(path, options, Ok(Ok(load))).ok())
+            .collect::<Option<Vec<_>>>()?;
+        let rows = spans.into_iter().map(|(_, rows)| rows).collect();
+        return Some(Run::Whole { loads, frame, rows });
+    }
     files
         .iter()
         .zip(loads)
@@ -782,7 +856,8 @@ fn read_small_files(files: &[PathBuf], options: &IngestOptions) -> Option<Vec<Fi
             }
             settle(path, options, Ok(Ok(load))).ok()
         })
-        .collect()
+        .collect::<Option<Vec<_>>>()
+        .map(|loads| Run::Each(loads.into_iter().map(Ok).collect()))
 }
 
 fn gcd(a: u32, b: u32) -> u32 {

@@ -720,3 +720,39 @@ fn a_file_that_fails_inside_a_run_of_small_files_loses_only_itself() {
         files[3].to_string_lossy()
     );
 }
+
+/// A run of small files is stacked as one frame when no time window leaves rows out, and as
+/// a slice a file when one does: a window that holds every row gives the same frame and the
+/// same account of every file (rows kept, copies of sign-ins in earlier files, users, times).
+#[test]
+fn small_files_stacked_whole_or_by_the_file_account_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for k in 0..40 {
+        let mut text = String::new();
+        // Every fifth file is empty; a file's rows share ids with the files around it.
+        for j in 0..k % 5 {
+            let id = format!("r-{}", (k + j) / 2);
+            text.push_str(&signin_line(
+                &id,
+                &format!("2025-03-01T{:02}:{j:02}:00Z", k % 24),
+            ));
+            text.push('\n');
+        }
+        files.push(write(dir.path(), &format!("{k:02}.jsonl"), text.as_bytes()));
+    }
+    let mut options =
+        idrisk::ingest::IngestOptions::new(idrisk::rules::Rules::builtin().outcome_codes());
+    let whole = idrisk::ingest::load_files(&files, &options).unwrap();
+    options.window.since = Some(0);
+    let sliced = idrisk::ingest::load_files(&files, &options).unwrap();
+    let t = &whole.totals;
+    assert_eq!((t.read, t.skipped), (80, 0), "{t:?}");
+    assert!(t.duplicates > 20 && t.reconciles(), "{t:?}");
+    assert_eq!(whole.totals, sliced.totals);
+    assert_eq!(whole.files, sliced.files);
+    assert!(whole.frame.equals_missing(&sliced.frame));
+    let kept: Vec<u64> = whole.files.iter().map(|f| f.kept).collect();
+    assert_eq!(kept.iter().sum::<u64>(), t.kept);
+    assert_eq!(kept[..5], [0, 1, 1, 1, 1]);
+}
