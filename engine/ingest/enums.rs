@@ -101,6 +101,10 @@ pub fn client_credential_type(value: Cow<'_, str>) -> Cow<'_, str> {
 /// HTTP"), and Graph v1.0 and older exports use short names for the legacy protocols
 /// (`IMAP`, `POP`, `SMTP`, `MAPI`, "SMTP Auth").
 pub fn client_app(value: Cow<'_, str>) -> Cow<'_, str> {
+    // Most values are already in the current spelling: found without folding.
+    if let Some(known) = CLIENT_APPS.iter().find(|k| **k == value.as_ref()) {
+        return Cow::Borrowed(known);
+    }
     let canonical = match fold_words(&value).as_str() {
         "imap" => "IMAP4",
         "pop" => "POP3",
@@ -109,31 +113,29 @@ pub fn client_app(value: Cow<'_, str>) -> Cow<'_, str> {
         "activesync" | "eas" => "Exchange ActiveSync",
         "ews" => "Exchange Web Services",
         "rpcoverhttp" => "Outlook Anywhere (RPC over HTTP)",
-        _ => {
-            return one_of(
-                value,
-                &[
-                    "Browser",
-                    "Mobile Apps and Desktop clients",
-                    "Authenticated SMTP",
-                    "AutoDiscover",
-                    "Exchange ActiveSync",
-                    "Exchange Online PowerShell",
-                    "Exchange Web Services",
-                    "IMAP4",
-                    "MAPI Over HTTP",
-                    "Offline Address Book",
-                    "Outlook Anywhere (RPC over HTTP)",
-                    "Outlook Service",
-                    "POP3",
-                    "Reporting Web Services",
-                    "Other clients",
-                ],
-            )
-        }
+        _ => return one_of(value, CLIENT_APPS),
     };
     Cow::Borrowed(canonical)
 }
+
+/// `clientAppUsed` values in Microsoft's current spelling.
+const CLIENT_APPS: &[&str] = &[
+    "Browser",
+    "Mobile Apps and Desktop clients",
+    "Authenticated SMTP",
+    "AutoDiscover",
+    "Exchange ActiveSync",
+    "Exchange Online PowerShell",
+    "Exchange Web Services",
+    "IMAP4",
+    "MAPI Over HTTP",
+    "Offline Address Book",
+    "Outlook Anywhere (RPC over HTTP)",
+    "Outlook Service",
+    "POP3",
+    "Reporting Web Services",
+    "Other clients",
+];
 
 /// One `authenticationDetails` step as a reader found it.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -159,14 +161,22 @@ pub struct Steps<'a> {
 /// "MFA denied; user declined the authentication", "MFA denied; user did not respond to
 /// mobile app notification". A duplicate-attempt or fraud denial is neither.
 pub fn is_push_denial(detail: &str) -> bool {
-    let detail = detail.to_ascii_lowercase();
-    detail.contains("denied") && (detail.contains("declined") || detail.contains("did not respond"))
+    contains_word(detail, "denied")
+        && (contains_word(detail, "declined") || contains_word(detail, "did not respond"))
 }
 
 /// True for a result detail saying the user reported fraud ("MFA denied; Phone App Reported
 /// Fraud", "MFA denied; fraud code entered").
 pub fn is_fraud_report(detail: &str) -> bool {
-    detail.to_ascii_lowercase().contains("fraud")
+    contains_word(detail, "fraud")
+}
+
+/// True when `text` holds `lowercase` in any ASCII case; without a lowercase copy of `text`,
+/// as every step of every record is asked.
+fn contains_word(text: &str, lowercase: &str) -> bool {
+    text.as_bytes()
+        .windows(lowercase.len())
+        .any(|w| w.eq_ignore_ascii_case(lowercase.as_bytes()))
 }
 
 /// Summarises a sign-in's steps, each distinct step counted once: the same step logged twice

@@ -633,19 +633,29 @@ pub enum Verdict {
 /// The sign-in event type of a diagnostic category or Log Analytics table; `None` for a
 /// category that is not a sign-in.
 pub fn category_event_type(category: &str) -> Option<&'static str> {
-    match category.to_ascii_lowercase().as_str() {
-        "signinlogs" => Some(event_type::INTERACTIVE_USER),
-        "noninteractiveusersigninlogs" | "aadnoninteractiveusersigninlogs" => {
-            Some(event_type::NON_INTERACTIVE_USER)
-        }
-        "serviceprincipalsigninlogs" | "aadserviceprincipalsigninlogs" => {
-            Some(event_type::SERVICE_PRINCIPAL)
-        }
-        "managedidentitysigninlogs" | "aadmanagedidentitysigninlogs" => {
-            Some(event_type::MANAGED_IDENTITY)
-        }
-        _ => None,
-    }
+    // Compared without a lowercase copy: this runs for every diagnostic record.
+    const CATEGORIES: &[(&str, &str)] = &[
+        ("SignInLogs", event_type::INTERACTIVE_USER),
+        (
+            "NonInteractiveUserSignInLogs",
+            event_type::NON_INTERACTIVE_USER,
+        ),
+        (
+            "AADNonInteractiveUserSignInLogs",
+            event_type::NON_INTERACTIVE_USER,
+        ),
+        ("ServicePrincipalSignInLogs", event_type::SERVICE_PRINCIPAL),
+        (
+            "AADServicePrincipalSignInLogs",
+            event_type::SERVICE_PRINCIPAL,
+        ),
+        ("ManagedIdentitySignInLogs", event_type::MANAGED_IDENTITY),
+        ("AADManagedIdentitySignInLogs", event_type::MANAGED_IDENTITY),
+    ];
+    CATEGORIES
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(category))
+        .map(|(_, kind)| *kind)
 }
 
 /// Parses and appends one record of `kind`.
