@@ -479,7 +479,7 @@ pub fn load_files(files: &[PathBuf], options: &IngestOptions) -> Result<Ingested
             .collect();
         let local = fetched.iter().all(Option::is_none);
         let read: Vec<Run> = if small > 1 && local && in_runs {
-            // A run of small local files per thread, each run building one frame.
+            // A few runs of small local files per thread, each run building one frame.
             let per_run = small.div_ceil(RUNS_PER_THREAD * rayon::current_num_threads());
             batch
                 .par_chunks(per_run)
