@@ -421,7 +421,8 @@ pub fn load(inputs: &[PathBuf], options: &IngestOptions) -> Result<Ingested, Ing
 const SMALL_FILE_BYTES: u64 = 4 << 20;
 /// How many small local inputs are read at once in runs (see [`read_small_files`]; held,
 /// parsed, until their turn): many, so that the threads seldom wait for each other at a
-/// batch's end (64 a batch left a tenth of an archive's read time on the table).
+/// batch's end (8,640 hourly blobs, medians of alternating runs: 64 → 256 a batch 5.94 →
+/// 5.42 s; 256 → 1024 in four runs a thread 5.92 → 5.16 s).
 const SMALL_BATCH: usize = 1024;
 /// How many small inputs are read at once a task each (objects from storage, whose fetched
 /// bytes wait for their turn; a shard's load): few, as a task waiting on its own parse takes
@@ -813,8 +814,8 @@ enum Run {
 /// frame for the run, where a frame per file cost a quarter of the CPU of reading an archive
 /// of hourly blobs (allocations, three dozen arrays a file, stacking them). When every row
 /// went through the builder and no time window leaves rows out, the run's frame is stacked
-/// whole (a slice per file and the copy that gathers the slices again cost another tenth);
-/// otherwise each file gets its slice of it. `None` when a reader failed or panicked on one
+/// whole (a slice per file, and the copy that gathered the slices again, took 8,640 hourly
+/// blobs from 5.76 to 7.24 s); otherwise each file gets its slice of it. `None` when a reader failed or panicked on one
 /// of them: the builder may hold part of that file's rows, so the run is read again file by
 /// file, which isolates the failure as usual.
 fn read_small_files(files: &[PathBuf], options: &IngestOptions) -> Option<Run> {
