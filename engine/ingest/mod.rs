@@ -17,6 +17,7 @@ pub mod lenient;
 mod mapped;
 pub mod parquet;
 pub mod records;
+pub mod scan;
 pub mod source;
 mod unread;
 pub mod values;

@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use super::enums::{self, summarise_steps, Step, Steps};
 use super::lenient::{text, Bool, Borrowed, Dynamic, Float, Int};
+use super::scan;
 use super::values::{lowercase, non_empty, parse_int, parse_ip, parse_time};
 use crate::frame::{event_type, FrameBuilder, OutcomeCodes, Row};
 
@@ -346,6 +347,21 @@ pub struct DiagnosticRecord<'a> {
     pub out_of_scope: bool,
 }
 
+impl<'a> DiagnosticRecord<'a> {
+    /// Sets the category; one that is not a sign-in drops the `properties` read so far, and
+    /// later ones are skipped unread.
+    pub fn set_category(&mut self, category: Text<'a>) {
+        self.category = category;
+        self.out_of_scope = self
+            .category
+            .as_deref()
+            .is_some_and(|c| category_event_type(c).is_none());
+        if self.out_of_scope {
+            self.properties = None;
+        }
+    }
+}
+
 impl<'de: 'a, 'a> Deserialize<'de> for DiagnosticRecord<'a> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct EnvelopeVisitor<'a>(std::marker::PhantomData<&'a ()>);
@@ -366,16 +382,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for DiagnosticRecord<'a> {
                 while let Some(Borrowed(key)) = map.next_key::<Borrowed<'de>>()? {
                     match key.as_ref() {
                         "time" => r.time = text(&mut map)?,
-                        "category" => {
-                            r.category = text(&mut map)?;
-                            r.out_of_scope = r
-                                .category
-                                .as_deref()
-                                .is_some_and(|c| category_event_type(c).is_none());
-                            if r.out_of_scope {
-                                r.properties = None;
-                            }
-                        }
+                        "category" => r.set_category(text(&mut map)?),
                         "resultType" => {
                             r.result_type = map.next_value::<Option<TextOrNumber>>()?.map(|t| t.0)
                         }
@@ -668,17 +675,25 @@ pub fn push_record(
 ) -> Result<Verdict, String> {
     match kind {
         RecordKind::SignIn => {
-            let record: SignIn = parse(bytes)?;
+            let text = utf8(bytes)?;
+            let record = match scan::sign_in(text) {
+                Some(record) => record,
+                None => parse::<SignIn>(text)?,
+            };
             let mut row = Row::default();
             signin_into_row(record, &mut row)?;
             finish_row(row, codes, source, builder)
         }
         RecordKind::Diagnostic => {
-            let record: DiagnosticRecord = parse(bytes)?;
+            let text = utf8(bytes)?;
+            let record = match scan::diagnostic(text) {
+                Some(record) => record,
+                None => parse::<DiagnosticRecord>(text)?,
+            };
             diagnostic_into_rows(record, codes, source, builder)
         }
         RecordKind::LogAnalytics => {
-            let record: LogAnalyticsRow = parse(bytes)?;
+            let record: LogAnalyticsRow = parse(utf8(bytes)?)?;
             push_log_analytics(record, codes, source, builder)
         }
     }
@@ -690,10 +705,12 @@ pub struct SourceRef<'s> {
     pub line: u64,
 }
 
-fn parse<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, String> {
-    // One UTF-8 check of the whole record is cheaper than serde_json's check of every string.
-    let text =
-        std::str::from_utf8(bytes).map_err(|e| format!("record is not valid UTF-8 ({e})"))?;
+/// One UTF-8 check of the whole record is cheaper than serde_json's check of every string.
+fn utf8(bytes: &[u8]) -> Result<&str, String> {
+    std::str::from_utf8(bytes).map_err(|e| format!("record is not valid UTF-8 ({e})"))
+}
+
+fn parse<'a, T: Deserialize<'a>>(text: &'a str) -> Result<T, String> {
     serde_json::from_str(text).map_err(|e| {
         if e.is_eof() {
             format!("truncated record: {e}")
@@ -1050,7 +1067,7 @@ mod tests {
             "signInEventTypes":["interactiveUser"],"location":{"city":"Oslo"},
             "status":{"failureReason":"Other."},"deviceDetail":{"browser":"Edge 122"},
             "authenticationDetails":[{"authenticationMethod":"Password"}]}}"#;
-        let r: DiagnosticRecord = parse(json.as_bytes()).unwrap();
+        let r: DiagnosticRecord = parse(json).unwrap();
         assert!(matches!(r.time, Some(Cow::Borrowed(_))));
         assert!(matches!(r.category, Some(Cow::Borrowed(_))));
         let s = r.properties.unwrap();

@@ -1,0 +1,893 @@
+//! A hand-written reader for the common case of a signIn or diagnostic record: an object
+//! whose kept fields have the JSON types exports write.
+//!
+//! Serde's derived visitors were the largest single cost of reading a raw archive (42 % of
+//! the CPU of a `convert`, profile in the README). This reader fills the same structs
+//! ([`SignIn`], [`DiagnosticRecord`]) in one pass over the bytes, checking the syntax of what it
+//! skips as strictly as serde_json does, and gives up (`None`) on anything else: a wrong
+//! type, a duplicate field, an escape it does not decode, a number serde would read another
+//! way, nesting deeper than [`MAX_DEPTH`], bad syntax. Serde then reads that record, so every
+//! verdict and message stays serde's. Two promises, both tested against serde on every
+//! committed sample and on thousands of mutated records: it accepts nothing serde rejects,
+//! and what it reads equals what serde reads.
+
+use std::borrow::Cow;
+
+use super::lenient::{Bool, Borrowed, Float, Int};
+use super::records::{
+    AuthenticationStep, DeviceDetail, DiagnosticRecord, GeoCoordinates, Location, SignIn, Status,
+};
+
+type Text<'a> = Option<Cow<'a, str>>;
+
+/// Nesting deeper than this is left to serde (whose own limit is 128).
+const MAX_DEPTH: u32 = 64;
+
+/// Reads a diagnostic-settings record, or `None` when serde must.
+pub fn diagnostic(text: &str) -> Option<DiagnosticRecord<'_>> {
+    let mut scan = Scanner::new(text);
+    let record = scan.envelope()?;
+    scan.end()?;
+    Some(record)
+}
+
+/// Reads a Graph signIn object, or `None` when serde must.
+pub fn sign_in(text: &str) -> Option<SignIn<'_>> {
+    let mut scan = Scanner::new(text);
+    if scan.peek()? != b'{' {
+        return None;
+    }
+    let record = scan.sign_in()?;
+    scan.end()?;
+    Some(record)
+}
+
+struct Scanner<'a> {
+    text: &'a str,
+    bytes: &'a [u8],
+    at: usize,
+    depth: u32,
+}
+
+/// Marks a field as read; a second sighting is serde's "duplicate field" error.
+fn once(seen: &mut u64, field: u32) -> Option<()> {
+    let bit = 1u64 << field;
+    if *seen & bit != 0 {
+        return None;
+    }
+    *seen |= bit;
+    Some(())
+}
+
+/// Reads one member of a struct serde derives: each field under its names, numbered for
+/// [`once`]; any other key is passed over with `$skip`.
+macro_rules! members {
+    ($key:expr, $seen:expr, $skip:expr, {
+        $( $index:literal: $($name:literal)|+ => $read:expr ),+ $(,)?
+    }) => {
+        match $key {
+            $( $($name)|+ => {
+                once(&mut $seen, $index)?;
+                $read;
+            } )+
+            _ => $skip,
+        }
+    };
+}
+
+impl<'a> Scanner<'a> {
+    fn new(text: &'a str) -> Self {
+        Scanner {
+            text,
+            bytes: text.as_bytes(),
+            at: 0,
+            depth: 0,
+        }
+    }
+
+    /// The next byte that is not JSON whitespace (the cursor moves past the whitespace).
+    fn peek(&mut self) -> Option<u8> {
+        while let Some(&b) = self.bytes.get(self.at) {
+            if !matches!(b, b' ' | b'\n' | b'\t' | b'\r') {
+                return Some(b);
+            }
+            self.at += 1;
+        }
+        None
+    }
+
+    fn end(&mut self) -> Option<()> {
+        match self.peek() {
+            None => Some(()),
+            Some(_) => None,
+        }
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Option<()> {
+        if self.bytes.get(self.at..self.at + word.len())? != word {
+            return None;
+        }
+        self.at += word.len();
+        Some(())
+    }
+
+    fn enter(&mut self) -> Option<()> {
+        self.depth += 1;
+        (self.depth <= MAX_DEPTH).then_some(())
+    }
+
+    /// Walks an object's members (the cursor on its `{`), `member` reading each value.
+    fn object(&mut self, mut member: impl FnMut(&mut Self, &'a str) -> Option<()>) -> Option<()> {
+        self.enter()?;
+        self.at += 1;
+        if self.peek()? == b'}' {
+            self.at += 1;
+            self.depth -= 1;
+            return Some(());
+        }
+        loop {
+            if self.peek()? != b'"' {
+                return None;
+            }
+            let key = self.plain_string()?;
+            if self.peek()? != b':' {
+                return None;
+            }
+            self.at += 1;
+            member(self, key)?;
+            match self.peek()? {
+                b',' => self.at += 1,
+                b'}' => {
+                    self.at += 1;
+                    self.depth -= 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// Walks an array's elements (the cursor on its `[`), `element` reading each.
+    fn array(&mut self, mut element: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
+        self.enter()?;
+        self.at += 1;
+        if self.peek()? == b']' {
+            self.at += 1;
+            self.depth -= 1;
+            return Some(());
+        }
+        loop {
+            element(self)?;
+            match self.peek()? {
+                b',' => self.at += 1,
+                b']' => {
+                    self.at += 1;
+                    self.depth -= 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// Reads an object into a new `T` (the cursor on its `{`), `member` reading each member
+    /// and marking it seen.
+    fn fill<T: Default>(
+        &mut self,
+        mut member: impl FnMut(&mut Self, &'a str, &mut T, &mut u64) -> Option<()>,
+    ) -> Option<T> {
+        let mut value = T::default();
+        let mut seen = 0;
+        self.object(|scan, key| member(scan, key, &mut value, &mut seen))?;
+        Some(value)
+    }
+
+    /// Passes over any value, checking its syntax as serde_json does when it ignores one.
+    fn skip(&mut self) -> Option<()> {
+        match self.peek()? {
+            b'"' => self.skip_string(),
+            b'{' => self.object(|scan, _| scan.skip()),
+            b'[' => self.array(Self::skip),
+            b't' => self.literal(b"true"),
+            b'f' => self.literal(b"false"),
+            b'n' => self.literal(b"null"),
+            b'-' | b'0'..=b'9' => self.number().map(drop),
+            _ => None,
+        }
+    }
+
+    /// A string without escapes (the cursor on its opening quote), borrowed.
+    fn plain_string(&mut self) -> Option<&'a str> {
+        let start = self.at + 1;
+        let end = special(self.bytes, start)?;
+        if self.bytes.get(end) != Some(&b'"') {
+            return None;
+        }
+        self.at = end + 1;
+        self.text.get(start..end)
+    }
+
+    fn skip_string(&mut self) -> Option<()> {
+        let mut at = self.at + 1;
+        loop {
+            at = special(self.bytes, at)?;
+            match self.bytes.get(at)? {
+                b'"' => {
+                    self.at = at + 1;
+                    return Some(());
+                }
+                b'\\' => {
+                    at += match self.bytes.get(at + 1)? {
+                        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => 2,
+                        b'u' => {
+                            hex4(self.bytes.get(at + 2..at + 6)?)?;
+                            6
+                        }
+                        _ => return None,
+                    }
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// A string value (the cursor on its opening quote): borrowed, or decoded where it holds
+    /// escapes.
+    fn string(&mut self) -> Option<Cow<'a, str>> {
+        let start = self.at + 1;
+        let end = special(self.bytes, start)?;
+        if self.bytes.get(end) == Some(&b'"') {
+            self.at = end + 1;
+            return self.text.get(start..end).map(Cow::Borrowed);
+        }
+        self.escaped(start, end).map(Cow::Owned)
+    }
+
+    /// Decodes a string from `start` whose first special byte is at `at`.
+    fn escaped(&mut self, start: usize, mut at: usize) -> Option<String> {
+        let mut out = String::with_capacity(at - start + 16);
+        out.push_str(self.text.get(start..at)?);
+        loop {
+            match self.bytes.get(at)? {
+                b'"' => {
+                    self.at = at + 1;
+                    return Some(out);
+                }
+                b'\\' => {
+                    let (c, len) = match self.bytes.get(at + 1)? {
+                        b'"' => ('"', 2),
+                        b'\\' => ('\\', 2),
+                        b'/' => ('/', 2),
+                        b'b' => ('\u{8}', 2),
+                        b'f' => ('\u{c}', 2),
+                        b'n' => ('\n', 2),
+                        b'r' => ('\r', 2),
+                        b't' => ('\t', 2),
+                        b'u' => self.unicode(at + 2)?,
+                        _ => return None,
+                    };
+                    out.push(c);
+                    at += len;
+                }
+                _ => return None,
+            }
+            let next = special(self.bytes, at)?;
+            out.push_str(self.text.get(at..next)?);
+            at = next;
+        }
+    }
+
+    /// The character of a `\u` escape whose hex digits start at `at`, and the length of the
+    /// escape (a surrogate pair is two). Lone surrogates are left to serde.
+    fn unicode(&self, at: usize) -> Option<(char, usize)> {
+        let first = hex4(self.bytes.get(at..at + 4)?)?;
+        match first {
+            0xD800..=0xDBFF => {
+                if self.bytes.get(at + 4..at + 6)? != b"\\u" {
+                    return None;
+                }
+                let second = hex4(self.bytes.get(at + 6..at + 10)?)?;
+                if !(0xDC00..=0xDFFF).contains(&second) {
+                    return None;
+                }
+                let code = 0x10000 + ((first - 0xD800) << 10) + (second - 0xDC00);
+                Some((char::from_u32(code)?, 12))
+            }
+            0xDC00..=0xDFFF => None,
+            _ => Some((char::from_u32(first)?, 6)),
+        }
+    }
+
+    fn number(&mut self) -> Option<Number> {
+        let bytes = self.bytes;
+        let mut at = self.at;
+        let negative = bytes.get(at) == Some(&b'-');
+        at += usize::from(negative);
+        let mut number = Number {
+            negative,
+            significand: 0,
+            overflow: false,
+            fraction: 0,
+            exponent: false,
+        };
+        let digit = |number: &mut Number, c: u8| match number
+            .significand
+            .checked_mul(10)
+            .and_then(|s| s.checked_add(u64::from(c - b'0')))
+        {
+            Some(s) => number.significand = s,
+            None => number.overflow = true,
+        };
+        match bytes.get(at)? {
+            b'0' => at += 1,
+            b'1'..=b'9' => {
+                while let Some(&c @ b'0'..=b'9') = bytes.get(at) {
+                    digit(&mut number, c);
+                    at += 1;
+                }
+            }
+            _ => return None,
+        }
+        if bytes.get(at) == Some(&b'.') {
+            at += 1;
+            while let Some(&c @ b'0'..=b'9') = bytes.get(at) {
+                digit(&mut number, c);
+                number.fraction += 1;
+                at += 1;
+            }
+            if number.fraction == 0 {
+                return None;
+            }
+        }
+        if matches!(bytes.get(at), Some(b'e' | b'E')) {
+            at += 1;
+            if matches!(bytes.get(at), Some(b'+' | b'-')) {
+                at += 1;
+            }
+            let digits = at;
+            while let Some(b'0'..=b'9') = bytes.get(at) {
+                at += 1;
+            }
+            if at == digits {
+                return None;
+            }
+            number.exponent = true;
+        }
+        self.at = at;
+        Some(number)
+    }
+
+    /// An optional text field: a string or `null`.
+    fn text(&mut self) -> Option<Text<'a>> {
+        match self.peek()? {
+            b'"' => self.string().map(Some),
+            b'n' => self.literal(b"null").map(|()| None),
+            _ => None,
+        }
+    }
+
+    /// `resultType` and `resultDescription`: text, or an integer kept as its digits.
+    fn text_or_integer(&mut self) -> Option<Text<'a>> {
+        match self.peek()? {
+            b'-' | b'0'..=b'9' => {
+                let value = self.number()?.integer()?;
+                Some(Some(Cow::Owned(value.to_string())))
+            }
+            _ => self.text(),
+        }
+    }
+
+    fn int(&mut self) -> Option<Option<Int>> {
+        match self.peek()? {
+            b'-' | b'0'..=b'9' => Some(Some(Int(self.number()?.integer()?.as_i64()?))),
+            b'n' => self.literal(b"null").map(|()| None),
+            _ => None,
+        }
+    }
+
+    fn float(&mut self) -> Option<Option<Float>> {
+        match self.peek()? {
+            b'-' | b'0'..=b'9' => Some(Some(Float(self.number()?.float()?))),
+            b'n' => self.literal(b"null").map(|()| None),
+            _ => None,
+        }
+    }
+
+    fn bool(&mut self) -> Option<Option<Bool>> {
+        match self.peek()? {
+            b't' => self.literal(b"true").map(|()| Some(Bool(true))),
+            b'f' => self.literal(b"false").map(|()| Some(Bool(false))),
+            b'n' => self.literal(b"null").map(|()| None),
+            _ => None,
+        }
+    }
+
+    /// An optional object read by `read` (the cursor before the value).
+    fn nested<T>(&mut self, read: impl FnOnce(&mut Self) -> Option<T>) -> Option<Option<T>> {
+        match self.peek()? {
+            b'{' => read(self).map(Some),
+            b'n' => self.literal(b"null").map(|()| None),
+            _ => None,
+        }
+    }
+
+    /// An optional list of `element`s.
+    fn list<T>(
+        &mut self,
+        mut element: impl FnMut(&mut Self) -> Option<T>,
+    ) -> Option<Option<Vec<T>>> {
+        match self.peek()? {
+            b'[' => {
+                let mut items = Vec::new();
+                self.array(|scan| {
+                    items.push(element(scan)?);
+                    Some(())
+                })?;
+                Some(Some(items))
+            }
+            b'n' => self.literal(b"null").map(|()| None),
+            _ => None,
+        }
+    }
+
+    fn list_text(&mut self) -> Option<Borrowed<'a>> {
+        match self.peek()? {
+            b'"' => self.string().map(Borrowed),
+            _ => None,
+        }
+    }
+
+    /// The diagnostic envelope, field for field as `DiagnosticRecord`'s own visitor reads it
+    /// (later duplicates overwrite; `properties` of a category that is not a sign-in is
+    /// skipped unread).
+    fn envelope(&mut self) -> Option<DiagnosticRecord<'a>> {
+        if self.peek()? != b'{' {
+            return None;
+        }
+        let mut r = DiagnosticRecord::default();
+        self.object(|scan, key| {
+            match key {
+                "time" => r.time = scan.text()?,
+                "category" => r.set_category(scan.text()?),
+                "resultType" => r.result_type = scan.text_or_integer()?,
+                "resultDescription" => r.result_description = scan.text_or_integer()?,
+                "callerIpAddress" => r.caller_ip_address = scan.text()?,
+                "correlationId" => r.correlation_id = scan.text()?,
+                "location" => r.location = scan.text()?,
+                "properties" if !r.out_of_scope => r.properties = scan.nested(Self::sign_in)?,
+                _ => scan.skip()?,
+            }
+            Some(())
+        })?;
+        Some(r)
+    }
+
+    /// A signIn object (the cursor on its `{`), under its Graph and PowerShell names.
+    fn sign_in(&mut self) -> Option<SignIn<'a>> {
+        self.fill(|scan, key, s: &mut SignIn<'a>, seen| {
+            // The PowerShell SDK's overflow object is rare; serde reads it.
+            if matches!(key, "additionalProperties" | "AdditionalProperties") {
+                return None;
+            }
+            members!(key, *seen, scan.skip()?, {
+                0: "id" | "Id" => s.id = scan.text()?,
+                1: "createdDateTime" | "CreatedDateTime" => s.created_date_time = scan.text()?,
+                2: "userDisplayName" | "UserDisplayName" => s.user_display_name = scan.text()?,
+                3: "userPrincipalName" | "UserPrincipalName" => {
+                    s.user_principal_name = scan.text()?
+                },
+                4: "userId" | "UserId" => s.user_id = scan.text()?,
+                5: "userType" | "UserType" => s.user_type = scan.text()?,
+                6: "appId" | "AppId" => s.app_id = scan.text()?,
+                7: "appDisplayName" | "AppDisplayName" => s.app_display_name = scan.text()?,
+                8: "resourceDisplayName" | "ResourceDisplayName" => {
+                    s.resource_display_name = scan.text()?
+                },
+                9: "servicePrincipalId" | "ServicePrincipalId" => {
+                    s.service_principal_id = scan.text()?
+                },
+                10: "servicePrincipalName" | "ServicePrincipalName" => {
+                    s.service_principal_name = scan.text()?
+                },
+                11: "ipAddress" | "IPAddress" | "IpAddress" => s.ip_address = scan.text()?,
+                12: "clientAppUsed" | "ClientAppUsed" => s.client_app_used = scan.text()?,
+                13: "correlationId" | "CorrelationId" => s.correlation_id = scan.text()?,
+                14: "conditionalAccessStatus" | "ConditionalAccessStatus" => {
+                    s.conditional_access_status = scan.text()?
+                },
+                15: "isInteractive" | "IsInteractive" => s.is_interactive = scan.bool()?,
+                16: "userAgent" | "UserAgent" => s.user_agent = scan.text()?,
+                17: "authenticationRequirement" | "AuthenticationRequirement" => {
+                    s.authentication_requirement = scan.text()?
+                },
+                18: "sessionId" | "SessionId" => s.session_id = scan.text()?,
+                19: "tokenIssuerType" | "TokenIssuerType" => s.token_issuer_type = scan.text()?,
+                20: "uniqueTokenIdentifier" | "UniqueTokenIdentifier" => {
+                    s.unique_token_identifier = scan.text()?
+                },
+                21: "incomingTokenType" | "IncomingTokenType" => {
+                    s.incoming_token_type = scan.text()?
+                },
+                22: "authenticationProtocol" | "AuthenticationProtocol" => {
+                    s.authentication_protocol = scan.text()?
+                },
+                23: "originalTransferMethod" | "OriginalTransferMethod" => {
+                    s.original_transfer_method = scan.text()?
+                },
+                24: "resourceId" | "ResourceId" => s.resource_id = scan.text()?,
+                25: "clientCredentialType" | "ClientCredentialType" => {
+                    s.client_credential_type = scan.text()?
+                },
+                26: "authenticationDetails" | "AuthenticationDetails" => {
+                    s.authentication_details = scan.list(|scan| scan.nested(Self::step)?)?
+                },
+                27: "autonomousSystemNumber" | "AutonomousSystemNumber" => {
+                    s.autonomous_system_number = scan.int()?
+                },
+                28: "signInEventTypes" | "SignInEventTypes" => {
+                    s.sign_in_event_types = scan.list(Self::list_text)?
+                },
+                29: "status" | "Status" => s.status = scan.nested(Self::status)?,
+                30: "location" | "Location" => s.location = scan.nested(Self::location)?,
+                31: "deviceDetail" | "DeviceDetail" => s.device_detail = scan.nested(Self::device)?,
+            });
+            Some(())
+        })
+    }
+
+    fn step(&mut self) -> Option<AuthenticationStep<'a>> {
+        self.fill(|scan, key, step: &mut AuthenticationStep<'a>, seen| {
+            members!(key, *seen, scan.skip()?, {
+                0: "authenticationStepDateTime" | "AuthenticationStepDateTime" => {
+                    step.authentication_step_date_time = scan.text()?
+                },
+                1: "authenticationMethod" | "AuthenticationMethod" => {
+                    step.authentication_method = scan.text()?
+                },
+                2: "succeeded" | "Succeeded" => step.succeeded = scan.bool()?,
+                3: "authenticationStepResultDetail" | "AuthenticationStepResultDetail" => {
+                    step.authentication_step_result_detail = scan.text()?
+                },
+            });
+            Some(())
+        })
+    }
+
+    fn status(&mut self) -> Option<Status<'a>> {
+        self.fill(|scan, key, status: &mut Status<'a>, seen| {
+            members!(key, *seen, scan.skip()?, {
+                0: "errorCode" | "ErrorCode" => status.error_code = scan.int()?,
+                1: "failureReason" | "FailureReason" => status.failure_reason = scan.text()?,
+            });
+            Some(())
+        })
+    }
+
+    fn location(&mut self) -> Option<Location<'a>> {
+        self.fill(|scan, key, location: &mut Location<'a>, seen| {
+            members!(key, *seen, scan.skip()?, {
+                0: "city" | "City" => location.city = scan.text()?,
+                1: "state" | "State" => location.state = scan.text()?,
+                2: "countryOrRegion" | "CountryOrRegion" => {
+                    location.country_or_region = scan.text()?
+                },
+                3: "geoCoordinates" | "GeoCoordinates" => {
+                    location.geo_coordinates = scan.nested(Self::geo)?
+                },
+            });
+            Some(())
+        })
+    }
+
+    fn geo(&mut self) -> Option<GeoCoordinates> {
+        self.fill(|scan, key, geo: &mut GeoCoordinates, seen| {
+            members!(key, *seen, scan.skip()?, {
+                0: "latitude" | "Latitude" => geo.latitude = scan.float()?,
+                1: "longitude" | "Longitude" => geo.longitude = scan.float()?,
+            });
+            Some(())
+        })
+    }
+
+    fn device(&mut self) -> Option<DeviceDetail<'a>> {
+        self.fill(|scan, key, device: &mut DeviceDetail<'a>, seen| {
+            members!(key, *seen, scan.skip()?, {
+                0: "deviceId" | "DeviceId" => device.device_id = scan.text()?,
+                1: "operatingSystem" | "OperatingSystem" => {
+                    device.operating_system = scan.text()?
+                },
+                2: "browser" | "Browser" => device.browser = scan.text()?,
+            });
+            Some(())
+        })
+    }
+}
+
+/// A JSON number as serde_json reads it: its digits as one integer, and how many of them
+/// follow the point.
+struct Number {
+    negative: bool,
+    significand: u64,
+    overflow: bool,
+    fraction: u32,
+    exponent: bool,
+}
+
+/// An integer as serde_json hands it to a visitor.
+enum Integer {
+    Unsigned(u64),
+    Signed(i64),
+}
+
+impl Integer {
+    fn as_i64(&self) -> Option<i64> {
+        match *self {
+            Integer::Unsigned(v) => i64::try_from(v).ok(),
+            Integer::Signed(v) => Some(v),
+        }
+    }
+}
+
+impl std::fmt::Display for Integer {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self {
+            Integer::Unsigned(v) => v.fmt(f),
+            Integer::Signed(v) => v.fmt(f),
+        }
+    }
+}
+
+/// Powers of ten that are exact in an `f64`.
+const EXACT_POWERS_OF_TEN: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+impl Number {
+    /// The integer serde_json reads; `None` where it reads a float instead (a fraction, an
+    /// exponent, `-0`, or too many digits).
+    fn integer(&self) -> Option<Integer> {
+        if self.overflow || self.fraction > 0 || self.exponent {
+            return None;
+        }
+        if !self.negative {
+            return Some(Integer::Unsigned(self.significand));
+        }
+        match i64::try_from(self.significand) {
+            Ok(v) if v > 0 => Some(Integer::Signed(-v)),
+            _ => None,
+        }
+    }
+
+    /// The float serde_json reads (without `float_roundtrip`): the digits as an integer
+    /// divided by a power of ten, which is exact where both are; anything else is left to
+    /// serde.
+    fn float(&self) -> Option<f64> {
+        if self.fraction == 0 {
+            return match self.integer()? {
+                Integer::Unsigned(v) => Some(v as f64),
+                Integer::Signed(v) => Some(v as f64),
+            };
+        }
+        if self.overflow || self.exponent || self.significand > 1 << 53 {
+            return None;
+        }
+        let power = EXACT_POWERS_OF_TEN.get(self.fraction as usize)?;
+        let f = self.significand as f64 / power;
+        Some(if self.negative { -f } else { f })
+    }
+}
+
+fn hex4(digits: &[u8]) -> Option<u32> {
+    digits
+        .iter()
+        .try_fold(0u32, |acc, &d| Some(acc * 16 + char::from(d).to_digit(16)?))
+}
+
+/// The index of the first `"`, `\` or control character at or after `from`, eight bytes at a
+/// time.
+fn special(bytes: &[u8], from: usize) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    const QUOTES: u64 = ONES * b'"' as u64;
+    const BACKSLASHES: u64 = ONES * b'\\' as u64;
+    const SPACES: u64 = ONES * 0x20;
+    let rest = bytes.get(from..)?;
+    let mut chunks = rest.chunks_exact(8);
+    let mut at = from;
+    for chunk in &mut chunks {
+        let word = u64::from_le_bytes(chunk.try_into().ok()?);
+        let quote = word ^ QUOTES;
+        let backslash = word ^ BACKSLASHES;
+        // A byte equal to zero (or below 0x20) sets its high bit here; a borrow can set
+        // higher bytes too, but never a lower one, so the lowest set bit is exact.
+        let found = ((quote.wrapping_sub(ONES) & !quote)
+            | (backslash.wrapping_sub(ONES) & !backslash)
+            | (word.wrapping_sub(SPACES) & !word))
+            & HIGH;
+        if found != 0 {
+            return Some(at + (found.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+        .map(|p| at + p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DIAGNOSTIC: &str = include_str!(
+        "../../datasets/samples/diagnostic/insights-logs-signinlogs/tenantId=72f988bf-86f1-41af-91ab-2d7cd011db47/y=2025/m=03/d=01/h=10/m=00/PT1H.json"
+    );
+    const GRAPH_LINES: &str = include_str!("../../datasets/samples/graph/signins-beta.jsonl");
+
+    /// Reads `text` both ways; when the scanner reads it, serde must read the same. Returns
+    /// whether the scanner read it.
+    fn agree_diagnostic(text: &str) -> bool {
+        let Some(fast) = diagnostic(text) else {
+            return false;
+        };
+        match serde_json::from_str::<DiagnosticRecord>(text) {
+            Ok(slow) => assert_eq!(format!("{fast:?}"), format!("{slow:?}"), "{text}"),
+            Err(e) => panic!("the scanner read what serde rejects ({e}): {text}"),
+        }
+        true
+    }
+
+    fn agree_sign_in(text: &str) -> bool {
+        let Some(fast) = sign_in(text) else {
+            return false;
+        };
+        match serde_json::from_str::<SignIn>(text) {
+            Ok(slow) => assert_eq!(format!("{fast:?}"), format!("{slow:?}"), "{text}"),
+            Err(e) => panic!("the scanner read what serde rejects ({e}): {text}"),
+        }
+        true
+    }
+
+    #[test]
+    fn reads_every_committed_line_as_serde_does() {
+        let diagnostic = DIAGNOSTIC.lines().filter(|l| !l.trim().is_empty());
+        let graph = GRAPH_LINES.lines().filter(|l| !l.trim().is_empty());
+        let (mut d, mut g) = (0, 0);
+        for line in diagnostic {
+            assert!(agree_diagnostic(line), "left to serde: {line}");
+            d += 1;
+        }
+        for line in graph {
+            assert!(agree_sign_in(line), "left to serde: {line}");
+            g += 1;
+        }
+        assert!(d >= 5 && g >= 3, "{d} diagnostic and {g} Graph lines");
+    }
+
+    /// A record holding every kept field once, in every JSON type the scanner reads.
+    const FULL: &str = r#"{"time": "2025-03-01T06:00:00Z", "category": "SignInLogs", "resultType": 50126,
+        "resultDescription": "Invalid \"password\"", "callerIpAddress": "10.0.0.1", "correlationId": "c",
+        "location": "NO", "ignored": [1, -2.5e-3, {"a": [true, false, null, "\u00e9\\"]}, []],
+        "properties": {"Id": "id-1", "createdDateTime": null, "userDisplayName": "Ren\u00e9e \ud83d\ude00",
+        "userPrincipalName": "a\/b@x", "IPAddress": "10.0.0.2", "isInteractive": false,
+        "autonomousSystemNumber": -12, "signInEventTypes": ["interactiveUser", "nonInteractiveUser"],
+        "status": {"ErrorCode": 0, "failureReason": null}, "deviceDetail": null,
+        "location": {"City": "Oslo", "geoCoordinates": {"latitude": -0.0, "Longitude": 10}},
+        "authenticationDetails": [{"succeeded": true, "authenticationMethod": "Password"}, {}],
+        "userAgent": "tab\there\nnewline\u0001", "sessionId": ""}}"#;
+
+    #[test]
+    fn reads_escapes_aliases_nulls_and_numbers_as_serde_does() {
+        assert!(agree_diagnostic(FULL));
+        let record = diagnostic(FULL).unwrap_or_default();
+        let properties = record.properties.unwrap_or_default();
+        assert_eq!(record.result_type.as_deref(), Some("50126"));
+        assert_eq!(properties.id.as_deref(), Some("id-1"));
+        assert_eq!(properties.user_display_name.as_deref(), Some("Renée 😀"));
+        assert_eq!(properties.autonomous_system_number, Some(Int(-12)));
+    }
+
+    #[test]
+    fn leaves_to_serde_what_it_does_not_read_the_same_way() {
+        for text in [
+            // Types the lenient adapters accept from text, read by serde.
+            r#"{"properties": {"isInteractive": "True"}}"#,
+            r#"{"properties": {"status": {"errorCode": "50126"}}}"#,
+            r#"{"properties": {"location": {"geoCoordinates": {"latitude": "59.9"}}}}"#,
+            // Numbers serde reads through its float path.
+            r#"{"properties": {"location": {"geoCoordinates": {"latitude": 5.99e1}}}}"#,
+            r#"{"properties": {"autonomousSystemNumber": -0}}"#,
+            r#"{"properties": {"autonomousSystemNumber": 99999999999999999999}}"#,
+            r#"{"resultType": 1.5}"#,
+            // Duplicates, lone surrogates, the SDK's overflow object, deep nesting.
+            r#"{"properties": {"id": "a", "Id": "b"}}"#,
+            r#"{"properties": {"userId": "\ud800"}}"#,
+            r#"{"properties": {"additionalProperties": {}}}"#,
+            // Bad syntax of every kind.
+            r#"{"properties": {"id": "a",}}"#,
+            r#"{"x": [1,]}"#,
+            r#"{"x": 01}"#,
+            r#"{"x": 1.}"#,
+            r#"{"x": tru}"#,
+            r#"{"x": "\q"}"#,
+            "{\"x\": \"a\u{1}b\"}",
+            r#"{"x": 1} 2"#,
+            r#"{"x": 1"#,
+            "[]",
+        ] {
+            assert!(diagnostic(text).is_none(), "read: {text}");
+        }
+        let deep = format!("{{\"x\": {}1{}}}", "[".repeat(70), "]".repeat(70));
+        assert!(diagnostic(&deep).is_none());
+        assert!(serde_json::from_str::<DiagnosticRecord>(&deep).is_ok());
+    }
+
+    #[test]
+    fn properties_of_a_category_out_of_scope_stay_unread_whatever_the_order() {
+        for text in [
+            r#"{"category": "AuditLogs", "properties": {"id": 5}}"#,
+            r#"{"properties": {"id": "a"}, "category": "AuditLogs"}"#,
+        ] {
+            assert!(agree_diagnostic(text), "{text}");
+            let record = diagnostic(text).unwrap_or_default();
+            assert!(record.out_of_scope && record.properties.is_none());
+        }
+    }
+
+    /// A small deterministic generator (xorshift) for the mutations.
+    struct Dice(u64);
+
+    impl Dice {
+        fn next(&mut self, below: usize) -> usize {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            (self.0 % below as u64) as usize
+        }
+    }
+
+    /// Cuts, inserts and copies bytes at random in real records: whatever the scanner reads
+    /// serde reads too, and the same way.
+    #[test]
+    fn mutated_records_are_read_as_serde_reads_them_or_left_to_serde() {
+        const ALPHABET: &[u8] = b"\"\\{}[],:.-+0123456789eEtrufalsn x/\x01\tIdU";
+        let mut dice = Dice(0x9E37_79B9_7F4A_7C15);
+        let bases: Vec<&str> = DIAGNOSTIC
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .chain([FULL])
+            .collect();
+        let (mut read, mut tried) = (0, 0);
+        for _ in 0..20_000 {
+            let base = bases[dice.next(bases.len())].as_bytes();
+            let mut bytes = base.to_vec();
+            for _ in 0..1 + dice.next(3) {
+                let at = dice.next(bytes.len());
+                match dice.next(3) {
+                    0 => {
+                        let len = 1 + dice.next(4).min(bytes.len() - at - 1);
+                        bytes.drain(at..at + len);
+                    }
+                    1 => bytes.insert(at, ALPHABET[dice.next(ALPHABET.len())]),
+                    _ => bytes[at] = ALPHABET[dice.next(ALPHABET.len())],
+                }
+                if bytes.len() < 2 {
+                    bytes = base.to_vec();
+                }
+            }
+            let Ok(text) = std::str::from_utf8(&bytes) else {
+                continue;
+            };
+            tried += 1;
+            read += usize::from(agree_diagnostic(text));
+            let properties = text.find("\"properties\": ").map(|p| &text[p + 14..]);
+            if let Some(inner) = properties.and_then(|p| p.strip_suffix('}')) {
+                agree_sign_in(inner);
+            }
+        }
+        // The mutations must leave many records readable, or the test proves little.
+        assert!(tried > 19_000 && read > 5_000, "{read} of {tried} read");
+    }
+}
