@@ -4,11 +4,16 @@
 //!
 //! Inputs are the committed sample records replicated with distinct ids, written to a
 //! temporary directory during setup; only the load is timed.
+//!
+//! `record/diagnostic` times one thread reading the same records into the envelope struct:
+//! the hand-written scanner (`ingest::scan`) against serde's derived visitors and the same
+//! baseline.
 
 use std::path::{Path, PathBuf};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use idrisk::ingest::{load, IngestOptions};
+use idrisk::ingest::records::DiagnosticRecord;
+use idrisk::ingest::{load, scan, IngestOptions};
 use idrisk::rules::Rules;
 
 const COPIES: usize = 2_000;
@@ -66,6 +71,36 @@ fn bench_file(c: &mut Criterion, name: &str, path: &Path, lines: Option<&[String
     group.finish();
 }
 
+fn bench_records(c: &mut Criterion, lines: &[String]) {
+    let bytes: usize = lines.iter().map(String::len).sum();
+    let mut group = c.benchmark_group("record/diagnostic");
+    group.throughput(Throughput::Bytes(bytes as u64));
+    group.sample_size(10);
+    group.bench_function("scanner", |b| {
+        b.iter(|| {
+            for line in lines {
+                std::hint::black_box(scan::diagnostic(line).expect("the scanner reads it"));
+            }
+        })
+    });
+    group.bench_function("serde", |b| {
+        b.iter(|| {
+            for line in lines {
+                let record: DiagnosticRecord = serde_json::from_str(line).expect("serde reads it");
+                std::hint::black_box(record);
+            }
+        })
+    });
+    group.bench_function("baseline: serde_json validate, 1 thread", |b| {
+        b.iter(|| {
+            for line in lines {
+                let _: serde::de::IgnoredAny = serde_json::from_str(line).expect("valid JSON");
+            }
+        })
+    });
+    group.finish();
+}
+
 fn ingest(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temp dir");
     let ids = expected_ids();
@@ -79,6 +114,7 @@ fn ingest(c: &mut Criterion) {
     let diag_path = dir.path().join("PT1H.json");
     std::fs::write(&diag_path, diag_lines.join("\n")).expect("write");
     bench_file(c, "ingest/diagnostic-lines", &diag_path, Some(&diag_lines));
+    bench_records(c, &diag_lines);
 
     let array: Vec<serde_json::Value> = serde_json::from_slice(
         &std::fs::read(samples(

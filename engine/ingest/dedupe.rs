@@ -422,8 +422,8 @@ fn plan(
 }
 
 /// Gathers the kept rows in `order`, filling each kept row's null cells from its other copies.
-/// Column by column, each source column dropped once gathered, so the peak is the frame plus
-/// one column rather than two frames.
+/// A column a thread at a time, each source column dropped once gathered, so the peak is the
+/// frame plus a column a thread rather than two frames.
 fn assemble(all: DataFrame, order: Vec<IdxSize>, plan: &Plan) -> Result<DataFrame, IngestError> {
     let position: AHashMap<usize, usize> = if plan.groups.is_empty() {
         AHashMap::new()
@@ -435,17 +435,11 @@ fn assemble(all: DataFrame, order: Vec<IdxSize>, plan: &Plan) -> Result<DataFram
             .collect()
     };
     let rows = IdxCa::from_vec("order".into(), order.clone());
-    let mut columns = Vec::with_capacity(all.width());
-    for (index, column) in all.into_columns().into_iter().enumerate() {
-        // Trimming has a cost; every few columns keeps the peak near one frame.
-        if index % 4 == 3 {
-            super::release_freed_memory();
-        }
+    let gather = |column: Column| -> PolarsResult<Column> {
         // Gathering from one contiguous chunk is far cheaper than from hundreds.
         let column = column.rechunk();
         if plan.groups.is_empty() {
-            columns.push(column.take(&rows)?);
-            continue;
+            return column.take(&rows);
         }
         let present = column.is_not_null();
         let is_present = |i: usize| present.get(i).unwrap_or(false);
@@ -459,7 +453,22 @@ fn assemble(all: DataFrame, order: Vec<IdxSize>, plan: &Plan) -> Result<DataFram
                 source[position[&best]] = donor as IdxSize;
             }
         }
-        columns.push(column.take(&IdxCa::from_vec("source".into(), source))?);
+        column.take(&IdxCa::from_vec("source".into(), source))
+    };
+    let threads = rayon::current_num_threads().max(1);
+    let mut columns = Vec::with_capacity(all.width());
+    let mut sources = all.into_columns().into_iter().peekable();
+    while sources.peek().is_some() {
+        let batch: Vec<Column> = sources.by_ref().take(threads).collect();
+        let gathered: Vec<Column> = batch
+            .into_par_iter()
+            .map(gather)
+            .collect::<PolarsResult<_>>()?;
+        columns.extend(gathered);
+        // Trimming has a cost; every few columns keeps the peak near one frame.
+        if columns.len() % 4 < threads {
+            super::release_freed_memory();
+        }
     }
     Ok(DataFrame::new(order.len(), columns)?)
 }
