@@ -305,6 +305,7 @@ pub fn write_canonical_parquet(
     path: &Path,
     compression: Compression,
 ) -> Result<(), IngestError> {
+    let _span = crate::trace::span("write parquet");
     let mut writer = CanonicalParquetWriter::create(path, compression)?;
     writer.write(frame)?;
     writer.finish()

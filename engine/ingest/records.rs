@@ -675,20 +675,18 @@ pub fn push_record(
 ) -> Result<Verdict, String> {
     match kind {
         RecordKind::SignIn => {
-            let text = utf8(bytes)?;
-            let record = match scan::sign_in(text) {
+            let record = match scan::sign_in(bytes) {
                 Some(record) => record,
-                None => parse::<SignIn>(text)?,
+                None => parse::<SignIn>(utf8(bytes)?)?,
             };
             let mut row = Row::default();
             signin_into_row(record, &mut row)?;
             finish_row(row, codes, source, builder)
         }
         RecordKind::Diagnostic => {
-            let text = utf8(bytes)?;
-            let record = match scan::diagnostic(text) {
+            let record = match scan::diagnostic(bytes) {
                 Some(record) => record,
-                None => parse::<DiagnosticRecord>(text)?,
+                None => parse::<DiagnosticRecord>(utf8(bytes)?)?,
             };
             diagnostic_into_rows(record, codes, source, builder)
         }
