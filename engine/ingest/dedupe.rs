@@ -13,7 +13,9 @@ use std::sync::Arc;
 
 use ahash::AHashMap;
 use polars::prelude::*;
-use rayon::iter::{IntoParallelIterator, IntoParallelRefIterator, ParallelIterator};
+use rayon::iter::{
+    IndexedParallelIterator, IntoParallelIterator, IntoParallelRefIterator, ParallelIterator,
+};
 use rayon::slice::ParallelSliceMut;
 
 use super::values::format_time;
@@ -455,21 +457,21 @@ fn assemble(all: DataFrame, order: Vec<IdxSize>, plan: &Plan) -> Result<DataFram
         }
         column.take(&IdxCa::from_vec("source".into(), source))
     };
-    let threads = rayon::current_num_threads().max(1);
-    let mut columns = Vec::with_capacity(all.width());
-    let mut sources = all.into_columns().into_iter().peekable();
-    while sources.peek().is_some() {
-        let batch: Vec<Column> = sources.by_ref().take(threads).collect();
-        let gathered: Vec<Column> = batch
-            .into_par_iter()
-            .map(gather)
-            .collect::<PolarsResult<_>>()?;
-        columns.extend(gathered);
-        // Trimming has a cost; every few columns keeps the peak near one frame.
-        if columns.len() % 4 < threads {
-            super::release_freed_memory();
-        }
-    }
+    // Each thread takes its columns in turn, so no thread waits for another between
+    // columns; each source column is dropped once gathered.
+    let columns = all
+        .into_columns()
+        .into_par_iter()
+        .enumerate()
+        .with_max_len(1)
+        .map(|(index, column)| {
+            // Trimming has a cost; every other column keeps the peak near one frame.
+            if index % 2 == 1 {
+                super::release_freed_memory();
+            }
+            gather(column)
+        })
+        .collect::<PolarsResult<Vec<Column>>>()?;
     Ok(DataFrame::new(order.len(), columns)?)
 }
 

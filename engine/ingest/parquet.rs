@@ -7,6 +7,7 @@ use std::path::Path;
 use polars::io::parquet::write::BatchedWriter;
 use polars::prelude::*;
 use polars_arrow::array::ArrayRef;
+use polars_arrow::compute::aggregate::estimated_bytes_size;
 use polars_parquet::write::{
     array_to_columns, compress, CompressedPage, CompressionOptions, Encoding, ParquetType,
     StatisticsOptions, Version, WriteOptions, ZstdLevel,
@@ -398,10 +399,19 @@ impl CanonicalParquetWriter {
                     .to_arrow(0, CompatLevel::newest())
             })
             .collect();
-        let pages = columns
-            .par_iter()
-            .enumerate()
-            .map(|(c, array)| self.column_pages(array, c))
+        // The largest columns first, each taken by the next free thread, so that no thread is
+        // left encoding a big column alone at the end; the pages go back in column order.
+        let mut jobs: Vec<usize> = (0..columns.len()).collect();
+        jobs.sort_by_key(|&c| std::cmp::Reverse(estimated_bytes_size(columns[c].as_ref())));
+        let mut encoded: Vec<(usize, PolarsResult<Vec<CompressedPage>>)> = jobs
+            .into_iter()
+            .par_bridge()
+            .map(|c| (c, self.column_pages(&columns[c], c)))
+            .collect();
+        encoded.sort_unstable_by_key(|(c, _)| *c);
+        let pages = encoded
+            .into_iter()
+            .map(|(_, pages)| pages)
             .collect::<PolarsResult<_>>()?;
         Ok(RowGroup {
             rows: frame.height(),
