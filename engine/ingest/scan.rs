@@ -3,11 +3,10 @@
 //!
 //! Serde's derived visitors were the largest single cost of reading a raw archive (42 % of
 //! the CPU of a one-file `convert` by a profile on 2026-12-07). This reader fills the same
-//! structs
-//! ([`SignIn`], [`DiagnosticRecord`]) in one pass over the bytes, checking the syntax of what it
-//! skips as strictly as serde_json does, and gives up (`None`) on anything else: a wrong
-//! type, a duplicate field, an escape it does not decode, a number serde would read another
-//! way, nesting deeper than [`MAX_DEPTH`], bad syntax. Serde then reads that record, so every
+//! structs ([`SignIn`], [`DiagnosticRecord`]) in one pass over the bytes, checking the syntax
+//! of what it skips as strictly as serde_json does, and gives up (`None`) on anything else: a
+//! wrong type, a duplicate field, an escape it does not decode, a number serde would read
+//! another way, nesting deeper than [`MAX_DEPTH`], bad syntax. Serde then reads that record, so every
 //! verdict and message stays serde's. Two promises, both tested against serde on every
 //! committed sample and on thousands of mutated records: it accepts nothing serde rejects,
 //! and what it reads equals what serde reads.
