@@ -402,7 +402,7 @@ impl CanonicalParquetWriter {
         // The largest columns first, each taken by the next free thread, so that no thread is
         // left encoding a big column alone at the end; the pages go back in column order.
         let mut jobs: Vec<usize> = (0..columns.len()).collect();
-        jobs.sort_by_key(|&c| std::cmp::Reverse(estimated_bytes_size(columns[c].as_ref())));
+        jobs.sort_by_cached_key(|&c| std::cmp::Reverse(estimated_bytes_size(columns[c].as_ref())));
         let mut encoded: Vec<(usize, PolarsResult<Vec<CompressedPage>>)> = jobs
             .into_iter()
             .par_bridge()

@@ -386,11 +386,16 @@ impl<'a> Scanner<'a> {
         Some(number)
     }
 
+    /// `null`, for any optional field.
+    fn null<T>(&mut self) -> Option<Option<T>> {
+        self.literal(b"null").map(|()| None)
+    }
+
     /// An optional text field: a string or `null`.
     fn text(&mut self) -> Option<Text<'a>> {
         match self.peek()? {
             b'"' => self.string().map(Some),
-            b'n' => self.literal(b"null").map(|()| None),
+            b'n' => self.null(),
             _ => None,
         }
     }
@@ -409,7 +414,7 @@ impl<'a> Scanner<'a> {
     fn int(&mut self) -> Option<Option<Int>> {
         match self.peek()? {
             b'-' | b'0'..=b'9' => Some(Some(Int(self.number()?.integer()?.as_i64()?))),
-            b'n' => self.literal(b"null").map(|()| None),
+            b'n' => self.null(),
             _ => None,
         }
     }
@@ -417,7 +422,7 @@ impl<'a> Scanner<'a> {
     fn float(&mut self) -> Option<Option<Float>> {
         match self.peek()? {
             b'-' | b'0'..=b'9' => Some(Some(Float(self.number()?.float()?))),
-            b'n' => self.literal(b"null").map(|()| None),
+            b'n' => self.null(),
             _ => None,
         }
     }
@@ -426,7 +431,7 @@ impl<'a> Scanner<'a> {
         match self.peek()? {
             b't' => self.literal(b"true").map(|()| Some(Bool(true))),
             b'f' => self.literal(b"false").map(|()| Some(Bool(false))),
-            b'n' => self.literal(b"null").map(|()| None),
+            b'n' => self.null(),
             _ => None,
         }
     }
@@ -435,7 +440,7 @@ impl<'a> Scanner<'a> {
     fn nested<T>(&mut self, read: impl FnOnce(&mut Self) -> Option<T>) -> Option<Option<T>> {
         match self.peek()? {
             b'{' => read(self).map(Some),
-            b'n' => self.literal(b"null").map(|()| None),
+            b'n' => self.null(),
             _ => None,
         }
     }
@@ -454,7 +459,7 @@ impl<'a> Scanner<'a> {
                 })?;
                 Some(Some(items))
             }
-            b'n' => self.literal(b"null").map(|()| None),
+            b'n' => self.null(),
             _ => None,
         }
     }
