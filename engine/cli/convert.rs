@@ -5,11 +5,13 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::Args;
 
-use super::load::{ingest_options, load_inputs, load_inputs_and, load_listed};
+use super::load::{
+    ingest_options, load_inputs, load_inputs_and, load_inputs_to_write, load_listed,
+};
 use super::outputs::Destination;
 use super::{InputArgs, EXIT_OK, EXIT_QUARANTINED};
 use crate::frame::shard::Shard;
-use crate::ingest::{dataset, source, write_canonical_parquet, Compression, Counts};
+use crate::ingest::{dataset, source, write_ingested_parquet, Compression, Counts};
 use crate::report::{write_quarantine_jsonl, Staged};
 
 #[derive(Debug, Args)]
@@ -60,12 +62,13 @@ pub fn run(args: ConvertArgs) -> anyhow::Result<i32> {
     let destination = Destination::new(&args.out)?;
     let out = destination.local.clone();
     let rules = super::load_rules(args.input.rules.as_deref())?;
-    let ingested = load_inputs(&args.input, &rules, None)?;
+    let mut ingested = load_inputs_to_write(&args.input, &rules)?;
+    let ordered = ingested.ordered.take();
     // The frame and its quarantine are renamed into place together once both are written.
     let staged = Staged::new();
     staged
         .write(&out, |path| {
-            write_canonical_parquet(&ingested.frame, path, args.compression)
+            write_ingested_parquet(&ingested.frame, ordered, path, args.compression)
                 .map_err(anyhow::Error::from)
         })
         .with_context(|| format!("writing '{}'", args.out.display()))?;

@@ -48,6 +48,15 @@ pub fn load_shard(
     load_listed(&files, &options, args.quiet)
 }
 
+/// [`load_inputs`] for a writer that gathers the moved rows itself, column by column as it
+/// encodes them ([`IngestOptions::late_gather`]): the rows are in [`Ingested::ordered`].
+pub fn load_inputs_to_write(args: &InputArgs, rules: &Rules) -> anyhow::Result<Ingested> {
+    let mut options = ingest_options(args, rules, None, &[], Shard::WHOLE)?;
+    options.late_gather = true;
+    let files = ingest::source::expand(&args.inputs, args.keep_going, options.window)?;
+    load_listed(&files, &options, args.quiet)
+}
+
 /// The load options the shared arguments ask for (threads configured on the way).
 pub fn ingest_options(
     args: &InputArgs,

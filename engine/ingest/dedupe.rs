@@ -23,12 +23,14 @@ use super::{Counts, FileLoad, FileReport, IngestError, Ingested, Unread};
 
 use crate::frame::{self, col, TextCodes, UserKeys};
 
-/// `all`: every file's rows, stacked in file order; `ranges`: each file's rows in it.
+/// `all`: every file's rows, stacked in file order; `ranges`: each file's rows in it;
+/// `late_gather`: rows that move are left to the writer (see [`Ordered`]).
 pub(super) fn finish(
     files: &[PathBuf],
     loads: Vec<FileLoad>,
     mut all: DataFrame,
     ranges: Vec<std::ops::Range<usize>>,
+    late_gather: bool,
 ) -> Result<Ingested, IngestError> {
     crate::trace::rss("rss after parse");
     let mut rendered = vec![false; all.height()];
@@ -208,6 +210,7 @@ pub(super) fn finish(
     totals.users = count_bits(&all_users);
     quarantine.sort();
     drop(span);
+    let mut ordered = None;
     // Rows that stay keep their times for the detectors; moved rows are timed anew.
     let (frame, times, users, unread, codes) = if let Some(order) = moved {
         // Everything made in the load's order above follows the rows.
@@ -250,8 +253,11 @@ pub(super) fn finish(
             // Every row kept, already in order: nothing to copy, and each frame row is still
             // the file row its unread columns are fetched from.
             all
+        } else if late_gather {
+            ordered = Some(Ordered::new(all, order, plan));
+            DataFrame::empty()
         } else {
-            assemble(all, order, &plan)?
+            Ordered::new(all, order, plan).into_frame()?
         };
         // Moved rows may have had cells filled from their copies: the detectors key them
         // anew.
@@ -262,6 +268,7 @@ pub(super) fn finish(
     crate::trace::rss("rss after gather");
     Ok(Ingested {
         frame,
+        ordered,
         quarantine,
         files: reports,
         totals,
@@ -423,56 +430,110 @@ fn plan(
     Ok(Plan { keep, groups })
 }
 
-/// Gathers the kept rows in `order`, filling each kept row's null cells from its other copies.
-/// A column a thread at a time, each source column dropped once gathered, so the peak is the
-/// frame plus a column a thread rather than two frames.
-fn assemble(all: DataFrame, order: Vec<IdxSize>, plan: &Plan) -> Result<DataFrame, IngestError> {
-    let position: AHashMap<usize, usize> = if plan.groups.is_empty() {
-        AHashMap::new()
-    } else {
-        order
-            .iter()
-            .enumerate()
-            .map(|(k, &row)| (row as usize, k))
-            .collect()
-    };
-    let rows = IdxCa::from_vec("order".into(), order.clone());
-    let gather = |column: Column| -> PolarsResult<Column> {
+/// Kept rows in their final order, not yet gathered: each loaded column and the rows it
+/// takes (a kept row's null cells filled from its other copies). A convert gathers each
+/// column just before encoding it, so the ordered frame is never held beside the loaded one;
+/// [`Ordered::into_frame`] gathers them all.
+pub struct Ordered {
+    names: Vec<PlSmallStr>,
+    columns: Vec<std::sync::Mutex<Option<Column>>>,
+    sizes: Vec<usize>,
+    order: Vec<IdxSize>,
+    /// The rows of each id seen more than once, the kept one first.
+    groups: Vec<Vec<usize>>,
+    /// Where each kept row of a group stands in `order`.
+    position: AHashMap<usize, usize>,
+}
+
+impl Ordered {
+    fn new(all: DataFrame, order: Vec<IdxSize>, plan: Plan) -> Self {
+        let position = if plan.groups.is_empty() {
+            AHashMap::new()
+        } else {
+            order
+                .iter()
+                .enumerate()
+                .map(|(k, &row)| (row as usize, k))
+                .collect()
+        };
+        let names = all.get_column_names_owned();
+        let columns = all.into_columns();
+        Ordered {
+            names,
+            sizes: columns
+                .iter()
+                .map(|c| c.as_materialized_series().estimated_size())
+                .collect(),
+            columns: columns
+                .into_iter()
+                .map(|c| std::sync::Mutex::new(Some(c)))
+                .collect(),
+            order,
+            groups: plan.groups,
+            position,
+        }
+    }
+
+    pub fn height(&self) -> usize {
+        self.order.len()
+    }
+
+    pub fn width(&self) -> usize {
+        self.columns.len()
+    }
+
+    /// The loaded size of column `index`, in bytes (estimated).
+    pub fn size(&self, index: usize) -> usize {
+        self.sizes[index]
+    }
+
+    /// Column `index` gathered in order; its loaded copy is dropped. A column is taken once.
+    pub fn take(&self, index: usize) -> PolarsResult<Column> {
+        let taken = self.columns[index]
+            .lock()
+            .map_err(|_| polars_err!(ComputeError: "a column's gather failed on another thread"))?
+            .take();
+        let Some(column) = taken else {
+            polars_bail!(ComputeError: "column '{}' was gathered twice", self.names[index]);
+        };
         // Gathering from one contiguous chunk is far cheaper than from hundreds.
         let column = column.rechunk();
-        if plan.groups.is_empty() {
-            return column.take(&rows);
+        if self.groups.is_empty() {
+            return column.take(&IdxCa::from_vec("order".into(), self.order.clone()));
         }
         let present = column.is_not_null();
         let is_present = |i: usize| present.get(i).unwrap_or(false);
-        let mut source = order.clone();
-        for group in &plan.groups {
+        let mut source = self.order.clone();
+        for group in &self.groups {
             let best = group[0];
             if is_present(best) {
                 continue;
             }
             if let Some(&donor) = group[1..].iter().find(|&&i| is_present(i)) {
-                source[position[&best]] = donor as IdxSize;
+                source[self.position[&best]] = donor as IdxSize;
             }
         }
         column.take(&IdxCa::from_vec("source".into(), source))
-    };
-    // Each thread takes its columns in turn, so no thread waits for another between
-    // columns; each source column is dropped once gathered.
-    let columns = all
-        .into_columns()
-        .into_par_iter()
-        .enumerate()
-        .with_max_len(1)
-        .map(|(index, column)| {
-            // Trimming has a cost; every other column keeps the peak near one frame.
-            if index % 2 == 1 {
-                super::release_freed_memory();
-            }
-            gather(column)
-        })
-        .collect::<PolarsResult<Vec<Column>>>()?;
-    Ok(DataFrame::new(order.len(), columns)?)
+    }
+
+    /// Every column gathered: a column a thread at a time, each source column dropped once
+    /// gathered, so the peak is the frame plus a column a thread rather than two frames.
+    pub fn into_frame(self) -> PolarsResult<DataFrame> {
+        // Each thread takes its columns in turn, so no thread waits for another between
+        // columns.
+        let columns = (0..self.width())
+            .into_par_iter()
+            .with_max_len(1)
+            .map(|index| {
+                // Trimming has a cost; every other column keeps the peak near one frame.
+                if index % 2 == 1 {
+                    super::release_freed_memory();
+                }
+                self.take(index)
+            })
+            .collect::<PolarsResult<Vec<Column>>>()?;
+        DataFrame::new(self.height(), columns)
+    }
 }
 
 /// Distinct user keys as bits, one per key number.

@@ -32,8 +32,10 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::frame::{col, FrameBuilder, OutcomeCodes, TextCodes, UserKeys};
+pub use dedupe::Ordered;
 pub use parquet::{
-    read_canonical_parquet, write_canonical_parquet, CanonicalParquetWriter, Compression,
+    read_canonical_parquet, write_canonical_parquet, write_ingested_parquet,
+    CanonicalParquetWriter, Compression,
 };
 pub use unread::Unread;
 
@@ -246,8 +248,11 @@ impl Counts {
 
 /// The result of a load: the canonical frame and the account of how it was made.
 pub struct Ingested {
-    /// Deduplicated, sorted by [`crate::frame::SORT_KEY`].
+    /// Deduplicated, sorted by [`crate::frame::SORT_KEY`]; empty when the rows are left in
+    /// [`Ingested::ordered`].
     pub frame: DataFrame,
+    /// With [`IngestOptions::late_gather`], rows that moved, not yet gathered into `frame`.
+    pub ordered: Option<Ordered>,
     /// Sorted by file, line and reason.
     pub quarantine: Vec<Quarantined>,
     pub files: Vec<FileReport>,
@@ -304,6 +309,9 @@ pub struct IngestOptions {
     /// Of canonical Parquet inputs, only the rows `offset .. offset + length`, every column
     /// read: a convert in parts reads a file larger than its batch a slice at a time.
     pub slice: Option<(usize, usize)>,
+    /// Rows that move in deduplication are left ungathered, in [`Ingested::ordered`], for a
+    /// writer that gathers each column as it encodes it (`convert`).
+    pub late_gather: bool,
 }
 
 /// The columns every load decodes, whatever the projection. The rest are read only when a
@@ -333,6 +341,7 @@ impl IngestOptions {
             shard: crate::frame::shard::Shard::WHOLE,
             rendered: Vec::new(),
             slice: None,
+            late_gather: false,
         }
     }
 }
@@ -531,7 +540,7 @@ pub fn load_files(files: &[PathBuf], options: &IngestOptions) -> Result<Ingested
     let span = crate::trace::span("dedupe: stack");
     let all = stack.finish()?;
     drop(span);
-    dedupe::finish(files, loads, all, ranges)
+    dedupe::finish(files, loads, all, ranges, options.late_gather)
 }
 
 /// Every file's rows, stacked as they are read, so that a file's frames are let go as soon

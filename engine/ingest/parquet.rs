@@ -312,6 +312,23 @@ pub fn write_canonical_parquet(
     writer.finish()
 }
 
+/// Writes a load's rows as Parquet: its frame, or its rows left ungathered
+/// ([`super::IngestOptions::late_gather`]), gathered column by column as they are encoded.
+pub fn write_ingested_parquet(
+    frame: &DataFrame,
+    ordered: Option<super::Ordered>,
+    path: &Path,
+    compression: Compression,
+) -> Result<(), IngestError> {
+    let _span = crate::trace::span("write parquet");
+    let mut writer = CanonicalParquetWriter::create(path, compression)?;
+    match ordered {
+        Some(rows) => writer.write_ordered(rows)?,
+        None => writer.write(frame)?,
+    }
+    writer.finish()
+}
+
 /// Columns whose values are unique per row.
 const UNIQUE_COLUMNS: &[&str] = &[col::request_id, col::correlation_id, col::session_id];
 
@@ -382,6 +399,64 @@ impl CanonicalParquetWriter {
             .collect();
         for group in groups {
             self.write_encoded(group?)?;
+        }
+        Ok(())
+    }
+
+    /// Appends rows not yet gathered in order: each column is gathered just before it is
+    /// encoded, the largest first on whichever thread is free, and its loaded copy dropped,
+    /// so neither the ordered frame nor the loaded one is held whole beside the other. The
+    /// bytes are those [`Self::write`] gives for the gathered frame.
+    pub fn write_ordered(&mut self, rows: super::Ordered) -> Result<(), IngestError> {
+        use rayon::prelude::*;
+        let height = rows.height();
+        let starts: Vec<usize> = (0..height).step_by(ROW_GROUP_ROWS).collect();
+        let mut jobs: Vec<usize> = (0..rows.width()).collect();
+        jobs.sort_by_cached_key(|&c| std::cmp::Reverse(rows.size(c)));
+        let column_groups = |c: usize| -> PolarsResult<Vec<Vec<CompressedPage>>> {
+            let array = rows
+                .take(c)?
+                .as_materialized_series()
+                .rechunk()
+                .to_arrow(0, CompatLevel::newest());
+            starts
+                .iter()
+                .map(|&start| {
+                    let length = ROW_GROUP_ROWS.min(height - start);
+                    self.column_pages(&array.sliced(start, length), c)
+                })
+                .collect()
+        };
+        let mut encoded: Vec<(usize, PolarsResult<Vec<Vec<CompressedPage>>>)> = jobs
+            .into_iter()
+            .enumerate()
+            .par_bridge()
+            .map(|(k, c)| {
+                // Loaded columns are let go as they are gathered: trimming after every fourth
+                // hands their memory back, so the peak stays near the loaded frame (every
+                // second gave the same peak and more page faults).
+                if k % 4 == 3 {
+                    super::release_freed_memory();
+                }
+                (c, column_groups(c))
+            })
+            .collect();
+        drop(rows);
+        encoded.sort_unstable_by_key(|(c, _)| *c);
+        let mut groups: Vec<RowGroup> = starts
+            .iter()
+            .map(|&start| RowGroup {
+                rows: ROW_GROUP_ROWS.min(height - start),
+                pages: Vec::with_capacity(encoded.len()),
+            })
+            .collect();
+        for (_, pages) in encoded {
+            for (group, pages) in groups.iter_mut().zip(pages?) {
+                group.pages.push(pages);
+            }
+        }
+        for group in groups {
+            self.write_encoded(group)?;
         }
         Ok(())
     }
@@ -525,6 +600,60 @@ mod tests {
         writer.finish().unwrap();
         let back = read_canonical_parquet(&path).unwrap();
         assert!(back.equals_missing(&frame));
+    }
+
+    #[test]
+    fn rows_gathered_as_they_are_written_give_the_bytes_of_the_gathered_frame() {
+        use crate::ingest::{load_files, IngestOptions};
+        let dir = tempfile::tempdir().unwrap();
+        // Two files out of time order, over several row groups; every third sign-in of the
+        // first is repeated in the second with its country and agent missing and an address
+        // the first lacks, so the kept copies take cells from the others.
+        let rows = 2 * ROW_GROUP_ROWS + 100;
+        let write = |name: &str, keep: &dyn Fn(usize) -> bool, copy: bool| {
+            let mut builder = FrameBuilder::with_capacity(rows);
+            for k in (0..rows).rev().filter(|&k| keep(k)) {
+                builder.push(&Row {
+                    time: 1_740_787_200_000_000 + (k as i64 / 3) * 1_000_000,
+                    request_id: Some(Cow::Owned(format!("req-{k:06}"))),
+                    user_id: Some(Cow::Owned(format!("user-{}", k % 17))),
+                    country: (!copy).then_some(Cow::Borrowed(["NO", "SE"][k % 2])),
+                    user_agent: (!copy).then_some(Cow::Borrowed("Mozilla/5.0 (X11; Linux)")),
+                    ip_address: copy.then(|| Cow::Owned(format!("203.0.113.{}", k % 250))),
+                    asn: Some(2119),
+                    ..Row::default()
+                });
+            }
+            let path = dir.path().join(name);
+            write_canonical_parquet(&builder.finish(), &path, Compression::Zstd).unwrap();
+            path
+        };
+        let files = vec![
+            write("a.parquet", &|_| true, false),
+            write("b.parquet", &|k| k % 3 == 0, true),
+        ];
+        let written = |late: bool| {
+            let mut options = IngestOptions::new(crate::rules::Rules::builtin().outcome_codes());
+            options.late_gather = late;
+            let mut ingested = load_files(&files, &options).unwrap();
+            assert_eq!(ingested.totals.duplicates, (rows as u64).div_ceil(3));
+            let ordered = ingested.ordered.take();
+            assert_eq!(ordered.is_some(), late);
+            assert_eq!(ingested.frame.width() == 0, late);
+            let path = dir.path().join(format!("out-{late}.parquet"));
+            write_ingested_parquet(&ingested.frame, ordered, &path, Compression::Zstd).unwrap();
+            std::fs::read(path).unwrap()
+        };
+        let late = written(true);
+        assert_eq!(late, written(false));
+        let back = read_canonical_parquet(&dir.path().join("out-true.parquet")).unwrap();
+        assert_eq!(back.height(), rows);
+        // The kept copies (the first file's, more cells filled) took the address.
+        assert_eq!(
+            back.column(col::ip_address).unwrap().null_count(),
+            rows - rows.div_ceil(3)
+        );
+        assert_eq!(back.column(col::country).unwrap().null_count(), 0);
     }
 
     #[test]
