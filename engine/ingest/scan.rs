@@ -61,20 +61,77 @@ fn once(seen: &mut u64, field: u32) -> Option<()> {
     Some(())
 }
 
+/// The field names of one object, found by a hash of a key's length and a few of its bytes:
+/// a probe or two and one comparison, where a `match` on strings compares a key with the
+/// names one after another (a signIn has 66 of them, and most keys of a record are passed
+/// over, so compared with every one: 7 % of a convert's time went there).
+struct Fields {
+    slots: [(&'static str, u32); FIELD_SLOTS],
+}
+
+/// A power of two, at least twice the names of the largest object.
+const FIELD_SLOTS: usize = 256;
+
+impl Fields {
+    /// Built at compile time; too many names fail the build.
+    const fn new(names: &[(&'static str, u32)]) -> Self {
+        let mut slots = [("", u32::MAX); FIELD_SLOTS];
+        assert!(names.len() * 2 <= FIELD_SLOTS);
+        let mut i = 0;
+        while i < names.len() {
+            let mut slot = field_hash(names[i].0.as_bytes());
+            while slots[slot].1 != u32::MAX {
+                slot = (slot + 1) % FIELD_SLOTS;
+            }
+            slots[slot] = names[i];
+            i += 1;
+        }
+        Fields { slots }
+    }
+
+    /// The field number of `key`, if it is one of the names.
+    fn find(&self, key: &str) -> Option<u32> {
+        let mut slot = field_hash(key.as_bytes());
+        loop {
+            let (name, field) = self.slots[slot];
+            if field == u32::MAX {
+                return None;
+            }
+            if name == key {
+                return Some(field);
+            }
+            slot = (slot + 1) % FIELD_SLOTS;
+        }
+    }
+}
+
+const fn field_hash(key: &[u8]) -> usize {
+    let n = key.len();
+    if n == 0 {
+        return 0;
+    }
+    let mixed = (n as u32)
+        ^ ((key[0] as u32) << 8)
+        ^ ((key[n - 1] as u32) << 16)
+        ^ ((key[n / 2] as u32) << 24);
+    (mixed.wrapping_mul(0x9E37_79B1) >> 24) as usize % FIELD_SLOTS
+}
+
 /// Reads one member of a struct serde derives: each field under its names, numbered for
 /// [`once`]; any other key is passed over with `$skip`.
 macro_rules! members {
     ($key:expr, $seen:expr, $skip:expr, {
         $( $index:literal: $($name:literal)|+ => $read:expr ),+ $(,)?
-    }) => {
-        match $key {
-            $( $($name)|+ => {
+    }) => {{
+        static FIELDS: Fields = Fields::new(&[ $( $( ($name, $index) ),+ ),+ ]);
+        match FIELDS.find($key) {
+            $( Some($index) => {
                 once(&mut $seen, $index)?;
                 $read;
             } )+
             _ => $skip,
         }
-    };
+    }};
 }
 
 impl<'a> Scanner<'a> {

@@ -11,15 +11,27 @@ use std::borrow::Cow;
 pub use crate::frame::ip::{canonical_ip, network_key, parse_ip, ParsedIp};
 pub use crate::frame::time::{format_time, parse_time, Micros};
 
+/// `s` without the whitespace at its ends. Nearly every value has none: when both end
+/// bytes are printable ASCII (no whitespace character starts with such a byte) the
+/// character-by-character check of `str::trim` is passed over.
+fn trimmed(s: &str) -> &str {
+    let plain = |b: &u8| (b'!'..0x80).contains(b);
+    match s.as_bytes() {
+        [first, .., last] if plain(first) && plain(last) => s,
+        [only] if plain(only) => s,
+        _ => s.trim(),
+    }
+}
+
 /// Trims a text value; empty text is no value.
 pub fn non_empty(value: Option<Cow<'_, str>>) -> Option<Cow<'_, str>> {
     match value {
         Some(Cow::Borrowed(s)) => {
-            let t = s.trim();
+            let t = trimmed(s);
             (!t.is_empty()).then_some(Cow::Borrowed(t))
         }
         Some(Cow::Owned(s)) => {
-            let t = s.trim();
+            let t = trimmed(&s);
             if t.is_empty() {
                 None
             } else if t.len() == s.len() {
@@ -67,6 +79,27 @@ pub fn parse_bool(text: &str) -> Result<bool, &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_is_trimmed_as_str_trim_trims_it() {
+        let ends = [
+            "", "a", "\u{7f}", " ", "\t", "\u{b}", "\u{85}", "\u{a0}", "\u{2009}", "\u{3000}", "é",
+            "~",
+        ];
+        for left in ends {
+            for right in ends {
+                for middle in ["", "x", " y ", "Oslo"] {
+                    let s = format!("{left}{middle}{right}");
+                    assert_eq!(trimmed(&s), s.trim(), "{s:?}");
+                }
+            }
+        }
+        assert_eq!(non_empty(Some(Cow::Borrowed(" \u{a0}"))), None);
+        assert_eq!(
+            non_empty(Some(Cow::Owned("Oslo\u{2028}".into()))).as_deref(),
+            Some("Oslo")
+        );
+    }
 
     #[test]
     fn times_are_formatted_as_chrono_formats_them() {
