@@ -460,9 +460,10 @@ impl Ordered {
         let columns = all.into_columns();
         Ordered {
             names,
+            // A column of one value (the unread ones' nulls) is not made whole to be sized.
             sizes: columns
                 .iter()
-                .map(|c| c.as_materialized_series().estimated_size())
+                .map(|c| c.as_series().map_or(0, |s| s.estimated_size()))
                 .collect(),
             columns: columns
                 .into_iter()
