@@ -43,9 +43,7 @@ pub fn load_shard(
     shard: Shard,
 ) -> anyhow::Result<Ingested> {
     let options = ingest_options(args, rules, columns, also, shard)?;
-    let mut files = ingest::source::expand(&args.inputs, args.keep_going, options.window)?;
-    files.extend(also.iter().cloned());
-    load_listed(&files, &options, args.quiet)
+    load_with_options(args, &options, also)
 }
 
 /// [`load_inputs`] for a writer that gathers the moved rows itself, column by column as it
@@ -53,8 +51,17 @@ pub fn load_shard(
 pub fn load_inputs_to_write(args: &InputArgs, rules: &Rules) -> anyhow::Result<Ingested> {
     let mut options = ingest_options(args, rules, None, &[], Shard::WHOLE)?;
     options.late_gather = true;
-    let files = ingest::source::expand(&args.inputs, args.keep_going, options.window)?;
-    load_listed(&files, &options, args.quiet)
+    load_with_options(args, &options, &[])
+}
+
+fn load_with_options(
+    args: &InputArgs,
+    options: &IngestOptions,
+    also: &[std::path::PathBuf],
+) -> anyhow::Result<Ingested> {
+    let mut files = ingest::source::expand(&args.inputs, args.keep_going, options.window)?;
+    files.extend(also.iter().cloned());
+    load_listed(&files, options, args.quiet)
 }
 
 /// The load options the shared arguments ask for (threads configured on the way).
