@@ -173,13 +173,16 @@ fn shape_of(kind: Option<RecordKind>, containers: Containers, container_line: bo
 
 /// JSON Lines of a local file, parsed where they lie in the page cache: no copy into chunk
 /// buffers and no reading thread (that copy was a tenth of a one-file convert's CPU time).
-/// The map is walked in windows of about [`IngestOptions::chunk_bytes`] that end at a line
-/// end; each window's pages leave the process once it is parsed, so memory follows the
-/// window, not the file. `counted`: the bytes already counted as read (the head, sniffed
+/// The map is cut into windows of about [`IngestOptions::chunk_bytes`] that end at a line
+/// end, and each worker parses a whole window into a frame of its own, taking the next one
+/// as soon as it is done: no worker waits for another between windows (a window split
+/// between the workers left a core idle a sixth of the parse while the slower half ended).
+/// Each window's pages leave the process once it is parsed, so memory follows the windows
+/// in flight, not the file. `counted`: the bytes already counted as read (the head, sniffed
 /// through the stream).
 fn read_mapped_lines(
     map: &memmap2::Mmap,
-    mut counted: usize,
+    counted: usize,
     name: &str,
     options: &IngestOptions,
     mut load: FileLoad,
@@ -188,58 +191,113 @@ fn read_mapped_lines(
         std::path::Path::new(name),
         Some(map.as_ptr() as usize..map.as_ptr() as usize + map.len()),
     );
-    let mut kind = None;
-    let mut container_line = false;
-    let mut next_line = 1;
-    // Cuts the window from `pos` into its lines; returns where it ends.
-    let split = |pos: usize, next_line: &mut u64, records: &mut Vec<RawRecord>| {
-        let end = (pos + options.chunk_bytes.max(1)).min(map.len());
-        let end = memchr::memchr(b'\n', &map[end..]).map_or(map.len(), |i| end + i + 1);
-        records.clear();
-        json_split::split_lines(&map[pos..end], true, next_line, records);
-        end
+    let mut windows = Windows::new(map, options.chunk_bytes);
+    let ctx = |kind| Ctx {
+        kind,
+        name,
+        codes: &options.codes,
+        cap: options.max_record_bytes,
     };
-    let mut pos = 0;
-    let (mut records, mut following) = (Vec::new(), Vec::new());
-    let mut end = split(pos, &mut next_line, &mut records);
-    while pos < map.len() {
+    // Once parsed, nothing borrows a window any more: rows copied what they keep.
+    let done = |range: std::ops::Range<usize>| {
+        let more = range.end.saturating_sub(range.start.max(counted)) as u64;
+        options
+            .progress
+            .fetch_add(more, std::sync::atomic::Ordering::Relaxed);
+        super::mapped::drop_pages(map, range);
+    };
+    if load.shared.is_some() {
+        for window in &mut windows {
+            let buf = &map[window.range.clone()];
+            parse_with(buf, &window.records, ctx(window.kind), &mut load);
+            done(window.range);
+        }
+    } else {
+        // Windows are cut in turn (the cut counts lines and is the first touch of a window's
+        // pages) by whichever worker asks for the next one, so cutting overlaps parsing.
+        let mut parts: Vec<(usize, Part)> = (&mut windows)
+            .par_bridge()
+            .map(|window| {
+                let part = parse_part(
+                    &map[window.range.clone()],
+                    &window.records,
+                    ctx(window.kind),
+                );
+                done(window.range);
+                (window.index, part)
+            })
+            .collect();
+        parts.sort_unstable_by_key(|(index, _)| *index);
+        for (_, part) in parts {
+            load.absorb(part);
+        }
+    }
+    load.shape = shape_of(windows.kind, Containers::default(), windows.container_line);
+    load
+}
+
+/// The windows of a mapped JSON Lines file, cut one after the other: each ends at a line
+/// end, its records carry their lines in the file, and it is parsed with the record kind
+/// of the first record seen to show one, up to and including its own.
+struct Windows<'m> {
+    map: &'m [u8],
+    size: usize,
+    pos: usize,
+    next_line: u64,
+    count: usize,
+    kind: Option<RecordKind>,
+    container_line: bool,
+}
+
+struct Window {
+    index: usize,
+    range: std::ops::Range<usize>,
+    records: Vec<RawRecord>,
+    kind: Option<RecordKind>,
+}
+
+impl<'m> Windows<'m> {
+    fn new(map: &'m [u8], size: usize) -> Self {
+        Windows {
+            map,
+            size: size.max(1),
+            pos: 0,
+            next_line: 1,
+            count: 0,
+            kind: None,
+            container_line: false,
+        }
+    }
+}
+
+impl Iterator for Windows<'_> {
+    type Item = Window;
+
+    fn next(&mut self) -> Option<Window> {
+        let (map, pos) = (self.map, self.pos);
+        if pos >= map.len() {
+            return None;
+        }
+        let end = (pos + self.size).min(map.len());
+        let end = memchr::memchr(b'\n', &map[end..]).map_or(map.len(), |i| end + i + 1);
         let window = &map[pos..end];
-        if kind.is_none() {
-            kind = records.iter().find_map(|r| probe(&window[r.start..r.end]));
-            container_line |= records
+        let mut records = Vec::new();
+        json_split::split_lines(window, true, &mut self.next_line, &mut records);
+        if self.kind.is_none() {
+            self.kind = records.iter().find_map(|r| probe(&window[r.start..r.end]));
+            self.container_line |= records
                 .first()
                 .is_some_and(|r| json_split::is_container_object(&window[r.start..r.end]));
         }
-        let ctx = Ctx {
-            kind,
-            name,
-            codes: &options.codes,
-            cap: options.max_record_bytes,
-        };
-        // The next window is cut while this one is parsed: cutting is the first touch of
-        // its pages, whose faults took a ninth of the time of reading a big file when the
-        // workers waited for them.
-        let next_end = if end < map.len() {
-            let next = || split(end, &mut next_line, &mut following);
-            rayon::join(next, || parse_with(window, &records, ctx, &mut load)).0
-        } else {
-            parse_with(window, &records, ctx, &mut load);
-            end
-        };
-        if end > counted {
-            let more = (end - counted) as u64;
-            options
-                .progress
-                .fetch_add(more, std::sync::atomic::Ordering::Relaxed);
-            counted = end;
-        }
-        // Nothing borrows the window any more: rows copied what they keep.
-        super::mapped::drop_pages(map, pos..end);
-        std::mem::swap(&mut records, &mut following);
-        (pos, end) = (end, next_end);
+        self.pos = end;
+        self.count += 1;
+        Some(Window {
+            index: self.count - 1,
+            range: pos..end,
+            records,
+            kind: self.kind,
+        })
     }
-    load.shape = shape_of(kind, Containers::default(), container_line);
-    load
 }
 
 /// The quarantine entry for a record over the size cap, with its first bytes.
@@ -377,22 +435,8 @@ struct Ctx<'c> {
 }
 
 /// Parses the records of one chunk in order: into the load's shared builder one after the
-/// other when it has one, else in parallel parts. A record longer than the cap is
-/// quarantined unparsed, whether or not the chunk happened to hold all of it.
+/// other when it has one, else in parallel parts.
 fn parse_with(buf: &[u8], records: &[RawRecord], ctx: Ctx<'_>, load: &mut FileLoad) {
-    let over_cap = |r: &RawRecord| r.end - r.start > ctx.cap;
-    let kept: Vec<RawRecord>;
-    let records = if records.iter().any(over_cap) {
-        for r in records.iter().filter(|r| over_cap(r)) {
-            load.read += 1;
-            load.quarantine
-                .push(oversized(ctx.name, r.line, ctx.cap, &buf[r.start..r.end]));
-        }
-        kept = records.iter().filter(|r| !over_cap(r)).copied().collect();
-        &kept[..]
-    } else {
-        records
-    };
     if records.is_empty() {
         return;
     }
@@ -414,26 +458,29 @@ fn parse_with(buf: &[u8], records: &[RawRecord], ctx: Ctx<'_>, load: &mut FileLo
         .max(256);
     let parts: Vec<Part> = records
         .par_chunks(per_task)
-        .map(|slice| {
-            let mut part = Part::with_capacity(slice.len());
-            let Part {
-                builder,
-                quarantine,
-                read,
-                skipped,
-            } = &mut part;
-            let mut tally = Tally {
-                read,
-                skipped,
-                quarantine,
-            };
-            parse_in_turn(buf, slice, ctx, builder, &mut tally);
-            part
-        })
+        .map(|slice| parse_part(buf, slice, ctx))
         .collect();
     for part in parts {
         load.absorb(part);
     }
+}
+
+/// Parses `records` one after the other into a part of their own.
+fn parse_part(buf: &[u8], records: &[RawRecord], ctx: Ctx<'_>) -> Part {
+    let mut part = Part::with_capacity(records.len());
+    let Part {
+        builder,
+        quarantine,
+        read,
+        skipped,
+    } = &mut part;
+    let mut tally = Tally {
+        read,
+        skipped,
+        quarantine,
+    };
+    parse_in_turn(buf, records, ctx, builder, &mut tally);
+    part
 }
 
 /// A line that is a whole container (`{"records":[…]}` or a Graph page): its elements are
@@ -470,7 +517,13 @@ fn parse_in_turn(
 ) {
     for record in records {
         let bytes = &buf[record.start..record.end];
-        if json_split::is_container_object(bytes) {
+        if bytes.len() > ctx.cap {
+            // Quarantined unparsed, whether or not the chunk happened to hold all of it.
+            *tally.read += 1;
+            tally
+                .quarantine
+                .push(oversized(ctx.name, record.line, ctx.cap, bytes));
+        } else if json_split::is_container_object(bytes) {
             expand_container(bytes, record.line, ctx, builder, tally);
         } else {
             parse_one(bytes, record.line, ctx, builder, tally);
