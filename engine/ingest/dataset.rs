@@ -216,37 +216,36 @@ pub fn write_day(
     let name = partition_name(day_of(first));
     let folder = dir.join(&name);
     let mut files = Vec::new();
-    let mut parts: Vec<(String, DataFrame)> = Vec::new();
-    if buckets > 1 {
-        let ids = frame.column(col::user_id)?.str()?;
-        let names = frame.column(col::user_principal_name)?.str()?;
-        let of: Vec<u32> = ids
-            .iter()
-            .zip(names.iter())
-            .map(|(id, name)| shard_of(id.or(name), buckets))
-            .collect();
-        let width = bucket_width(buckets);
-        for bucket in 0..buckets {
-            let keep: BooleanChunked = of.iter().map(|&b| Some(b == bucket)).collect();
-            if keep.sum().unwrap_or(0) == 0 {
-                continue;
-            }
-            parts.push((
-                format!("bucket={bucket:0width$}/part-0.parquet"),
-                frame.filter(&keep)?,
-            ));
-        }
-    } else {
-        parts.push(("part-0.parquet".into(), frame.clone()));
-    }
-    for (file, part) in parts {
+    let mut write_part = |file: String, part: &DataFrame| -> Result<(), IngestError> {
         let path = folder.join(&file);
         let parent = path.parent().unwrap_or(&folder);
         std::fs::create_dir_all(parent).map_err(|e| IngestError::io(parent, e))?;
         let aside = parent.join(".part-0.parquet.partial");
-        write_canonical_parquet(&part, &aside, compression)?;
+        write_canonical_parquet(part, &aside, compression)?;
         std::fs::rename(&aside, &path).map_err(|e| IngestError::io(&path, e))?;
         files.push(file);
+        Ok(())
+    };
+    if buckets > 1 {
+        let ids = frame.column(col::user_id)?.str()?;
+        let names = frame.column(col::user_principal_name)?.str()?;
+        // Each bucket's rows in time order, found in one pass, then gathered and written one
+        // bucket at a time: a filter a bucket passed over every row of the day once per
+        // bucket (a tenth of a dataset convert's CPU) and held every bucket at once.
+        let mut rows_of: Vec<Vec<IdxSize>> = vec![Vec::new(); buckets as usize];
+        for (row, (id, name)) in ids.iter().zip(names.iter()).enumerate() {
+            rows_of[shard_of(id.or(name), buckets) as usize].push(row as IdxSize);
+        }
+        let width = bucket_width(buckets);
+        for (bucket, rows) in rows_of.into_iter().enumerate() {
+            if rows.is_empty() {
+                continue;
+            }
+            let part = frame.take(&IdxCa::from_vec("rows".into(), rows))?;
+            write_part(format!("bucket={bucket:0width$}/part-0.parquet"), &part)?;
+        }
+    } else {
+        write_part("part-0.parquet".into(), frame)?;
     }
     Ok(Partition {
         path: name,
