@@ -191,7 +191,12 @@ fn read_mapped_lines(
         std::path::Path::new(name),
         Some(map.as_ptr() as usize..map.as_ptr() as usize + map.len()),
     );
-    let mut windows = Windows::new(map, options.chunk_bytes);
+    // A file of a few windows is cut into one a worker at least, so that every core parses.
+    let per_worker = map
+        .len()
+        .div_ceil(rayon::current_num_threads())
+        .max(1 << 20);
+    let mut windows = Windows::new(map, options.chunk_bytes.min(per_worker));
     let ctx = |kind| Ctx {
         kind,
         name,
